@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// Side-by-side report for the people benchmark.
+//
+// Usage: node bench/compare.mjs FILE.jsonl [FILE.jsonl ...]
+//
+// Every non-blank line of every file is one JSON result:
+//   {"engine":"datalith"|"datascript","scenario":..,"backend":"memory"|"file",
+//    "median_ms":..,"samples_ms":[..],"datoms":N, ...extra figures}
+// Prints a Markdown table comparing each datalith result with the datascript
+// result of the same scenario (speed-up = datascript median / datalith median),
+// then a table of any extra fields (nodes_written, bytes_written, ...).
+
+import { readFileSync } from 'node:fs';
+
+const BASE_FIELDS = new Set(['engine', 'scenario', 'backend', 'median_ms', 'samples_ms', 'datoms']);
+const SCENARIO_ORDER = ['bulk-load', 'tx-one-entity', 'tx-one-datom', 'bulk-load-1m'];
+
+const files = process.argv.slice(2);
+if (files.length === 0) {
+  console.error('usage: node bench/compare.mjs FILE.jsonl [FILE.jsonl ...]');
+  process.exit(2);
+}
+
+const results = [];
+for (const file of files) {
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let r;
+    try {
+      r = JSON.parse(line);
+    } catch (e) {
+      console.error(`compare: ${file}:${i + 1}: not JSON, skipped`);
+      return;
+    }
+    if (!r || typeof r !== 'object' || typeof r.engine !== 'string' || typeof r.scenario !== 'string') {
+      console.error(`compare: ${file}:${i + 1}: missing engine/scenario, skipped`);
+      return;
+    }
+    r.backend ??= 'memory';
+    results.push(r);
+  });
+}
+
+// Last result wins for a repeated (engine, scenario, backend).
+const byKey = new Map();
+for (const r of results) {
+  const key = `${r.engine}\u0000${r.scenario}\u0000${r.backend}`;
+  if (byKey.has(key)) console.error(`compare: duplicate ${r.engine}/${r.scenario}/${r.backend}; using the last one`);
+  byKey.set(key, r);
+}
+const unique = [...byKey.values()];
+
+// Known scenarios first in their usual order, then the rest in order of appearance.
+const rank = (s) => { const i = SCENARIO_ORDER.indexOf(s); return i < 0 ? SCENARIO_ORDER.length : i; };
+const scenarios = [...new Set(unique.map((r) => r.scenario))].sort((a, b) => rank(a) - rank(b));
+
+const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
+
+function fmtMs(ms) {
+  if (!isNum(ms)) return '—';
+  if (ms >= 100) return `${ms.toFixed(0)} ms`;
+  if (ms >= 10) return `${ms.toFixed(1)} ms`;
+  if (ms >= 1) return `${ms.toFixed(2)} ms`;
+  return `${ms.toFixed(3)} ms`;
+}
+
+function fmtSpeedup(ds, dl) {
+  if (!isNum(ds) || !isNum(dl)) return '—';
+  if (dl <= 0) return '∞';
+  return `${(ds / dl).toFixed(1)}×`;
+}
+
+function fmtDatoms(dl, ds) {
+  const a = dl?.datoms, b = ds?.datoms;
+  if (a === undefined && b === undefined) return '—';
+  if (a === undefined) return `${b}`;
+  if (b === undefined || a === b) return `${a}`;
+  return `${a} ≠ ${b} (datascript)`;
+}
+
+function fmtValue(v) {
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
+const esc = (s) => String(s).replace(/\|/g, '\\|');
+const row = (cells) => `| ${cells.map(esc).join(' | ')} |`;
+
+const out = [];
+out.push('## Datalith vs DataScript — people workload');
+out.push('');
+out.push(row(['scenario', 'backend', 'datalith median', 'datascript median', 'speed-up', 'datoms']));
+out.push('|---|---|---:|---:|---:|---:|');
+for (const s of scenarios) {
+  const ds = unique.find((r) => r.engine === 'datascript' && r.scenario === s);
+  const dls = unique.filter((r) => r.engine === 'datalith' && r.scenario === s);
+  if (dls.length === 0) {
+    if (ds) out.push(row([s, '—', '—', fmtMs(ds.median_ms), '—', fmtDatoms(undefined, ds)]));
+    continue;
+  }
+  for (const dl of dls) {
+    out.push(row([s, dl.backend, fmtMs(dl.median_ms), fmtMs(ds?.median_ms), fmtSpeedup(ds?.median_ms, dl.median_ms), fmtDatoms(dl, ds)]));
+  }
+}
+out.push('');
+out.push('speed-up = datascript median / datalith median (higher is better for Datalith); medians over the runs listed in samples_ms.');
+
+// Anything beyond the base fields, from either engine.
+const extras = [];
+for (const s of scenarios) {
+  for (const r of unique.filter((x) => x.scenario === s)) {
+    const fields = Object.keys(r).filter((k) => !BASE_FIELDS.has(k));
+    if (fields.length) extras.push([r.engine, s, r.backend, fields.map((k) => `${k}=${fmtValue(r[k])}`).join(', ')]);
+  }
+}
+if (extras.length) {
+  out.push('');
+  out.push('### Other figures');
+  out.push('');
+  out.push(row(['engine', 'scenario', 'backend', 'figures']));
+  out.push('|---|---|---|---|');
+  for (const e of extras) out.push(row(e));
+}
+
+// Engines other than the two above are listed so nothing is silently dropped.
+const others = unique.filter((r) => r.engine !== 'datalith' && r.engine !== 'datascript');
+if (others.length) {
+  out.push('');
+  out.push('### Other engines');
+  out.push('');
+  out.push(row(['engine', 'scenario', 'backend', 'median']));
+  out.push('|---|---|---|---:|');
+  for (const r of others) out.push(row([r.engine, r.scenario, r.backend, fmtMs(r.median_ms)]));
+}
+
+process.stdout.write(out.join('\n') + '\n');

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# People workload: Datalith (native) vs DataScript (npm), same data, one report.
+# Usage: bash bench/run.sh        (or: npm run bench)
+# Env:   RUNS=N   timed runs per scenario (default 5; one extra warm-up run each)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS="${RUNS:-5}"
+OUT=build/bench
+PEOPLE="$OUT/people.json"
+MILLION="$OUT/people-1m.json"
+
+mkdir -p "$OUT"
+
+if [ ! -d node_modules/datascript ]; then
+  echo "bench: installing npm dev dependencies" >&2
+  npm install --no-audit --no-fund >&2
+fi
+
+if [ ! -f "$PEOPLE" ]; then
+  node bench/gen-people.mjs "$PEOPLE"
+fi
+if [ ! -f "$MILLION" ]; then
+  node bench/gen-people.mjs --million "$MILLION"
+fi
+
+echo "bench: building datalith_bench_core (Release)" >&2
+# Build chatter goes to stderr so stdout carries only the report.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+cmake --build build -j2 --target datalith_bench_core >&2
+
+# Results are written to temp files first so a failed run never leaves a
+# truncated .jsonl behind for compare.mjs to pick up.
+echo "bench: datalith (runs=$RUNS)" >&2
+build/datalith_bench_core --people "$PEOPLE" --million "$MILLION" --runs "$RUNS" > "$OUT/datalith-core.jsonl.tmp"
+mv "$OUT/datalith-core.jsonl.tmp" "$OUT/datalith-core.jsonl"
+
+echo "bench: datascript (runs=$RUNS)" >&2
+node --expose-gc --max-old-space-size=4096 bench/datascript-core.mjs \
+  --people "$PEOPLE" --million "$MILLION" --runs "$RUNS" > "$OUT/datascript-core.jsonl.tmp"
+mv "$OUT/datascript-core.jsonl.tmp" "$OUT/datascript-core.jsonl"
+
+node bench/compare.mjs "$OUT"/*.jsonl | tee "$OUT/report.md"

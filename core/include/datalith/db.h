@@ -1,0 +1,224 @@
+// Database values and connections.
+//
+// A `Db` is an immutable snapshot: a handful of shared pointers to persistent index
+// roots. Copies are free; a Db stays valid and unchanged however far the writer moves
+// on. Db methods are thread-safe (they only read immutable nodes and a thread-safe
+// node cache).
+//
+// A `Connection` is the mutable reference to one database in one store: it owns the
+// single writer. `Transact` applies a transaction in memory and returns at once with
+// the new snapshot; the commit becomes durable at the next `Flush()`, which writes all
+// pending transactions as one commit (group commit): new nodes first, then the commit
+// record, then a compare-and-set of the branch head. A crash loses at most the
+// unflushed transactions and always leaves the store at a completed commit.
+// Connection methods are thread-safe and serialised.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datalith/datom.h"
+#include "datalith/edn.h"
+#include "datalith/schema.h"
+#include "datalith/status.h"
+#include "datalith/store.h"
+
+namespace datalith {
+
+namespace internal {
+struct DbState;
+class DatomCursor;
+}  // namespace internal
+
+// Iterates datoms of one index of one Db, in index order.
+class DatomIterator {
+ public:
+  DatomIterator();
+  ~DatomIterator();
+  DatomIterator(DatomIterator&&) noexcept;
+  DatomIterator& operator=(DatomIterator&&) noexcept;
+
+  bool Valid() const;
+  void Next();
+  const Datom& datom() const;
+  // Not OK after a storage error (then Valid() is false).
+  const Status& status() const;
+
+ private:
+  friend class Db;
+  explicit DatomIterator(std::unique_ptr<internal::DatomCursor> c);
+  std::unique_ptr<internal::DatomCursor> cursor_;
+};
+
+struct DbStats {
+  uint64_t datoms[kIndexCount] = {};          // current datoms per index
+  uint64_t history_datoms[kIndexCount] = {};  // history entries per index
+  uint64_t max_eid = 0;
+  EntityId max_tx = 0;
+};
+
+class Db {
+ public:
+  Db();  // an empty, unusable database; Connection::db() gives real ones
+
+  // The newest transaction this snapshot includes (its own basis, before filters).
+  EntityId basis_tx() const;
+  const Schema& schema() const;
+
+  // Time views. asOf: the database as it was right after `tx` (a tx id; a number
+  // below kTx0 counts transactions: t=1 is the first). since: only datoms added
+  // after `tx`. history: every assertion and retraction ever, with `added` flags.
+  // Views compose: db.AsOf(t2).Since(t1).
+  Db AsOf(EntityId tx) const;
+  // The database as of the last transaction whose :db/txInstant <= millis.
+  Result<Db> AsOfInstant(int64_t millis) const;
+  Db Since(EntityId tx) const;
+  Result<Db> SinceInstant(int64_t millis) const;
+  Db History() const;
+  std::optional<EntityId> as_of() const { return as_of_; }
+  std::optional<EntityId> since() const { return since_; }
+  bool is_history() const { return history_; }
+
+  // Index access. `components` are the leading parts of the index order: entity ids
+  // as Ref or Long (or a lookup ref / ident), attributes as Keyword (or id), values,
+  // tx as Long. `Datoms` gives exactly the datoms matching the components.
+  Result<std::vector<Datom>> Datoms(IndexType index, const std::vector<Value>& components) const;
+  Result<DatomIterator> DatomsIter(IndexType index, const std::vector<Value>& components) const;
+  // Every datom from the position of `components` to the end of the index.
+  Result<DatomIterator> SeekDatoms(IndexType index, const std::vector<Value>& components) const;
+  // AVET datoms of `attr` with start <= v < end (either bound may be absent).
+  Result<std::vector<Datom>> IndexRange(const std::string& attr, const std::optional<Value>& start,
+                                        const std::optional<Value>& end) const;
+  // Number of current datoms matching the components, in O(tree depth) (ignores
+  // time filters: an estimate for the planner on filtered views).
+  Result<uint64_t> Count(IndexType index, const std::vector<Value>& components) const;
+
+  // Resolves an entity reference: Long/Ref id, Keyword ident, or a lookup ref
+  // Tuple [attr value] on a unique attribute. NotFound if it names nothing.
+  Result<EntityId> Entid(const Value& ref) const;
+  // The attribute id for a keyword (without colon), or an error naming it.
+  Result<EntityId> AttrId(const std::string& ident) const;
+  // A readable datom: [e :attr v tx added].
+  std::string DatomString(const Datom& d) const;
+
+  Result<DbStats> Stats() const;
+  bool valid() const { return state_ != nullptr; }
+  const std::shared_ptr<const internal::DbState>& state() const { return state_; }
+  explicit Db(std::shared_ptr<const internal::DbState> s) : state_(std::move(s)) {}
+
+ private:
+  Result<DatomIterator> Iter(IndexType index, const std::vector<Value>& components,
+                             bool bounded) const;
+  std::shared_ptr<const internal::DbState> state_;
+  std::optional<EntityId> as_of_;
+  std::optional<EntityId> since_;
+  bool history_ = false;
+};
+
+struct TxReport {
+  Db db_before;
+  Db db_after;
+  std::vector<Datom> tx_data;  // what the transaction changed, incl. the tx entity
+  std::map<std::string, EntityId> tempids;  // "-1", "order-1", "datomic.tx"
+  EntityId tx = 0;
+};
+
+struct CreateOptions {
+  SchemaFlexibility schema_flexibility = SchemaFlexibility::kWrite;
+  bool keep_history = true;  // false: retracted datoms are dropped (no asOf/history)
+  std::string branch = "main";
+  size_t cache_bytes = size_t{256} << 20;
+  // Group commit: Transact flushes by itself once this many transactions, or this
+  // many bytes of new index keys, are pending. 1 = durable on every Transact.
+  size_t max_pending_tx = 512;
+  size_t max_pending_bytes = size_t{64} << 20;
+};
+
+struct OpenOptions {
+  std::string branch = "main";
+  size_t cache_bytes = size_t{256} << 20;
+  size_t max_pending_tx = 512;
+  size_t max_pending_bytes = size_t{64} << 20;
+};
+
+// One entry of the commit log (newest first).
+struct CommitInfo {
+  Address address;
+  Address parent;   // zero for the first commit
+  EntityId first_tx = 0;
+  EntityId last_tx = 0;
+  int64_t instant = 0;  // :db/txInstant of last_tx
+  uint64_t datoms = 0;  // current datoms in EAVT after it
+};
+
+// What the last Flush wrote.
+struct FlushStats {
+  uint64_t transactions = 0;
+  uint64_t nodes_written = 0;
+  uint64_t bytes_written = 0;
+  Address commit;
+};
+
+struct GcOptions {
+  // Commits to keep along the head's parent chain (the head counts as one). Nodes
+  // reachable from none of them are deleted, and so are older commit records.
+  size_t keep_commits = 1;
+};
+
+struct GcStats {
+  uint64_t marked = 0;
+  uint64_t deleted = 0;
+};
+
+class Connection {
+ public:
+  // Creates the database in `store` (error if the branch exists) and connects.
+  static Result<std::shared_ptr<Connection>> Create(std::shared_ptr<Store> store,
+                                                    const CreateOptions& options = {});
+  // Connects to an existing database: reads the head and its commit record only.
+  static Result<std::shared_ptr<Connection>> Open(std::shared_ptr<Store> store,
+                                                  const OpenOptions& options = {});
+  static Result<bool> Exists(Store& store, const std::string& branch = "main");
+
+  ~Connection();  // flushes pending transactions (errors are dropped: Flush first)
+
+  // The current snapshot (including unflushed transactions).
+  Db db() const;
+
+  // Applies tx data (an EDN vector of entity maps and list forms). Atomic: on error
+  // nothing changes and the message names the offending form and why.
+  Result<TxReport> Transact(std::string_view edn_text);
+  Result<TxReport> Transact(const edn::Node& tx_data);
+
+  // Makes every pending transaction durable as one commit.
+  Status Flush();
+  FlushStats last_flush() const;
+  size_t pending_tx() const;
+
+  // Re-reads the head (written by another process, for read-only followers).
+  // Returns true if the snapshot moved. Fails if this connection has pending writes.
+  Result<bool> Refresh();
+
+  // The commit log from the head backwards (at most `limit` entries).
+  Result<std::vector<CommitInfo>> Log(size_t limit = SIZE_MAX) const;
+  // Deletes nodes and commit records not reachable from the kept commits. Flushes
+  // first. Readers of other processes holding older commits lose them.
+  Result<GcStats> Gc(const GcOptions& options = {});
+
+  Store& store() const;
+  // Node cache counters (loads, hits, bytes).
+  std::string CacheStats() const;
+
+ private:
+  struct Impl;
+  explicit Connection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace datalith

@@ -1,0 +1,113 @@
+// Store: the key-value seam under every database.
+//
+// A store holds immutable blobs addressed by the hash of their contents (nodes and
+// commit records) and a few small mutable named heads (one per branch). That is all
+// a backend implements; encoding, caching, verification and GC sit above it.
+//
+// Contract:
+// - Put is idempotent: putting the same address twice is harmless. A blob that Put
+//   returned OK for is durable once Sync() returns OK (backends may be durable earlier).
+// - CasHead is atomic and linearizable with respect to every other CasHead and
+//   GetHead on the same store, across processes for the file backend. It implies a
+//   Sync() of every blob put before it, so a head never points at missing blobs.
+// - Readers need no coordination with the writer: GetHead then Get of what it points
+//   at always works while those blobs are retained.
+// Implementations are thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "datalith/status.h"
+
+namespace datalith {
+
+// 128-bit content address (XXH3-128 of a node's canonical bytes; docs/format.md).
+struct Address {
+  std::array<uint8_t, 16> bytes{};
+
+  bool operator==(const Address& o) const { return bytes == o.bytes; }
+  bool operator!=(const Address& o) const { return bytes != o.bytes; }
+  bool operator<(const Address& o) const { return bytes < o.bytes; }
+  bool IsZero() const;
+  std::string Hex() const;  // 32 lowercase hex digits
+  static Result<Address> FromHex(std::string_view hex);
+  // Address of `canonical` bytes.
+  static Address Of(std::string_view canonical);
+};
+
+struct AddressHash {
+  size_t operator()(const Address& a) const;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The blob at `addr`; kNotFound if absent, kMissingNode if the backend cannot
+  // answer synchronously right now (see docs/design.md, lazy loading).
+  virtual Result<std::string> Get(const Address& addr) = 0;
+  // Stores several blobs. Idempotent per address.
+  virtual Status Put(const std::vector<std::pair<Address, std::string>>& blobs) = 0;
+  // Makes every blob put so far durable.
+  virtual Status Sync() = 0;
+
+  // The head's value, or nullopt if the head does not exist.
+  virtual Result<std::optional<std::string>> GetHead(const std::string& name) = 0;
+  // Sets head `name` to `value` if its current value equals `expected` (nullopt: the
+  // head must not exist). kConflict if it does not.
+  virtual Status CasHead(const std::string& name, const std::optional<std::string>& expected,
+                         const std::string& value) = 0;
+  virtual Result<std::vector<std::string>> ListHeads() = 0;
+  virtual Status DeleteHead(const std::string& name) = 0;
+
+  // For GC: every stored address, and deletion of one blob.
+  virtual Result<std::vector<Address>> List() = 0;
+  virtual Status Delete(const Address& addr) = 0;
+};
+
+// In-process store; shares nothing with other processes.
+std::shared_ptr<Store> MakeMemoryStore();
+
+// Directory-backed store. Creates the directory if `create` is set. Layout in
+// docs/format.md: blobs/<2 hex>/<30 hex>, heads/<name>, written by write-to-temp +
+// rename, with fsync before a head moves. Several processes may open the same
+// directory; CasHead serialises writers with an advisory lock.
+Result<std::shared_ptr<Store>> OpenFileStore(const std::string& dir, bool create);
+
+// For tests: wraps a store and fails (as if the process died) every operation after
+// the first `ops_before_crash` mutating operations (Put, Sync, CasHead, Delete,
+// DeleteHead). A Put of many blobs may be cut in the middle. Reads keep working.
+class FaultInjectingStore : public Store {
+ public:
+  FaultInjectingStore(std::shared_ptr<Store> base, int64_t ops_before_crash);
+  bool crashed() const { return crashed_; }
+  int64_t mutating_ops() const { return ops_; }
+
+  Result<std::string> Get(const Address& addr) override;
+  Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override;
+  Status Sync() override;
+  Result<std::optional<std::string>> GetHead(const std::string& name) override;
+  Status CasHead(const std::string& name, const std::optional<std::string>& expected,
+                 const std::string& value) override;
+  Result<std::vector<std::string>> ListHeads() override;
+  Status DeleteHead(const std::string& name) override;
+  Result<std::vector<Address>> List() override;
+  Status Delete(const Address& addr) override;
+
+ private:
+  bool Step();  // counts one mutating op; false once crashed
+  std::shared_ptr<Store> base_;
+  int64_t budget_;
+  int64_t ops_ = 0;
+  bool crashed_ = false;
+};
+
+}  // namespace datalith

@@ -1,0 +1,484 @@
+// Store conformance (memory + file backends), file-store persistence, format checks,
+// cross-process CAS and uncoordinated readers, and the fault-injecting wrapper.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "datalith/store.h"
+
+namespace fs = std::filesystem;
+using datalith::Address;
+using datalith::Code;
+using datalith::FaultInjectingStore;
+using datalith::Store;
+
+namespace {
+
+// A fresh directory under /tmp, removed with everything in it on scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/datalith-storage-XXXXXX";
+    char* p = ::mkdtemp(tmpl);
+    REQUIRE(p != nullptr);
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::pair<Address, std::string> Blob(const std::string& bytes) {
+  return {Address::Of(bytes), bytes};
+}
+
+std::shared_ptr<Store> MustOpen(const std::string& dir, bool create) {
+  auto r = datalith::OpenFileStore(dir, create);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return *r;
+}
+
+void WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+// Increments decimal head `name` by one with a read/CAS/retry loop.
+bool IncrementCounter(Store& s, const std::string& name) {
+  for (;;) {
+    auto cur = s.GetHead(name);
+    if (!cur.ok()) return false;
+    long n = cur->has_value() ? std::stol(**cur) : 0;
+    auto st = s.CasHead(name, *cur, std::to_string(n + 1));
+    if (st.ok()) return true;
+    if (st.code() != Code::kConflict) return false;
+  }
+}
+
+int WaitChild(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("Address hex round trip and hashing", "[storage]") {
+  Address zero;
+  CHECK(zero.IsZero());
+  CHECK(zero.Hex() == std::string(32, '0'));
+
+  Address a = Address::Of("hello");
+  CHECK_FALSE(a.IsZero());
+  CHECK(a == Address::Of("hello"));  // deterministic
+  CHECK(a != Address::Of("hello!"));
+  CHECK(Address::Of("") != zero);
+  std::string hex = a.Hex();
+  CHECK(hex.size() == 32);
+  CHECK(std::all_of(hex.begin(), hex.end(),
+                    [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }));
+  auto back = Address::FromHex(hex);
+  REQUIRE(back.ok());
+  CHECK(*back == a);
+
+  // Upper case is accepted on input; output is always lower case.
+  std::string upper = hex;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  REQUIRE(Address::FromHex(upper).ok());
+  CHECK(Address::FromHex(upper)->Hex() == hex);
+
+  // Byte order: bytes[0] is the first hex pair.
+  auto ordered = Address::FromHex("000102030405060708090a0b0c0d0e0f");
+  REQUIRE(ordered.ok());
+  for (int i = 0; i < 16; ++i) CHECK(ordered->bytes[i] == i);
+
+  // XXH3-128 of the empty input (reference value), stored high64 then low64.
+  CHECK(Address::Of("").Hex() == "99aa06d3014798d86001c324468d497f");
+
+  auto short_hex = Address::FromHex("abc");
+  CHECK(short_hex.status().code() == Code::kInvalidArgument);
+  CHECK(short_hex.status().message().find("abc") != std::string::npos);
+  auto bad_char = Address::FromHex(std::string(31, '0') + "g");
+  CHECK(bad_char.status().code() == Code::kInvalidArgument);
+  CHECK(bad_char.status().message().find(std::string(31, '0') + "g") != std::string::npos);
+
+  datalith::AddressHash h;
+  CHECK(h(a) == h(Address::Of("hello")));
+}
+
+TEST_CASE("Store conformance", "[storage]") {
+  TempDir tmp;
+  std::string backend = GENERATE(as<std::string>{}, "memory", "file");
+  std::shared_ptr<Store> s =
+      backend == "memory" ? datalith::MakeMemoryStore() : MustOpen(tmp.Sub("store"), true);
+  INFO("backend: " << backend);
+
+  auto b1 = Blob("first blob");
+  auto b2 = Blob(std::string("binary\0bytes\xff", 13));
+  auto b3 = Blob("");
+
+  SECTION("get of absent is NotFound naming the address") {
+    auto r = s->Get(b1.first);
+    CHECK(r.status().code() == Code::kNotFound);
+    CHECK(r.status().message().find(b1.first.Hex()) != std::string::npos);
+  }
+
+  SECTION("put then get, idempotent put") {
+    REQUIRE(s->Put({b1, b2, b3}).ok());
+    REQUIRE(s->Put({b1}).ok());
+    REQUIRE(s->Put({}).ok());
+    REQUIRE(s->Sync().ok());
+    for (const auto& b : {b1, b2, b3}) {
+      auto r = s->Get(b.first);
+      REQUIRE(r.ok());
+      CHECK(*r == b.second);
+    }
+    auto list = s->List();
+    REQUIRE(list.ok());
+    std::vector<Address> want = {b1.first, b2.first, b3.first};
+    std::sort(want.begin(), want.end());
+    std::vector<Address> got = *list;
+    std::sort(got.begin(), got.end());
+    CHECK(got == want);
+  }
+
+  SECTION("delete") {
+    REQUIRE(s->Put({b1, b2}).ok());
+    REQUIRE(s->Delete(b1.first).ok());
+    CHECK(s->Get(b1.first).status().code() == Code::kNotFound);
+    CHECK(s->Get(b2.first).ok());
+    CHECK(s->Delete(b1.first).ok());  // absent: fine
+    CHECK(s->Sync().ok());            // a blob deleted before Sync is not an error
+    auto list = s->List();
+    REQUIRE(list.ok());
+    CHECK(*list == std::vector<Address>{b2.first});
+    // A deleted blob can be put again.
+    REQUIRE(s->Put({b1}).ok());
+    CHECK(s->Get(b1.first).ok());
+  }
+
+  SECTION("heads and compare-and-set") {
+    auto absent = s->GetHead("main");
+    REQUIRE(absent.ok());
+    CHECK_FALSE(absent->has_value());
+
+    // expected = nullopt: create only if absent.
+    REQUIRE(s->CasHead("main", std::nullopt, "v1").ok());
+    CHECK(s->CasHead("main", std::nullopt, "v1b").code() == Code::kConflict);
+    CHECK(**s->GetHead("main") == "v1");
+
+    // Wrong expected value: conflict, nothing changes.
+    CHECK(s->CasHead("main", std::string("v0"), "v2").code() == Code::kConflict);
+    CHECK(**s->GetHead("main") == "v1");
+
+    REQUIRE(s->CasHead("main", std::string("v1"), "v2").ok());
+    CHECK(**s->GetHead("main") == "v2");
+    // An empty value is a value, not absence.
+    REQUIRE(s->CasHead("main", std::string("v2"), "").ok());
+    auto empty = s->GetHead("main");
+    REQUIRE(empty.ok());
+    REQUIRE(empty->has_value());
+    CHECK(**empty == "");
+    CHECK(s->CasHead("main", std::nullopt, "x").code() == Code::kConflict);
+
+    // Expecting a value of an absent head conflicts.
+    CHECK(s->CasHead("other", std::string("v1"), "x").code() == Code::kConflict);
+    CHECK_FALSE(s->GetHead("other")->has_value());
+
+    REQUIRE(s->CasHead("feature-1.x_y", std::nullopt, "f").ok());
+    auto heads = s->ListHeads();
+    REQUIRE(heads.ok());
+    std::vector<std::string> names = *heads;
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"feature-1.x_y", "main"});
+
+    REQUIRE(s->DeleteHead("main").ok());
+    CHECK_FALSE(s->GetHead("main")->has_value());
+    CHECK(s->DeleteHead("main").ok());  // absent: fine
+    CHECK(*s->ListHeads() == std::vector<std::string>{"feature-1.x_y"});
+    // After deletion the head can be created again from nullopt.
+    CHECK(s->CasHead("main", std::nullopt, "v3").ok());
+  }
+
+  SECTION("invalid head names") {
+    for (const std::string& bad : {std::string(""), std::string("a/b"), std::string(".."),
+                                   std::string("."), std::string("sp ace"),
+                                   std::string("#tmp"), std::string(129, 'a'),
+                                   std::string("nul\0x", 5), std::string("\xc3\xa9")}) {
+      INFO("name: " << bad);
+      CHECK(s->GetHead(bad).status().code() == Code::kInvalidArgument);
+      CHECK(s->CasHead(bad, std::nullopt, "v").code() == Code::kInvalidArgument);
+      CHECK(s->DeleteHead(bad).code() == Code::kInvalidArgument);
+    }
+    CHECK(s->CasHead(std::string(128, 'a'), std::nullopt, "v").ok());
+    CHECK(s->ListHeads()->size() == 1);
+  }
+}
+
+TEST_CASE("File store persists across reopen", "[storage]") {
+  TempDir tmp;
+  std::string dir = tmp.Sub("nested/store");  // parents are created too
+  auto b1 = Blob("persisted");
+  auto b2 = Blob(std::string(100000, 'z'));
+  {
+    auto s = MustOpen(dir, true);
+    REQUIRE(s->Put({b1, b2}).ok());
+    REQUIRE(s->CasHead("main", std::nullopt, b1.first.Hex()).ok());  // implies Sync
+  }
+  CHECK(fs::exists(dir + "/FORMAT"));
+  CHECK(fs::exists(dir + "/blobs/" + b1.first.Hex().substr(0, 2) + "/" + b1.first.Hex().substr(2)));
+  CHECK(fs::exists(dir + "/heads/main"));
+
+  auto s = MustOpen(dir, false);
+  CHECK(**s->GetHead("main") == b1.first.Hex());
+  CHECK(*s->Get(b1.first) == b1.second);
+  CHECK(*s->Get(b2.first) == b2.second);
+  CHECK(s->List()->size() == 2);
+  // Opening again with create on an existing store is fine.
+  auto again = MustOpen(dir, true);
+  CHECK(**again->GetHead("main") == b1.first.Hex());
+}
+
+TEST_CASE("File store ignores temp files and repairs torn blobs", "[storage]") {
+  TempDir tmp;
+  auto s = MustOpen(tmp.path(), true);  // an existing empty directory is adopted
+  auto b = Blob("some bytes");
+  REQUIRE(s->Put({b}).ok());
+  std::string hex = b.first.Hex();
+  std::string shard = tmp.path() + "/blobs/" + hex.substr(0, 2);
+  WriteTextFile(shard + "/#tmp-999-1", "partial");
+  WriteTextFile(tmp.path() + "/heads/#tmp-999-2", "partial");
+  CHECK(s->List()->size() == 1);
+  CHECK(s->ListHeads()->empty());
+
+  // A truncated file (a torn write that survived a crash) is rewritten by Put.
+  WriteTextFile(shard + "/" + hex.substr(2), "some");
+  REQUIRE(s->Put({b}).ok());
+  CHECK(*s->Get(b.first) == b.second);
+}
+
+TEST_CASE("File store checks FORMAT", "[storage]") {
+  TempDir tmp;
+
+  SECTION("missing directory without create") {
+    auto r = datalith::OpenFileStore(tmp.Sub("nope"), false);
+    CHECK(r.status().code() == Code::kNotFound);
+    CHECK(r.status().message().find("nope") != std::string::npos);
+  }
+
+  SECTION("foreign directory is rejected, with or without create") {
+    std::string dir = tmp.Sub("foreign");
+    fs::create_directories(dir);
+    WriteTextFile(dir + "/notes.txt", "not a store");
+    for (bool create : {false, true}) {
+      auto r = datalith::OpenFileStore(dir, create);
+      CHECK(r.status().code() == Code::kInvalidArgument);
+      CHECK(r.status().message().find("not a datalith store") != std::string::npos);
+    }
+    CHECK_FALSE(fs::exists(dir + "/FORMAT"));  // nothing was written into it
+  }
+
+  SECTION("empty directory without create is rejected") {
+    auto r = datalith::OpenFileStore(tmp.path(), false);
+    CHECK(r.status().code() == Code::kInvalidArgument);
+  }
+
+  SECTION("other format version") {
+    std::string dir = tmp.Sub("v2");
+    { MustOpen(dir, true); }
+    WriteTextFile(dir + "/FORMAT", "datalith-store 2\n");
+    auto r = datalith::OpenFileStore(dir, false);
+    CHECK(r.status().code() == Code::kUnsupported);
+    CHECK(r.status().message().find("`2`") != std::string::npos);
+  }
+
+  SECTION("garbage FORMAT") {
+    std::string dir = tmp.Sub("junk");
+    { MustOpen(dir, true); }
+    WriteTextFile(dir + "/FORMAT", "something else\n");
+    CHECK(datalith::OpenFileStore(dir, true).status().code() == Code::kInvalidArgument);
+  }
+
+  SECTION("a regular file is not a directory") {
+    WriteTextFile(tmp.Sub("file"), "x");
+    CHECK(datalith::OpenFileStore(tmp.Sub("file"), true).status().code() ==
+          Code::kInvalidArgument);
+  }
+}
+
+TEST_CASE("File store CasHead is atomic across processes", "[storage]") {
+  TempDir tmp;
+  std::string dir = tmp.Sub("store");
+  { MustOpen(dir, true); }
+  constexpr int kIncrements = 200;
+
+  // Each process opens its own store after fork so nothing is shared but the files.
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto r = datalith::OpenFileStore(dir, false);
+    if (!r.ok()) ::_exit(2);
+    for (int i = 0; i < kIncrements; ++i) {
+      if (!IncrementCounter(**r, "counter")) ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  auto s = MustOpen(dir, false);
+  bool ok = true;
+  for (int i = 0; i < kIncrements && ok; ++i) ok = IncrementCounter(*s, "counter");
+  CHECK(ok);
+  CHECK(WaitChild(pid) == 0);
+  auto v = s->GetHead("counter");
+  REQUIRE(v.ok());
+  REQUIRE(v->has_value());
+  CHECK(**v == std::to_string(2 * kIncrements));
+}
+
+TEST_CASE("File store readers need no coordination with a writer process", "[storage]") {
+  TempDir tmp;
+  std::string dir = tmp.Sub("store");
+  auto s = MustOpen(dir, true);
+  constexpr int kMoves = 100;
+
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto r = datalith::OpenFileStore(dir, false);
+    if (!r.ok()) ::_exit(2);
+    Store& w = **r;
+    std::optional<std::string> prev;
+    for (int i = 0; i < kMoves; ++i) {
+      // Large enough that a partially written file would be visible as a short read.
+      std::string bytes = "commit " + std::to_string(i) + " " + std::string(64 * 1024 + i, 'a' + i % 26);
+      auto blob = Blob(bytes);
+      if (!w.Put({blob}).ok()) ::_exit(3);
+      std::string next = blob.first.Hex();
+      if (!w.CasHead("main", prev, next).ok()) ::_exit(4);
+      prev = next;
+    }
+    ::_exit(0);
+  }
+
+  int reads = 0, failures = 0;
+  std::string failure;
+  int child_status = -1;
+  for (;;) {
+    int status = 0;
+    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    auto head = s->GetHead("main");
+    if (!head.ok()) {
+      ++failures;
+      failure = head.status().ToString();
+    } else if (head->has_value()) {
+      auto addr = Address::FromHex(**head);
+      auto bytes = addr.ok() ? s->Get(*addr) : datalith::Result<std::string>(addr.status());
+      if (!bytes.ok() || Address::Of(*bytes) != *addr) {
+        ++failures;
+        failure = bytes.ok() ? "content does not match address " + **head : bytes.status().ToString();
+      }
+      ++reads;
+    }
+    if (done == pid) {
+      child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+  }
+  INFO(failure);
+  CHECK(failures == 0);
+  CHECK(child_status == 0);
+  CHECK(reads > 0);
+  CHECK(s->List()->size() == kMoves);
+}
+
+TEST_CASE("FaultInjectingStore crashes after its budget", "[storage]") {
+  auto b1 = Blob("one"), b2 = Blob("two"), b3 = Blob("three"), b4 = Blob("four");
+
+  SECTION("crash in the middle of a Put") {
+    auto base = datalith::MakeMemoryStore();
+    FaultInjectingStore f(base, 2);
+    auto st = f.Put({b1, b2, b3, b4});
+    CHECK(st.code() == Code::kIOError);
+    CHECK(st.message() == "injected crash");
+    CHECK(f.crashed());
+    CHECK(f.mutating_ops() == 2);
+    // The first two blobs made it; the rest did not.
+    CHECK(base->Get(b1.first).ok());
+    CHECK(base->Get(b2.first).ok());
+    CHECK(base->Get(b3.first).status().code() == Code::kNotFound);
+    CHECK(base->Get(b4.first).status().code() == Code::kNotFound);
+    // Reads still pass through.
+    CHECK(*f.Get(b1.first) == b1.second);
+    CHECK(f.List()->size() == 2);
+    CHECK(f.GetHead("main").ok());
+    CHECK(f.ListHeads().ok());
+    // Every later mutation fails and does nothing.
+    CHECK(f.Put({b3}).code() == Code::kIOError);
+    CHECK(f.Put({}).code() == Code::kIOError);
+    CHECK(f.Sync().code() == Code::kIOError);
+    CHECK(f.CasHead("main", std::nullopt, "x").code() == Code::kIOError);
+    CHECK(f.Delete(b1.first).code() == Code::kIOError);
+    CHECK(f.DeleteHead("main").code() == Code::kIOError);
+    CHECK(base->Get(b1.first).ok());
+    CHECK_FALSE(base->GetHead("main")->has_value());
+    CHECK(f.mutating_ops() == 2);
+  }
+
+  SECTION("every op kind counts once, Put once per blob") {
+    auto base = datalith::MakeMemoryStore();
+    FaultInjectingStore f(base, 6);
+    REQUIRE(f.Put({b1, b2}).ok());                       // 2
+    REQUIRE(f.Sync().ok());                              // 3
+    REQUIRE(f.CasHead("main", std::nullopt, "a").ok());  // 4
+    REQUIRE(f.Delete(b1.first).ok());                    // 5
+    REQUIRE(f.DeleteHead("main").ok());                  // 6
+    CHECK(f.mutating_ops() == 6);
+    CHECK_FALSE(f.crashed());
+    CHECK(f.Sync().code() == Code::kIOError);
+    CHECK(f.crashed());
+  }
+
+  SECTION("zero budget fails the first mutation") {
+    auto base = datalith::MakeMemoryStore();
+    FaultInjectingStore f(base, 0);
+    CHECK(f.CasHead("main", std::nullopt, "a").code() == Code::kIOError);
+    CHECK_FALSE(base->GetHead("main")->has_value());
+  }
+
+  SECTION("base errors pass through without crashing") {
+    auto base = datalith::MakeMemoryStore();
+    FaultInjectingStore f(base, 10);
+    CHECK(f.CasHead("main", std::string("x"), "a").code() == Code::kConflict);
+    CHECK_FALSE(f.crashed());
+  }
+
+  SECTION("a crash mid-Put on disk leaves a readable prefix") {
+    TempDir tmp;
+    std::string dir = tmp.Sub("store");
+    {
+      FaultInjectingStore f(MustOpen(dir, true), 3);
+      CHECK(f.Put({b1, b2, b3, b4}).code() == Code::kIOError);
+    }
+    auto s = MustOpen(dir, false);
+    CHECK(*s->Get(b1.first) == b1.second);
+    CHECK(*s->Get(b2.first) == b2.second);
+    CHECK(*s->Get(b3.first) == b3.second);
+    CHECK(s->Get(b4.first).status().code() == Code::kNotFound);
+    CHECK(s->List()->size() == 3);
+  }
+}
