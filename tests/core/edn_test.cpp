@@ -178,7 +178,8 @@ TEST_CASE("string errors", "[edn]") {
   CHECK(ErrorOf(R"("ab\qc")") ==
         "line 1, col 4: unsupported escape \\q in string (expected one of \\t \\r \\n \\b \\f "
         "\\\\ \\\" \\uXXXX)");
-  CHECK(ErrorOf("\"\\\xc3\xa9\"").find("line 1, col 2: unsupported escape \\ followed by U+00E9") == 0);
+  CHECK(ErrorOf("\"\\\xc3\xa9\"").find("line 1, col 2: unsupported escape \\ followed by U+00E9") ==
+        0);
   CHECK(ErrorOf(R"(  "\u12")") == "line 1, col 4: invalid \\u escape: expected 4 hex digits");
   CHECK(ErrorOf(R"("\u12g4")") == "line 1, col 2: invalid \\u escape: expected 4 hex digits");
   CHECK(ErrorOf(R"("\ud83d")") == "line 1, col 2: unpaired high surrogate \\uD83D in string");
@@ -271,8 +272,8 @@ TEST_CASE("keyword errors", "[edn]") {
 
 TEST_CASE("symbols", "[edn]") {
   for (const char* name :
-       {"/", "?x", "...", "+", "-", ".", "a/b", "$db", "%", "_", "*", "!", "<=", ">", "=",
-        "foo-bar", "foo.bar/baz", "a#", "a:b", "-a", "+a", ".a", "a1", "x'"}) {
+       {"/",  "?x", "...", "+",       "-",           ".",  "a/b", "$db", "%",  "_",  "*",  "!",
+        "<=", ">",  "=",   "foo-bar", "foo.bar/baz", "a#", "a:b", "-a",  "+a", ".a", "a1", "x'"}) {
     if (std::string_view(name) == "x'") continue;  // "'" is not an EDN constituent
     INFO(name);
     Node n = Read(name);
@@ -291,8 +292,9 @@ TEST_CASE("symbol errors", "[edn]") {
         "line 1, col 1: invalid symbol /a: the prefix and the name around '/' must both be "
         "non-empty");
   CHECK(ErrorOf("a/b/c") == "line 1, col 1: invalid symbol a/b/c: more than one '/'");
-  CHECK(ErrorOf(".5") ==
-        "line 1, col 1: invalid symbol .5: a leading '+', '-' or '.' cannot be followed by a digit");
+  CHECK(
+      ErrorOf(".5") ==
+      "line 1, col 1: invalid symbol .5: a leading '+', '-' or '.' cannot be followed by a digit");
   CHECK(ErrorOf("a@b") == "line 1, col 1: invalid symbol a@b: invalid character");
   CHECK(ErrorOf("@a") == "line 1, col 1: unexpected character '@'");
   CHECK(ErrorOf("x ^") == "line 1, col 3: unexpected character '^'");
@@ -372,11 +374,13 @@ TEST_CASE("collection errors", "[edn]") {
         "line 1, col 12: duplicate key :a in map literal opened at line 1, col 1");
   CHECK(ErrorOf("{[1 #{2 3}] 1\n [1 #{3 2}] 2}") ==
         "line 2, col 2: duplicate key [1 #{3 2}] in map literal opened at line 1, col 1");
-  CHECK(ErrorOf("#{1 2 1}") == "line 1, col 7: duplicate set element 1 in set literal opened at line 1, col 1");
+  CHECK(ErrorOf("#{1 2 1}") ==
+        "line 1, col 7: duplicate set element 1 in set literal opened at line 1, col 1");
   CHECK(ErrorOf("#{##NaN ##NaN}") ==
         "line 1, col 9: duplicate set element ##NaN in set literal opened at line 1, col 1");
-  CHECK(ErrorOf("#{{:a 1 :b 2} {:b 2 :a 1}}") ==
-        "line 1, col 15: duplicate set element {:b 2, :a 1} in set literal opened at line 1, col 1");
+  CHECK(
+      ErrorOf("#{{:a 1 :b 2} {:b 2 :a 1}}") ==
+      "line 1, col 15: duplicate set element {:b 2, :a 1} in set literal opened at line 1, col 1");
   // Values of different kinds are distinct keys.
   CHECK(Read("{1 a 1.0 b 1N c \"1\" d :1 e \\1 f (1) g [1] h}").items.size() == 16);
   CHECK(Read("#{0.0 1}").items.size() == 2);
@@ -407,7 +411,8 @@ TEST_CASE("nesting depth is limited", "[edn]") {
   for (const Node* n = &deep; n->is(Kind::kVector); n = &n->items[0]) ++depth;
   CHECK(depth == 512);
   CHECK(ErrorOf(nested(513, "[", "]")) == "line 1, col 513: forms nested deeper than 512 levels");
-  CHECK(ErrorOf(nested(100000, "(", ")")) == "line 1, col 513: forms nested deeper than 512 levels");
+  CHECK(ErrorOf(nested(100000, "(", ")")) ==
+        "line 1, col 513: forms nested deeper than 512 levels");
   CHECK(ErrorOf(nested(100000, "{:a ", "}")).find("forms nested deeper than 512 levels") !=
         std::string::npos);
   CHECK(ErrorOf(nested(100000, "#{", "}")).find("forms nested deeper than 512 levels") !=
@@ -458,7 +463,8 @@ TEST_CASE("tag and dispatch errors", "[edn]") {
         "line 1, col 5: unexpected end of input, expected a form after tag #foo at line 1, col 1");
   CHECK(ErrorOf("[#foo]") ==
         "line 1, col 6: unexpected ']', expected a form after tag #foo at line 1, col 2");
-  CHECK(ErrorOf("#") == "line 1, col 2: unexpected end of input, expected a set, tag or ## value after '#'");
+  CHECK(ErrorOf("#") ==
+        "line 1, col 2: unexpected end of input, expected a set, tag or ## value after '#'");
   CHECK(ErrorOf("#\"re\"") ==
         "line 1, col 1: unsupported dispatch #'\"' (expected #{, #_, ## or a tag)");
   CHECK(ErrorOf("#(inc %)") ==
@@ -467,8 +473,9 @@ TEST_CASE("tag and dispatch errors", "[edn]") {
         "line 1, col 1: unsupported dispatch #':' (expected #{, #_, ## or a tag)");
   CHECK(ErrorOf("# foo") ==
         "line 1, col 1: unsupported dispatch #U+0020 (expected #{, #_, ## or a tag)");
-  CHECK(ErrorOf("#a/ 1") ==
-        "line 1, col 1: invalid tag #a/: the prefix and the name around '/' must both be non-empty");
+  CHECK(
+      ErrorOf("#a/ 1") ==
+      "line 1, col 1: invalid tag #a/: the prefix and the name around '/' must both be non-empty");
 }
 
 TEST_CASE("comments, commas and discard", "[edn]") {
@@ -499,8 +506,10 @@ TEST_CASE("comments, commas and discard", "[edn]") {
   REQUIRE(empty.ok());
   CHECK(empty->empty());
 
-  CHECK(ErrorOf("#_") == "line 1, col 3: unexpected end of input, expected a form after #_ at line 1, col 1");
-  CHECK(ErrorOf("[1 #_]") == "line 1, col 6: unexpected ']', expected a form after #_ at line 1, col 4");
+  CHECK(ErrorOf("#_") ==
+        "line 1, col 3: unexpected end of input, expected a form after #_ at line 1, col 1");
+  CHECK(ErrorOf("[1 #_]") ==
+        "line 1, col 6: unexpected ']', expected a form after #_ at line 1, col 4");
   CHECK(ErrorOf("#_ #_ 1") ==  // the inner #_ consumed the 1
         "line 1, col 8: unexpected end of input, expected a form after #_ at line 1, col 1");
   // A discarded form must still be well-formed.
@@ -516,7 +525,8 @@ TEST_CASE("ReadOne requires exactly one form", "[edn]") {
   CHECK(ReadOneError("[1]\n  :x") ==
         "line 2, col 3: expected end of input after the form at line 1, col 1, found another form");
   CHECK(ReadOneError("[1])") == "line 1, col 4: unexpected ')'");
-  CHECK(ReadOneError("1 @") == "line 1, col 3: expected end of input after the form at line 1, col 1, found another form");
+  CHECK(ReadOneError("1 @") ==
+        "line 1, col 3: expected end of input after the form at line 1, col 1, found another form");
   CHECK(Read(" 1 ; trailing comment").i == 1);
   CHECK(Read("1 #_ 2").i == 1);
 }
@@ -539,10 +549,10 @@ TEST_CASE("positions count lines and code points", "[edn]") {
 TEST_CASE("invalid UTF-8 is rejected with its position", "[edn]") {
   CHECK(ErrorOf("[1\n  \"a\xff\"]") == "line 2, col 5: invalid UTF-8 byte 0xFF");
   CHECK(ErrorOf("\xc3") == "line 1, col 1: invalid UTF-8 byte 0xC3");
-  CHECK(ErrorOf("ab \xc0\xaf") == "line 1, col 4: invalid UTF-8 byte 0xC0");     // overlong
-  CHECK(ErrorOf("\xed\xa0\x80") == "line 1, col 1: invalid UTF-8 byte 0xED");    // surrogate
+  CHECK(ErrorOf("ab \xc0\xaf") == "line 1, col 4: invalid UTF-8 byte 0xC0");       // overlong
+  CHECK(ErrorOf("\xed\xa0\x80") == "line 1, col 1: invalid UTF-8 byte 0xED");      // surrogate
   CHECK(ErrorOf("\xf4\x90\x80\x80") == "line 1, col 1: invalid UTF-8 byte 0xF4");  // > U+10FFFF
-  CHECK(ErrorOf("\xe2\x82") == "line 1, col 1: invalid UTF-8 byte 0xE2");        // truncated
+  CHECK(ErrorOf("\xe2\x82") == "line 1, col 1: invalid UTF-8 byte 0xE2");          // truncated
   CHECK(ErrorOf("\x80") == "line 1, col 1: invalid UTF-8 byte 0x80");
 }
 
@@ -676,14 +686,16 @@ class NodeGen {
       case 3: {
         Node n;
         n.kind = Kind::kBigInt;
-        n.text = (Pick(2) ? "-" : "") + std::to_string(1 + Pick(1000000)) + std::string(Pick(30), '7');
+        n.text =
+            (Pick(2) ? "-" : "") + std::to_string(1 + Pick(1000000)) + std::string(Pick(30), '7');
         return n;
       }
       case 4: return Node::Double(Double());
       case 5: {
         Node n;
         n.kind = Kind::kBigDec;
-        n.text = std::to_string(Pick(1000)) + "." + std::to_string(Pick(1000)) + (Pick(2) ? "e-7" : "");
+        n.text =
+            std::to_string(Pick(1000)) + "." + std::to_string(Pick(1000)) + (Pick(2) ? "e-7" : "");
         return n;
       }
       case 6: return Node::String(Text());
@@ -695,8 +707,9 @@ class NodeGen {
       }
       case 8: return Node::Keyword(Name());
       case 9: return Node::Symbol(Pick(8) == 0 ? "/" : Name());
-      case 10: return Node::Inst(static_cast<int64_t>(Pick(253402300799999ULL + 62167219200000ULL)) -
-                                 62167219200000LL);
+      case 10:
+        return Node::Inst(static_cast<int64_t>(Pick(253402300799999ULL + 62167219200000ULL)) -
+                          62167219200000LL);
       case 11: return Node::MakeUuid(Uuid{rng_(), rng_()});
       case 12: {
         Node n;
@@ -752,8 +765,9 @@ class NodeGen {
   }
 
   std::string Name() {
-    static const char* kNames[] = {"a", "db/id", "?e", "...", "+", "-", ".", "$db", "%", "_",
-                                   "a.b/c-d?", "x:y", "<=", "\xce\xbb", "a#", "n1", "-x", "*"};
+    static const char* kNames[] = {"a",  "db/id",    "?e", "...", "+",        "-",
+                                   ".",  "$db",      "%",  "_",   "a.b/c-d?", "x:y",
+                                   "<=", "\xce\xbb", "a#", "n1",  "-x",       "*"};
     return kNames[Pick(std::size(kNames))];
   }
 
@@ -792,7 +806,8 @@ TEST_CASE("Write/ReadOne round trip (property)", "[edn]") {
       FAIL_CHECK(text << " -> " << back.status().ToString());
       continue;
     }
-    if (!Equal(n, *back)) FAIL_CHECK("not equal after round trip: " << text << " vs " << Write(*back));
+    if (!Equal(n, *back))
+      FAIL_CHECK("not equal after round trip: " << text << " vs " << Write(*back));
     CHECK(text.find('\n') == std::string::npos);  // single line
     CHECK(Write(*back) == text);
   }
@@ -812,7 +827,9 @@ TEST_CASE("the reader never crashes on mangled input (property)", "[edn]") {
       size_t at = text.empty() ? 0 : rng() % (text.size() + 1);
       switch (rng() % 3) {
         case 0: text.insert(at, 1, kBytes[rng() % (sizeof(kBytes) - 1)]); break;
-        case 1: if (at < text.size()) text.erase(at, 1); break;
+        case 1:
+          if (at < text.size()) text.erase(at, 1);
+          break;
         default: text.resize(at); break;
       }
     }
@@ -874,11 +891,17 @@ TEST_CASE("ToValue", "[edn]") {
 }
 
 TEST_CASE("FromValue and back", "[edn]") {
-  std::vector<Value> values = {
-      Value::Nil(), Value::Boolean(false), Value::Long(-1), Value::Double(1e300),
-      Value::Double(NAN), Value::String("a\n\xc3\xa9"), Value::Keyword("db/ident"),
-      Value::Symbol("..."), Value::Instant(-1), Value::MakeUuid(Uuid{3, 4}),
-      Value::Tuple({Value::Long(1), Value::Tuple({Value::Nil()})})};
+  std::vector<Value> values = {Value::Nil(),
+                               Value::Boolean(false),
+                               Value::Long(-1),
+                               Value::Double(1e300),
+                               Value::Double(NAN),
+                               Value::String("a\n\xc3\xa9"),
+                               Value::Keyword("db/ident"),
+                               Value::Symbol("..."),
+                               Value::Instant(-1),
+                               Value::MakeUuid(Uuid{3, 4}),
+                               Value::Tuple({Value::Long(1), Value::Tuple({Value::Nil()})})};
   for (const Value& v : values) {
     INFO(v.ToString());
     Node n = FromValue(v);

@@ -76,20 +76,29 @@ class ValueGen {
   }
 
   int64_t Long() {
-    static constexpr int64_t kSpecial[] = {0, 1, -1, 2, -2, 255, 256, -256, kMin, kMax, kMin + 1, kMax - 1};
+    static constexpr int64_t kSpecial[] = {0,   1,    -1,   2,    -2,       255,
+                                           256, -256, kMin, kMax, kMin + 1, kMax - 1};
     if (Pick(2)) return kSpecial[Pick(std::size(kSpecial))];
     return static_cast<int64_t>(rng_()) >> Pick(64);
   }
 
   double Double() {
-    static const double kSpecial[] = {0.0, -0.0, 1.0, -1.0, kInf, -kInf,
+    static const double kSpecial[] = {0.0,
+                                      -0.0,
+                                      1.0,
+                                      -1.0,
+                                      kInf,
+                                      -kInf,
                                       std::numeric_limits<double>::quiet_NaN(),
                                       -std::numeric_limits<double>::quiet_NaN(),
                                       std::bit_cast<double>(uint64_t{0x7ff0000000000001}),
                                       std::numeric_limits<double>::denorm_min(),
                                       -std::numeric_limits<double>::denorm_min(),
                                       std::numeric_limits<double>::max(),
-                                      std::numeric_limits<double>::lowest(), 0.5, -0.5, 1e300};
+                                      std::numeric_limits<double>::lowest(),
+                                      0.5,
+                                      -0.5,
+                                      1e300};
     if (Pick(2)) return kSpecial[Pick(std::size(kSpecial))];
     if (Pick(2)) return std::bit_cast<double>(rng_());
     return (static_cast<double>(Pick(2001)) - 1000.0) / 8;
@@ -160,10 +169,9 @@ TEST_CASE("ValueTypeName", "[value]") {
 
 TEST_CASE("Compare orders by type tag first", "[value]") {
   std::vector<Value> ascending = {
-      Value::Nil(),           Value::Boolean(true),  Value::Long(kMin),
-      Value::Double(-kInf),   Value::String(""),     Value::Keyword(""),
-      Value::Symbol(""),      Value::Ref(0),         Value::Instant(kMin),
-      Value::MakeUuid(Uuid{}), Value::Tuple({}),
+      Value::Nil(),         Value::Boolean(true),    Value::Long(kMin), Value::Double(-kInf),
+      Value::String(""),    Value::Keyword(""),      Value::Symbol(""), Value::Ref(0),
+      Value::Instant(kMin), Value::MakeUuid(Uuid{}), Value::Tuple({}),
   };
   for (size_t i = 0; i + 1 < ascending.size(); ++i) {
     INFO(i);
@@ -191,7 +199,7 @@ TEST_CASE("Compare within types", "[value]") {
   CHECK(Value::String("a") < Value::String(std::string("a\0", 2)));
   CHECK(Value::String(std::string("a\0", 2)) < Value::String("a\x01"));
   CHECK(Value::String("z") < Value::String("\xc3\xa9"));  // bytes are unsigned
-  CHECK(Value::Ref(1) < Value::Ref(~uint64_t{0}));          // refs are unsigned
+  CHECK(Value::Ref(1) < Value::Ref(~uint64_t{0}));        // refs are unsigned
   CHECK(Value::Instant(-1) < Value::Instant(0));
   CHECK(Value::MakeUuid(Uuid{0, ~uint64_t{0}}) < Value::MakeUuid(Uuid{1, 0}));
   CHECK(Value::MakeUuid(Uuid{1, 1}) < Value::MakeUuid(Uuid{1, 2}));
@@ -222,8 +230,8 @@ TEST_CASE("EncodeValue produces the documented bytes", "[value]") {
   CHECK(Enc(Value::Instant(1)) == Bytes({8, 0x80, 0, 0, 0, 0, 0, 0, 1}));
   Result<Uuid> u = Uuid::Parse("00112233-4455-6677-8899-aabbccddeeff");
   REQUIRE(u.ok());
-  CHECK(Enc(Value::MakeUuid(*u)) == Bytes({9, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
-                                           0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}));
+  CHECK(Enc(Value::MakeUuid(*u)) == Bytes({9, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+                                           0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}));
   CHECK(Enc(Value::Tuple({})) == Bytes({10, 0}));
   CHECK(Enc(Value::Tuple({Value::Nil(), Value::Boolean(true)})) == Bytes({10, 1, 0, 1, 1, 1, 0}));
 
@@ -233,12 +241,19 @@ TEST_CASE("EncodeValue produces the documented bytes", "[value]") {
 }
 
 TEST_CASE("DecodeValue reads consecutive values and advances", "[value]") {
-  std::vector<Value> values = {
-      Value::Nil(), Value::Boolean(true), Value::Long(kMin), Value::Long(kMax),
-      Value::Double(-0.5), Value::Double(NAN), Value::String(std::string("\0\0x\0", 4)),
-      Value::Keyword("db/id"), Value::Symbol("..."), Value::Ref(~uint64_t{0}),
-      Value::Instant(-86400000), Value::MakeUuid(Uuid{0xdeadbeef, 42}),
-      Value::Tuple({Value::Tuple({}), Value::String(""), Value::Nil()})};
+  std::vector<Value> values = {Value::Nil(),
+                               Value::Boolean(true),
+                               Value::Long(kMin),
+                               Value::Long(kMax),
+                               Value::Double(-0.5),
+                               Value::Double(NAN),
+                               Value::String(std::string("\0\0x\0", 4)),
+                               Value::Keyword("db/id"),
+                               Value::Symbol("..."),
+                               Value::Ref(~uint64_t{0}),
+                               Value::Instant(-86400000),
+                               Value::MakeUuid(Uuid{0xdeadbeef, 42}),
+                               Value::Tuple({Value::Tuple({}), Value::String(""), Value::Nil()})};
   std::string bytes;
   for (const Value& v : values) EncodeValue(v, &bytes);
   size_t pos = 0;
@@ -261,25 +276,33 @@ TEST_CASE("DecodeValue reports corruption with the byte offset", "[value]") {
   CHECK(message("") == "bad value encoding at byte 0: expected a type tag, found end of input");
   CHECK(message(Bytes({11})) == "bad value encoding at byte 0: unknown type tag 11");
   CHECK(message(Bytes({0xff})) == "bad value encoding at byte 0: unknown type tag 255");
-  CHECK(message(Bytes({1})) == "bad value encoding at byte 1: truncated boolean payload: need 1 bytes, have 0");
+  CHECK(message(Bytes({1})) ==
+        "bad value encoding at byte 1: truncated boolean payload: need 1 bytes, have 0");
   CHECK(message(Bytes({1, 2})) == "bad value encoding at byte 1: boolean byte must be 0 or 1");
-  CHECK(message(Bytes({2, 0x80, 0})) == "bad value encoding at byte 1: truncated long payload: need 8 bytes, have 2");
+  CHECK(message(Bytes({2, 0x80, 0})) ==
+        "bad value encoding at byte 1: truncated long payload: need 8 bytes, have 2");
   CHECK(message(Bytes({8, 0})).find("truncated instant payload") != std::string::npos);
   CHECK(message(Bytes({7})).find("truncated ref payload") != std::string::npos);
-  CHECK(message(Bytes({9, 1, 2, 3})) == "bad value encoding at byte 1: truncated uuid payload: need 16 bytes, have 3");
+  CHECK(message(Bytes({9, 1, 2, 3})) ==
+        "bad value encoding at byte 1: truncated uuid payload: need 16 bytes, have 3");
   // -0.0 and a NaN with a payload are never written.
   CHECK(message(Bytes({3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})) ==
         "bad value encoding at byte 1: non-canonical double (-0.0 or NaN payload)");
-  CHECK(message(Bytes({3, 0xff, 0xf8, 0, 0, 0, 0, 0, 1})).find("non-canonical double") != std::string::npos);
+  CHECK(message(Bytes({3, 0xff, 0xf8, 0, 0, 0, 0, 0, 1})).find("non-canonical double") !=
+        std::string::npos);
   CHECK(message(Bytes({4, 'a', 'b'})) == "bad value encoding at byte 3: unterminated string");
   CHECK(message(Bytes({4, 'a', 0})) == "bad value encoding at byte 3: unterminated string");
-  CHECK(message(Bytes({5, 'a', 0, 7})) == "bad value encoding at byte 3: invalid escape byte in keyword");
+  CHECK(message(Bytes({5, 'a', 0, 7})) ==
+        "bad value encoding at byte 3: invalid escape byte in keyword");
   CHECK(message(Bytes({6, 0, 0xff})) == "bad value encoding at byte 3: unterminated symbol");
   CHECK(message(Bytes({10})) == "bad value encoding at byte 1: unterminated tuple");
   CHECK(message(Bytes({10, 2})) == "bad value encoding at byte 1: invalid tuple element marker");
-  CHECK(message(Bytes({10, 1})) == "bad value encoding at byte 2: expected a type tag, found end of input");
-  CHECK(message(Bytes({10, 1, 1, 5})) == "bad value encoding at byte 3: boolean byte must be 0 or 1");
-  CHECK(message(Bytes({10, 1, 0, 1, 12, 0})) == "bad value encoding at byte 4: unknown type tag 12");
+  CHECK(message(Bytes({10, 1})) ==
+        "bad value encoding at byte 2: expected a type tag, found end of input");
+  CHECK(message(Bytes({10, 1, 1, 5})) ==
+        "bad value encoding at byte 3: boolean byte must be 0 or 1");
+  CHECK(message(Bytes({10, 1, 0, 1, 12, 0})) ==
+        "bad value encoding at byte 4: unknown type tag 12");
 }
 
 TEST_CASE("DecodeValue limits tuple nesting instead of overflowing the stack", "[value]") {
@@ -350,8 +373,8 @@ TEST_CASE("Compare agrees with memcmp of EncodeValue (property)", "[value]") {
       int c = Value::Compare(values[i], values[j]);
       int m = MemcmpSign(encoded[i], encoded[j]);
       if (c != m) {
-        FAIL_CHECK(values[i].ToString() << " vs " << values[j].ToString() << ": Compare " << c
-                                        << ", memcmp " << m);
+        FAIL_CHECK(values[i].ToString()
+                   << " vs " << values[j].ToString() << ": Compare " << c << ", memcmp " << m);
       }
       CHECK(c == -Value::Compare(values[j], values[i]));
       if (c == 0) {
@@ -409,8 +432,8 @@ TEST_CASE("Value::ToString prints EDN", "[value]") {
   CHECK(Value::Instant(1577934245006).ToString() == "#inst \"2020-01-02T03:04:05.006Z\"");
   CHECK(Value::MakeUuid(Uuid{0x0011223344556677, 0x8899aabbccddeeff}).ToString() ==
         "#uuid \"00112233-4455-6677-8899-aabbccddeeff\"");
-  CHECK(Value::Tuple({Value::Long(1), Value::Tuple({}), Value::Nil(), Value::String("x")}).ToString() ==
-        "[1 [] nil \"x\"]");
+  CHECK(Value::Tuple({Value::Long(1), Value::Tuple({}), Value::Nil(), Value::String("x")})
+            .ToString() == "[1 [] nil \"x\"]");
 }
 
 TEST_CASE("Uuid text form", "[value]") {
@@ -423,10 +446,10 @@ TEST_CASE("Uuid text form", "[value]") {
   REQUIRE(upper.ok());
   CHECK(*upper == u);
   CHECK(Uuid{}.ToString() == "00000000-0000-0000-0000-000000000000");
-  for (const char* bad : {"", "01234567-89ab-cdef-fedc-ba987654321",
-                          "01234567-89ab-cdef-fedc-ba98765432100", "0123456789ab-cdef-fedc-ba9876543210--",
-                          "01234567_89ab-cdef-fedc-ba9876543210", "0123456g-89ab-cdef-fedc-ba9876543210",
-                          " 1234567-89ab-cdef-fedc-ba9876543210"}) {
+  for (const char* bad :
+       {"", "01234567-89ab-cdef-fedc-ba987654321", "01234567-89ab-cdef-fedc-ba98765432100",
+        "0123456789ab-cdef-fedc-ba9876543210--", "01234567_89ab-cdef-fedc-ba9876543210",
+        "0123456g-89ab-cdef-fedc-ba9876543210", " 1234567-89ab-cdef-fedc-ba9876543210"}) {
     INFO(bad);
     Result<Uuid> r = Uuid::Parse(bad);
     REQUIRE_FALSE(r.ok());
@@ -498,10 +521,14 @@ TEST_CASE("ParseInstant rejects malformed text", "[value]") {
   CHECK(error("1900-02-29") == "invalid instant \"1900-02-29\": day out of range");
   CHECK(error("2020-04-31") == "invalid instant \"2020-04-31\": day out of range");
   CHECK(error("2020-01-00") == "invalid instant \"2020-01-00\": day out of range");
-  CHECK(error("2020-01-02T24:00:00Z") == "invalid instant \"2020-01-02T24:00:00Z\": hour out of range");
-  CHECK(error("2020-01-02T23:60:00Z") == "invalid instant \"2020-01-02T23:60:00Z\": minutes out of range");
-  CHECK(error("2020-01-02T23:58:60Z") == "invalid instant \"2020-01-02T23:58:60Z\": seconds out of range");
-  CHECK(error("2020-01-02T03:04:05.Z") == "invalid instant \"2020-01-02T03:04:05.Z\": expected digits after '.'");
+  CHECK(error("2020-01-02T24:00:00Z") ==
+        "invalid instant \"2020-01-02T24:00:00Z\": hour out of range");
+  CHECK(error("2020-01-02T23:60:00Z") ==
+        "invalid instant \"2020-01-02T23:60:00Z\": minutes out of range");
+  CHECK(error("2020-01-02T23:58:60Z") ==
+        "invalid instant \"2020-01-02T23:58:60Z\": seconds out of range");
+  CHECK(error("2020-01-02T03:04:05.Z") ==
+        "invalid instant \"2020-01-02T03:04:05.Z\": expected digits after '.'");
   CHECK(error("2020-01-02T03:04:05+0100") ==
         "invalid instant \"2020-01-02T03:04:05+0100\": expected an offset +hh:mm or -hh:mm");
   CHECK(error("2020-01-02T03:04:05+24:00") ==

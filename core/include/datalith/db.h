@@ -165,6 +165,15 @@ struct FlushStats {
   Address commit;
 };
 
+// Node cache counters of a connection.
+struct CacheStats {
+  uint64_t loads = 0;       // nodes read from the store
+  uint64_t load_bytes = 0;  // blob bytes read
+  uint64_t hits = 0;
+  uint64_t cached_nodes = 0;
+  uint64_t cached_bytes = 0;
+};
+
 struct GcOptions {
   // Commits to keep along the head's parent chain (the head counts as one). Nodes
   // reachable from none of them are deleted, and so are older commit records.
@@ -212,8 +221,7 @@ class Connection {
   Result<GcStats> Gc(const GcOptions& options = {});
 
   Store& store() const;
-  // Node cache counters (loads, hits, bytes).
-  std::string CacheStats() const;
+  CacheStats cache_stats() const;
 
  private:
   struct Impl;

@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <sstream>
 #include <unordered_set>
 
 #include "datalith/db.h"
@@ -130,8 +129,7 @@ Result<std::shared_ptr<DbState>> Bootstrap(const CreateOptions& o,
       internal::EncodeKey(static_cast<IndexType>(i), d, false, &key);
       edits.push_back({std::move(key), true});
     }
-    std::sort(edits.begin(), edits.end(),
-              [](const index::Edit& a, const index::Edit& b) { return a.key < b.key; });
+    index::SortEdits(&edits);
     DL_ASSIGN_OR_RETURN(s->current[i], index::Apply(*src, s->current[i], edits));
   }
   return s;
@@ -373,12 +371,9 @@ Result<GcStats> Connection::Gc(const GcOptions& options) {
 
 Store& Connection::store() const { return *impl_->store; }
 
-std::string Connection::CacheStats() const {
+CacheStats Connection::cache_stats() const {
   auto s = impl_->src->stats();
-  std::ostringstream o;
-  o << "{:loads " << s.loads << ", :load-bytes " << s.load_bytes << ", :hits " << s.hits
-    << ", :cached-nodes " << s.cached_nodes << ", :cached-bytes " << s.cached_bytes << "}";
-  return o.str();
+  return CacheStats{s.loads, s.load_bytes, s.hits, s.cached_nodes, s.cached_bytes};
 }
 
 }  // namespace datalith

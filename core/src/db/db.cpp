@@ -84,8 +84,9 @@ void DatomCursor::Advance() {
   std::string_view key;
   bool from_history;
   while (status_.ok() && Peek(&key, &from_history)) {
-    if (!view_.as_of) {
-      // Current or history view: every entry stands alone.
+    if (!view_.as_of || view_.history) {
+      // Current or history view: every entry stands alone (a history view as of t
+      // keeps the events up to t).
       Status s = DecodeKey(index_, key, from_history, &datom_);
       if (!s.ok()) {
         Fail(s);
@@ -94,6 +95,7 @@ void DatomCursor::Advance() {
       Step(from_history);
       if (!status_.ok()) return;
       if (view_.since && datom_.tx <= *view_.since) continue;
+      if (view_.as_of && datom_.tx > *view_.as_of) continue;
       valid_ = true;
       return;
     }
@@ -119,9 +121,6 @@ void DatomCursor::Advance() {
     }
     if (!status_.ok()) return;
     if (!visible) continue;
-    if (view_.history) {
-      // asOf over a history view: handled by the plain path (never reached).
-    }
     if (view_.since && last.tx <= *view_.since) continue;
     datom_ = std::move(last);
     valid_ = true;

@@ -25,11 +25,16 @@ bool IsWhitespace(char c) {
 // Where a token (symbol, keyword, number, character name) ends.
 bool IsDelimiter(char c) {
   switch (c) {
-    case '(': case ')': case '[': case ']': case '{': case '}':
-    case '"': case ';': case '\\':
-      return true;
-    default:
-      return IsWhitespace(c);
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case '{':
+    case '}':
+    case '"':
+    case ';':
+    case '\\': return true;
+    default: return IsWhitespace(c);
   }
 }
 
@@ -42,11 +47,23 @@ bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); 
 bool IsSymbolChar(char c) {
   if (IsAlpha(c) || IsDigit(c) || static_cast<uint8_t>(c) >= 0x80) return true;
   switch (c) {
-    case '.': case '*': case '+': case '!': case '-': case '_': case '?': case '$':
-    case '%': case '&': case '=': case '<': case '>': case '/': case ':': case '#':
-      return true;
-    default:
-      return false;
+    case '.':
+    case '*':
+    case '+':
+    case '!':
+    case '-':
+    case '_':
+    case '?':
+    case '$':
+    case '%':
+    case '&':
+    case '=':
+    case '<':
+    case '>':
+    case '/':
+    case ':':
+    case '#': return true;
+    default: return false;
   }
 }
 
@@ -164,9 +181,7 @@ uint64_t NodeHash(const Node& n) {
     case Kind::kString:
     case Kind::kKeyword:
     case Kind::kSymbol: h ^= HashText(n.text); break;
-    case Kind::kTagged:
-      h ^= HashText(n.text);
-      [[fallthrough]];
+    case Kind::kTagged: h ^= HashText(n.text); [[fallthrough]];
     case Kind::kList:
     case Kind::kVector:
       for (const Node& item : n.items) h = Mix(h ^ NodeHash(item));
@@ -409,8 +424,7 @@ Status Reader::ReadForm(int depth, Node* out) {
     case '{': return ReadCollection(Kind::kMap, here_, depth, out);
     case ')':
     case ']':
-    case '}':
-      return ErrorAt(here_, std::string("unexpected '") + c + "'");
+    case '}': return ErrorAt(here_, std::string("unexpected '") + c + "'");
     case '"': return ReadString(out);
     case '\\': return ReadChar(out);
     case ':': return ReadKeyword(out);
@@ -527,11 +541,12 @@ Status Reader::ReadString(Node* out) {
       case '"': simple = '"'; break;
       case 'u': break;
       default:
-        return ErrorAt(esc, "unsupported escape " +
-                                (e > 0x20 && e < 0x7f ? std::string("\\") + e
-                                                      : "\\ followed by " +
-                                                            DescribeCodePoint(PeekCodePoint())) +
-                                " in string (expected one of \\t \\r \\n \\b \\f \\\\ \\\" \\uXXXX)");
+        return ErrorAt(
+            esc,
+            "unsupported escape " +
+                (e > 0x20 && e < 0x7f ? std::string("\\") + e
+                                      : "\\ followed by " + DescribeCodePoint(PeekCodePoint())) +
+                " in string (expected one of \\t \\r \\n \\b \\f \\\\ \\\" \\uXXXX)");
     }
     Advance();
     if (simple != 0) {
@@ -681,8 +696,8 @@ Status Reader::ReadNumber(Node* out) {
   if (res.ec == std::errc::result_out_of_range) {
     // Beyond double range: decide overflow vs underflow from the decimal magnitude,
     // 0.ddd x 10^magnitude, then saturate like Clojure (to infinity or zero).
-    const std::string digits = std::string(tok.substr(int_start, int_len)) +
-                               std::string(tok.substr(frac_start, frac_len));
+    const std::string digits =
+        std::string(tok.substr(int_start, int_len)) + std::string(tok.substr(frac_start, frac_len));
     const size_t lead = digits.find_first_not_of('0');
     const int64_t magnitude = static_cast<int64_t>(int_len) - static_cast<int64_t>(lead) + exponent;
     d = magnitude > 0 ? std::numeric_limits<double>::infinity() : 0.0;
@@ -861,12 +876,8 @@ void WriteTo(const Node& n, std::string* out) {
         WriteTo(n.items[0], out);
       }
       return;
-    case Kind::kInst:
-      out->append("#inst \"").append(FormatInstant(n.i)).push_back('"');
-      return;
-    case Kind::kUuid:
-      out->append("#uuid \"").append(n.uuid.ToString()).push_back('"');
-      return;
+    case Kind::kInst: out->append("#inst \"").append(FormatInstant(n.i)).push_back('"'); return;
+    case Kind::kUuid: out->append("#uuid \"").append(n.uuid.ToString()).push_back('"'); return;
   }
 }
 

@@ -153,6 +153,20 @@ Status ApplyNode(NodeSource& src, const NodePtr& node, const Edit* b, const Edit
 
 }  // namespace
 
+void SortEdits(std::vector<Edit>* edits) {
+  auto less = [](const Edit& x, const Edit& y) { return x.key < y.key; };
+  if (std::is_sorted(edits->begin(), edits->end(), less)) return;
+  // Sort a permutation, then move each key once: swapping heap strings is slower.
+  std::vector<uint32_t> order(edits->size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t x, uint32_t y) { return (*edits)[x].key < (*edits)[y].key; });
+  std::vector<Edit> sorted;
+  sorted.reserve(edits->size());
+  for (uint32_t i : order) sorted.push_back(std::move((*edits)[i]));
+  edits->swap(sorted);
+}
+
 Result<Child> Apply(NodeSource& src, const Child& root, const std::vector<Edit>& edits) {
   if (edits.empty()) return root;
   NodePtr node;
@@ -246,7 +260,7 @@ Result<std::vector<Address>> NodesOnlyIn(NodeSource& src, const std::vector<Addr
       if (level == 0) return Status::Ok();
       DL_ASSIGN_OR_RETURN(NodePtr n, src.Load(addr));
       if (n->level != level) return Status::Corruption("node " + addr.Hex() + ": unexpected level");
-      for (const Child& c : n->children) into->insert(c.addr);
+      for (const Child& c : n->children) into->insert(c.address());
       return Status::Ok();
     };
     for (const Address& x : a) {
@@ -266,7 +280,7 @@ Status MarkReachable(NodeSource& src, const Address& root,
                      std::unordered_set<Address, AddressHash>* seen) {
   if (root.IsZero() || !seen->insert(root).second) return Status::Ok();
   DL_ASSIGN_OR_RETURN(NodePtr node, src.Load(root));
-  for (const Child& c : node->children) DL_RETURN_IF_ERROR(MarkReachable(src, c.addr, seen));
+  for (const Child& c : node->children) DL_RETURN_IF_ERROR(MarkReachable(src, c.address(), seen));
   return Status::Ok();
 }
 

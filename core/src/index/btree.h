@@ -24,6 +24,9 @@ struct Edit {
   bool insert = true;  // false: remove
 };
 
+// Sorts edits by key (cheaply when they already are, as EAVT edits usually are).
+void SortEdits(std::vector<Edit>* edits);
+
 // Applies `edits` (sorted by key, keys unique). Inserting a present key or removing
 // an absent one is a no-op. A large batch into an empty tree is a bulk build: leaves
 // are filled and stacked bottom-up.

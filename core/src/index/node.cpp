@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "util/varint.h"
 
@@ -143,7 +144,12 @@ std::string WrapBlob(const std::string& canonical) {
   std::string out;
   size_t bound = ZSTD_compressBound(canonical.size());
   out.resize(1 + bound);
-  size_t n = ZSTD_compress(out.data() + 1, bound, canonical.data(), canonical.size(), kZstdLevel);
+  // One compression context per thread: creating one per node costs more than
+  // compressing a small node.
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(),
+                                                                        ZSTD_freeCCtx);
+  size_t n = ZSTD_compressCCtx(cctx.get(), out.data() + 1, bound, canonical.data(),
+                               canonical.size(), kZstdLevel);
   if (ZSTD_isError(n) || n >= canonical.size()) {
     out.assign(1, static_cast<char>(kCodecRaw));
     out.append(canonical);

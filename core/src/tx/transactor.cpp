@@ -20,6 +20,7 @@ struct ERef {
   EntityId id = 0;
   std::string name;  // tempid or ident
   Value lookup;      // [attr-keyword value]
+  const Node* node = nullptr;  // where it was written, for messages
 };
 
 // A value position: either an EDN form (converted once the attribute is known) or an
@@ -74,6 +75,12 @@ class Transactor {
   Status ParseEntityMap(const Node& m, ERef* self);
   Status ParseListForm(const Node& f);
   Result<ERef> ParseERef(const Node& n);
+  // A 2-vector [attr value] is a lookup ref, unless both are keywords and the first
+  // names no attribute: then it is a collection of two idents ([:color/red :color/blue]).
+  bool IsLookupRef(const Node& n) const {
+    return n.is(Kind::kVector) && n.items.size() == 2 && n.items[0].is(Kind::kKeyword) &&
+           (!n.items[1].is(Kind::kKeyword) || schema_->AttrByIdent(n.items[0].text) != nullptr);
+  }
   std::string AutoTempid() { return "\x01" + std::to_string(++auto_tempids_); }
 
   // ---- resolution ----
@@ -92,6 +99,7 @@ class Transactor {
   std::vector<Datom> CurrentValues(EntityId e, const Attribute& a);
   Status ApplySchema();
   Status UpdateTuples();
+  Status CheckUnique();
   Result<TxOutput> Finish();
 
   Status Err(const Node* where, const std::string& msg) {
@@ -110,7 +118,13 @@ class Transactor {
   std::map<std::string, Datom> adds_;      // EAV key → datom
   std::map<std::string, Datom> retracts_;  // EAV key → retracted datom (original tx)
   std::map<std::string, EntityId> unique_adds_;  // a + v → e, for unique checks in this tx
+  std::map<std::string, const Node*> unique_where_;  // a + v → the form asserting it
   std::set<EntityId> schema_entities_;
+  std::set<EntityId> reindex_;
+  // Canonical tempids used as an entity (e position) and as a value (with its form):
+  // a tempid used only as a value would name an entity without datoms.
+  std::set<std::string> entity_tempids_;
+  std::map<std::string, const Node*> value_tempids_;  // attributes whose AVET membership this tx changed
   std::set<std::pair<EntityId, EntityId>> touched_;  // (e, a) for composite tuples
   Status scan_status_;  // first storage error met by Scan
 };
@@ -121,6 +135,7 @@ std::string WhereOf(const Node* n) { return n ? n->Where() + ": " : std::string(
 
 Result<ERef> Transactor::ParseERef(const Node& n) {
   ERef r;
+  r.node = &n;
   switch (n.kind) {
     case Kind::kLong:
       if (n.i > 0) {
@@ -184,7 +199,7 @@ Status Transactor::ParseEntityMap(const Node& m, ERef* self) {
       std::string attr = slash == std::string::npos ? name.substr(1)
                                                     : k.text.substr(0, slash + 1) + name.substr(1);
       std::vector<const Node*> refs;
-      bool coll = (v.is(Kind::kVector) && !(v.items.size() == 2 && v.items[0].is(Kind::kKeyword))) ||
+      bool coll = (v.is(Kind::kVector) && !IsLookupRef(v)) ||
                   v.is(Kind::kList) || v.is(Kind::kSet);
       if (coll) {
         for (const Node& x : v.items) refs.push_back(&x);
@@ -427,7 +442,8 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
       const Attribute* a = schema_->AttrByIdent(op->attr);
       if (!a || a->unique != Unique::kIdentity) continue;
       std::string t = canon(op->e.name);
-      if (tempids_.count(t)) continue;
+      // An upserted tempid is checked against its other identity values too.
+      if (tempids_.count(t) && !upserted.count(t)) continue;
       // The value must be resolvable now (a ref value may wait for another tempid).
       auto v = ConvertValue(*a, op->v, op->form, false);
       if (!v.ok()) return v.status();
@@ -447,15 +463,20 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
         if (prev != upserted.end() && prev->second != e)
           return Err(op->form, "tempid " + op->e.name + " upserts to two entities: " +
                                    std::to_string(prev->second) + " and " + std::to_string(e));
-        upserted[t] = e;
-        tempids_[t] = e;
-        progress = true;
+        if (prev == upserted.end()) {
+          upserted[t] = e;
+          tempids_[t] = e;
+          progress = true;
+        }
       } else {
         auto it = new_by_unique.find(key);
         if (it == new_by_unique.end()) {
           new_by_unique[key] = t;
-        } else if (canon(it->second) != t) {
-          alias[t] = canon(it->second);  // same identity value: same new entity
+        } else if (std::string o = canon(it->second); o != t) {
+          // Same identity value: the same entity. Keep an upserted tempid canonical.
+          if (upserted.count(t) && !upserted.count(o)) alias[o] = t;
+          else if (!upserted.count(t)) alias[t] = o;
+          else continue;  // two upserted entities: Add reports the unique conflict
           progress = true;
         }
       }
@@ -464,9 +485,11 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
   }
   // Allocate the rest; aliases share their canonical tempid's id.
   for (Op* op : ops) {
-    auto visit = [&](const ERef& r) {
+    auto visit = [&](const ERef& r, bool entity = true) {
       if (r.kind != ERef::Kind::kTemp) return;
       std::string t = canon(r.name);
+      if (entity) entity_tempids_.insert(t);
+      else value_tempids_.emplace(t, op->form);
       if (!tempids_.count(t)) {
         tempids_[t] = next_eid_++;
         tempid_order_.push_back(t);
@@ -474,18 +497,19 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
       if (t != r.name) tempids_[r.name] = tempids_[t];
     };
     visit(op->e);
-    if (op->v.eref) visit(*op->v.eref);
+    if (op->v.eref) visit(*op->v.eref, false);
     const Attribute* a = schema_->AttrByIdent(op->attr);
     if (op->v.node && a && a->is_ref()) {
       // Tempids in value position: a single value or the elements of a collection.
       std::vector<const Node*> vals{op->v.node};
-      if (op->v.node->is(Kind::kVector) || op->v.node->is(Kind::kList) || op->v.node->is(Kind::kSet)) {
+      if ((op->v.node->is(Kind::kVector) && !IsLookupRef(*op->v.node)) || op->v.node->is(Kind::kList) ||
+          op->v.node->is(Kind::kSet)) {
         vals.clear();
         for (const Node& x : op->v.node->items) vals.push_back(&x);
       }
       for (const Node* x : vals) {
-        if (x->is(Kind::kString) && x->text != kTxTempid) visit(ERef{ERef::Kind::kTemp, 0, x->text, {}});
-        if (x->is(Kind::kLong) && x->i < 0) visit(ERef{ERef::Kind::kTemp, 0, std::to_string(x->i), {}});
+        if (x->is(Kind::kString) && x->text != kTxTempid) visit(ERef{ERef::Kind::kTemp, 0, x->text, {}}, false);
+        if (x->is(Kind::kLong) && x->i < 0) visit(ERef{ERef::Kind::kTemp, 0, std::to_string(x->i), {}}, false);
       }
     }
   }
@@ -503,7 +527,7 @@ Status Transactor::RunOps(std::vector<Op*>& ops) {
   DL_RETURN_IF_ERROR(ResolveTempids(ops));
   for (size_t i = 0; i < ops.size(); ++i) {
     Op& op = *ops[i];
-    DL_ASSIGN_OR_RETURN(EntityId e, Resolve(op.e, op.form));
+    DL_ASSIGN_OR_RETURN(EntityId e, Resolve(op.e, op.e.node ? op.e.node : op.form));
     if (op.kind == OpKind::kRetractEntity) {
       std::set<EntityId> seen;
       DL_RETURN_IF_ERROR(RetractEntity(e, &seen));
@@ -518,8 +542,7 @@ Status Transactor::RunOps(std::vector<Op*>& ops) {
     // takes vectors as values; a ref attribute takes a 2-vector lookup ref).
     std::vector<VRef> values;
     const Node* n = op.v.node;
-    bool lookup_like = n && n->is(Kind::kVector) && n->items.size() == 2 &&
-                       n->items[0].is(Kind::kKeyword) && a->is_ref();
+    bool lookup_like = n && a->is_ref() && IsLookupRef(*n);
     if (n && a->many && (n->is(Kind::kVector) || n->is(Kind::kList) || n->is(Kind::kSet)) &&
         !lookup_like && !(a->type == ValueType::kTuple && n->is(Kind::kVector) &&
                           (n->items.empty() || !n->items[0].IsColl()))) {
@@ -591,7 +614,9 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
   std::string prefix = key.substr(0, 16);
   bool exists = false;
   std::vector<Datom> olds;
-  for (Datom& d : Scan(IndexType::kEavt, prefix)) {
+  // Entities allocated by this transaction have no datoms before it.
+  bool fresh = e > before_->max_eid && !IsTxId(e);
+  if (!fresh) for (Datom& d : Scan(IndexType::kEavt, prefix)) {
     if (retracts_.count(EavKey(d.e, d.a, d.v))) continue;
     if (d.v == v) exists = true;
     else olds.push_back(std::move(d));
@@ -610,11 +635,8 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
     std::string ukey;
     PutFixed64BE(&ukey, a.id);
     EncodeValue(v, &ukey);
-    for (const Datom& d : Scan(IndexType::kAvet, ukey)) {
-      if (d.e != e && !retracts_.count(EavKey(d.e, d.a, d.v)))
-        return Status::Conflict(WhereOf(where) + "unique conflict: :" + a.ident + " " + v.ToString() +
-                                " already belongs to entity " + std::to_string(d.e));
-    }
+    // Holders in the database are checked once every retraction of the tx is known.
+    unique_where_[ukey] = where;
     auto it = unique_adds_.find(ukey);
     if (it != unique_adds_.end() && it->second != e)
       return Status::Conflict(WhereOf(where) + "unique conflict: :" + a.ident + " " + v.ToString() +
@@ -623,8 +645,21 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
     unique_adds_[ukey] = e;
   }
   adds_[key] = Datom{e, a.id, std::move(v), tx_, true};
-  touched_.insert({e, a.id});
+  if (schema_->TuplesOver(a.id)) touched_.insert({e, a.id});
   if (a.id <= sys::kTupleTypes && a.id != sys::kTxInstant) schema_entities_.insert(e);
+  return Status::Ok();
+}
+
+// A unique value asserted by this tx must not be held by another entity after it.
+Status Transactor::CheckUnique() {
+  for (const auto& [ukey, e] : unique_adds_) {
+    for (const Datom& d : Scan(IndexType::kAvet, ukey)) {
+      if (d.e != e && !retracts_.count(EavKey(d.e, d.a, d.v)))
+        return Status::Conflict(WhereOf(unique_where_[ukey]) + "unique conflict: :" +
+                                schema_->Attr(d.a)->ident + " " + d.v.ToString() +
+                                " already belongs to entity " + std::to_string(d.e));
+    }
+  }
   return Status::Ok();
 }
 
@@ -632,6 +667,7 @@ Status Transactor::Retract(EntityId e, const Attribute& a, const Value& v) {
   std::string key = EavKey(e, a.id, v);
   if (adds_.erase(key)) {
     touched_.insert({e, a.id});
+    unique_adds_.erase(key.substr(8));  // a + v
     return Status::Ok();
   }
   for (Datom& d : Scan(IndexType::kEavt, key)) {
@@ -773,6 +809,14 @@ Status Transactor::ApplySchema() {
       if (old->type != a.type && old->type != ValueType::kNil && !existing().empty())
         return fail(std::string("cannot change :db/valueType from ") + ValueTypeKeyword(old->type) +
                     " to " + ValueTypeKeyword(a.type) + " while datoms use it");
+      if (old->type == ValueType::kNil && a.type != ValueType::kNil) {
+        // Typing an untyped (schema-on-read) attribute: its values must fit.
+        for (const Datom& d : existing()) {
+          if (d.v.type() != a.type)
+            return fail("value " + d.v.ToString() + " of entity " + std::to_string(d.e) + " is not a " +
+                        ValueTypeName(a.type));
+        }
+      }
       if (old->many && !a.many) {
         const auto& ds = existing();
         for (size_t i = 1; i < ds.size(); ++i) {
@@ -792,6 +836,7 @@ Status Transactor::ApplySchema() {
       }
       if (old->tuple_attrs != a.tuple_attrs && !old->tuple_attrs.empty())
         return fail(":db/tupleAttrs cannot change");
+      if (old->in_avet() != a.in_avet()) reindex_.insert(e);
     }
     next->PutAttr(a);
   }
@@ -862,6 +907,9 @@ Result<TxOutput> Transactor::Finish() {
     const Attribute* a = schema_->Attr(d.a);
     if (!a) a = before_->schema->Attr(d.a);
     bool keep = before_->keep_history && !(a && a->no_history);
+    // If this tx took the attribute out of AVET, its datoms are still there to remove
+    // (the reindex pass below moves the rest).
+    if (reindex_.count(d.a)) a = nullptr;
     indices_of(d, a, [&](IndexType ix) {
       int i = static_cast<int>(ix);
       std::string key;
@@ -895,11 +943,37 @@ Result<TxOutput> Transactor::Finish() {
   for (int i = 0; i < kIndexCount; ++i) {
     for (auto* edits : {&cur[i], &hist[i]}) {
       if (edits->empty()) continue;
-      std::sort(edits->begin(), edits->end(),
-                [](const index::Edit& x, const index::Edit& y) { return x.key < y.key; });
+      index::SortEdits(edits);
       for (const auto& ed : *edits) out.key_bytes += ed.key.size();
       index::Child& root = edits == &cur[i] ? after->current[i] : after->history[i];
       DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, *edits));
+    }
+  }
+  // Attributes whose AVET membership changed (:db/index, :db/unique): move their
+  // current and history datoms in or out of AVET.
+  for (EntityId attr : reindex_) {
+    bool on = schema_->Attr(attr)->in_avet();
+    std::string lo;
+    PutFixed64BE(&lo, attr);
+    std::string hi = PrefixEnd(lo);
+    for (bool hist : {false, true}) {
+      int aevt = static_cast<int>(IndexType::kAevt), avet = static_cast<int>(IndexType::kAvet);
+      index::Iterator it(after->src.get(), hist ? after->history[aevt] : after->current[aevt]);
+      std::vector<index::Edit> edits;
+      for (it.Seek(lo); it.Valid() && it.key() < std::string_view(hi); it.Next()) {
+        Datom d;
+        DL_RETURN_IF_ERROR(DecodeKey(IndexType::kAevt, it.key(), hist, &d));
+        std::string key;
+        EncodeKey(IndexType::kAvet, d, hist, &key);
+        out.key_bytes += key.size();
+        edits.push_back({std::move(key), on});
+      }
+      DL_RETURN_IF_ERROR(it.status());
+      if (edits.empty()) continue;
+      std::sort(edits.begin(), edits.end(),
+                [](const index::Edit& x, const index::Edit& y) { return x.key < y.key; });
+      index::Child& root = hist ? after->history[avet] : after->current[avet];
+      DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits));
     }
   }
   std::sort(out.tx_data.begin(), out.tx_data.end(), [](const Datom& x, const Datom& y) {
@@ -927,7 +1001,13 @@ Result<TxOutput> Transactor::Run(const Node& tx_data) {
   DL_RETURN_IF_ERROR(scan_status_);
   DL_RETURN_IF_ERROR(ApplySchema());
   DL_RETURN_IF_ERROR(RunOps(data_ops));
+  for (const auto& [t, form] : value_tempids_) {
+    if (!entity_tempids_.count(t))
+      return Err(form, "tempid " + (t[0] == '-' ? t : "\"" + t + "\"") +
+                           " is used only as a value; it names no entity");
+  }
   DL_RETURN_IF_ERROR(UpdateTuples());
+  DL_RETURN_IF_ERROR(CheckUnique());
   DL_RETURN_IF_ERROR(scan_status_);
   return Finish();
 }

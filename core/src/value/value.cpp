@@ -101,8 +101,7 @@ Result<Value> DecodeAt(std::string_view b, size_t* pos, int depth) {
   auto need = [&](size_t n, const char* what) -> Status {
     if (b.size() - p < n) {
       return DecodeError(p, std::string("truncated ") + what + " payload: need " +
-                                std::to_string(n) + " bytes, have " +
-                                std::to_string(b.size() - p));
+                                std::to_string(n) + " bytes, have " + std::to_string(b.size() - p));
     }
     return Status::Ok();
   };
@@ -126,8 +125,7 @@ Result<Value> DecodeAt(std::string_view b, size_t* pos, int depth) {
 
   Value v;
   switch (static_cast<ValueType>(tag)) {
-    case ValueType::kNil:
-      break;
+    case ValueType::kNil: break;
     case ValueType::kBoolean: {
       DL_RETURN_IF_ERROR(need(1, "boolean"));
       uint8_t byte = static_cast<uint8_t>(b[p]);
@@ -183,8 +181,8 @@ Result<Value> DecodeAt(std::string_view b, size_t* pos, int depth) {
       break;
     case ValueType::kTuple: {
       if (depth >= kMaxDecodeDepth) {
-        return DecodeError(tag_at, "tuples nested deeper than " +
-                                       std::to_string(kMaxDecodeDepth) + " levels");
+        return DecodeError(
+            tag_at, "tuples nested deeper than " + std::to_string(kMaxDecodeDepth) + " levels");
       }
       std::vector<Value> items;
       while (true) {
@@ -202,8 +200,7 @@ Result<Value> DecodeAt(std::string_view b, size_t* pos, int depth) {
       v = Value::Tuple(std::move(items));
       break;
     }
-    default:
-      return DecodeError(tag_at, "unknown type tag " + std::to_string(tag));
+    default: return DecodeError(tag_at, "unknown type tag " + std::to_string(tag));
   }
   *pos = p;
   return v;
@@ -463,13 +460,10 @@ int Value::Compare(const Value& a, const Value& b) {
     return ThreeWay(static_cast<uint8_t>(a.type_), static_cast<uint8_t>(b.type_));
   }
   switch (a.type_) {
-    case ValueType::kNil:
-      return 0;
-    case ValueType::kBoolean:
-      return ThreeWay(a.u_.b, b.u_.b);
+    case ValueType::kNil: return 0;
+    case ValueType::kBoolean: return ThreeWay(a.u_.b, b.u_.b);
     case ValueType::kLong:
-    case ValueType::kInstant:
-      return ThreeWay(a.u_.i, b.u_.i);
+    case ValueType::kInstant: return ThreeWay(a.u_.i, b.u_.i);
     case ValueType::kDouble:
       // Via the key image, so NaN sorts after +inf and equals itself, as encoded.
       return ThreeWay(DoubleKey(a.u_.d), DoubleKey(b.u_.d));
@@ -480,8 +474,7 @@ int Value::Compare(const Value& a, const Value& b) {
       int c = a.s_.compare(b.s_);
       return c < 0 ? -1 : (c > 0 ? 1 : 0);
     }
-    case ValueType::kRef:
-      return ThreeWay(a.u_.u, b.u_.u);
+    case ValueType::kRef: return ThreeWay(a.u_.u, b.u_.u);
     case ValueType::kUuid:
       if (a.u_.uuid.hi != b.u_.uuid.hi) return ThreeWay(a.u_.uuid.hi, b.u_.uuid.hi);
       return ThreeWay(a.u_.uuid.lo, b.u_.uuid.lo);
@@ -502,27 +495,16 @@ int Value::Compare(const Value& a, const Value& b) {
 size_t Value::Hash() const {
   uint64_t h = Mix(static_cast<uint64_t>(type_));
   switch (type_) {
-    case ValueType::kNil:
-      break;
-    case ValueType::kBoolean:
-      h ^= Mix(u_.b ? 1 : 0);
-      break;
+    case ValueType::kNil: break;
+    case ValueType::kBoolean: h ^= Mix(u_.b ? 1 : 0); break;
     case ValueType::kLong:
     case ValueType::kInstant:
-    case ValueType::kRef:
-      h ^= Mix(u_.u);
-      break;
-    case ValueType::kDouble:
-      h ^= Mix(DoubleKey(u_.d));
-      break;
+    case ValueType::kRef: h ^= Mix(u_.u); break;
+    case ValueType::kDouble: h ^= Mix(DoubleKey(u_.d)); break;
     case ValueType::kString:
     case ValueType::kKeyword:
-    case ValueType::kSymbol:
-      h ^= HashBytes(s_);
-      break;
-    case ValueType::kUuid:
-      h ^= Mix(u_.uuid.hi ^ Mix(u_.uuid.lo));
-      break;
+    case ValueType::kSymbol: h ^= HashBytes(s_); break;
+    case ValueType::kUuid: h ^= Mix(u_.uuid.hi ^ Mix(u_.uuid.lo)); break;
     case ValueType::kTuple:
       for (const Value& item : tuple()) h = Mix(h ^ item.Hash());
       break;
@@ -533,28 +515,16 @@ size_t Value::Hash() const {
 std::string Value::ToString() const {
   std::string out;
   switch (type_) {
-    case ValueType::kNil:
-      return "nil";
-    case ValueType::kBoolean:
-      return u_.b ? "true" : "false";
-    case ValueType::kLong:
-      return std::to_string(u_.i);
-    case ValueType::kRef:
-      return std::to_string(u_.u);
-    case ValueType::kDouble:
-      internal::AppendEdnDouble(u_.d, &out);
-      return out;
-    case ValueType::kString:
-      internal::AppendEdnString(s_, &out);
-      return out;
-    case ValueType::kKeyword:
-      return ":" + s_;
-    case ValueType::kSymbol:
-      return s_;
-    case ValueType::kInstant:
-      return "#inst \"" + FormatInstant(u_.i) + "\"";
-    case ValueType::kUuid:
-      return "#uuid \"" + u_.uuid.ToString() + "\"";
+    case ValueType::kNil: return "nil";
+    case ValueType::kBoolean: return u_.b ? "true" : "false";
+    case ValueType::kLong: return std::to_string(u_.i);
+    case ValueType::kRef: return std::to_string(u_.u);
+    case ValueType::kDouble: internal::AppendEdnDouble(u_.d, &out); return out;
+    case ValueType::kString: internal::AppendEdnString(s_, &out); return out;
+    case ValueType::kKeyword: return ":" + s_;
+    case ValueType::kSymbol: return s_;
+    case ValueType::kInstant: return "#inst \"" + FormatInstant(u_.i) + "\"";
+    case ValueType::kUuid: return "#uuid \"" + u_.uuid.ToString() + "\"";
     case ValueType::kTuple: {
       out.push_back('[');
       bool first = true;
@@ -575,26 +545,15 @@ std::string Value::ToString() const {
 void EncodeValue(const Value& v, std::string* out) {
   out->push_back(static_cast<char>(v.type()));
   switch (v.type()) {
-    case ValueType::kNil:
-      break;
-    case ValueType::kBoolean:
-      out->push_back(v.boolean() ? '\x01' : '\x00');
-      break;
+    case ValueType::kNil: break;
+    case ValueType::kBoolean: out->push_back(v.boolean() ? '\x01' : '\x00'); break;
     case ValueType::kLong:
-    case ValueType::kInstant:
-      PutU64(static_cast<uint64_t>(v.long_value()) ^ kSignBit, out);
-      break;
-    case ValueType::kDouble:
-      PutU64(DoubleKey(v.double_value()), out);
-      break;
+    case ValueType::kInstant: PutU64(static_cast<uint64_t>(v.long_value()) ^ kSignBit, out); break;
+    case ValueType::kDouble: PutU64(DoubleKey(v.double_value()), out); break;
     case ValueType::kString:
     case ValueType::kKeyword:
-    case ValueType::kSymbol:
-      EncodeText(v.str(), out);
-      break;
-    case ValueType::kRef:
-      PutU64(v.ref(), out);
-      break;
+    case ValueType::kSymbol: EncodeText(v.str(), out); break;
+    case ValueType::kRef: PutU64(v.ref(), out); break;
     case ValueType::kUuid:
       PutU64(v.uuid().hi, out);
       PutU64(v.uuid().lo, out);
@@ -609,9 +568,7 @@ void EncodeValue(const Value& v, std::string* out) {
   }
 }
 
-Result<Value> DecodeValue(std::string_view bytes, size_t* pos) {
-  return DecodeAt(bytes, pos, 0);
-}
+Result<Value> DecodeValue(std::string_view bytes, size_t* pos) { return DecodeAt(bytes, pos, 0); }
 
 // ---- instants ----
 

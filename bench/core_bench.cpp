@@ -1,0 +1,291 @@
+// Core write-side benchmark: DataScript's "people" workload on Datalith's native core.
+//
+// Prints one JSON object per scenario and backend (see bench/README.md); bench/run.sh
+// runs DataScript on the same data and bench/compare.mjs prints the ratios.
+//
+//   datalith_bench_core --people people.json [--million people-1m.json] [--runs N]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "datalith/db.h"
+
+using namespace datalith;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Person {
+  std::string id, name, last, full, sex;
+  std::vector<std::string> alias;
+  int64_t age = 0, salary = 0;
+};
+
+std::vector<Person> LoadPeople(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "cannot read " << path << "\n";
+    std::exit(2);
+  }
+  nlohmann::json j = nlohmann::json::parse(in);
+  std::vector<Person> out;
+  for (const auto& p : j["people"]) {
+    Person x;
+    x.id = std::to_string(p["id"].get<int64_t>());
+    x.name = p["name"];
+    x.last = p["last-name"];
+    x.full = p["full-name"];
+    x.sex = p["sex"];
+    x.age = p["age"];
+    x.salary = p["salary"];
+    for (const auto& a : p["alias"]) x.alias.push_back(a);
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+edn::Node Kw(const char* k) { return edn::Node::Keyword(k); }
+
+edn::Node PersonMap(const Person& p) {
+  std::vector<edn::Node> aliases;
+  for (const auto& a : p.alias) aliases.push_back(edn::Node::String(a));
+  return edn::Node::Coll(edn::Kind::kMap,
+                         {Kw("db/id"), edn::Node::String(p.id), Kw("name"), edn::Node::String(p.name),
+                          Kw("last-name"), edn::Node::String(p.last), Kw("full-name"),
+                          edn::Node::String(p.full), Kw("alias"),
+                          edn::Node::Coll(edn::Kind::kVector, std::move(aliases)), Kw("sex"),
+                          edn::Node::String(p.sex), Kw("age"), edn::Node::Long(p.age), Kw("salary"),
+                          edn::Node::Long(p.salary)});
+}
+
+edn::Node Vec(std::vector<edn::Node> items) { return edn::Node::Coll(edn::Kind::kVector, std::move(items)); }
+
+const char* kSchema = R"([
+  {:db/ident :name :db/valueType :db.type/string}
+  {:db/ident :last-name :db/valueType :db.type/string}
+  {:db/ident :full-name :db/valueType :db.type/string}
+  {:db/ident :alias :db/valueType :db.type/string :db/cardinality :db.cardinality/many}
+  {:db/ident :sex :db/valueType :db.type/string}
+  {:db/ident :age :db/valueType :db.type/long}
+  {:db/ident :salary :db/valueType :db.type/long}])";
+
+template <class T>
+T Check(Result<T> r, const char* what) {
+  if (!r.ok()) {
+    std::cerr << what << ": " << r.status().ToString() << "\n";
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::cerr << what << ": " << s.ToString() << "\n";
+    std::exit(1);
+  }
+}
+
+struct Backend {
+  std::string name;
+  std::string dir;  // file backend only
+  std::shared_ptr<Store> Make() {
+    if (name == "memory") return MakeMemoryStore();
+    std::filesystem::remove_all(dir);
+    return Check(OpenFileStore(dir, true), "open file store");
+  }
+};
+
+std::shared_ptr<Connection> Fresh(Backend& b) {
+  auto conn = Check(Connection::Create(b.Make()), "create");
+  Check(conn->Transact(kSchema), "schema");
+  Check(conn->Flush(), "flush");
+  return conn;
+}
+
+// Datoms about entities (what DataScript counts): EAVT growth since the schema
+// transaction, less one :db/txInstant per transaction.
+uint64_t EntityDatoms(const std::shared_ptr<Connection>& conn, const Db& base) {
+  Db db = conn->db();
+  auto now = Check(db.Stats(), "stats").datoms[0];
+  auto before = Check(base.Stats(), "stats").datoms[0];
+  return now - before - (db.basis_tx() - base.basis_tx());
+}
+
+double Ms(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+struct Sample {
+  double ms = 0;
+  uint64_t datoms = 0;
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+void Report(const std::string& scenario, const std::string& backend, std::vector<Sample> samples) {
+  std::vector<double> ms;
+  for (const auto& s : samples) ms.push_back(s.ms);
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  nlohmann::json j;
+  j["engine"] = "datalith";
+  j["scenario"] = scenario;
+  j["backend"] = backend;
+  j["median_ms"] = sorted[sorted.size() / 2];
+  j["samples_ms"] = ms;
+  j["datoms"] = samples.back().datoms;
+  for (auto& [k, v] : samples.back().extra.items()) j[k] = v;
+  std::cout << j.dump() << std::endl;
+}
+
+std::string g_only;
+
+void Run(const std::string& scenario, const std::string& backend, int runs,
+         const std::function<Sample()>& fn) {
+  if ((scenario + "/" + backend).find(g_only) == std::string::npos) return;
+  std::cerr << scenario << " / " << backend << " ..." << std::endl;
+  fn();  // warm-up
+  std::vector<Sample> samples;
+  for (int i = 0; i < runs; ++i) samples.push_back(fn());
+  Report(scenario, backend, std::move(samples));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string people_path, million_path;
+  int runs = 5;
+  std::string only;  // run only scenarios whose name contains this
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--people" && i + 1 < argc) people_path = argv[++i];
+    else if (a == "--million" && i + 1 < argc) million_path = argv[++i];
+    else if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else {
+      std::cerr << "usage: datalith_bench_core --people FILE [--million FILE] [--runs N] [--only NAME]\n";
+      return 2;
+    }
+  }
+  g_only = only;
+  if (people_path.empty()) {
+    std::cerr << "--people is required\n";
+    return 2;
+  }
+  std::vector<Person> people = LoadPeople(people_path);
+  std::vector<edn::Node> maps;
+  for (const auto& p : people) maps.push_back(PersonMap(p));
+  edn::Node all = Vec(maps);
+  std::string tmp = (std::filesystem::temp_directory_path() / "datalith-bench").string();
+  std::vector<Backend> backends = {{"memory", ""}, {"file", tmp + "/store"}};
+
+  for (Backend& b : backends) {
+    Run("bulk-load", b.name, runs, [&] {
+      auto conn = Fresh(b);
+      Db base = conn->db();
+      auto t0 = Clock::now();
+      Check(conn->Transact(all), "bulk");
+      Check(conn->Flush(), "flush");
+      auto t1 = Clock::now();
+      return Sample{Ms(t0, t1), EntityDatoms(conn, base),
+                    {{"nodes_written", conn->last_flush().nodes_written},
+                     {"bytes_written", conn->last_flush().bytes_written}}};
+    });
+    Run("tx-one-entity", b.name, runs, [&] {
+      auto conn = Fresh(b);
+      Db base = conn->db();
+      auto t0 = Clock::now();
+      for (const auto& m : maps) Check(conn->Transact(Vec({m})), "tx");
+      Check(conn->Flush(), "flush");
+      auto t1 = Clock::now();
+      return Sample{Ms(t0, t1), EntityDatoms(conn, base)};
+    });
+    Run("tx-one-datom", b.name, runs, [&] {
+      auto conn = Fresh(b);
+      Db base = conn->db();
+      auto report = Check(conn->Transact(all), "bulk");
+      Check(conn->Flush(), "flush");
+      std::vector<int64_t> eids;
+      for (const auto& p : people) eids.push_back(static_cast<int64_t>(report.tempids.at(p.id)));
+      std::vector<edn::Node> txs;
+      for (int i = 0; i < 100000; ++i) {
+        txs.push_back(Vec({Vec({Kw("db/add"), edn::Node::Long(eids[i % eids.size()]), Kw("age"),
+                                edn::Node::Long(100 + i)})}));
+      }
+      auto t0 = Clock::now();
+      for (const auto& tx : txs) Check(conn->Transact(tx), "tx");
+      Check(conn->Flush(), "flush");
+      auto t1 = Clock::now();
+      return Sample{Ms(t0, t1), EntityDatoms(conn, base)};
+    });
+  }
+
+  if (!million_path.empty()) {
+    std::vector<Person> million = LoadPeople(million_path);
+    std::vector<edn::Node> mmaps;
+    for (const auto& p : million) mmaps.push_back(PersonMap(p));
+    edn::Node mall = Vec(std::move(mmaps));
+    for (Backend& b : backends) {
+      Run("bulk-load-1m", b.name, std::max(1, runs / 2), [&] {
+        auto conn = Fresh(b);
+        Db base = conn->db();
+        auto t0 = Clock::now();
+        Check(conn->Transact(mall), "bulk 1m");
+        Check(conn->Flush(), "flush");
+        auto t1 = Clock::now();
+        return Sample{Ms(t0, t1), EntityDatoms(conn, base),
+                      {{"nodes_written", conn->last_flush().nodes_written},
+                       {"bytes_written", conn->last_flush().bytes_written}}};
+      });
+    }
+    // The 1M-datom database on the file backend, for the small-write and cold-open
+    // figures.
+    Backend& file = backends[1];
+    {
+      auto conn = Fresh(file);
+      auto report = Check(conn->Transact(mall), "bulk 1m");
+      Check(conn->Flush(), "flush");
+      int64_t e1 = static_cast<int64_t>(report.tempids.at(million[10].id));
+      int64_t e2 = static_cast<int64_t>(report.tempids.at(million[50000].id));
+      int n = 0;
+      Run("tx-10-datoms-on-1m", "file", runs, [&] {
+        ++n;
+        // A new person (6 attributes + 2 aliases) and two age changes: 10 assertions.
+        std::string tx = "[{:name \"New\" :last-name \"Person\" :full-name \"New Person\" "
+                         ":sex \"female\" :age 30 :salary " + std::to_string(1000 + n) +
+                         " :alias [\"n" + std::to_string(n) + "\" \"m" + std::to_string(n) + "\"]}"
+                         " [:db/add " + std::to_string(e1) + " :age " + std::to_string(200 + n) + "]"
+                         " [:db/add " + std::to_string(e2) + " :age " + std::to_string(300 + n) + "]]";
+        auto t0 = Clock::now();
+        auto r = Check(conn->Transact(tx), "tx10");
+        Check(conn->Flush(), "flush");
+        auto t1 = Clock::now();
+        uint64_t asserted = 0;
+        for (const auto& d : r.tx_data) asserted += d.added && d.e != r.tx;
+        return Sample{Ms(t0, t1), asserted,
+                      {{"nodes_written", conn->last_flush().nodes_written},
+                       {"bytes_written", conn->last_flush().bytes_written}}};
+      });
+    }
+    Run("open-cold-1m", "file", runs, [&] {
+      auto t0 = Clock::now();
+      auto store = Check(OpenFileStore(file.dir, false), "open store");
+      auto conn = Check(Connection::Open(store), "open");
+      auto t1 = Clock::now();
+      Db db = conn->db();
+      // First point query: one entity's datoms by id.
+      auto ds = Check(db.Datoms(IndexType::kEavt, {Value::Ref(kFirstUserEid + 500)}), "query");
+      auto t2 = Clock::now();
+      return Sample{Ms(t0, t1), ds.size(),
+                    {{"first_query_ms", Ms(t1, t2)}, {"nodes_read", conn->cache_stats().loads}}};
+    });
+  }
+  std::filesystem::remove_all(tmp);
+  return 0;
+}

@@ -1,0 +1,344 @@
+// Connections: commits, group commit, lazy open, followers, crash safety, GC.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "datalith/db.h"
+
+using namespace datalith;
+
+namespace {
+
+const char* kSchema = R"([{:db/ident :item/n :db/valueType :db.type/long :db/unique :db.unique/identity}
+                          {:db/ident :item/tag :db/valueType :db.type/string}])";
+
+std::string TempDir(const char* name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             (std::string("datalith-") + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+std::string AddItem(int n) {
+  return "[{:item/n " + std::to_string(n) + " :item/tag \"t" + std::to_string(n % 7) + "\"}]";
+}
+
+// Every datom of the current EAVT but the wall-clock :db/txInstant, as text.
+std::vector<std::string> Dump(const Db& db) {
+  auto ds = db.Datoms(IndexType::kEavt, {});
+  REQUIRE(ds.ok());
+  std::vector<std::string> out;
+  for (const auto& d : *ds) {
+    if (d.a != sys::kTxInstant) out.push_back(db.DatomString(d));
+  }
+  return out;
+}
+
+uint64_t CountItems(const Db& db) {
+  auto c = db.Count(IndexType::kAevt, {Value::Keyword("item/n")});
+  REQUIRE(c.ok());
+  return *c;
+}
+
+}  // namespace
+
+TEST_CASE("create, open and exists", "[db]") {
+  auto store = MakeMemoryStore();
+  REQUIRE_FALSE(*Connection::Exists(*store));
+  REQUIRE(Connection::Open(store).status().code() == Code::kNotFound);
+  auto conn = Connection::Create(store);
+  REQUIRE(conn.ok());
+  REQUIRE(*Connection::Exists(*store));
+  auto again = Connection::Create(store);
+  REQUIRE(again.status().code() == Code::kConflict);
+  REQUIRE((*conn)->Transact(kSchema).ok());
+  REQUIRE((*conn)->Transact(AddItem(1)).ok());
+  REQUIRE((*conn)->Flush().ok());
+  auto other = Connection::Open(store);
+  REQUIRE(other.ok());
+  REQUIRE(Dump((*other)->db()) == Dump((*conn)->db()));
+  REQUIRE((*other)->db().basis_tx() == (*conn)->db().basis_tx());
+}
+
+TEST_CASE("opening is lazy and a repeated read does no I/O", "[db]") {
+  auto store = MakeMemoryStore();
+  {
+    auto conn = *Connection::Create(store);
+    REQUIRE(conn->Transact(kSchema).ok());
+    std::string tx = "[";
+    for (int i = 0; i < 20000; ++i) tx += "{:item/n " + std::to_string(i) + "}";
+    REQUIRE(conn->Transact(tx + "]").ok());
+    REQUIRE(conn->Flush().ok());
+  }
+  auto conn = *Connection::Open(store);
+  REQUIRE(conn->cache_stats().loads == 0);
+  Db db = conn->db();
+  auto e = db.Entid(Value::Tuple({Value::Keyword("item/n"), Value::Long(12345)}));
+  REQUIRE(e.ok());
+  auto first = conn->cache_stats().loads;
+  REQUIRE(first > 0);
+  REQUIRE(first <= 6);  // one root-to-leaf path of AVET
+  auto ds = db.Datoms(IndexType::kEavt, {Value::Ref(*e)});
+  REQUIRE(ds.ok());
+  REQUIRE(ds->size() == 1);
+  auto second = conn->cache_stats().loads;
+  REQUIRE(db.Entid(Value::Tuple({Value::Keyword("item/n"), Value::Long(12345)})).ok());
+  REQUIRE(db.Datoms(IndexType::kEavt, {Value::Ref(*e)}).ok());
+  REQUIRE(conn->cache_stats().loads == second);
+}
+
+TEST_CASE("group commit writes pending transactions as one commit", "[db]") {
+  auto store = MakeMemoryStore();
+  CreateOptions o;
+  o.max_pending_tx = 10;
+  auto conn = *Connection::Create(store, o);
+  REQUIRE(conn->Transact(kSchema).ok());
+  for (int i = 0; i < 24; ++i) REQUIRE(conn->Transact(AddItem(i)).ok());
+  // 25 transactions: two groups of 10 flushed by themselves, 5 pending.
+  REQUIRE(conn->pending_tx() == 5);
+  auto log = *conn->Log();
+  REQUIRE(log.size() == 3);  // bootstrap + two groups
+  REQUIRE(conn->Flush().ok());
+  REQUIRE(conn->pending_tx() == 0);
+  REQUIRE(conn->last_flush().transactions == 5);
+  log = *conn->Log();
+  REQUIRE(log.size() == 4);
+  // Newest first; parents link the chain and the tx ranges are contiguous.
+  for (size_t i = 0; i + 1 < log.size(); ++i) {
+    REQUIRE(log[i].parent == log[i + 1].address);
+    REQUIRE(log[i].first_tx == log[i + 1].last_tx + 1);
+  }
+  REQUIRE(log.back().parent.IsZero());
+  REQUIRE(log.front().last_tx == conn->db().basis_tx());
+  REQUIRE(log.front().instant >= log[1].instant);
+  // Reopening sees every flushed transaction.
+  auto other = *Connection::Open(store);
+  REQUIRE(CountItems(other->db()) == 24);
+}
+
+TEST_CASE("a 10-datom transaction rewrites only the touched paths", "[db]") {
+  auto store = MakeMemoryStore();
+  auto conn = *Connection::Create(store);
+  REQUIRE(conn->Transact(kSchema).ok());
+  std::string tx = "[";
+  for (int i = 0; i < 50000; ++i) tx += "{:item/n " + std::to_string(i) + " :item/tag \"x\"}";
+  REQUIRE(conn->Transact(tx + "]").ok());
+  REQUIRE(conn->Flush().ok());
+  auto blobs_before = store->List()->size();
+  REQUIRE(conn->Transact("[{:item/n 100000 :item/tag \"a\"} {:item/n 100001 :item/tag \"b\"}"
+                         " [:db/add [:item/n 5] :item/tag \"y\"] [:db/add [:item/n 40000] :item/tag \"z\"]]")
+              .ok());
+  REQUIRE(conn->Flush().ok());
+  auto f = conn->last_flush();
+  INFO("nodes " << f.nodes_written << " bytes " << f.bytes_written);
+  REQUIRE(f.nodes_written < 60);
+  REQUIRE(f.bytes_written < 200 * 1024);
+  REQUIRE(store->List()->size() == blobs_before + f.nodes_written);
+}
+
+TEST_CASE("a follower in another store handle sees commits after Refresh", "[db]") {
+  std::string dir = TempDir("follow");
+  auto writer = *Connection::Create(*OpenFileStore(dir, true));
+  REQUIRE(writer->Transact(kSchema).ok());
+  REQUIRE(writer->Flush().ok());
+  auto reader = *Connection::Open(*OpenFileStore(dir, false));
+  REQUIRE(CountItems(reader->db()) == 0);
+  REQUIRE(writer->Transact(AddItem(1)).ok());
+  REQUIRE_FALSE(*reader->Refresh());  // not flushed yet
+  REQUIRE(writer->Flush().ok());
+  REQUIRE(*reader->Refresh());
+  REQUIRE(CountItems(reader->db()) == 1);
+  // A second writer on the same head loses the compare-and-set, cleanly.
+  REQUIRE(reader->Transact(AddItem(2)).ok());
+  REQUIRE(writer->Transact(AddItem(3)).ok());
+  REQUIRE(writer->Flush().ok());
+  auto st = reader->Flush();
+  REQUIRE(st.code() == Code::kConflict);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("another process reads the latest commit with no coordination", "[db]") {
+  std::string dir = TempDir("twoproc");
+  {
+    auto c = *Connection::Create(*OpenFileStore(dir, true));
+    REQUIRE(c->Transact(kSchema).ok());
+  }
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto c = Connection::Open(*OpenFileStore(dir, false));
+    if (!c.ok()) ::_exit(3);
+    for (int i = 0; i < 60; ++i) {
+      if (!(*c)->Transact(AddItem(i)).ok() || !(*c)->Flush().ok()) ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  // Meanwhile: open the directory again and again; every snapshot is a whole commit.
+  uint64_t last = 0;
+  int status = 0;
+  bool done = false;
+  while (!done) {
+    done = ::waitpid(child, &status, WNOHANG) == child;
+    auto c = Connection::Open(*OpenFileStore(dir, false));
+    REQUIRE(c.ok());
+    Db db = (*c)->db();
+    uint64_t n = CountItems(db);
+    REQUIRE(n >= last);
+    // Items arrive one per commit, numbered 0..n-1.
+    REQUIRE(n == db.basis_tx() - kTx0 - 1);
+    if (n > 0) REQUIRE(db.Entid(Value::Tuple({Value::Keyword("item/n"), Value::Long(n - 1)})).ok());
+    last = n;
+  }
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  REQUIRE(last == 60);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a crash at any store operation leaves the last completed commit", "[db][crash]") {
+  // The reference run: record the database after each completed flush.
+  auto workload = [](const std::shared_ptr<Store>& store, std::vector<std::vector<std::string>>* snaps) {
+    auto c = Connection::Create(store);
+    if (!c.ok()) return;
+    if (snaps) snaps->push_back(Dump((*c)->db()));
+    if (!(*c)->Transact(kSchema).ok() || !(*c)->Flush().ok()) return;
+    if (snaps) snaps->push_back(Dump((*c)->db()));
+    for (int i = 0; i < 6; ++i) {
+      std::string tx = "[";
+      for (int j = 0; j < 300; ++j) tx += "{:item/n " + std::to_string(i * 1000 + j) + "}";
+      tx += "[:db/add [:item/n 0] :item/tag \"v" + std::to_string(i) + "\"]]";
+      if (i == 0) tx = AddItem(0);
+      if (!(*c)->Transact(tx).ok()) return;
+      if (!(*c)->Flush().ok()) return;
+      if (snaps) snaps->push_back(Dump((*c)->db()));
+    }
+  };
+  std::vector<std::vector<std::string>> snaps;
+  auto reference = MakeMemoryStore();
+  auto counting = std::make_shared<FaultInjectingStore>(reference, INT64_MAX);
+  workload(counting, &snaps);
+  int64_t total_ops = counting->mutating_ops();
+  REQUIRE(snaps.size() == 8);
+  REQUIRE(total_ops > 10);
+
+  for (int64_t budget = 0; budget <= total_ops; budget += std::max<int64_t>(1, total_ops / 150)) {
+    auto base = MakeMemoryStore();
+    auto faulty = std::make_shared<FaultInjectingStore>(base, budget);
+    workload(faulty, nullptr);
+    auto opened = Connection::Open(base);
+    if (!opened.ok()) {
+      // Crashed before the first commit's head moved: nothing to open, nothing broken.
+      REQUIRE(opened.status().code() == Code::kNotFound);
+      continue;
+    }
+    auto dump = Dump((*opened)->db());
+    INFO("budget " << budget << " of " << total_ops);
+    REQUIRE(std::find(snaps.begin(), snaps.end(), dump) != snaps.end());
+  }
+}
+
+TEST_CASE("a writer process killed at random reopens at a completed commit", "[db][crash]") {
+  std::mt19937 rng(1234);
+  for (int round = 0; round < 4; ++round) {
+    std::string dir = TempDir("kill");
+    {
+      auto c = *Connection::Create(*OpenFileStore(dir, true));
+      REQUIRE(c->Transact(kSchema).ok());
+    }
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      auto c = Connection::Open(*OpenFileStore(dir, false));
+      if (!c.ok()) ::_exit(3);
+      for (int i = 0;; ++i) {
+        std::string tx = "[";
+        for (int j = 0; j < 50; ++j) tx += "{:item/n " + std::to_string(i * 50 + j) + "}";
+        if (!(*c)->Transact(tx + "]").ok() || !(*c)->Flush().ok()) ::_exit(4);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 200));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+    auto c = Connection::Open(*OpenFileStore(dir, false));
+    REQUIRE(c.ok());
+    Db db = (*c)->db();
+    uint64_t n = CountItems(db);
+    REQUIRE(n % 50 == 0);  // whole transactions only
+    REQUIRE(n == 50 * (db.basis_tx() - kTx0 - 1));
+    auto all = db.Datoms(IndexType::kAvet, {Value::Keyword("item/n")});
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == n);
+    for (uint64_t i = 0; i < n; ++i) REQUIRE((*all)[i].v.long_value() == static_cast<int64_t>(i));
+    // The store stays writable after the crash.
+    REQUIRE((*c)->Transact(AddItem(1000000)).ok());
+    REQUIRE((*c)->Flush().ok());
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("GC keeps what retained commits reach and nothing else", "[db][gc]") {
+  auto store = MakeMemoryStore();
+  auto conn = *Connection::Create(store);
+  REQUIRE(conn->Transact(kSchema).ok());
+  for (int i = 0; i < 20; ++i) {
+    std::string tx = "[";
+    for (int j = 0; j < 200; ++j) tx += "{:item/n " + std::to_string(j) + " :item/tag \"r" + std::to_string(i) + "\"}";
+    REQUIRE(conn->Transact(tx + "]").ok());
+    REQUIRE(conn->Flush().ok());
+  }
+  auto before = Dump(conn->db());
+  auto history_before = conn->db().History().Datoms(IndexType::kEavt, {});
+  auto blobs = store->List()->size();
+  auto gc = conn->Gc(GcOptions{2});
+  REQUIRE(gc.ok());
+  REQUIRE(gc->deleted > 0);
+  REQUIRE(store->List()->size() == blobs - gc->deleted);
+  REQUIRE(store->List()->size() == gc->marked);
+  REQUIRE(conn->Log()->size() == 2);
+  // A fresh connection reads everything, history included.
+  auto fresh = *Connection::Open(store);
+  REQUIRE(Dump(fresh->db()) == before);
+  auto history_after = fresh->db().History().Datoms(IndexType::kEavt, {});
+  REQUIRE(history_after.ok());
+  REQUIRE(history_after->size() == history_before->size());
+  REQUIRE(fresh->db().AsOf(3).Datoms(IndexType::kAevt, {Value::Keyword("item/tag")})->size() == 200);
+}
+
+TEST_CASE("a corrupt stored node is an error, not a crash", "[db]") {
+  auto base = MakeMemoryStore();
+  {
+    auto conn = *Connection::Create(base);
+    REQUIRE(conn->Transact(kSchema).ok());
+    REQUIRE(conn->Transact(AddItem(1)).ok());
+  }
+  // Flip a byte in every blob but the commit the head names.
+  auto head_r = base->GetHead("main");
+  REQUIRE(head_r.ok());
+  REQUIRE(head_r->has_value());
+  std::string head = **head_r;
+  auto list = base->List();
+  REQUIRE(list.ok());
+  auto copy = MakeMemoryStore();
+  for (const Address& a : *list) {
+    auto got = base->Get(a);
+    REQUIRE(got.ok());
+    std::string blob = *got;
+    if (a.Hex() != head) blob[blob.size() - 1] ^= 1;
+    REQUIRE(copy->Put({{a, blob}}).ok());
+  }
+  REQUIRE(copy->CasHead("main", std::nullopt, head).ok());
+  auto conn = Connection::Open(copy);
+  REQUIRE(conn.ok());  // opening reads only the head and the commit record
+  auto ds = (*conn)->db().Datoms(IndexType::kEavt, {});
+  REQUIRE_FALSE(ds.ok());
+  REQUIRE(ds.status().code() == Code::kCorruption);
+}
