@@ -83,8 +83,51 @@ Status ApplyLeaf(const NodePtr& node, const Edit* b, const Edit* e, std::vector<
   return Status::Ok();
 }
 
+// Index of the child whose key range holds `k`.
+size_t ChildFor(const Node& node, std::string_view k) {
+  size_t ci = node.keys.UpperBound(k);
+  return ci > 0 ? ci - 1 : 0;
+}
+
+// Fast path for the common small transaction: every edit lands in one child, which
+// comes back as one node of legal size. Copy this branch and swap that child in,
+// instead of rebuilding the run.
+bool TryReplaceOneChild(NodeSource& src, const NodePtr& node, const Edit* b, const Edit* e,
+                        std::vector<NodePtr>* out, Status* status) {
+  size_t ci = ChildFor(*node, b->key);
+  if (ChildFor(*node, (e - 1)->key) != ci) return false;
+  auto child = src.Resolve(node->children[ci]);
+  if (!child.ok()) {
+    *status = child.status();
+    return true;
+  }
+  std::vector<NodePtr> rebuilt;
+  *status = ApplyNode(src, *child, b, e, &rebuilt);
+  if (!status->ok()) return true;
+  if (rebuilt.size() != 1 || (rebuilt[0]->size() < MinEntries(rebuilt[0]->level) && node->size() > 1)) {
+    // Split or underfull: fall back to the general path on the same edits.
+    *status = Status::Ok();
+    return false;
+  }
+  auto copy = std::make_shared<Node>();
+  copy->level = node->level;
+  copy->children = node->children;
+  copy->children[ci] = Ref(rebuilt[0]);
+  copy->count = node->count - node->children[ci].count + rebuilt[0]->count;
+  if (rebuilt[0]->keys[0] == node->keys[ci]) {
+    copy->keys = node->keys;
+  } else {
+    copy->keys.Reserve(node->size(), node->keys.bytes() + 64);
+    for (size_t i = 0; i < node->size(); ++i) copy->keys.Add(i == ci ? rebuilt[0]->keys[0] : node->keys[i]);
+  }
+  out->push_back(std::move(copy));
+  return true;
+}
+
 Status ApplyBranch(NodeSource& src, const NodePtr& node, const Edit* b, const Edit* e,
                    std::vector<NodePtr>* out) {
+  Status fast;
+  if (TryReplaceOneChild(src, node, b, e, out, &fast)) return fast;
   Run run;
   run.level = node->level;
   run.keep_alive.push_back(node);

@@ -120,11 +120,11 @@ class Transactor {
   std::map<std::string, EntityId> unique_adds_;  // a + v → e, for unique checks in this tx
   std::map<std::string, const Node*> unique_where_;  // a + v → the form asserting it
   std::set<EntityId> schema_entities_;
-  std::set<EntityId> reindex_;
+  std::set<EntityId> reindex_;  // attributes whose AVET membership this tx changed
   // Canonical tempids used as an entity (e position) and as a value (with its form):
   // a tempid used only as a value would name an entity without datoms.
   std::set<std::string> entity_tempids_;
-  std::map<std::string, const Node*> value_tempids_;  // attributes whose AVET membership this tx changed
+  std::map<std::string, const Node*> value_tempids_;
   std::set<std::pair<EntityId, EntityId>> touched_;  // (e, a) for composite tuples
   Status scan_status_;  // first storage error met by Scan
 };
@@ -1000,7 +1000,11 @@ Result<TxOutput> Transactor::Run(const Node& tx_data) {
   DL_RETURN_IF_ERROR(RunOps(schema_ops));
   DL_RETURN_IF_ERROR(scan_status_);
   DL_RETURN_IF_ERROR(ApplySchema());
+  size_t schema_entities = schema_entities_.size();
   DL_RETURN_IF_ERROR(RunOps(data_ops));
+  // :db/retractEntity of an attribute or enum (or a schema-on-read attribute
+  // installed on first use) changes the schema too.
+  if (schema_entities_.size() != schema_entities) DL_RETURN_IF_ERROR(ApplySchema());
   for (const auto& [t, form] : value_tempids_) {
     if (!entity_tempids_.count(t))
       return Err(form, "tempid " + (t[0] == '-' ? t : "\"" + t + "\"") +
