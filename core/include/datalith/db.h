@@ -113,6 +113,8 @@ class Db {
   explicit Db(std::shared_ptr<const internal::DbState> s) : state_(std::move(s)) {}
 
  private:
+  // The key bytes of `components` in `index` order (entity refs resolved).
+  Result<std::string> KeyPrefix(IndexType index, const std::vector<Value>& components) const;
   Result<DatomIterator> Iter(IndexType index, const std::vector<Value>& components,
                              bool bounded) const;
   std::shared_ptr<const internal::DbState> state_;
@@ -223,8 +225,9 @@ class Connection {
   Store& store() const;
   CacheStats cache_stats() const;
 
+  struct Impl;  // opaque; defined in connection.cpp
+
  private:
-  struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

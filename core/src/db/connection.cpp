@@ -207,6 +207,18 @@ Status Connection::Impl::FlushLocked() {
   return Status::Ok();
 }
 
+// Shared by Create and Open: both option structs carry these fields.
+template <class Options>
+std::unique_ptr<Connection::Impl> MakeImpl(const std::shared_ptr<Store>& store, const Options& o) {
+  auto impl = std::make_unique<Connection::Impl>();
+  impl->store = store;
+  impl->src = std::make_shared<index::NodeSource>(store, o.cache_bytes);
+  impl->branch = o.branch;
+  impl->max_pending_tx = std::max<size_t>(1, o.max_pending_tx);
+  impl->max_pending_bytes = o.max_pending_bytes;
+  return impl;
+}
+
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Connection::~Connection() {
@@ -223,12 +235,7 @@ Result<std::shared_ptr<Connection>> Connection::Create(std::shared_ptr<Store> st
                                                        const CreateOptions& o) {
   DL_ASSIGN_OR_RETURN(bool exists, Exists(*store, o.branch));
   if (exists) return Status::Conflict("database '" + o.branch + "' already exists");
-  auto impl = std::make_unique<Impl>();
-  impl->store = store;
-  impl->src = std::make_shared<index::NodeSource>(store, o.cache_bytes);
-  impl->branch = o.branch;
-  impl->max_pending_tx = std::max<size_t>(1, o.max_pending_tx);
-  impl->max_pending_bytes = o.max_pending_bytes;
+  auto impl = MakeImpl(store, o);
   DL_ASSIGN_OR_RETURN(auto state, Bootstrap(o, impl->src));
   impl->state = std::move(state);
   impl->pending_tx = 1;
@@ -246,12 +253,7 @@ Result<std::shared_ptr<Connection>> Connection::Open(std::shared_ptr<Store> stor
                                                      const OpenOptions& o) {
   DL_ASSIGN_OR_RETURN(std::optional<std::string> head, store->GetHead(o.branch));
   if (!head) return Status::NotFound("no database '" + o.branch + "' in this store");
-  auto impl = std::make_unique<Impl>();
-  impl->store = store;
-  impl->src = std::make_shared<index::NodeSource>(store, o.cache_bytes);
-  impl->branch = o.branch;
-  impl->max_pending_tx = std::max<size_t>(1, o.max_pending_tx);
-  impl->max_pending_bytes = o.max_pending_bytes;
+  auto impl = MakeImpl(store, o);
   DL_RETURN_IF_ERROR(impl->AdoptHead(*head));
   return std::shared_ptr<Connection>(new Connection(std::move(impl)));
 }

@@ -240,8 +240,7 @@ Result<EntityId> Db::Entid(const Value& ref) const {
   }
 }
 
-Result<DatomIterator> Db::Iter(IndexType index, const std::vector<Value>& components,
-                               bool bounded) const {
+Result<std::string> Db::KeyPrefix(IndexType index, const std::vector<Value>& components) const {
   if (!state_) return Status::Invalid("database is not open");
   if (components.size() > 4) return Status::Invalid("at most 4 index components");
   // Components in index order: which datom field each one is.
@@ -290,6 +289,12 @@ Result<DatomIterator> Db::Iter(IndexType index, const std::vector<Value>& compon
       }
     }
   }
+  return prefix;
+}
+
+Result<DatomIterator> Db::Iter(IndexType index, const std::vector<Value>& components,
+                               bool bounded) const {
+  DL_ASSIGN_OR_RETURN(std::string prefix, KeyPrefix(index, components));
   std::string hi = bounded ? internal::PrefixEnd(prefix) : std::string();
   internal::DatomCursor::View view{as_of_, since_, history_};
   return DatomIterator(std::make_unique<internal::DatomCursor>(state_, index, std::move(prefix),
@@ -332,33 +337,11 @@ Result<std::vector<Datom>> Db::IndexRange(const std::string& attr, const std::op
 }
 
 Result<uint64_t> Db::Count(IndexType index, const std::vector<Value>& components) const {
-  if (components.empty()) return state_->current[static_cast<int>(index)].count;
-  // Reuse the prefix building of Iter by asking for an iterator's bounds.
-  Db plain(state_);
-  DL_ASSIGN_OR_RETURN(DatomIterator it, plain.DatomsIter(index, components));
-  (void)it;
-  std::string prefix;
-  static const char kOrder[kIndexCount][5] = {"eavt", "aevt", "avet", "vaet"};
-  const char* order = kOrder[static_cast<int>(index)];
-  for (size_t i = 0; i < components.size(); ++i) {
-    const Value& c = components[i];
-    if (order[i] == 'a') {
-      EntityId a = 0;
-      if (c.type() == ValueType::kKeyword) {
-        DL_ASSIGN_OR_RETURN(a, AttrId(c.str()));
-      } else {
-        DL_ASSIGN_OR_RETURN(a, Entid(c));
-      }
-      PutFixed64BE(&prefix, a);
-    } else if (order[i] == 'v' && index != IndexType::kVaet) {
-      EncodeValue(c, &prefix);
-    } else {
-      DL_ASSIGN_OR_RETURN(EntityId e, Entid(c));
-      PutFixed64BE(&prefix, order[i] == 't' ? NormalizeTx(e) : e);
-    }
-  }
-  return index::CountRange(*state_->src, state_->current[static_cast<int>(index)], prefix,
-                           internal::PrefixEnd(prefix));
+  if (!state_) return Status::Invalid("database is not open");
+  const index::Child& root = state_->current[static_cast<int>(index)];
+  if (components.empty()) return root.count;
+  DL_ASSIGN_OR_RETURN(std::string prefix, KeyPrefix(index, components));
+  return index::CountRange(*state_->src, root, prefix, internal::PrefixEnd(prefix));
 }
 
 std::string Db::DatomString(const Datom& d) const {
