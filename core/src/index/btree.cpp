@@ -89,52 +89,28 @@ size_t ChildFor(const Node& node, std::string_view k) {
   return ci > 0 ? ci - 1 : 0;
 }
 
-// Fast path for the common small transaction: every edit lands in one child, which
-// comes back as one node of legal size. Copy this branch and swap that child in,
-// instead of rebuilding the run.
-bool TryReplaceOneChild(NodeSource& src, const NodePtr& node, const Edit* b, const Edit* e,
-                        std::vector<NodePtr>* out, Status* status) {
-  size_t ci = ChildFor(*node, b->key);
-  if (ChildFor(*node, (e - 1)->key) != ci) return false;
-  auto child = src.Resolve(node->children[ci]);
-  if (!child.ok()) {
-    *status = child.status();
-    return true;
-  }
-  std::vector<NodePtr> rebuilt;
-  *status = ApplyNode(src, *child, b, e, &rebuilt);
-  if (!status->ok()) return true;
-  if (rebuilt.size() != 1 || (rebuilt[0]->size() < MinEntries(rebuilt[0]->level) && node->size() > 1)) {
-    // Split or underfull: fall back to the general path on the same edits.
-    *status = Status::Ok();
-    return false;
-  }
+// A copy of `node` with child ci replaced by `kid`.
+NodePtr ReplaceChild(const Node& node, size_t ci, const NodePtr& kid) {
   auto copy = std::make_shared<Node>();
-  copy->level = node->level;
-  copy->children = node->children;
-  copy->children[ci] = Ref(rebuilt[0]);
-  copy->count = node->count - node->children[ci].count + rebuilt[0]->count;
-  if (rebuilt[0]->keys[0] == node->keys[ci]) {
-    copy->keys = node->keys;
+  copy->level = node.level;
+  copy->children = node.children;
+  copy->children[ci] = Ref(kid);
+  copy->count = node.count - node.children[ci].count + kid->count;
+  if (kid->keys[0] == node.keys[ci]) {
+    copy->keys = node.keys;
   } else {
-    copy->keys.Reserve(node->size(), node->keys.bytes() + 64);
-    for (size_t i = 0; i < node->size(); ++i) copy->keys.Add(i == ci ? rebuilt[0]->keys[0] : node->keys[i]);
+    copy->keys.Reserve(node.size(), node.keys.bytes() + kid->keys[0].size());
+    for (size_t i = 0; i < node.size(); ++i) copy->keys.Add(i == ci ? kid->keys[0] : node.keys[i]);
   }
-  out->push_back(std::move(copy));
-  return true;
+  return copy;
 }
 
 Status ApplyBranch(NodeSource& src, const NodePtr& node, const Edit* b, const Edit* e,
                    std::vector<NodePtr>* out) {
-  Status fast;
-  if (TryReplaceOneChild(src, node, b, e, out, &fast)) return fast;
-  Run run;
-  run.level = node->level;
-  run.keep_alive.push_back(node);
-  std::vector<bool> fresh;  // parallel to run: rebuilt by this call (may be underfull)
-  std::vector<NodePtr> rebuilt;
-  const Edit* cur = b;
-  for (size_t ci = 0; ci < node->size(); ++ci) {
+  // Recurse into each child that has edits, visiting only those children.
+  std::vector<std::pair<size_t, std::vector<NodePtr>>> changed;  // (child index, rebuilt)
+  for (const Edit* cur = b; cur != e;) {
+    size_t ci = ChildFor(*node, cur->key);
     const Edit* stop = e;
     if (ci + 1 < node->size()) {
       std::string_view next = node->keys[ci + 1];
@@ -142,22 +118,38 @@ Status ApplyBranch(NodeSource& src, const NodePtr& node, const Edit* b, const Ed
         return std::string_view(ed.key) < k;
       });
     }
-    if (stop == cur) {
-      run.keys.push_back(node->keys[ci]);
-      run.children.push_back(node->children[ci]);
-      fresh.push_back(false);
+    DL_ASSIGN_OR_RETURN(NodePtr child, src.Resolve(node->children[ci]));
+    changed.emplace_back(ci, std::vector<NodePtr>());
+    DL_RETURN_IF_ERROR(ApplyNode(src, child, cur, stop, &changed.back().second));
+    cur = stop;
+  }
+  // The common small transaction: one child came back as one node of legal size.
+  // Copy this branch with it swapped in instead of rebuilding the run.
+  if (changed.size() == 1 && changed[0].second.size() == 1) {
+    const NodePtr& kid = changed[0].second[0];
+    if (kid->size() >= MinEntries(kid->level) || node->size() == 1) {
+      out->push_back(ReplaceChild(*node, changed[0].first, kid));
+      return Status::Ok();
+    }
+  }
+  Run run;
+  run.level = node->level;
+  run.keep_alive.push_back(node);
+  std::vector<bool> fresh;  // parallel to run: rebuilt by this call (may be underfull)
+  size_t next_changed = 0;
+  for (size_t ci = 0; ci < node->size(); ++ci) {
+    if (next_changed < changed.size() && changed[next_changed].first == ci) {
+      for (const NodePtr& r : changed[next_changed++].second) {
+        run.keep_alive.push_back(r);
+        run.keys.push_back(r->keys[0]);
+        run.children.push_back(Ref(r));
+        fresh.push_back(true);
+      }
       continue;
     }
-    DL_ASSIGN_OR_RETURN(NodePtr child, src.Resolve(node->children[ci]));
-    rebuilt.clear();
-    DL_RETURN_IF_ERROR(ApplyNode(src, child, cur, stop, &rebuilt));
-    for (const NodePtr& r : rebuilt) {
-      run.keep_alive.push_back(r);
-      run.keys.push_back(r->keys[0]);
-      run.children.push_back(Ref(r));
-      fresh.push_back(true);
-    }
-    cur = stop;
+    run.keys.push_back(node->keys[ci]);
+    run.children.push_back(node->children[ci]);
+    fresh.push_back(false);
   }
   // Merge underfull rebuilt children into a neighbour, then re-split the pair.
   for (size_t k = 0; k < run.size() && run.size() > 1; ++k) {
@@ -336,11 +328,7 @@ bool Iterator::Descend(NodePtr node, std::string_view target, bool leftmost) {
       stack_.push_back({node, idx});
       return true;
     }
-    size_t ci = 0;
-    if (!leftmost) {
-      ci = node->keys.UpperBound(target);
-      if (ci > 0) --ci;
-    }
+    size_t ci = leftmost ? 0 : ChildFor(*node, target);
     stack_.push_back({node, ci});
     Result<NodePtr> child = src_->Resolve(node->children[ci]);
     if (!child.ok()) {
