@@ -117,8 +117,12 @@ class Transactor {
   std::vector<std::string> tempid_order_;
   std::map<std::string, Datom> adds_;      // EAV key → datom
   std::map<std::string, Datom> retracts_;  // EAV key → retracted datom (original tx)
-  std::map<std::string, EntityId> unique_adds_;  // a + v → e, for unique checks in this tx
-  std::map<std::string, const Node*> unique_where_;  // a + v → the form asserting it
+  // a + v → the entity this tx asserts a unique value for, and the form that did.
+  struct UniqueClaim {
+    EntityId e;
+    const Node* where;
+  };
+  std::map<std::string, UniqueClaim> unique_adds_;
   std::set<EntityId> schema_entities_;
   std::set<EntityId> reindex_;  // attributes whose AVET membership this tx changed
   // Canonical tempids used as an entity (e position) and as a value (with its form):
@@ -341,7 +345,7 @@ Result<EntityId> Transactor::Resolve(const ERef& r, const Node* where) {
       EncodeValue(v, &prefix);
       for (const Datom& d : Scan(IndexType::kAvet, prefix)) return d.e;
       auto it = unique_adds_.find(prefix);
-      if (it != unique_adds_.end()) return it->second;
+      if (it != unique_adds_.end()) return it->second.e;
       return Err(where, "lookup ref " + r.lookup.ToString() + " names no entity");
     }
     case ERef::Kind::kTemp: {
@@ -635,14 +639,14 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
     std::string ukey;
     PutFixed64BE(&ukey, a.id);
     EncodeValue(v, &ukey);
-    // Holders in the database are checked once every retraction of the tx is known.
-    unique_where_[ukey] = where;
+    // Holders in the database are checked once every retraction of the tx is known
+    // (CheckUnique); here only claims within this tx.
     auto it = unique_adds_.find(ukey);
-    if (it != unique_adds_.end() && it->second != e)
+    if (it != unique_adds_.end() && it->second.e != e)
       return Status::Conflict(WhereOf(where) + "unique conflict: :" + a.ident + " " + v.ToString() +
-                              " asserted for entities " + std::to_string(it->second) + " and " +
+                              " asserted for entities " + std::to_string(it->second.e) + " and " +
                               std::to_string(e));
-    unique_adds_[ukey] = e;
+    unique_adds_[ukey] = UniqueClaim{e, where};
   }
   adds_[key] = Datom{e, a.id, std::move(v), tx_, true};
   if (schema_->TuplesOver(a.id)) touched_.insert({e, a.id});
@@ -652,10 +656,10 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
 
 // A unique value asserted by this tx must not be held by another entity after it.
 Status Transactor::CheckUnique() {
-  for (const auto& [ukey, e] : unique_adds_) {
+  for (const auto& [ukey, claim] : unique_adds_) {
     for (const Datom& d : Scan(IndexType::kAvet, ukey)) {
-      if (d.e != e && !retracts_.count(EavKey(d.e, d.a, d.v)))
-        return Status::Conflict(WhereOf(unique_where_[ukey]) + "unique conflict: :" +
+      if (d.e != claim.e && !retracts_.count(EavKey(d.e, d.a, d.v)))
+        return Status::Conflict(WhereOf(claim.where) + "unique conflict: :" +
                                 schema_->Attr(d.a)->ident + " " + d.v.ToString() +
                                 " already belongs to entity " + std::to_string(d.e));
     }
@@ -970,8 +974,7 @@ Result<TxOutput> Transactor::Finish() {
       }
       DL_RETURN_IF_ERROR(it.status());
       if (edits.empty()) continue;
-      std::sort(edits.begin(), edits.end(),
-                [](const index::Edit& x, const index::Edit& y) { return x.key < y.key; });
+      index::SortEdits(&edits);
       index::Child& root = hist ? after->history[avet] : after->current[avet];
       DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits));
     }
