@@ -146,6 +146,19 @@ void Report(const std::string& scenario, const std::string& backend, std::vector
 
 std::string g_only;
 
+// One transaction of every entity map, then a flush: the bulk-load scenarios.
+Sample BulkLoad(Backend& b, const edn::Node& tx) {
+  auto conn = Fresh(b);
+  Db base = conn->db();
+  auto t0 = Clock::now();
+  Check(conn->Transact(tx), "bulk");
+  Check(conn->Flush(), "flush");
+  auto t1 = Clock::now();
+  return Sample{Ms(t0, t1), EntityDatoms(conn, base),
+                {{"nodes_written", conn->last_flush().nodes_written},
+                 {"bytes_written", conn->last_flush().bytes_written}}};
+}
+
 void Run(const std::string& scenario, const std::string& backend, int runs,
          const std::function<Sample()>& fn) {
   if ((scenario + "/" + backend).find(g_only) == std::string::npos) return;
@@ -186,17 +199,7 @@ int main(int argc, char** argv) {
   std::vector<Backend> backends = {{"memory", ""}, {"file", tmp + "/store"}};
 
   for (Backend& b : backends) {
-    Run("bulk-load", b.name, runs, [&] {
-      auto conn = Fresh(b);
-      Db base = conn->db();
-      auto t0 = Clock::now();
-      Check(conn->Transact(all), "bulk");
-      Check(conn->Flush(), "flush");
-      auto t1 = Clock::now();
-      return Sample{Ms(t0, t1), EntityDatoms(conn, base),
-                    {{"nodes_written", conn->last_flush().nodes_written},
-                     {"bytes_written", conn->last_flush().bytes_written}}};
-    });
+    Run("bulk-load", b.name, runs, [&] { return BulkLoad(b, all); });
     Run("tx-one-entity", b.name, runs, [&] {
       auto conn = Fresh(b);
       Db base = conn->db();
@@ -232,17 +235,7 @@ int main(int argc, char** argv) {
     for (const auto& p : million) mmaps.push_back(PersonMap(p));
     edn::Node mall = Vec(std::move(mmaps));
     for (Backend& b : backends) {
-      Run("bulk-load-1m", b.name, std::max(1, runs / 2), [&] {
-        auto conn = Fresh(b);
-        Db base = conn->db();
-        auto t0 = Clock::now();
-        Check(conn->Transact(mall), "bulk 1m");
-        Check(conn->Flush(), "flush");
-        auto t1 = Clock::now();
-        return Sample{Ms(t0, t1), EntityDatoms(conn, base),
-                      {{"nodes_written", conn->last_flush().nodes_written},
-                       {"bytes_written", conn->last_flush().bytes_written}}};
-      });
+      Run("bulk-load-1m", b.name, std::max(1, runs / 2), [&] { return BulkLoad(b, mall); });
     }
     // The 1M-datom database on the file backend, for the small-write and cold-open
     // figures.

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -39,6 +40,28 @@ std::vector<std::string> Dump(const Db& db) {
     if (d.a != sys::kTxInstant) out.push_back(db.DatomString(d));
   }
   return out;
+}
+
+// Creates a file-store database with the schema, then forks a process that reopens
+// it and commits `txs(i)` for i = 0, 1, ... until `txs` returns an empty string
+// (exit 0) or a write fails (exit 4). Returns the child's pid.
+pid_t ForkWriter(const std::string& dir, const std::function<std::string(int)>& txs) {
+  {
+    auto c = *Connection::Create(*OpenFileStore(dir, true));
+    REQUIRE(c->Transact(kSchema).ok());
+  }
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto c = Connection::Open(*OpenFileStore(dir, false));
+    if (!c.ok()) ::_exit(3);
+    for (int i = 0;; ++i) {
+      std::string tx = txs(i);
+      if (tx.empty()) ::_exit(0);
+      if (!(*c)->Transact(tx).ok() || !(*c)->Flush().ok()) ::_exit(4);
+    }
+  }
+  return child;
 }
 
 uint64_t CountItems(const Db& db) {
@@ -166,20 +189,7 @@ TEST_CASE("a follower in another store handle sees commits after Refresh", "[db]
 
 TEST_CASE("another process reads the latest commit with no coordination", "[db]") {
   std::string dir = TempDir("twoproc");
-  {
-    auto c = *Connection::Create(*OpenFileStore(dir, true));
-    REQUIRE(c->Transact(kSchema).ok());
-  }
-  pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    auto c = Connection::Open(*OpenFileStore(dir, false));
-    if (!c.ok()) ::_exit(3);
-    for (int i = 0; i < 60; ++i) {
-      if (!(*c)->Transact(AddItem(i)).ok() || !(*c)->Flush().ok()) ::_exit(4);
-    }
-    ::_exit(0);
-  }
+  pid_t child = ForkWriter(dir, [](int i) { return i < 60 ? AddItem(i) : std::string(); });
   // Meanwhile: open the directory again and again; every snapshot is a whole commit.
   uint64_t last = 0;
   int status = 0;
@@ -248,21 +258,12 @@ TEST_CASE("a writer process killed at random reopens at a completed commit", "[d
   std::mt19937 rng(1234);
   for (int round = 0; round < 4; ++round) {
     std::string dir = TempDir("kill");
-    {
-      auto c = *Connection::Create(*OpenFileStore(dir, true));
-      REQUIRE(c->Transact(kSchema).ok());
-    }
-    pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      auto c = Connection::Open(*OpenFileStore(dir, false));
-      if (!c.ok()) ::_exit(3);
-      for (int i = 0;; ++i) {
-        std::string tx = "[";
-        for (int j = 0; j < 50; ++j) tx += "{:item/n " + std::to_string(i * 50 + j) + "}";
-        if (!(*c)->Transact(tx + "]").ok() || !(*c)->Flush().ok()) ::_exit(4);
-      }
-    }
+    // Writes 50 items per commit until killed.
+    pid_t child = ForkWriter(dir, [](int i) {
+      std::string tx = "[";
+      for (int j = 0; j < 50; ++j) tx += "{:item/n " + std::to_string(i * 50 + j) + "}";
+      return tx + "]";
+    });
     std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 200));
     ::kill(child, SIGKILL);
     int status = 0;
