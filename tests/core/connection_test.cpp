@@ -31,6 +31,15 @@ std::string AddItem(int n) {
   return "[{:item/n " + std::to_string(n) + " :item/tag \"t" + std::to_string(n % 7) + "\"}]";
 }
 
+// Entity maps for items first..first+count-1 (with :item/tag if given), no brackets.
+std::string Items(int first, int count, const std::string& tag = "") {
+  std::string out;
+  for (int n = first; n < first + count; ++n) {
+    out += "{:item/n " + std::to_string(n) + (tag.empty() ? "" : " :item/tag \"" + tag + "\"") + "}";
+  }
+  return out;
+}
+
 // Every datom of the current EAVT but the wall-clock :db/txInstant, as text.
 std::vector<std::string> Dump(const Db& db) {
   auto ds = db.Datoms(IndexType::kEavt, {});
@@ -95,9 +104,7 @@ TEST_CASE("opening is lazy and a repeated read does no I/O", "[db]") {
   {
     auto conn = *Connection::Create(store);
     REQUIRE(conn->Transact(kSchema).ok());
-    std::string tx = "[";
-    for (int i = 0; i < 20000; ++i) tx += "{:item/n " + std::to_string(i) + "}";
-    REQUIRE(conn->Transact(tx + "]").ok());
+    REQUIRE(conn->Transact("[" + Items(0, 20000) + "]").ok());
     REQUIRE(conn->Flush().ok());
   }
   auto conn = *Connection::Open(store);
@@ -150,9 +157,7 @@ TEST_CASE("a 10-datom transaction rewrites only the touched paths", "[db]") {
   auto store = MakeMemoryStore();
   auto conn = *Connection::Create(store);
   REQUIRE(conn->Transact(kSchema).ok());
-  std::string tx = "[";
-  for (int i = 0; i < 50000; ++i) tx += "{:item/n " + std::to_string(i) + " :item/tag \"x\"}";
-  REQUIRE(conn->Transact(tx + "]").ok());
+  REQUIRE(conn->Transact("[" + Items(0, 50000, "x") + "]").ok());
   REQUIRE(conn->Flush().ok());
   auto blobs_before = store->List()->size();
   REQUIRE(conn->Transact("[{:item/n 100000 :item/tag \"a\"} {:item/n 100001 :item/tag \"b\"}"
@@ -221,9 +226,8 @@ TEST_CASE("a crash at any store operation leaves the last completed commit", "[d
     if (!(*c)->Transact(kSchema).ok() || !(*c)->Flush().ok()) return;
     if (snaps) snaps->push_back(Dump((*c)->db()));
     for (int i = 0; i < 6; ++i) {
-      std::string tx = "[";
-      for (int j = 0; j < 300; ++j) tx += "{:item/n " + std::to_string(i * 1000 + j) + "}";
-      tx += "[:db/add [:item/n 0] :item/tag \"v" + std::to_string(i) + "\"]]";
+      std::string tx = "[" + Items(i * 1000, 300) + "[:db/add [:item/n 0] :item/tag \"v" +
+                       std::to_string(i) + "\"]]";
       if (i == 0) tx = AddItem(0);
       if (!(*c)->Transact(tx).ok()) return;
       if (!(*c)->Flush().ok()) return;
@@ -259,11 +263,7 @@ TEST_CASE("a writer process killed at random reopens at a completed commit", "[d
   for (int round = 0; round < 4; ++round) {
     std::string dir = TempDir("kill");
     // Writes 50 items per commit until killed.
-    pid_t child = ForkWriter(dir, [](int i) {
-      std::string tx = "[";
-      for (int j = 0; j < 50; ++j) tx += "{:item/n " + std::to_string(i * 50 + j) + "}";
-      return tx + "]";
-    });
+    pid_t child = ForkWriter(dir, [](int i) { return "[" + Items(i * 50, 50) + "]"; });
     std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 200));
     ::kill(child, SIGKILL);
     int status = 0;
@@ -291,9 +291,7 @@ TEST_CASE("GC keeps what retained commits reach and nothing else", "[db][gc]") {
   auto conn = *Connection::Create(store);
   REQUIRE(conn->Transact(kSchema).ok());
   for (int i = 0; i < 20; ++i) {
-    std::string tx = "[";
-    for (int j = 0; j < 200; ++j) tx += "{:item/n " + std::to_string(j) + " :item/tag \"r" + std::to_string(i) + "\"}";
-    REQUIRE(conn->Transact(tx + "]").ok());
+    REQUIRE(conn->Transact("[" + Items(0, 200, "r" + std::to_string(i)) + "]").ok());
     REQUIRE(conn->Flush().ok());
   }
   auto before = Dump(conn->db());
