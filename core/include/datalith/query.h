@@ -1,0 +1,80 @@
+// Datalog queries and the pull API.
+//
+// Queries, rules and pull patterns are EDN text (or parsed EDN nodes), as in Datomic
+// and Datahike. Results are EDN nodes shaped by the find spec:
+//   relation  [:find ?a ?b]        → a set of vectors  #{[1 "x"] ...}
+//   collection [:find [?a ...]]    → a vector          [1 2 3]
+//   tuple     [:find [?a ?b]]      → a vector          [1 "x"]   (nil when no row)
+//   scalar    [:find ?a .]         → the value                   (nil when no row)
+//   :keys/:strs/:syms              → a vector of maps  [{:a 1 :b "x"} ...]
+// Entity ids (refs) come back as longs. Errors name the problem and the line/column of
+// the offending form. Everything here is a pure function of its inputs and
+// thread-safe; parsed queries are cached by text.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datalith/db.h"
+#include "datalith/edn.h"
+#include "datalith/status.h"
+
+namespace datalith {
+
+// One argument of a query's :in: a database, EDN data (scalars, tuples, collections,
+// relations, rule sets for %), or a list of inputs, which lets data and databases mix:
+// QueryInput::List({QueryInput::List({QueryInput::Data(edn "acme"), QueryInput::Database(db1)}),
+//                   ...}) binds `[[?tenant $db] ...]`.
+struct QueryInput {
+  enum class Kind : uint8_t { kDatabase, kData, kList };
+  Kind kind = Kind::kData;
+  Db db;
+  edn::Node data;
+  std::vector<QueryInput> items;
+
+  static QueryInput Database(Db d);
+  static QueryInput Data(edn::Node n);
+  static QueryInput List(std::vector<QueryInput> items);
+  // Parses EDN text into a kData input (rules, scalars, collections).
+  static Result<QueryInput> Edn(std::string_view text);
+};
+
+struct QueryOptions {
+  // Safety limit on the rows of any intermediate relation; exceeding it is an error
+  // (not a silent truncation). 0 = unlimited.
+  uint64_t max_rows = 50'000'000;
+};
+
+// Runs a query (vector or map form, incl. :limit/:offset) against its inputs.
+Result<edn::Node> Q(std::string_view query, const std::vector<QueryInput>& inputs,
+                    const QueryOptions& options = {});
+Result<edn::Node> Q(const edn::Node& query, const std::vector<QueryInput>& inputs,
+                    const QueryOptions& options = {});
+
+// The plan the engine picks for the query with these inputs, as readable text: the
+// order of clauses, the index and bound components of each pattern, estimated and
+// actual row counts. Runs the query to report actual counts.
+Result<std::string> Explain(std::string_view query, const std::vector<QueryInput>& inputs,
+                            const QueryOptions& options = {});
+
+// Pull: a pattern (EDN vector) applied to one entity, giving a map. Supports attribute
+// names, *, nested maps {:attr pattern}, reverse refs :_attr, recursion (... or a
+// depth), (limit :attr n), (default :attr v), [:attr :as "alias"] and the other
+// attr-with-options forms, :db/id; components are pulled as nested maps. `entity` is an
+// id (Long/Ref), an ident (Keyword) or a lookup ref (Tuple [attr value]). An entity
+// with none of the pattern's attributes gives nil (like Datomic), and so does an
+// ident or lookup ref that names nothing. The pattern is compiled once per call.
+// Grammar and semantics: docs/pull.md. Malformed patterns are InvalidArgument errors
+// naming the line and column; a history view is Unsupported.
+Result<edn::Node> Pull(const Db& db, std::string_view pattern, const Value& entity);
+Result<edn::Node> Pull(const Db& db, const edn::Node& pattern, const Value& entity);
+// One result per entity, in order.
+Result<std::vector<edn::Node>> PullMany(const Db& db, std::string_view pattern,
+                                        const std::vector<Value>& entities);
+Result<std::vector<edn::Node>> PullMany(const Db& db, const edn::Node& pattern,
+                                        const std::vector<Value>& entities);
+
+}  // namespace datalith

@@ -1,0 +1,428 @@
+// The pull API (docs/pull.md). A pattern is compiled once per call against the
+// database's schema (attribute idents resolved to ids, options checked, recursion
+// targets linked), then applied to each entity through the public Db API: EAVT for an
+// entity's attributes, VAET for reverse refs. Time views apply because every read
+// goes through the Db.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "datalith/query.h"
+
+namespace datalith {
+namespace {
+
+using edn::Kind;
+using edn::Node;
+
+// Entities nested in one pull result; deeper is an error (unbounded recursion down a
+// long chain). Bounds the native stack (a level takes ~1.5 KB) and keeps results
+// within the EDN reader's 512 levels of nesting (a map and a vector per level).
+constexpr size_t kMaxDepth = 256;
+
+struct Pattern;
+
+// How the entities a ref points at are rendered.
+struct Follow {
+  const Pattern* pattern = nullptr;  // nullptr: {:db/id N}
+  bool guard = false;   // recursion or component: an entity already on the path is {:db/id N}
+  int depth = 0;        // recursion depth limit, 0 = none
+  int slot = -1;        // the depth counter of a depth-limited recursion
+};
+
+struct Spec {
+  enum class Type : uint8_t { kId, kWildcard, kForward, kReverse };
+  Type type = Type::kForward;
+  Node key;                          // the result key: the name as written, or the alias
+  const Attribute* attr = nullptr;   // nullptr: an unknown attribute, which has no values
+  std::optional<int64_t> limit;      // values kept (cardinality many and reverse refs)
+  std::optional<Node> default_value;
+  std::unique_ptr<Pattern> sub;      // {:attr [...]}
+  Follow follow;
+
+  bool many() const {
+    return type == Type::kReverse ? !(attr && attr->component) : attr && attr->many;
+  }
+};
+
+struct Pattern {
+  std::vector<Spec> specs;
+  bool wildcard = false;
+  std::unordered_set<std::string> keys;      // edn::Write of every result key
+  std::unordered_set<EntityId> named;        // forward attributes named explicitly (beat *)
+  EntityId max_named = 0;
+  // Read the entity's EAVT datoms in one scan (`*`, or several attributes) rather
+  // than seeking each attribute.
+  bool scan() const { return wildcard || named.size() > 1; }
+};
+
+// `*` alone: what a component ref without a sub-pattern is pulled with.
+const Pattern& WildcardPattern() {
+  static const Pattern kWildcard = [] {
+    Pattern w;
+    w.wildcard = true;
+    w.specs.emplace_back().type = Spec::Type::kWildcard;
+    return w;
+  }();
+  return kWildcard;
+}
+
+Status Err(const Node& at, const std::string& message) {
+  return Status::Invalid(at.Where() + ": " + message);
+}
+
+// ---- compiling ----
+
+class Compiler {
+ public:
+  explicit Compiler(const Schema& schema) : schema_(schema) {}
+
+  Result<std::unique_ptr<Pattern>> Compile(const Node& n) {
+    if (!n.is(Kind::kVector)) return Err(n, "pull pattern must be a vector, got " + edn::Write(n));
+    if (n.items.empty()) return Err(n, "empty pull pattern");
+    auto p = std::make_unique<Pattern>();
+    for (const Node& item : n.items) {
+      if (item.is(Kind::kMap)) {
+        for (size_t i = 0; i < item.items.size(); i += 2) {
+          DL_RETURN_IF_ERROR(AddMapEntry(item.items[i], item.items[i + 1], p.get()));
+        }
+      } else if (item.IsSymbol("*") || (item.is(Kind::kString) && item.text == "*")) {
+        if (p->wildcard) return Err(item, "`*` given twice");
+        p->wildcard = true;
+        Spec s;
+        s.type = Spec::Type::kWildcard;
+        p->specs.push_back(std::move(s));
+      } else {
+        Spec s;
+        DL_RETURN_IF_ERROR(ParseAttr(item, &s));
+        DL_RETURN_IF_ERROR(Add(item, std::move(s), p.get()));
+      }
+    }
+    return p;
+  }
+
+  int slots() const { return slots_; }
+
+ private:
+  // {attr-spec sub-pattern | ... | depth}
+  Status AddMapEntry(const Node& key, const Node& value, Pattern* p) {
+    Spec s;
+    DL_RETURN_IF_ERROR(ParseAttr(key, &s));
+    if (s.type == Spec::Type::kId) return Err(key, ":db/id cannot have a sub-pattern");
+    if (s.type == Spec::Type::kForward && s.attr && s.attr->type != ValueType::kRef &&
+        s.attr->type != ValueType::kNil) {
+      return Err(key, "attribute " + edn::Write(key) + " is not a ref, it cannot have a sub-pattern");
+    }
+    if (value.is(Kind::kVector)) {
+      DL_ASSIGN_OR_RETURN(s.sub, Compile(value));
+    } else if (value.IsSymbol("...")) {
+      s.follow = {p, true};
+    } else if (value.is(Kind::kLong) && value.i > 0 && value.i <= int64_t{kMaxDepth}) {
+      s.follow = {p, true, static_cast<int>(value.i), slots_++};
+    } else {
+      return Err(value, "expected a pattern vector, `...` or a positive recursion depth, got " +
+                            edn::Write(value));
+    }
+    return Add(key, std::move(s), p);
+  }
+
+  // An attribute name, (limit :attr n), (default :attr v), or [:attr :as k :limit n ...].
+  Status ParseAttr(const Node& n, Spec* s) {
+    if (n.is(Kind::kKeyword)) return ParseName(n, s);
+    if (!n.is(Kind::kVector) && !n.is(Kind::kList)) {
+      return Err(n, "expected an attribute, `*`, a map or an attribute expression, got " +
+                        edn::Write(n));
+    }
+    if (n.items.empty()) return Err(n, "empty attribute expression");
+    const Node& head = n.items[0];
+    if (head.IsSymbol("limit") || head.IsSymbol("default")) {
+      if (n.items.size() != 3) return Err(n, "expected (" + head.text + " attribute value)");
+      DL_RETURN_IF_ERROR(ParseName(n.items[1], s));
+      return SetOption(head, head.text, n.items[2], s);
+    }
+    if (!n.is(Kind::kVector) || !head.is(Kind::kKeyword)) {
+      return Err(head, "expected an attribute or `limit`/`default`, got " + edn::Write(head));
+    }
+    DL_RETURN_IF_ERROR(ParseName(head, s));
+    if (n.items.size() % 2 == 0) return Err(n, "attribute options must come in pairs");
+    for (size_t i = 1; i < n.items.size(); i += 2) {
+      const Node& opt = n.items[i];
+      if (!opt.is(Kind::kKeyword)) return Err(opt, "expected :as, :limit or :default, got " + edn::Write(opt));
+      DL_RETURN_IF_ERROR(SetOption(opt, opt.text, n.items[i + 1], s));
+    }
+    return Status::Ok();
+  }
+
+  // The option `name` (given at `at`) with value `v`.
+  Status SetOption(const Node& at, const std::string& name, const Node& v, Spec* s) {
+    if (name == "as") {
+      if (!v.is(Kind::kKeyword) && !v.is(Kind::kString))
+        return Err(v, "an alias must be a keyword or a string, got " + edn::Write(v));
+      s->key = v;
+    } else if (name == "limit") {
+      if (v.is(Kind::kNil)) {
+        s->limit.reset();
+      } else if (v.is(Kind::kLong) && v.i > 0) {
+        s->limit = v.i;
+      } else {
+        return Err(v, "limit must be a positive integer or nil, got " + edn::Write(v));
+      }
+    } else if (name == "default") {
+      s->default_value = v;
+    } else {
+      return Err(at, "unknown attribute option :" + name + " (expected :as, :limit or :default)");
+    }
+    return Status::Ok();
+  }
+
+  // :db/id, :ns/attr, :attr, :ns/_attr (reverse), :_attr.
+  Status ParseName(const Node& n, Spec* s) {
+    if (!n.is(Kind::kKeyword)) return Err(n, "expected an attribute keyword, got " + edn::Write(n));
+    s->key = n;
+    if (n.text == "db/id") {
+      s->type = Spec::Type::kId;
+      return Status::Ok();
+    }
+    const size_t slash = n.text.find('/');
+    const size_t name_at = slash == std::string::npos ? 0 : slash + 1;
+    std::string ident = n.text;
+    if (n.text.compare(name_at, 1, "_") == 0) {
+      s->type = Spec::Type::kReverse;
+      ident.erase(name_at, 1);
+    }
+    s->attr = schema_.AttrByIdent(ident);
+    if (s->type == Spec::Type::kReverse && s->attr && s->attr->type != ValueType::kRef &&
+        s->attr->type != ValueType::kNil) {
+      return Err(n, "reverse lookup " + edn::Write(n) + " needs a ref attribute, :" + ident + " is not");
+    }
+    return Status::Ok();
+  }
+
+  // Registers a parsed spec: unique key, explicit override of `*`, how refs are followed
+  // (recursion was set by the map entry).
+  Status Add(const Node& at, Spec s, Pattern* p) {
+    if (!p->keys.insert(edn::Write(s.key)).second)
+      return Err(at, "duplicate key " + edn::Write(s.key) + " in pull pattern");
+    if (s.type == Spec::Type::kForward && s.attr) {
+      p->named.insert(s.attr->id);
+      p->max_named = std::max(p->max_named, s.attr->id);
+    }
+    const bool component = s.attr && s.attr->component;
+    if (s.sub) {
+      s.follow = {s.sub.get(), component};
+    } else if (!s.follow.pattern && component && s.type == Spec::Type::kForward) {
+      s.follow = {&WildcardPattern(), true};
+    }
+    p->specs.push_back(std::move(s));
+    return Status::Ok();
+  }
+
+  const Schema& schema_;
+  int slots_ = 0;
+};
+
+// ---- pulling ----
+
+class Puller {
+ public:
+  Puller(const Db& db, int slots) : db_(db), remaining_(slots, -1) {}
+
+  // The entity as a map node, or nil when it has none of the pattern's keys.
+  Result<Node> Pull(EntityId e, const Pattern& p) {
+    if (path_.size() >= kMaxDepth)
+      return Status::Unsupported("pull nests deeper than " + std::to_string(kMaxDepth) + " entities");
+    path_.push_back(e);
+    std::vector<Datom> datoms;
+    std::vector<Node> items;
+    Status st = p.scan() ? Scan(e, p, &datoms) : Status::Ok();
+    for (size_t i = 0; st.ok() && i < p.specs.size(); ++i) {
+      const Spec& s = p.specs[i];
+      st = s.type == Spec::Type::kWildcard ? EmitWildcard(e, p, datoms, &items)
+                                           : Emit(e, s, p.scan() ? &datoms : nullptr, &items);
+    }
+    path_.pop_back();
+    DL_RETURN_IF_ERROR(st);
+    if (items.empty()) return Node::Nil();
+    return Node::Coll(Kind::kMap, std::move(items));
+  }
+
+ private:
+  struct WildAttr {
+    const Attribute* attr = nullptr;
+    Node key;
+    std::string key_text;
+  };
+
+  // The entity's EAVT datoms the pattern needs: all of them for `*`, else those of
+  // the named attributes (the scan stops after the largest one).
+  Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out) {
+    DL_ASSIGN_OR_RETURN(DatomIterator it, db_.DatomsIter(IndexType::kEavt, {Value::Ref(e)}));
+    for (; it.Valid() && (p.wildcard || it.datom().a <= p.max_named); it.Next()) {
+      if (p.wildcard || p.named.count(it.datom().a)) out->push_back(it.datom());
+    }
+    return it.status();
+  }
+
+  // `scanned`: the entity's datoms from Scan, or nullptr to seek the attribute.
+  Status Emit(EntityId e, const Spec& s, const std::vector<Datom>* scanned, std::vector<Node>* out) {
+    if (s.type == Spec::Type::kId) return Put(s.key, Node::Long(static_cast<int64_t>(e)), out);
+    if (scanned && s.type == Spec::Type::kForward && s.attr && !s.many()) {
+      // The common case, a scalar attribute from the scan: no intermediate vectors.
+      auto it = std::lower_bound(scanned->begin(), scanned->end(), s.attr->id,
+                                 [](const Datom& d, EntityId attr) { return d.a < attr; });
+      if (it != scanned->end() && it->a == s.attr->id && it->v.type() != ValueType::kRef) {
+        return Put(s.key, edn::FromValue(it->v), out);
+      }
+    }
+    std::vector<Value> values;
+    if (s.attr) DL_RETURN_IF_ERROR(Values(e, s, scanned, &values));
+    if (values.empty()) return s.default_value ? Put(s.key, *s.default_value, out) : Status::Ok();
+    return Render(s.key, values, s.many(), s.follow, out);
+  }
+
+  // The values of a forward spec, or the referring entities of a reverse one, up to its limit.
+  Status Values(EntityId e, const Spec& s, const std::vector<Datom>* scanned, std::vector<Value>* out) {
+    const size_t limit = !s.many() ? 1 : s.limit ? static_cast<size_t>(*s.limit) : SIZE_MAX;
+    const EntityId a = s.attr->id;
+    if (scanned && s.type == Spec::Type::kForward) {
+      auto it = std::lower_bound(scanned->begin(), scanned->end(), a,
+                                 [](const Datom& d, EntityId attr) { return d.a < attr; });
+      for (; it != scanned->end() && it->a == a && out->size() < limit; ++it) out->push_back(it->v);
+      return Status::Ok();
+    }
+    const bool reverse = s.type == Spec::Type::kReverse;
+    DL_ASSIGN_OR_RETURN(DatomIterator it, db_.DatomsIter(reverse ? IndexType::kVaet : IndexType::kEavt,
+                                                         {Value::Ref(e), Value::Ref(a)}));
+    for (; it.Valid() && out->size() < limit; it.Next()) {
+      out->push_back(reverse ? Value::Ref(it.datom().e) : it.datom().v);
+    }
+    return it.status();
+  }
+
+  // Every attribute of the entity but those the pattern names, after :db/id; nothing
+  // at all for an entity without datoms.
+  Status EmitWildcard(EntityId e, const Pattern& p, const std::vector<Datom>& datoms,
+                      std::vector<Node>* out) {
+    if (datoms.empty()) return Status::Ok();
+    if (!p.keys.count(":db/id")) DL_RETURN_IF_ERROR(Put(Node::Keyword("db/id"), Node::Long(e), out));
+    std::vector<Value> values;
+    for (size_t i = 0, end; i < datoms.size(); i = end) {
+      const EntityId a = datoms[i].a;
+      for (end = i; end < datoms.size() && datoms[end].a == a; ++end) {}
+      const WildAttr& w = Wild(a);
+      if (p.named.count(a) || p.keys.count(w.key_text)) continue;
+      values.clear();
+      for (size_t j = i; j < end; ++j) values.push_back(datoms[j].v);
+      const bool component = w.attr && w.attr->component;
+      const Follow follow = component ? Follow{&WildcardPattern(), true} : Follow{};
+      DL_RETURN_IF_ERROR(Render(w.key, values, w.attr && w.attr->many, follow, out));
+    }
+    return Status::Ok();
+  }
+
+  // Puts key → the value (many: a vector of them), refs rendered through `follow`.
+  // Refs whose pulled entity is nil are left out, and so is a key left with nothing.
+  Status Render(const Node& key, const std::vector<Value>& values, bool many, const Follow& follow,
+                std::vector<Node>* out) {
+    std::vector<Node> items;
+    for (size_t i = 0; i < (many ? values.size() : 1); ++i) {
+      DL_ASSIGN_OR_RETURN(Node item, One(values[i], follow));
+      if (!item.is(Kind::kNil)) items.push_back(std::move(item));
+    }
+    if (items.empty()) return Status::Ok();
+    return Put(key, many ? Node::Coll(Kind::kVector, std::move(items)) : std::move(items[0]), out);
+  }
+
+  // One value: a scalar as is, a ref as {:db/id N} or pulled; nil when left out.
+  Result<Node> One(const Value& v, const Follow& f) {
+    if (v.type() != ValueType::kRef) return edn::FromValue(v);
+    if (f.slot >= 0 && remaining_[f.slot] == 0) return Node::Nil();  // depth reached: left out
+    const EntityId target = v.ref();
+    if (!f.pattern || (f.guard && OnPath(target))) {
+      return Node::Coll(Kind::kMap, {Node::Keyword("db/id"), edn::FromValue(v)});
+    }
+    if (f.slot < 0) return Pull(target, *f.pattern);
+    int& left = remaining_[f.slot];
+    const int saved = left;
+    left = (left < 0 ? f.depth : left) - 1;
+    Result<Node> r = Pull(target, *f.pattern);
+    left = saved;
+    return r;
+  }
+
+  bool OnPath(EntityId e) const {
+    for (EntityId p : path_) {
+      if (p == e) return true;
+    }
+    return false;
+  }
+
+  const WildAttr& Wild(EntityId a) {
+    auto [it, added] = wild_.try_emplace(a);
+    if (added) {
+      WildAttr& w = it->second;
+      w.attr = db_.schema().Attr(a);
+      const std::string* ident = db_.schema().Ident(a);
+      w.key = ident ? Node::Keyword(*ident) : Node::Long(static_cast<int64_t>(a));
+      w.key_text = edn::Write(w.key);
+    }
+    return it->second;
+  }
+
+  static Status Put(Node key, Node value, std::vector<Node>* out) {
+    out->push_back(std::move(key));
+    out->push_back(std::move(value));
+    return Status::Ok();
+  }
+
+  const Db& db_;
+  std::vector<EntityId> path_;                   // entities being pulled, outermost first
+  std::vector<int> remaining_;                   // per depth-limited recursion, -1 = not entered
+  std::unordered_map<EntityId, WildAttr> wild_;  // wildcard keys, resolved once per call
+};
+
+}  // namespace
+
+Result<std::vector<Node>> PullMany(const Db& db, const Node& pattern,
+                                   const std::vector<Value>& entities) {
+  if (!db.valid()) return Status::Invalid("pull: database is not open");
+  if (db.is_history()) return Status::Unsupported("pull needs a database value, not a history view");
+  Compiler compiler(db.schema());
+  DL_ASSIGN_OR_RETURN(std::unique_ptr<Pattern> p, compiler.Compile(pattern));
+  Puller puller(db, compiler.slots());
+  std::vector<Node> out;
+  out.reserve(entities.size());
+  for (const Value& ref : entities) {
+    Result<EntityId> e = db.Entid(ref);
+    if (!e.ok() && e.status().code() != Code::kNotFound) return e.status().WithContext("pull");
+    if (!e.ok()) {
+      out.push_back(Node::Nil());  // names nothing (unknown ident, lookup ref without match)
+      continue;
+    }
+    DL_ASSIGN_OR_RETURN(Node n, puller.Pull(*e, *p));
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+Result<std::vector<Node>> PullMany(const Db& db, std::string_view pattern,
+                                   const std::vector<Value>& entities) {
+  DL_ASSIGN_OR_RETURN(Node p, edn::ReadOne(pattern));
+  return PullMany(db, p, entities);
+}
+
+Result<Node> Pull(const Db& db, const Node& pattern, const Value& entity) {
+  DL_ASSIGN_OR_RETURN(std::vector<Node> r, PullMany(db, pattern, {entity}));
+  return std::move(r[0]);
+}
+
+Result<Node> Pull(const Db& db, std::string_view pattern, const Value& entity) {
+  DL_ASSIGN_OR_RETURN(Node p, edn::ReadOne(pattern));
+  return Pull(db, p, entity);
+}
+
+}  // namespace datalith
