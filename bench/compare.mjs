@@ -13,7 +13,8 @@
 import { readFileSync } from 'node:fs';
 
 const BASE_FIELDS = new Set(['engine', 'scenario', 'backend', 'median_ms', 'samples_ms', 'datoms']);
-const SCENARIO_ORDER = ['bulk-load', 'tx-one-entity', 'tx-one-datom', 'bulk-load-1m'];
+const SCENARIO_ORDER = ['bulk-load', 'tx-one-entity', 'tx-one-datom', 'bulk-load-1m',
+  'q1', 'q2', 'q2-switch', 'q3', 'q4', 'q5', 'qpred1', 'qpred2'];
 
 const files = process.argv.slice(2);
 if (files.length === 0) {
@@ -90,7 +91,7 @@ const row = (cells) => `| ${cells.map(esc).join(' | ')} |`;
 const out = [];
 out.push('## Datalith vs DataScript — people workload');
 out.push('');
-out.push(row(['scenario', 'backend', 'datalith median', 'datascript median', 'speed-up', 'datoms']));
+out.push(row(['scenario', 'backend', 'datalith median', 'datascript median', 'speed-up', 'datoms (queries: rows)']));
 out.push('|---|---|---:|---:|---:|---:|');
 for (const s of scenarios) {
   const ds = unique.find((r) => r.engine === 'datascript' && r.scenario === s);

@@ -88,7 +88,7 @@ function long(depth, width) {
   const out = [];
   for (let x = 0; x < width; x++) {
     for (let y = 0; y < depth; y++) {
-      const from = x * (depth + 1) + y;
+      const from = x * (depth + 1) + y + 1;  // ids from 1: DataScript refuses entity 0
       out.push({ ':db/id': from, name: 'Ivan', follows: from + 1 });
       out.push({ ':db/id': from + 1, name: 'Ivan' });
     }

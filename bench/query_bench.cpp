@@ -57,12 +57,12 @@ void Wide(int64_t id, int depth, int width, std::string* tx) {
   }
 }
 
-// DataScript's long-db: `width` chains of `depth` follows each.
+// DataScript's long-db: `width` chains of `depth` follows each (ids shifted by one).
 std::string Long(int depth, int width) {
   std::string tx = "[";
   for (int x = 0; x < width; ++x) {
     for (int y = 0; y < depth; ++y) {
-      int64_t from = x * (depth + 1) + y, to = from + 1;
+      int64_t from = x * (depth + 1) + y + 1, to = from + 1;  // ids from 1, as in the JS side
       tx += "{:db/id " + Node(from) + " :name \"Ivan\" :follows " + Node(to) + "}";
       tx += "{:db/id " + Node(to) + " :name \"Ivan\"}";
     }

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# People workload: Datalith (native) vs DataScript (npm), same data, one report.
+# People workload: Datalith (native) vs DataScript (npm), same data, one report:
+# the write scenarios (core_bench.cpp / datascript-core.mjs) and the query scenarios
+# (query_bench.cpp / datascript-query.mjs).
 # Usage: bash bench/run.sh        (or: npm run bench)
 # Env:   RUNS=N   timed runs per scenario (default 5; one extra warm-up run each)
 set -euo pipefail
@@ -25,10 +27,10 @@ if [ ! -f "$MILLION" ]; then
   node bench/gen-people.mjs --million "$MILLION"
 fi
 
-echo "bench: building datalith_bench_core (Release)" >&2
+echo "bench: building the benchmark drivers (Release)" >&2
 # Build chatter goes to stderr so stdout carries only the report.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
-cmake --build build -j2 --target datalith_bench_core >&2
+cmake --build build -j2 --target datalith_bench_core datalith_bench_query >&2
 
 # Results are written to temp files first so a failed run never leaves a
 # truncated .jsonl behind for compare.mjs to pick up.
@@ -40,5 +42,13 @@ echo "bench: datascript (runs=$RUNS)" >&2
 node --expose-gc --max-old-space-size=4096 bench/datascript-core.mjs \
   --people "$PEOPLE" --million "$MILLION" --runs "$RUNS" > "$OUT/datascript-core.jsonl.tmp"
 mv "$OUT/datascript-core.jsonl.tmp" "$OUT/datascript-core.jsonl"
+
+echo "bench: queries, datalith" >&2
+build/datalith_bench_query --people "$PEOPLE" --runs "$RUNS" > "$OUT/datalith-query.jsonl.tmp"
+mv "$OUT/datalith-query.jsonl.tmp" "$OUT/datalith-query.jsonl"
+
+echo "bench: queries, datascript" >&2
+node --expose-gc bench/datascript-query.mjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/datascript-query.jsonl.tmp"
+mv "$OUT/datascript-query.jsonl.tmp" "$OUT/datascript-query.jsonl"
 
 node bench/compare.mjs "$OUT"/*.jsonl | tee "$OUT/report.md"

@@ -98,6 +98,10 @@ class Db {
   // Number of current datoms matching the components, in O(tree depth) (ignores
   // time filters: an estimate for the planner on filtered views).
   Result<uint64_t> Count(IndexType index, const std::vector<Value>& components) const;
+  // Current datoms from the position of `from` through the last one matching `through`
+  // (e.g. AVET {:a lo} .. {:a hi}: the values lo <= v <= hi), in O(tree depth).
+  Result<uint64_t> CountRange(IndexType index, const std::vector<Value>& from,
+                              const std::vector<Value>& through) const;
 
   // Resolves an entity reference: Long/Ref id, Keyword ident, or a lookup ref
   // Tuple [attr value] on a unique attribute. NotFound if it names nothing.

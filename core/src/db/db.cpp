@@ -344,6 +344,16 @@ Result<uint64_t> Db::Count(IndexType index, const std::vector<Value>& components
   return index::CountRange(*state_->src, root, prefix, internal::PrefixEnd(prefix));
 }
 
+Result<uint64_t> Db::CountRange(IndexType index, const std::vector<Value>& from,
+                                const std::vector<Value>& through) const {
+  if (!state_) return Status::Invalid("database is not open");
+  DL_ASSIGN_OR_RETURN(std::string lo, KeyPrefix(index, from));
+  DL_ASSIGN_OR_RETURN(std::string hi, KeyPrefix(index, through));
+  hi = internal::PrefixEnd(hi);
+  if (!hi.empty() && hi <= lo) return 0;
+  return index::CountRange(*state_->src, state_->current[static_cast<int>(index)], lo, hi);
+}
+
 std::string Db::DatomString(const Datom& d) const {
   const std::string* ident = schema().Ident(d.a);
   std::string out = "[" + std::to_string(d.e) + " " +

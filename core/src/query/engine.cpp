@@ -425,15 +425,16 @@ bool SetKnown(const Db& db, int slot, const Value& v, Known* k) {
   }
 }
 
-// Number of datoms matching the constants, from subtree counts.
+// Number of datoms matching the constants (and the range), from subtree counts.
 uint64_t EstimateScan(const PatternScan& ps, const Known& k) {
   IndexType index;
   std::vector<Value> comps;
   bool seek;
-  Known plain = k;
-  plain.lo.reset();
-  ps.Plan(plain, &index, &comps, &seek);
-  auto n = ps.db->Count(index, comps);
+  ps.Plan(k, &index, &comps, &seek);
+  Result<uint64_t> n = seek ? ps.db->CountRange(index, comps,
+                                                k.hi ? std::vector<Value>{comps[0], *k.hi}
+                                                     : std::vector<Value>{comps[0]})
+                            : ps.db->Count(index, comps);
   return n.ok() ? *n : UINT64_MAX / 4;
 }
 
@@ -478,6 +479,18 @@ void FindRange(Env& env, const Ctx& ctx, VarId var, ValueType type,
   }
 }
 
+// The constants of a pattern plus an AVET range from pending comparisons on its value
+// variable. False if a constant names nothing.
+Result<bool> PrepareKnown(Env& env, const Ctx& ctx, const Clause& c, const Db& db,
+                          const std::vector<const Clause*>& pending, Known* k) {
+  DL_ASSIGN_OR_RETURN(bool possible, ResolveConstants(db, c, k));
+  if (possible && c.terms.size() > 2 && c.terms[2].is_var() && k->attr && k->attr->in_avet() &&
+      !ctx.Bound(c.terms[2].var) && k->attr->type != ValueType::kNil) {
+    FindRange(env, ctx, c.terms[2].var, k->attr->type, pending, k);
+  }
+  return possible;
+}
+
 // One index probe (a descent from the root) costs about as much as reading this many
 // datoms in a sequential scan (measured on the people benchmark).
 constexpr uint64_t kProbeCost = 32;
@@ -485,7 +498,7 @@ constexpr uint64_t kProbeCost = 32;
 Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
                      const std::vector<const Clause*>& pending) {
   Known k;
-  DL_ASSIGN_OR_RETURN(bool possible, ResolveConstants(db, c, &k));
+  DL_ASSIGN_OR_RETURN(bool possible, PrepareKnown(env, ctx, c, db, pending, &k));
   Rel out;
   out.cols = c.vars;
   PatternScan ps{&db, &c, std::vector<int>(c.terms.size(), -1)};
@@ -505,10 +518,6 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
       if (std::find(bound_vars.begin(), bound_vars.end(), c.terms[i].var) == bound_vars.end())
         bound_vars.push_back(c.terms[i].var);
     }
-  }
-  if (c.terms.size() > 2 && c.terms[2].is_var() && k.attr && k.attr->in_avet() &&
-      !ctx.Bound(c.terms[2].var) && k.attr->type != ValueType::kNil) {
-    FindRange(env, ctx, c.terms[2].var, k.attr->type, pending, &k);
   }
   uint64_t scan_est = EstimateScan(ps, k);
   if (!bound_vars.empty()) {
@@ -1175,7 +1184,8 @@ std::vector<VarId> Needs(const Clause& c) {
 }
 
 // Estimated rows a binder clause produces given the context (lower runs first).
-double Estimate(Env& env, const Ctx& ctx, const Clause& c) {
+double Estimate(Env& env, const Ctx& ctx, const Clause& c,
+                const std::vector<const Clause*>& pending) {
   std::vector<VarId> bound = BoundOf(ctx, c.vars);
   double bound_rows = 0;
   for (VarId v : bound) {
@@ -1188,7 +1198,7 @@ double Estimate(Env& env, const Ctx& ctx, const Clause& c) {
     if (!src->second.is_db) return static_cast<double>(src->second.tuples.size());
     const Db& db = src->second.db;
     Known k;
-    auto possible = ResolveConstants(db, c, &k);
+    auto possible = PrepareKnown(env, ctx, c, db, pending, &k);
     if (!possible.ok() || !*possible) return 0;
     PatternScan ps{&db, &c, {}};
     double scan = static_cast<double>(EstimateScan(ps, k));
@@ -1278,7 +1288,7 @@ Status RunClauses(Env& env, Ctx& ctx, const std::vector<const Clause*>& clauses,
             p->kind == Clause::Kind::kFunction) {
           continue;
         }
-        double est = Estimate(env, ctx, *p);
+        double est = Estimate(env, ctx, *p, pending);
         if (!ready || est < best) {
           ready = p;
           best = est;

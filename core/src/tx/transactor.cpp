@@ -362,17 +362,28 @@ Result<const Attribute*> Transactor::AttrFor(const Op& op) {
   if (a) return a;
   if (schema_->flexibility() == SchemaFlexibility::kWrite)
     return Err(op.form, "unknown attribute :" + op.attr + " (declare it in the schema first)");
-  // Schema-on-read: install an untyped attribute on first use.
+  // Schema-on-read: install an untyped attribute on first use. An entity that already
+  // carries the ident (from an earlier transaction or this one) becomes the attribute.
+  std::optional<EntityId> existing = schema_->Entid(op.attr);
+  if (!existing) {
+    std::string prefix;
+    PutFixed64BE(&prefix, sys::kIdent);
+    EncodeValue(Value::Keyword(op.attr), &prefix);
+    auto it = unique_adds_.find(prefix);
+    if (it != unique_adds_.end()) existing = it->second.e;
+  }
   auto next = std::make_shared<Schema>(*schema_);
   Attribute at;
-  at.id = next_eid_++;
+  at.id = existing ? *existing : next_eid_++;
   at.ident = op.attr;
   next->SetIdent(at.id, at.ident);
   next->PutAttr(at);
   next->Reindex();
   schema_ = next;
-  const Attribute* ident_attr = schema_->Attr(sys::kIdent);
-  DL_RETURN_IF_ERROR(Add(at.id, *ident_attr, Value::Keyword(op.attr), op.form));
+  if (!existing) {
+    const Attribute* ident_attr = schema_->Attr(sys::kIdent);
+    DL_RETURN_IF_ERROR(Add(at.id, *ident_attr, Value::Keyword(op.attr), op.form));
+  }
   return schema_->Attr(at.id);
 }
 
