@@ -44,9 +44,12 @@ Result<QueryInput> QueryInput::Edn(std::string_view text) {
 namespace query {
 namespace {
 
+std::string At(const edn::Pos& pos) {
+  return "line " + std::to_string(pos.line) + ", col " + std::to_string(pos.col);
+}
+
 Status ErrAt(const edn::Pos& pos, const std::string& msg) {
-  return Status::Invalid("line " + std::to_string(pos.line) + ", col " +
-                         std::to_string(pos.col) + ": " + msg);
+  return Status::Invalid(At(pos) + ": " + msg);
 }
 
 // A data source: a database, or a collection of tuples given as input.
@@ -217,19 +220,23 @@ inline Value QueryValue(const Value& v) {
 }
 
 // An entity reference from a bound value or constant; nullopt if it names nothing.
-std::optional<EntityId> EntityOf(const Db& db, const Value& v) {
+// Only storage errors (e.g. kMissingNode while resolving a lookup ref) are errors.
+Result<std::optional<EntityId>> EntityOf(const Db& db, const Value& v) {
   switch (v.type()) {
     case ValueType::kLong:
-      if (v.long_value() > 0) return static_cast<EntityId>(v.long_value());
-      return std::nullopt;
-    case ValueType::kRef: return v.ref();
+      if (v.long_value() > 0) return std::optional<EntityId>(static_cast<EntityId>(v.long_value()));
+      return std::optional<EntityId>();
+    case ValueType::kRef: return std::optional<EntityId>(v.ref());
     case ValueType::kKeyword: return db.schema().Entid(v.str());
     case ValueType::kTuple: {
       auto e = db.Entid(v);
-      if (e.ok()) return *e;
-      return std::nullopt;
+      if (e.ok()) return std::optional<EntityId>(*e);
+      if (e.status().code() == Code::kNotFound || e.status().code() == Code::kInvalidArgument) {
+        return std::optional<EntityId>();
+      }
+      return e.status();
     }
-    default: return std::nullopt;
+    default: return std::optional<EntityId>();
   }
 }
 
@@ -252,9 +259,9 @@ struct PatternScan {
   void Plan(const Known& k, IndexType* index, std::vector<Value>* comps, bool* seek) const {
     comps->clear();
     *seek = false;
-    auto stored_v = [&]() {
-      if (k.attr && k.attr->is_ref()) {
-        if (auto e = EntityOf(*db, *k.v)) return Value::Ref(*e);
+    auto stored_v = [&]() {  // k.v holds refs as longs (see ResolveConstants)
+      if (k.attr && k.attr->is_ref() && k.v->type() == ValueType::kLong) {
+        return Value::Ref(static_cast<EntityId>(k.v->long_value()));
       }
       return *k.v;
     };
@@ -359,20 +366,20 @@ Result<bool> ResolveConstants(const Db& db, const Clause& c, Known* k) {
       if (const Attribute* attr = db.schema().AttrByIdent(a.str())) id = attr->id;
       else if (auto e = db.schema().Entid(a.str())) id = *e;
     } else {
-      id = EntityOf(db, a);
+      DL_ASSIGN_OR_RETURN(id, EntityOf(db, a));
     }
     if (!id) return false;
     k->a = id;
     k->attr = db.schema().Attr(*id);
   }
   if (!t.empty() && t[0].is_const()) {
-    k->e = EntityOf(db, t[0].value);
+    DL_ASSIGN_OR_RETURN(k->e, EntityOf(db, t[0].value));
     if (!k->e) return false;
   }
   if (t.size() > 2 && t[2].is_const()) {
     const Value& v = t[2].value;
     if (k->attr && k->attr->is_ref()) {
-      auto e = EntityOf(db, v);
+      DL_ASSIGN_OR_RETURN(auto e, EntityOf(db, v));
       if (!e) return false;
       k->v = Value::Long(static_cast<int64_t>(*e));
     } else {
@@ -380,7 +387,7 @@ Result<bool> ResolveConstants(const Db& db, const Clause& c, Known* k) {
     }
   }
   if (t.size() > 3 && t[3].is_const()) {
-    k->tx = EntityOf(db, t[3].value);
+    DL_ASSIGN_OR_RETURN(k->tx, EntityOf(db, t[3].value));
     if (!k->tx) return false;
   }
   if (t.size() > 4 && t[4].is_const()) {
@@ -393,15 +400,18 @@ Result<bool> ResolveConstants(const Db& db, const Clause& c, Known* k) {
 }
 
 // Sets `known` slot `slot` from a bound value. Returns false if it can match nothing.
-bool SetKnown(const Db& db, int slot, const Value& v, Known* k) {
+Result<bool> SetKnown(const Db& db, int slot, const Value& v, Known* k) {
   switch (slot) {
-    case 0: k->e = EntityOf(db, v); return k->e.has_value();
+    case 0: {
+      DL_ASSIGN_OR_RETURN(k->e, EntityOf(db, v));
+      return k->e.has_value();
+    }
     case 1: {
       std::optional<EntityId> id;
       if (v.type() == ValueType::kKeyword) {
         if (const Attribute* a = db.schema().AttrByIdent(v.str())) id = a->id;
       } else {
-        id = EntityOf(db, v);
+        DL_ASSIGN_OR_RETURN(id, EntityOf(db, v));
       }
       if (!id) return false;
       k->a = id;
@@ -410,14 +420,17 @@ bool SetKnown(const Db& db, int slot, const Value& v, Known* k) {
     }
     case 2:
       if (k->attr && k->attr->is_ref()) {
-        auto e = EntityOf(db, v);
+        DL_ASSIGN_OR_RETURN(auto e, EntityOf(db, v));
         if (!e) return false;
         k->v = Value::Long(static_cast<int64_t>(*e));
       } else {
         k->v = v;
       }
       return true;
-    case 3: k->tx = EntityOf(db, v); return k->tx.has_value();
+    case 3: {
+      DL_ASSIGN_OR_RETURN(k->tx, EntityOf(db, v));
+      return k->tx.has_value();
+    }
     default:
       if (v.type() != ValueType::kBoolean) return false;
       k->added = v.boolean();
@@ -531,7 +544,7 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
         Known kk = k;
         bool ok = true;
         for (size_t j = 0; j < bound_slots.size() && ok; ++j) {
-          ok = SetKnown(db, bound_slots[j], keys.Row(r)[key_col[j]], &kk);
+          DL_ASSIGN_OR_RETURN(ok, SetKnown(db, bound_slots[j], keys.Row(r)[key_col[j]], &kk));
         }
         if (ok) DL_RETURN_IF_ERROR(ps.Scan(kk, &out, env.max_rows()));
       }
@@ -661,7 +674,7 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
     std::optional<EntityId> aid = a.ok() ? std::optional<EntityId>(*a) : std::nullopt;
     return Fn([db, aid](const std::vector<Value>& args, std::optional<Value>* out) -> Status {
       *out = args[3];
-      auto e = EntityOf(*db, args[1]);
+      DL_ASSIGN_OR_RETURN(auto e, EntityOf(*db, args[1]));
       if (!e || !aid) return Status::Ok();
       DL_ASSIGN_OR_RETURN(DatomIterator it, db->DatomsIter(IndexType::kEavt, {Value::Ref(*e), Value::Ref(*aid)}));
       if (it.Valid()) *out = QueryValue(it.datom().v);
@@ -678,7 +691,7 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
       else if (a.status().code() != Code::kNotFound) return a.status();
     }
     return Fn([db, attrs](const std::vector<Value>& args, std::optional<Value>* out) -> Status {
-      auto e = EntityOf(*db, args[1]);
+      DL_ASSIGN_OR_RETURN(auto e, EntityOf(*db, args[1]));
       if (!e) return Status::Ok();
       for (const auto& [aid, kw] : attrs) {
         DL_ASSIGN_OR_RETURN(DatomIterator it, db->DatomsIter(IndexType::kEavt, {Value::Ref(*e), Value::Ref(aid)}));
@@ -710,7 +723,7 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
     if (!a.ok() && a.status().code() != Code::kNotFound) return a.status();
     std::optional<EntityId> aid = a.ok() ? std::optional<EntityId>(*a) : std::nullopt;
     return Fn([db, aid, reverse](const std::vector<Value>& args, std::optional<Value>* out) -> Status {
-      auto e = EntityOf(*db, args[1]);
+      DL_ASSIGN_OR_RETURN(auto e, EntityOf(*db, args[1]));
       bool missing = true;
       if (e && aid) {
         DL_ASSIGN_OR_RETURN(DatomIterator it, db->DatomsIter(reverse ? IndexType::kVaet : IndexType::kEavt,
@@ -794,7 +807,7 @@ Status ExecFunction(Env& env, Ctx& ctx, const Clause& c) {
     }
     std::optional<Value> result;
     Status s = fn(args, &result);
-    if (!s.ok()) return ErrAt(c.pos, c.text + ": " + s.message());
+    if (!s.ok()) return s.WithContext(At(c.pos) + ": " + c.text);
     if (!result) continue;
     if (c.kind == Clause::Kind::kFunction && result->is_nil()) continue;  // binds nothing
     if (c.kind == Clause::Kind::kPredicate) {
@@ -1705,7 +1718,7 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
         pattern = &p->second;
       }
       auto nodes = PullMany(s->second.db, *pattern, entities);
-      if (!nodes.ok()) return ErrAt(f.pos, f.text + ": " + nodes.status().message());
+      if (!nodes.ok()) return nodes.status().WithContext(At(f.pos) + ": " + f.text);
       for (size_t j = 0; j < rows_at.size(); ++j) cells[rows_at[j]] = std::move((*nodes)[j]);
     }
   }
