@@ -237,7 +237,9 @@ class Puller {
       return Status::Unsupported("pull nests deeper than " + std::to_string(kMaxDepth) + " entities");
     path_.push_back(e);
     std::vector<Datom> datoms;
+    if (p.scan()) datoms.reserve(16);
     std::vector<Node> items;
+    items.reserve(2 * p.specs.size());  // key, value per spec: Nodes are large, avoid regrowth
     Status st = p.scan() ? Scan(e, p, &datoms) : Status::Ok();
     for (size_t i = 0; st.ok() && i < p.specs.size(); ++i) {
       const Spec& s = p.specs[i];
