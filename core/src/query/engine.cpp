@@ -1574,6 +1574,45 @@ QueryCache& Cache() {
   return *cache;
 }
 
+// Checks what can be checked before running: function names and arities, rule names
+// and arities, aggregates. (Running alone would miss them after an empty clause.)
+Status Validate(const Query& q, const std::vector<Clause>& clauses) {
+  static const std::set<std::string> kSpecial = {"get-else", "get-some", "missing?", "ground",
+                                                 "identity", "tuple", "untuple"};
+  for (const Clause& c : clauses) {
+    if (c.kind == Clause::Kind::kPredicate || c.kind == Clause::Kind::kFunction) {
+      if (kSpecial.count(c.fn)) continue;
+      const Builtin* b = FindBuiltin(c.fn);
+      if (!b) return ErrAt(c.pos, "unknown function `" + c.fn + "` in " + c.text);
+      int n = static_cast<int>(c.terms.size());
+      if (n < b->min_args || (b->max_args >= 0 && n > b->max_args)) {
+        return ErrAt(c.pos, "wrong number of arguments to `" + c.fn + "`: " + std::to_string(n));
+      }
+    } else if (c.kind == Clause::Kind::kRule) {
+      auto it = q.rules.find(c.fn);
+      if (it == q.rules.end()) return ErrAt(c.pos, "unknown rule `" + c.fn + "` (pass rules as % in :in)");
+      if (it->second[0].head.size() != c.terms.size()) {
+        return ErrAt(c.pos, "rule " + c.fn + " takes " + std::to_string(it->second[0].head.size()) +
+                                " arguments, got " + std::to_string(c.terms.size()));
+      }
+    }
+    DL_RETURN_IF_ERROR(Validate(q, c.children));
+  }
+  return Status::Ok();
+}
+
+Status Validate(const Query& q) {
+  for (const FindElem& f : q.find) {
+    if (f.kind == FindElem::Kind::kAggregate && !IsAggregate(f.fn)) {
+      return ErrAt(f.pos, "unknown aggregate `" + f.fn + "` in " + f.text);
+    }
+  }
+  DL_RETURN_IF_ERROR(Validate(q, q.where));
+  for (const auto& [name, defs] : q.rules)
+    for (const Rule& r : defs) DL_RETURN_IF_ERROR(Validate(q, r.body));
+  return Status::Ok();
+}
+
 Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector<QueryInput>& inputs,
                           const QueryOptions& options, std::vector<std::string>* explain) {
   // Rules arrive as an input: parse them into a private copy of the query.
@@ -1586,6 +1625,7 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
     }
   }
   DL_ASSIGN_OR_RETURN(std::vector<World> worlds, BindInputs(*q, with_rules.get(), inputs));
+  DL_RETURN_IF_ERROR(Validate(*q));
   // Every find/with variable must be bound by :in or :where.
   std::vector<VarId> vars;
   for (const FindElem& f : q->find)
@@ -1631,11 +1671,6 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
   };
   bool aggregate = false;
   for (const FindElem& f : q->find) aggregate = aggregate || f.kind == FindElem::Kind::kAggregate;
-  for (const FindElem& f : q->find) {
-    if (f.kind == FindElem::Kind::kAggregate && !IsAggregate(f.fn)) {
-      return ErrAt(f.pos, "unknown aggregate `" + f.fn + "` in " + f.text);
-    }
-  }
 
   // Output rows: one Node per find element. Each keeps the world for pull.
   struct OutRow {
