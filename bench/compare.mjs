@@ -4,10 +4,11 @@
 // Usage: node bench/compare.mjs FILE.jsonl [FILE.jsonl ...]
 //
 // Every non-blank line of every file is one JSON result:
-//   {"engine":"datalith"|"datascript","scenario":..,"backend":"memory"|"file",
+//   {"engine":"datalith"|"datalith-wasm"|"datascript","scenario":..,"backend":"memory"|"file"|"node",
 //    "median_ms":..,"samples_ms":[..],"datoms":N, ...extra figures}
-// Prints a Markdown table comparing each datalith result with the datascript
-// result of the same scenario (speed-up = datascript median / datalith median),
+// Prints a Markdown table comparing each datalith result (any engine named datalith or
+// datalith-*) with the datascript result of the same scenario, preferring one of the
+// same backend (speed-up = datascript median / datalith median),
 // then a table of any extra fields (nodes_written, bytes_written, ...).
 
 import { readFileSync } from 'node:fs';
@@ -56,6 +57,14 @@ const unique = [...byKey.values()];
 const rank = (s) => { const i = SCENARIO_ORDER.indexOf(s); return i < 0 ? SCENARIO_ORDER.length : i; };
 const scenarios = [...new Set(unique.map((r) => r.scenario))].sort((a, b) => rank(a) - rank(b));
 
+const isDatalith = (e) => e === 'datalith' || e.startsWith('datalith-');
+// The datascript result a datalith one is compared with: same backend if there is one.
+const peerOf = (dl) => {
+  const peers = unique.filter((r) => r.engine === 'datascript' && r.scenario === dl.scenario);
+  return peers.find((r) => r.backend === dl.backend) ?? peers.find((r) => r.backend === 'memory') ?? peers[0];
+};
+const backendLabel = (r) => (r.engine === 'datalith' ? r.backend : `${r.backend} (${r.engine.slice('datalith-'.length)})`);
+
 const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
 
 function fmtMs(ms) {
@@ -94,14 +103,15 @@ out.push('');
 out.push(row(['scenario', 'backend', 'datalith median', 'datascript median', 'speed-up', 'datoms (queries: rows)']));
 out.push('|---|---|---:|---:|---:|---:|');
 for (const s of scenarios) {
-  const ds = unique.find((r) => r.engine === 'datascript' && r.scenario === s);
-  const dls = unique.filter((r) => r.engine === 'datalith' && r.scenario === s);
+  const dls = unique.filter((r) => isDatalith(r.engine) && r.scenario === s);
   if (dls.length === 0) {
+    const ds = unique.find((r) => r.engine === 'datascript' && r.scenario === s);
     if (ds) out.push(row([s, '—', '—', fmtMs(ds.median_ms), '—', fmtDatoms(undefined, ds)]));
     continue;
   }
   for (const dl of dls) {
-    out.push(row([s, dl.backend, fmtMs(dl.median_ms), fmtMs(ds?.median_ms), fmtSpeedup(ds?.median_ms, dl.median_ms), fmtDatoms(dl, ds)]));
+    const ds = peerOf(dl);
+    out.push(row([s, backendLabel(dl), fmtMs(dl.median_ms), fmtMs(ds?.median_ms), fmtSpeedup(ds?.median_ms, dl.median_ms), fmtDatoms(dl, ds)]));
   }
 }
 out.push('');
@@ -125,7 +135,7 @@ if (extras.length) {
 }
 
 // Engines other than the two above are listed so nothing is silently dropped.
-const others = unique.filter((r) => r.engine !== 'datalith' && r.engine !== 'datascript');
+const others = unique.filter((r) => !isDatalith(r.engine) && r.engine !== 'datascript');
 if (others.length) {
   out.push('');
   out.push('### Other engines');

@@ -51,4 +51,17 @@ echo "bench: queries, datascript" >&2
 node --expose-gc bench/datascript-query.mjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/datascript-query.jsonl.tmp"
 mv "$OUT/datascript-query.jsonl.tmp" "$OUT/datascript-query.jsonl"
 
+# The npm package (the WASM core through the JS API) and DataScript in one Node process.
+if [ -f wasm/dist/datalith_wasm.wasm ]; then
+  echo "bench: the npm package (WASM) and datascript, one Node process" >&2
+  node --expose-gc bench/wasm-node.mjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/wasm-node.jsonl.tmp"
+  mv "$OUT/wasm-node.jsonl.tmp" "$OUT/wasm-node.jsonl"
+  echo "bench: lazy loading from IndexedDB, 1M datoms, headless Chromium" >&2
+  node bench/wasm-idb-lazy.mjs --million "$MILLION" > "$OUT/wasm-idb.jsonl.tmp"
+  mv "$OUT/wasm-idb.jsonl.tmp" "$OUT/wasm-idb.jsonl"
+else
+  echo "bench: wasm/dist is not built (npm run build); skipping the WASM benchmark" >&2
+  rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-idb.jsonl"
+fi
+
 node bench/compare.mjs "$OUT"/*.jsonl | tee "$OUT/report.md"

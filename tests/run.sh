@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash .ci/install-deps.sh
-if [ ! -d node_modules/datascript ]; then
+if [ ! -d node_modules/datascript ] || [ ! -d node_modules/ws ] || [ ! -d node_modules/playwright-core ] ||
+   [ ! -d node_modules/typescript ]; then
   npm install --no-audit --no-fund --loglevel=error
 fi
 
@@ -14,3 +15,17 @@ cmake --build "$BUILD_DIR" -j2
 
 # Catch2 cases run as separate ctest tests (catch_discover_tests), two at a time.
 ctest --test-dir "$BUILD_DIR" -j2 --output-on-failure --timeout 300
+
+# ---- The WebAssembly build: wasm/build.sh (Emscripten; zstd from Debian's sources,
+# fetched once into build/zstd-src). Its tests, wasm/test/raw.test.mjs, run with the
+# npm package's below.
+bash wasm/build.sh
+# ----
+
+# The npm package (wasm/test/: EDN conventions, the API in Node, headless Chromium,
+# npm pack, tsc) once its WASM build exists (npm run build).
+if [ -f wasm/dist/datalith_wasm.wasm ]; then
+  npm run --silent test:js
+else
+  echo "tests: wasm/dist is not built (npm run build); skipping the npm package tests" >&2
+fi

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "datalith/store.h"
@@ -67,6 +68,16 @@ bool IncrementCounter(Store& s, const std::string& name) {
     if (st.ok()) return true;
     if (st.code() != Code::kConflict) return false;
   }
+}
+
+// The store's pack files, sorted.
+std::vector<std::string> PackFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir + "/packs")) {
+    if (e.path().extension() == ".pack") out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 int WaitChild(pid_t pid) {
@@ -242,7 +253,7 @@ TEST_CASE("File store persists across reopen", "[storage]") {
     REQUIRE(s->CasHead("main", std::nullopt, b1.first.Hex()).ok());  // implies Sync
   }
   CHECK(fs::exists(dir + "/FORMAT"));
-  CHECK(fs::exists(dir + "/blobs/" + b1.first.Hex().substr(0, 2) + "/" + b1.first.Hex().substr(2)));
+  CHECK(PackFiles(dir).size() == 1);  // one Put, one pack
   CHECK(fs::exists(dir + "/heads/main"));
 
   auto s = MustOpen(dir, false);
@@ -255,22 +266,133 @@ TEST_CASE("File store persists across reopen", "[storage]") {
   CHECK(**again->GetHead("main") == b1.first.Hex());
 }
 
-TEST_CASE("File store ignores temp files and repairs torn blobs", "[storage]") {
+TEST_CASE("File store ignores temp files and torn packs", "[storage]") {
   TempDir tmp;
   auto s = MustOpen(tmp.path(), true);  // an existing empty directory is adopted
-  auto b = Blob("some bytes");
+  auto b = Blob("some bytes"), c = Blob(std::string(5000, 'c'));
   REQUIRE(s->Put({b}).ok());
-  std::string hex = b.first.Hex();
-  std::string shard = tmp.path() + "/blobs/" + hex.substr(0, 2);
-  WriteTextFile(shard + "/#tmp-999-1", "partial");
+  WriteTextFile(tmp.path() + "/packs/#tmp-999-1", "partial");
   WriteTextFile(tmp.path() + "/heads/#tmp-999-2", "partial");
   CHECK(s->List()->size() == 1);
   CHECK(s->ListHeads()->empty());
 
-  // A truncated file (a torn write that survived a crash) is rewritten by Put.
-  WriteTextFile(shard + "/" + hex.substr(2), "some");
-  REQUIRE(s->Put({b}).ok());
-  CHECK(*s->Get(b.first) == b.second);
+  // A pack cut short (renamed into place, then a power loss before its data reached the
+  // disk) has no valid footer: a fresh store ignores it and the blob can be put again.
+  auto before = PackFiles(tmp.path());
+  REQUIRE(s->Put({c}).ok());
+  auto after = PackFiles(tmp.path());
+  REQUIRE(after.size() == 2);
+  std::string torn = after[0] == before[0] ? after[1] : after[0];
+  fs::resize_file(torn, fs::file_size(torn) - 10);
+  auto fresh = MustOpen(tmp.path(), false);
+  CHECK(*fresh->Get(b.first) == b.second);
+  auto r = fresh->Get(c.first);
+  CHECK(r.status().code() == Code::kNotFound);
+  CHECK(r.status().message().find(torn) != std::string::npos);  // names the damaged pack
+  CHECK(*fresh->List() == std::vector<Address>{b.first});
+  REQUIRE(fresh->Put({c}).ok());
+  REQUIRE(fresh->Sync().ok());
+  CHECK(*fresh->Get(c.first) == c.second);
+  CHECK(MustOpen(tmp.path(), false)->List()->size() == 2);
+}
+
+TEST_CASE("File store detects a corrupt pack footer", "[storage]") {
+  TempDir tmp;
+  auto b1 = Blob("alpha"), b2 = Blob("beta");
+  { REQUIRE(MustOpen(tmp.path(), true)->Put({b1, b2}).ok()); }
+  auto packs = PackFiles(tmp.path());
+  REQUIRE(packs.size() == 1);
+  std::ifstream in(packs[0], std::ios::binary);
+  std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The footer ends with the trailer: data size 8, count 4, version 4, checksum 8,
+  // magic 8. Damage an index entry, the count, the checksum and the magic in turn.
+  struct Case {
+    size_t from_end;
+    std::string why;
+  };
+  for (const Case& k : {Case{32 + 5, "checksum"}, Case{32 - 9, "do not add up"},
+                        Case{32 - 17, "checksum"}, Case{3, "magic"}}) {
+    INFO("byte " << k.from_end << " from the end");
+    std::string bad = good;
+    bad[bad.size() - k.from_end] ^= 0x40;
+    WriteTextFile(packs[0], bad);
+    auto s = MustOpen(tmp.path(), false);
+    auto r = s->Get(b1.first);
+    CHECK(r.status().code() == Code::kNotFound);
+    CHECK(r.status().message().find(packs[0]) != std::string::npos);
+    CHECK(r.status().message().find(k.why) != std::string::npos);
+    CHECK(s->List()->empty());
+  }
+  WriteTextFile(packs[0], good);
+  CHECK(*MustOpen(tmp.path(), false)->Get(b2.first) == b2.second);
+}
+
+TEST_CASE("File store sees packs another store instance wrote after open", "[storage]") {
+  TempDir tmp;
+  auto writer = MustOpen(tmp.path(), true);
+  auto reader = MustOpen(tmp.path(), false);
+  auto b1 = Blob("early"), b2 = Blob("late"), b3 = Blob(std::string(70000, 'x'));
+  auto b4 = Blob("later still");
+  REQUIRE(writer->Put({b1}).ok());
+  CHECK(*reader->Get(b1.first) == b1.second);  // the reader's index is loaded now
+  REQUIRE(writer->Put({b2, b3}).ok());
+  REQUIRE(writer->Sync().ok());
+  CHECK(reader->List()->size() == 3);  // List rescans packs/
+  REQUIRE(writer->Put({b4}).ok());
+  CHECK(*reader->Get(b4.first) == b4.second);  // and so does a Get that misses
+  // The writer's GC rewrites the pack of b2 and b3 (b3 dies, so it is mostly dead).
+  // The reader indexed that pack but never opened it: it rebuilds and finds b2 in the
+  // new pack.
+  REQUIRE(writer->DeleteMany({b3.first}).ok());
+  CHECK(*reader->Get(b2.first) == b2.second);
+  CHECK(reader->Get(b3.first).status().code() == Code::kNotFound);
+  CHECK(reader->List()->size() == 3);
+}
+
+TEST_CASE("File store GC rewrites mostly dead packs and unlinks dead ones", "[storage]") {
+  TempDir tmp;
+  auto s = MustOpen(tmp.path(), true);
+  std::vector<std::pair<Address, std::string>> blobs;
+  for (int i = 0; i < 10; ++i) blobs.push_back(Blob(std::string(10000, 'a' + i)));
+  REQUIRE(s->Put(blobs).ok());
+  auto lone = Blob("alone in its pack");
+  REQUIRE(s->Put({lone}).ok());
+  REQUIRE(s->Sync().ok());
+  REQUIRE(PackFiles(tmp.path()).size() == 2);
+  std::string big;
+  for (const auto& p : PackFiles(tmp.path())) {
+    if (fs::file_size(p) > 100000) big = p;
+  }
+  REQUIRE(!big.empty());
+
+  // 4 of 10 dead: recorded, the pack stays as it is.
+  REQUIRE(s->DeleteMany({blobs[0].first, blobs[1].first, blobs[2].first, blobs[3].first}).ok());
+  CHECK(fs::exists(big));
+  CHECK(s->Get(blobs[0].first).status().code() == Code::kNotFound);
+  CHECK(s->List()->size() == 7);
+  // 6 of 10 dead: the 4 live blobs move to a new pack, the old one goes.
+  REQUIRE(s->DeleteMany({blobs[4].first, blobs[5].first}).ok());
+  CHECK_FALSE(fs::exists(big));
+  // Fully dead: unlinked without a rewrite.
+  REQUIRE(s->Delete(lone.first).ok());
+  auto packs = PackFiles(tmp.path());
+  REQUIRE(packs.size() == 1);
+  CHECK(fs::file_size(packs[0]) < 45000);
+  for (int i = 0; i < 10; ++i) {
+    INFO("blob " << i);
+    auto r = s->Get(blobs[i].first);
+    if (i < 6) {
+      CHECK(r.status().code() == Code::kNotFound);
+    } else {
+      REQUIRE(r.ok());
+      CHECK(*r == blobs[i].second);
+    }
+  }
+  // The rewrite is durable on its own and survives a reopen.
+  auto again = MustOpen(tmp.path(), false);
+  CHECK(again->List()->size() == 4);
+  CHECK(*again->Get(blobs[9].first) == blobs[9].second);
+  CHECK(again->Get(lone.first).status().code() == Code::kNotFound);
 }
 
 TEST_CASE("File store checks FORMAT", "[storage]") {
@@ -300,12 +422,27 @@ TEST_CASE("File store checks FORMAT", "[storage]") {
   }
 
   SECTION("other format version") {
-    std::string dir = tmp.Sub("v2");
+    std::string dir = tmp.Sub("v3");
     { MustOpen(dir, true); }
-    WriteTextFile(dir + "/FORMAT", "datalith-store 2\n");
+    WriteTextFile(dir + "/FORMAT", "datalith-store 3\n");
     auto r = datalith::OpenFileStore(dir, false);
     CHECK(r.status().code() == Code::kUnsupported);
-    CHECK(r.status().message().find("`2`") != std::string::npos);
+    CHECK(r.status().message().find("`3`") != std::string::npos);
+  }
+
+  SECTION("version 1 (one file per blob) is refused") {
+    std::string dir = tmp.Sub("v1");
+    fs::create_directories(dir + "/blobs/ab");
+    fs::create_directories(dir + "/heads");
+    WriteTextFile(dir + "/FORMAT", "datalith-store 1\n");
+    for (bool create : {false, true}) {
+      auto r = datalith::OpenFileStore(dir, create);
+      CHECK(r.status().code() == Code::kUnsupported);
+      CHECK(r.status().message().find(dir + "/FORMAT") != std::string::npos);
+      CHECK(r.status().message().find("`1`") != std::string::npos);
+      CHECK(r.status().message().find("recreate") != std::string::npos);
+    }
+    CHECK_FALSE(fs::exists(dir + "/packs"));  // nothing was written into it
   }
 
   SECTION("garbage FORMAT") {

@@ -229,6 +229,20 @@ class Connection {
   Store& store() const;
   CacheStats cache_stats() const;
 
+  // ---- Replication (used by the sync server; docs/sync-protocol.md) ----
+  // The durable head commit: what the last Flush wrote or Open/Refresh read.
+  Address head_commit() const;
+  // The blobs a replica holding commit `have` (zero: nothing) lacks to hold commit
+  // `want`: the tree nodes reachable from `want`'s roots and not from `have`'s (parents
+  // before children; cost proportional to the difference), then `want`'s commit record
+  // (left out when want == have). NotFound if either commit is not in the store.
+  Result<std::vector<Address>> BlobsToReach(const Address& want, const Address& have) const;
+  // For a replica whose commit this store no longer holds (GC'd): the root node
+  // addresses of a commit (the non-empty trees), and the child addresses of a tree node
+  // (none for a leaf), so a caller can walk down asking the replica what it already has.
+  Result<std::vector<Address>> CommitRoots(const Address& commit) const;
+  Result<std::vector<Address>> NodeChildren(const Address& node) const;
+
   struct Impl;  // opaque; defined in connection.cpp
 
  private:

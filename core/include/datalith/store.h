@@ -68,18 +68,28 @@ class Store {
   virtual Result<std::vector<std::string>> ListHeads() = 0;
   virtual Status DeleteHead(const std::string& name) = 0;
 
-  // For GC: every stored address, and deletion of one blob.
+  // For GC: every stored address, and deletion of one blob or of many (backends that
+  // reclaim space in bulk override DeleteMany).
   virtual Result<std::vector<Address>> List() = 0;
   virtual Status Delete(const Address& addr) = 0;
+  virtual Status DeleteMany(const std::vector<Address>& addrs) {
+    for (const Address& a : addrs) DL_RETURN_IF_ERROR(Delete(a));
+    return Status::Ok();
+  }
 };
 
 // In-process store; shares nothing with other processes.
 std::shared_ptr<Store> MakeMemoryStore();
 
 // Directory-backed store. Creates the directory if `create` is set. Layout in
-// docs/format.md: blobs/<2 hex>/<30 hex>, heads/<name>, written by write-to-temp +
-// rename, with fsync before a head moves. Several processes may open the same
-// directory; CasHead serialises writers with an advisory lock.
+// docs/format.md §5 (format version 2; version 1 directories are refused): each Put
+// writes one immutable pack file, packs/<32 hex>.pack (the blobs, then a checksummed
+// footer index), and heads/<name>; every file is written to a temp file and renamed,
+// and packs are fsynced before a head moves. Reads pread from cached fds through an
+// in-memory index built lazily from the pack footers; a miss rescans packs/ for packs
+// other processes wrote. DeleteMany unlinks packs left with no live blob and rewrites
+// mostly dead (or small) ones. Several processes may open the same directory; CasHead
+// serialises writers with an advisory lock, readers take no lock.
 Result<std::shared_ptr<Store>> OpenFileStore(const std::string& dir, bool create);
 
 // For tests: wraps a store and fails (as if the process died) every operation after

@@ -363,15 +363,53 @@ Result<GcStats> Connection::Gc(const GcOptions& options) {
   DL_ASSIGN_OR_RETURN(std::vector<Address> all, impl_->store->List());
   GcStats stats;
   stats.marked = live.size();
+  std::vector<Address> dead;
   for (const Address& a : all) {
-    if (live.count(a)) continue;
-    DL_RETURN_IF_ERROR(impl_->store->Delete(a));
-    ++stats.deleted;
+    if (!live.count(a)) dead.push_back(a);
   }
+  DL_RETURN_IF_ERROR(impl_->store->DeleteMany(dead));
+  stats.deleted = dead.size();
   return stats;
 }
 
 Store& Connection::store() const { return *impl_->store; }
+
+Address Connection::head_commit() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->head_commit;
+}
+
+Result<std::vector<Address>> Connection::CommitRoots(const Address& commit) const {
+  DL_ASSIGN_OR_RETURN(Commit c, LoadCommit(*impl_->store, commit, impl_->src));
+  std::vector<Address> roots;
+  for (const auto* trees : {c.state->current, c.state->history}) {
+    for (int i = 0; i < kIndexCount; ++i) {
+      if (!trees[i].empty()) roots.push_back(trees[i].addr);
+    }
+  }
+  return roots;
+}
+
+Result<std::vector<Address>> Connection::BlobsToReach(const Address& want,
+                                                      const Address& have) const {
+  DL_ASSIGN_OR_RETURN(std::vector<Address> want_roots, CommitRoots(want));
+  std::vector<Address> have_roots;
+  if (!have.IsZero()) {
+    DL_ASSIGN_OR_RETURN(have_roots, CommitRoots(have));
+  }
+  DL_ASSIGN_OR_RETURN(std::vector<Address> out,
+                      index::NodesOnlyIn(*impl_->src, want_roots, have_roots));
+  if (want != have) out.push_back(want);
+  return out;
+}
+
+Result<std::vector<Address>> Connection::NodeChildren(const Address& node) const {
+  DL_ASSIGN_OR_RETURN(index::NodePtr n, impl_->src->Load(node));
+  std::vector<Address> out;
+  out.reserve(n->children.size());
+  for (const index::Child& c : n->children) out.push_back(c.address());
+  return out;
+}
 
 CacheStats Connection::cache_stats() const {
   auto s = impl_->src->stats();

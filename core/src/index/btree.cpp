@@ -6,19 +6,19 @@
 namespace datalith::index {
 namespace {
 
-// Entries of one level being rebuilt: keys, plus children for branches.
+// Entries of one branch level being rebuilt: first keys and children. Each key views
+// bytes of a node that a child of the run (or the node being rebuilt, which the caller
+// holds) keeps alive.
 struct Run {
   uint8_t level = 0;
   std::vector<std::string_view> keys;
-  std::vector<Child> children;  // empty for leaves
-  std::vector<NodePtr> keep_alive;  // owners of the keys' bytes
+  std::vector<Child> children;
 
   size_t size() const { return keys.size(); }
   void Append(const NodePtr& node) {
-    keep_alive.push_back(node);
     for (size_t i = 0; i < node->size(); ++i) {
       keys.push_back(node->keys[i]);
-      if (!node->leaf()) children.push_back(node->children[i]);
+      children.push_back(node->children[i]);
     }
   }
 };
@@ -33,16 +33,12 @@ NodePtr MakeNode(const Run& run, size_t begin, size_t end) {
   for (size_t i = begin; i < end; ++i) bytes += run.keys[i].size();
   node->keys.Reserve(end - begin, bytes);
   for (size_t i = begin; i < end; ++i) node->keys.Add(run.keys[i]);
-  if (run.level == 0) {
-    node->count = end - begin;
-  } else {
-    node->children.assign(run.children.begin() + begin, run.children.begin() + end);
-    for (const Child& c : node->children) node->count += c.count;
-  }
+  node->children.assign(run.children.begin() + begin, run.children.begin() + end);
+  for (const Child& c : node->children) node->count += c.count;
   return node;
 }
 
-// Splits a run into balanced nodes of at most MaxEntries each.
+// Splits a branch run into balanced nodes of at most MaxEntries each.
 void Chunk(const Run& run, std::vector<NodePtr>* out) {
   size_t n = run.size();
   if (n == 0) return;
@@ -55,31 +51,61 @@ void Chunk(const Run& run, std::vector<NodePtr>* out) {
   }
 }
 
+// Leaves holding `keys`, balanced, each at most kMaxLeaf keys.
+void EmitLeaves(KeyList&& keys, std::vector<NodePtr>* out) {
+  size_t n = keys.size();
+  if (n == 0) return;
+  size_t parts = (n + kMaxLeaf - 1) / kMaxLeaf;
+  if (parts == 1) {
+    auto node = std::make_shared<Node>();
+    node->keys = std::move(keys);
+    node->count = n;
+    out->push_back(std::move(node));
+    return;
+  }
+  for (size_t p = 0, begin = 0; p < parts; ++p) {
+    size_t end = n * (p + 1) / parts;
+    auto node = std::make_shared<Node>();
+    node->keys.AppendRange(keys, begin, end);
+    node->count = end - begin;
+    out->push_back(std::move(node));
+    begin = end;
+  }
+}
+
 Child Ref(const NodePtr& node) { return Child{node, Address(), node->count}; }
 
-Status ApplyNode(NodeSource& src, const NodePtr& node, const Edit* b, const Edit* e,
+Status ApplyNode(NodeSource& src, const NodePtr& node, const KeyEdit* b, const KeyEdit* e,
                  std::vector<NodePtr>* out);
 
-Status ApplyLeaf(const NodePtr& node, const Edit* b, const Edit* e, std::vector<NodePtr>* out) {
-  Run run;
-  run.level = 0;
-  size_t n = node ? node->size() : 0;
-  run.keys.reserve(n + (e - b));
+// Merges the edits into the leaf's keys, copying the untouched stretches of key bytes
+// in one piece each.
+Status ApplyLeaf(const NodePtr& node, const KeyEdit* b, const KeyEdit* e, std::vector<NodePtr>* out) {
+  static const KeyList kNoKeys;
+  const KeyList& old = node ? node->keys : kNoKeys;
+  size_t n = old.size();
+  size_t m = static_cast<size_t>(e - b);
+  size_t bytes = old.bytes();
+  for (const KeyEdit* ed = b; ed != e; ++ed) bytes += ed->insert ? ed->key.size() : 0;
+  KeyList merged;
+  merged.Reserve(n + m, bytes);
+  bool search = m * 8 < n;  // few edits: binary search for each; many: walk
   size_t i = 0;
-  for (const Edit* ed = b; ed != e; ++ed) {
+  for (const KeyEdit* ed = b; ed != e; ++ed) {
     std::string_view k = ed->key;
-    while (i < n && node->keys[i] < k) run.keys.push_back(node->keys[i++]);
-    bool present = i < n && node->keys[i] == k;
-    if (ed->insert) {
-      run.keys.push_back(k);  // present or not, exactly one copy survives
-      if (present) ++i;
-    } else if (present) {
-      ++i;
+    size_t j = i;
+    if (search) {
+      j = old.LowerBound(k, i, n);
+    } else {
+      while (j < n && old[j] < k) ++j;
     }
+    merged.AppendRange(old, i, j);
+    i = j;
+    if (i < n && old[i] == k) ++i;  // present: an insert re-adds it, a remove drops it
+    if (ed->insert) merged.Add(k);
   }
-  while (i < n) run.keys.push_back(node->keys[i++]);
-  if (node) run.keep_alive.push_back(node);
-  Chunk(run, out);
+  merged.AppendRange(old, i, n);
+  EmitLeaves(std::move(merged), out);
   return Status::Ok();
 }
 
@@ -100,33 +126,35 @@ NodePtr ReplaceChild(const Node& node, size_t ci, const NodePtr& kid) {
     copy->keys = node.keys;
   } else {
     copy->keys.Reserve(node.size(), node.keys.bytes() + kid->keys[0].size());
-    for (size_t i = 0; i < node.size(); ++i) copy->keys.Add(i == ci ? kid->keys[0] : node.keys[i]);
+    copy->keys.AppendRange(node.keys, 0, ci);
+    copy->keys.Add(kid->keys[0]);
+    copy->keys.AppendRange(node.keys, ci + 1, node.size());
   }
   return copy;
 }
 
-Status ApplyBranch(NodeSource& src, const NodePtr& node, const Edit* b, const Edit* e,
+Status ApplyBranch(NodeSource& src, const NodePtr& node, const KeyEdit* b, const KeyEdit* e,
                    std::vector<NodePtr>* out) {
   // Recurse into each child that has edits, visiting only those children.
-  std::vector<std::pair<size_t, std::vector<NodePtr>>> changed;  // (child index, rebuilt)
-  for (const Edit* cur = b; cur != e;) {
+  std::vector<NodePtr> rebuilt;
+  std::vector<std::pair<size_t, size_t>> changed;  // (child index, end of its nodes in rebuilt)
+  for (const KeyEdit* cur = b; cur != e;) {
     size_t ci = ChildFor(*node, cur->key);
-    const Edit* stop = e;
+    const KeyEdit* stop = e;
     if (ci + 1 < node->size()) {
       std::string_view next = node->keys[ci + 1];
-      stop = std::lower_bound(cur, e, next, [](const Edit& ed, std::string_view k) {
-        return std::string_view(ed.key) < k;
-      });
+      stop = std::lower_bound(cur, e, next,
+                              [](const KeyEdit& ed, std::string_view k) { return ed.key < k; });
     }
     DL_ASSIGN_OR_RETURN(NodePtr child, src.Resolve(node->children[ci]));
-    changed.emplace_back(ci, std::vector<NodePtr>());
-    DL_RETURN_IF_ERROR(ApplyNode(src, child, cur, stop, &changed.back().second));
+    DL_RETURN_IF_ERROR(ApplyNode(src, child, cur, stop, &rebuilt));
+    changed.emplace_back(ci, rebuilt.size());
     cur = stop;
   }
   // The common small transaction: one child came back as one node of legal size.
   // Copy this branch with it swapped in instead of rebuilding the run.
-  if (changed.size() == 1 && changed[0].second.size() == 1) {
-    const NodePtr& kid = changed[0].second[0];
+  if (changed.size() == 1 && rebuilt.size() == 1) {
+    const NodePtr& kid = rebuilt[0];
     if (kid->size() >= MinEntries(kid->level) || node->size() == 1) {
       out->push_back(ReplaceChild(*node, changed[0].first, kid));
       return Status::Ok();
@@ -134,15 +162,16 @@ Status ApplyBranch(NodeSource& src, const NodePtr& node, const Edit* b, const Ed
   }
   Run run;
   run.level = node->level;
-  run.keep_alive.push_back(node);
+  run.keys.reserve(node->size() + rebuilt.size());
+  run.children.reserve(node->size() + rebuilt.size());
   std::vector<bool> fresh;  // parallel to run: rebuilt by this call (may be underfull)
-  size_t next_changed = 0;
+  fresh.reserve(node->size() + rebuilt.size());
+  size_t next_changed = 0, r = 0;
   for (size_t ci = 0; ci < node->size(); ++ci) {
     if (next_changed < changed.size() && changed[next_changed].first == ci) {
-      for (const NodePtr& r : changed[next_changed++].second) {
-        run.keep_alive.push_back(r);
-        run.keys.push_back(r->keys[0]);
-        run.children.push_back(Ref(r));
+      for (size_t end = changed[next_changed++].second; r < end; ++r) {
+        run.keys.push_back(rebuilt[r]->keys[0]);
+        run.children.push_back(Ref(rebuilt[r]));
         fresh.push_back(true);
       }
       continue;
@@ -159,17 +188,24 @@ Status ApplyBranch(NodeSource& src, const NodePtr& node, const Edit* b, const Ed
     size_t left = k + 1 < run.size() ? k : k - 1;
     DL_ASSIGN_OR_RETURN(NodePtr a, src.Resolve(run.children[left]));
     DL_ASSIGN_OR_RETURN(NodePtr c, src.Resolve(run.children[left + 1]));
-    Run pair;
-    pair.level = a->level;
-    pair.Append(a);
-    pair.Append(c);
     std::vector<NodePtr> merged;
-    Chunk(pair, &merged);
+    if (a->leaf()) {
+      KeyList keys;
+      keys.Reserve(a->size() + c->size(), a->keys.bytes() + c->keys.bytes());
+      keys.AppendRange(a->keys, 0, a->size());
+      keys.AppendRange(c->keys, 0, c->size());
+      EmitLeaves(std::move(keys), &merged);
+    } else {
+      Run pair;
+      pair.level = a->level;
+      pair.Append(a);
+      pair.Append(c);
+      Chunk(pair, &merged);
+    }
     run.keys.erase(run.keys.begin() + left, run.keys.begin() + left + 2);
     run.children.erase(run.children.begin() + left, run.children.begin() + left + 2);
     fresh.erase(fresh.begin() + left, fresh.begin() + left + 2);
     for (size_t m = 0; m < merged.size(); ++m) {
-      run.keep_alive.push_back(merged[m]);
       run.keys.insert(run.keys.begin() + left + m, merged[m]->keys[0]);
       run.children.insert(run.children.begin() + left + m, Ref(merged[m]));
       fresh.insert(fresh.begin() + left + m, false);  // merged nodes are large enough
@@ -180,7 +216,7 @@ Status ApplyBranch(NodeSource& src, const NodePtr& node, const Edit* b, const Ed
   return Status::Ok();
 }
 
-Status ApplyNode(NodeSource& src, const NodePtr& node, const Edit* b, const Edit* e,
+Status ApplyNode(NodeSource& src, const NodePtr& node, const KeyEdit* b, const KeyEdit* e,
                  std::vector<NodePtr>* out) {
   if (!node || node->leaf()) return ApplyLeaf(node, b, e, out);
   return ApplyBranch(src, node, b, e, out);
@@ -203,23 +239,31 @@ void SortEdits(std::vector<Edit>* edits) {
 }
 
 Result<Child> Apply(NodeSource& src, const Child& root, const std::vector<Edit>& edits) {
-  if (edits.empty()) return root;
+  std::vector<KeyEdit> views;
+  views.reserve(edits.size());
+  for (const Edit& ed : edits) views.push_back({ed.key, ed.insert});
+  return Apply(src, root, views.data(), views.data() + views.size());
+}
+
+Result<Child> Apply(NodeSource& src, const Child& root, const KeyEdit* begin, const KeyEdit* end) {
+  if (begin == end) return root;
   NodePtr node;
   if (!root.empty()) {
     DL_ASSIGN_OR_RETURN(node, src.Resolve(root));
   }
   std::vector<NodePtr> level;
-  DL_RETURN_IF_ERROR(ApplyNode(src, node, edits.data(), edits.data() + edits.size(), &level));
+  DL_RETURN_IF_ERROR(ApplyNode(src, node, begin, end, &level));
   if (level.empty()) return Child();
   // Grow: stack parents until one root remains.
   while (level.size() > 1) {
     Run run;
     run.level = static_cast<uint8_t>(level[0]->level + 1);
+    run.keys.reserve(level.size());
+    run.children.reserve(level.size());
     for (const NodePtr& n : level) {
       run.keys.push_back(n->keys[0]);
       run.children.push_back(Ref(n));
     }
-    run.keep_alive = level;
     std::vector<NodePtr> up;
     Chunk(run, &up);
     level.swap(up);
@@ -332,8 +376,7 @@ bool Iterator::Descend(NodePtr node, std::string_view target, bool leftmost) {
     stack_.push_back({node, ci});
     Result<NodePtr> child = src_->Resolve(node->children[ci]);
     if (!child.ok()) {
-      status_ = child.status();
-      valid_ = false;
+      Fail(*node, ci, child.status(), /*scanning=*/leftmost);  // leftmost: from AdvanceLeaf
       return false;
     }
     node = std::move(child).value();
@@ -368,8 +411,7 @@ void Iterator::AdvanceLeaf() {
     if (++f.idx < f.node->size()) {
       Result<NodePtr> child = src_->Resolve(f.node->children[f.idx]);
       if (!child.ok()) {
-        status_ = child.status();
-        valid_ = false;
+        Fail(*f.node, f.idx, child.status(), /*scanning=*/true);
         return;
       }
       if (!Descend(*child, std::string_view(), true)) return;
@@ -378,6 +420,18 @@ void Iterator::AdvanceLeaf() {
     stack_.pop_back();
   }
   valid_ = false;
+}
+
+void Iterator::Fail(const Node& parent, size_t child, const Status& status, bool scanning) {
+  status_ = status;
+  valid_ = false;
+  if (!scanning || status.code() != Code::kMissingNode || parent.level != 1) return;
+  // Loading the next leaves only records them when they are missing too (and caches
+  // those that are not); the error stays the first child's.
+  size_t end = std::min(parent.size(), child + 1 + kPrefetchSiblings);
+  for (size_t i = child + 1; i < end; ++i) {
+    if (!parent.children[i].ptr) (void)src_->Load(parent.children[i].addr);
+  }
 }
 
 }  // namespace datalith::index

@@ -24,6 +24,13 @@ struct Edit {
   bool insert = true;  // false: remove
 };
 
+// An edit whose key bytes live elsewhere (e.g. in one buffer for a whole batch), so a
+// large batch costs no allocation per key.
+struct KeyEdit {
+  std::string_view key;
+  bool insert = true;  // false: remove
+};
+
 // Sorts edits by key (cheaply when they already are, as EAVT edits usually are).
 void SortEdits(std::vector<Edit>* edits);
 
@@ -31,6 +38,8 @@ void SortEdits(std::vector<Edit>* edits);
 // an absent one is a no-op. A large batch into an empty tree is a bulk build: leaves
 // are filled and stacked bottom-up.
 Result<Child> Apply(NodeSource& src, const Child& root, const std::vector<Edit>& edits);
+// The same over [begin, end) of key views.
+Result<Child> Apply(NodeSource& src, const Child& root, const KeyEdit* begin, const KeyEdit* end);
 
 // Encodes, hashes and compresses every node under `root` not yet persisted (children
 // first), appending (address, blob) to `blobs` and the nodes to `fresh`.
@@ -55,6 +64,14 @@ Status MarkReachable(NodeSource& src, const Address& root,
 
 // Forward iterator over a tree: Seek / Valid / Next / key / status.
 // Once status() is not OK, Valid() is false.
+//
+// On an asynchronous store a scan stops at the first leaf not loaded yet. When that
+// happens while moving on to the next leaf (the scan is long, not a point lookup), the
+// iterator also asks for the following kPrefetchSiblings leaves of the same parent, so
+// the store records them as missing in the same batch and a cold scan costs one round
+// per that many leaves instead of one per leaf.
+constexpr size_t kPrefetchSiblings = 32;
+
 class Iterator {
  public:
   Iterator(NodeSource* src, Child root) : src_(src), root_(std::move(root)) {}
@@ -74,6 +91,8 @@ class Iterator {
   };
   bool Descend(NodePtr node, std::string_view target, bool leftmost);
   void AdvanceLeaf();
+  // Records a failed child load; see kPrefetchSiblings.
+  void Fail(const Node& parent, size_t child, const Status& status, bool scanning);
 
   NodeSource* src_;
   Child root_;

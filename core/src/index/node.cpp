@@ -1,6 +1,6 @@
 #include "index/node.h"
 
-#include <zstd.h>
+#include <zstd.h>  // decoder only when DATALITH_NO_ZSTD_COMPRESS (the WASM build)
 
 #include <algorithm>
 #include <cstring>
@@ -18,9 +18,11 @@ constexpr uint8_t kKindBranch = 2;
 // Blob codecs. Do not renumber.
 constexpr uint8_t kCodecRaw = 0;
 constexpr uint8_t kCodecZstd = 1;
+#ifndef DATALITH_NO_ZSTD_COMPRESS
 // Fast level: node blobs are small and written on every flush; level 1 keeps the
 // bulk load cheap while still shrinking keys ~2-4x.
 constexpr int kZstdLevel = 1;
+#endif
 constexpr size_t kMaxNodeBytes = 64 << 20;
 constexpr size_t kMaxKeyBytes = 1 << 20;
 
@@ -34,8 +36,7 @@ int Cmp(std::string_view a, std::string_view b) { return a.compare(b); }
 
 Address Child::address() const { return ptr ? ptr->address() : addr; }
 
-size_t KeyList::LowerBound(std::string_view k) const {
-  size_t lo = 0, hi = size();
+size_t KeyList::LowerBound(std::string_view k, size_t lo, size_t hi) const {
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
     if (Cmp((*this)[mid], k) < 0) lo = mid + 1; else hi = mid;
@@ -141,6 +142,13 @@ Result<NodePtr> DecodeNode(std::string_view in, const Address& addr) {
 }
 
 std::string WrapBlob(const std::string& canonical) {
+#ifdef DATALITH_NO_ZSTD_COMPRESS
+  // Builds without zstd's compressor (docs/wasm.md) write raw blobs; the address is
+  // of the canonical bytes, so it is the same either way.
+  std::string out(1, static_cast<char>(kCodecRaw));
+  out.append(canonical);
+  return out;
+#else
   std::string out;
   size_t bound = ZSTD_compressBound(canonical.size());
   out.resize(1 + bound);
@@ -158,6 +166,7 @@ std::string WrapBlob(const std::string& canonical) {
   out[0] = static_cast<char>(kCodecZstd);
   out.resize(1 + n);
   return out;
+#endif
 }
 
 Result<std::string> UnwrapBlob(std::string_view blob, const Address& addr) {

@@ -44,10 +44,20 @@ class KeyList {
     data_.append(key);
     ends_.push_back(static_cast<uint32_t>(data_.size()));
   }
+  // Appends keys [b, e) of `src` (one copy of their bytes).
+  void AppendRange(const KeyList& src, size_t b, size_t e) {
+    if (b >= e) return;
+    uint32_t from = b == 0 ? 0 : src.ends_[b - 1];
+    uint32_t base = static_cast<uint32_t>(data_.size());
+    data_.append(src.data_, from, src.ends_[e - 1] - from);
+    for (size_t i = b; i < e; ++i) ends_.push_back(src.ends_[i] - from + base);
+  }
   void Reserve(size_t n, size_t bytes) { ends_.reserve(n); data_.reserve(bytes); }
   size_t bytes() const { return data_.size(); }
   // Index of the first key >= k (size() if none).
-  size_t LowerBound(std::string_view k) const;
+  size_t LowerBound(std::string_view k) const { return LowerBound(k, 0, size()); }
+  // Index of the first key >= k among [lo, hi) (hi if none).
+  size_t LowerBound(std::string_view k, size_t lo, size_t hi) const;
   // Index of the first key > k.
   size_t UpperBound(std::string_view k) const;
 

@@ -20,7 +20,8 @@ Result<NodePtr> NodeSource::Load(const Address& addr) {
   if (!blob.ok()) {
     if (blob.status().code() == Code::kMissingNode) {
       std::lock_guard<std::mutex> lock(mu_);
-      missing_.push_back(addr);
+      // Bounded: callers that track misses in the store itself never take this list.
+      if (missing_.size() < kMaxMissing) missing_.push_back(addr);
     }
     return blob.status().WithContext("loading node " + addr.Hex());
   }

@@ -40,8 +40,10 @@ class NodeSource {
   void Remember(const NodePtr& node);
   // Feeds a blob fetched asynchronously (verified like any load).
   Status Provide(const Address& addr, std::string_view blob);
-  // Addresses that reported kMissingNode since the last call; clears the list.
+  // Addresses that reported kMissingNode since the last call (at most kMaxMissing);
+  // clears the list.
   std::vector<Address> TakeMissing();
+  static constexpr size_t kMaxMissing = 4096;
 
   Store* store() const { return store_.get(); }
   const std::shared_ptr<Store>& shared_store() const { return store_; }

@@ -1,8 +1,11 @@
 #include "tx/transactor.h"
 
 #include <algorithm>
+#include <cstring>
+#include <deque>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "util/varint.h"
 
@@ -19,30 +22,32 @@ struct ERef {
   enum class Kind { kId, kTemp, kLookup, kIdent, kTx } kind = Kind::kId;
   EntityId id = 0;
   std::string name;  // tempid or ident
-  Value lookup;      // [attr-keyword value]
-  const Node* node = nullptr;  // where it was written, for messages
+  const Node* node = nullptr;  // where it was written (a lookup ref: its [attr value])
 };
 
 // A value position: either an EDN form (converted once the attribute is known) or an
 // entity reference made by the parser (nested maps, reverse attributes).
 struct VRef {
   const Node* node = nullptr;
-  std::optional<ERef> eref;
+  const ERef* eref = nullptr;  // owned by the transactor
 };
 
 enum class OpKind { kAdd, kRetract, kRetractAttr, kRetractEntity, kCas };
 
+// Ops point into the tx data (which outlives the transactor) and into the
+// transactor's own stable storage, so building one copies no strings.
 struct Op {
   OpKind kind;
-  ERef e;
-  std::string attr;  // keyword text
+  const ERef* e;
+  const std::string* attr;  // keyword text
   VRef v;
-  VRef old;          // :db/cas expected value (node may be nil)
+  const Node* old;   // :db/cas expected value (may be nil)
   const Node* form;  // for messages
   bool schema = false;
 };
 
 bool IsSchemaAttr(const std::string& a) {
+  if (a.size() < 4 || a[0] != 'd' || a[1] != 'b' || a[2] != '/') return false;
   static const std::set<std::string> kNames = {
       "db/ident",     "db/valueType", "db/cardinality", "db/unique",     "db/isComponent",
       "db/index",     "db/noHistory", "db/doc",         "db/tupleAttrs", "db/tupleType",
@@ -50,13 +55,171 @@ bool IsSchemaAttr(const std::string& a) {
   return kNames.count(a) > 0;
 }
 
-std::string EavKey(EntityId e, EntityId a, const Value& v) {
-  std::string k;
-  PutFixed64BE(&k, e);
-  PutFixed64BE(&k, a);
-  EncodeValue(v, &k);
-  return k;
+uint64_t Mix64(uint64_t x) {  // splitmix64 finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
 }
+
+// The datoms a transaction asserts (or retracts): kept in insertion order, found by
+// (e, a, v) and by (e, a) through two open-addressing tables of indices into the
+// datom vector. Erased datoms stay in the vector, marked dead. Not copyable.
+class DatomSet {
+ public:
+  DatomSet() = default;
+  DatomSet(const DatomSet&) = delete;
+  DatomSet& operator=(const DatomSet&) = delete;
+
+  bool empty() const { return live_ == 0; }
+  size_t size() const { return live_; }
+  void Reserve(size_t n) {
+    items_.reserve(n);
+    hashes_.reserve(n);
+    next_.reserve(n);
+    dead_.reserve(n);
+    if (n * 2 > exact_.size()) Rehash(n * 2);
+    size_t ea = 16;
+    while (ea < n * 2) ea *= 2;
+    if (ea > ea_.size()) RehashEa(ea);
+  }
+  const Datom* Find(EntityId e, EntityId a, const Value& v) const {
+    if (live_ == 0) return nullptr;
+    uint64_t h = HashOf(e, a, v);
+    for (size_t s = h & (exact_.size() - 1);; s = (s + 1) & (exact_.size() - 1)) {
+      uint32_t i = exact_[s];
+      if (i == kEmpty) return nullptr;
+      if (i != kTomb && hashes_[i] == h && items_[i].e == e && items_[i].a == a && items_[i].v == v)
+        return &items_[i];
+    }
+  }
+  bool Contains(EntityId e, EntityId a, const Value& v) const { return Find(e, a, v) != nullptr; }
+  // Adds `d`, which must not be present.
+  void Insert(Datom d) {
+    if ((used_ + 1) * 2 > exact_.size()) Rehash(std::max<size_t>(16, live_ * 4));
+    if ((ea_used_ + 1) * 2 > ea_.size()) RehashEa(std::max<size_t>(16, ea_.size() * 2));
+    uint32_t i = static_cast<uint32_t>(items_.size());
+    uint64_t h = HashOf(d.e, d.a, d.v);
+    items_.push_back(std::move(d));
+    hashes_.push_back(h);
+    dead_.push_back(0);
+    next_.push_back(kEmpty);
+    PlaceExact(i);
+    ++used_;
+    ++live_;
+    // Chain it in front of the other datoms with its (e, a).
+    const Datom& x = items_[i];
+    for (size_t s = EaHash(x.e, x.a) & (ea_.size() - 1);; s = (s + 1) & (ea_.size() - 1)) {
+      uint32_t head = ea_[s];
+      if (head == kEmpty) {
+        ea_[s] = i;
+        ++ea_used_;
+        break;
+      }
+      if (items_[head].e == x.e && items_[head].a == x.a) {
+        next_[i] = head;
+        ea_[s] = i;
+        break;
+      }
+    }
+  }
+  bool Erase(EntityId e, EntityId a, const Value& v) {
+    if (live_ == 0) return false;
+    uint64_t h = HashOf(e, a, v);
+    for (size_t s = h & (exact_.size() - 1);; s = (s + 1) & (exact_.size() - 1)) {
+      uint32_t i = exact_[s];
+      if (i == kEmpty) return false;
+      if (i != kTomb && hashes_[i] == h && items_[i].e == e && items_[i].a == a && items_[i].v == v) {
+        exact_[s] = kTomb;
+        dead_[i] = 1;
+        --live_;
+        return true;
+      }
+    }
+  }
+  // Calls fn(datom) for the live datoms with (e, a).
+  template <class F>
+  void ForEa(EntityId e, EntityId a, F&& fn) const {
+    if (live_ == 0) return;
+    for (size_t s = EaHash(e, a) & (ea_.size() - 1);; s = (s + 1) & (ea_.size() - 1)) {
+      uint32_t head = ea_[s];
+      if (head == kEmpty) return;
+      if (items_[head].e == e && items_[head].a == a) {
+        for (uint32_t i = head; i != kEmpty; i = next_[i]) {
+          if (!dead_[i]) fn(items_[i]);
+        }
+        return;
+      }
+    }
+  }
+  // Live datoms with (e, a), in value order.
+  std::vector<const Datom*> WithEa(EntityId e, EntityId a) const {
+    std::vector<const Datom*> out;
+    ForEa(e, a, [&](const Datom& d) { out.push_back(&d); });
+    std::sort(out.begin(), out.end(), [](const Datom* x, const Datom* y) { return x->v < y->v; });
+    return out;
+  }
+  // Calls fn(datom) for every live datom, in insertion order.
+  template <class F>
+  void ForEach(F&& fn) {
+    for (size_t i = 0; i < items_.size(); ++i) {
+      if (!dead_[i]) fn(items_[i]);
+    }
+  }
+
+ private:
+  static constexpr uint32_t kEmpty = 0xffffffffu;
+  static constexpr uint32_t kTomb = 0xfffffffeu;
+
+  static uint64_t HashOf(EntityId e, EntityId a, const Value& v) {
+    return Mix64(e * 0x9e3779b97f4a7c15ULL + a) ^ v.Hash();
+  }
+  static uint64_t EaHash(EntityId e, EntityId a) { return Mix64(e * 0x9e3779b97f4a7c15ULL ^ a); }
+  void PlaceExact(uint32_t i) {
+    for (size_t s = hashes_[i] & (exact_.size() - 1);; s = (s + 1) & (exact_.size() - 1)) {
+      if (exact_[s] == kEmpty || exact_[s] == kTomb) {
+        exact_[s] = i;
+        return;
+      }
+    }
+  }
+  void Rehash(size_t want) {
+    size_t cap = 16;
+    while (cap < want) cap *= 2;
+    exact_.assign(cap, kEmpty);
+    used_ = 0;
+    for (uint32_t i = 0; i < items_.size(); ++i) {
+      if (!dead_[i]) {
+        PlaceExact(i);
+        ++used_;
+      }
+    }
+  }
+  void RehashEa(size_t cap) {
+    std::vector<uint32_t> old;
+    old.swap(ea_);
+    ea_.assign(cap, kEmpty);
+    for (uint32_t head : old) {
+      if (head == kEmpty) continue;
+      const Datom& x = items_[head];
+      size_t s = EaHash(x.e, x.a) & (cap - 1);
+      while (ea_[s] != kEmpty) s = (s + 1) & (cap - 1);
+      ea_[s] = head;
+    }
+  }
+
+  std::vector<Datom> items_;
+  std::vector<uint64_t> hashes_;
+  std::vector<uint32_t> next_;  // next older datom with the same (e, a)
+  std::vector<uint8_t> dead_;
+  std::vector<uint32_t> exact_;  // slots: index into items_, kEmpty or kTomb
+  std::vector<uint32_t> ea_;     // slots: newest index with some (e, a), or kEmpty
+  size_t used_ = 0;              // exact_ slots holding an index or a tombstone
+  size_t ea_used_ = 0;
+  size_t live_ = 0;
+};
 
 class Transactor {
  public:
@@ -74,7 +237,14 @@ class Transactor {
   Status Parse(const Node& tx_data);
   Status ParseEntityMap(const Node& m, ERef* self);
   Status ParseListForm(const Node& f);
-  Result<ERef> ParseERef(const Node& n);
+  // Parses into `r` (nested maps add their ops) / into a new transactor-owned ERef.
+  Status ParseERefInto(const Node& n, ERef* r);
+  Result<const ERef*> ParseERef(const Node& n) {
+    ERef* r = &erefs_.emplace_back();
+    DL_RETURN_IF_ERROR(ParseERefInto(n, r));
+    return r;
+  }
+  const std::string* Name(std::string s) { return &names_.emplace_back(std::move(s)); }
   // A 2-vector [attr value] is a lookup ref, unless both are keywords and the first
   // names no attribute: then it is a collection of two idents ([:color/red :color/blue]).
   bool IsLookupRef(const Node& n) const {
@@ -87,7 +257,7 @@ class Transactor {
   Result<EntityId> Resolve(const ERef& r, const Node* where);
   Result<Value> ConvertValue(const Attribute& a, const VRef& v, const Node* where, bool resolve);
   Result<const Attribute*> AttrFor(const Op& op);
-  Status ResolveTempids(std::vector<Op*>& ops);
+  Status ResolveTempids(std::vector<Op*>& ops, const std::vector<const Attribute*>& attrs);
   Status RunOps(std::vector<Op*>& ops);
 
   // ---- datom logic ----
@@ -112,11 +282,12 @@ class Transactor {
   EntityId next_eid_;
   std::shared_ptr<const Schema> schema_;
   std::vector<Op> ops_;
+  std::deque<ERef> erefs_;         // entity references the ops point to
+  std::deque<std::string> names_;  // attribute names made by the parser
   int auto_tempids_ = 0;
-  std::map<std::string, EntityId> tempids_;
-  std::vector<std::string> tempid_order_;
-  std::map<std::string, Datom> adds_;      // EAV key → datom
-  std::map<std::string, Datom> retracts_;  // EAV key → retracted datom (original tx)
+  std::unordered_map<std::string, EntityId> tempids_;
+  DatomSet adds_;
+  DatomSet retracts_;  // retracted datoms (with the tx that asserted them)
   // a + v → the entity this tx asserts a unique value for, and the form that did.
   struct UniqueClaim {
     EntityId e;
@@ -127,7 +298,7 @@ class Transactor {
   std::set<EntityId> reindex_;  // attributes whose AVET membership this tx changed
   // Canonical tempids used as an entity (e position) and as a value (with its form):
   // a tempid used only as a value would name an entity without datoms.
-  std::set<std::string> entity_tempids_;
+  std::unordered_set<std::string> entity_tempids_;
   std::map<std::string, const Node*> value_tempids_;
   std::set<std::pair<EntityId, EntityId>> touched_;  // (e, a) for composite tuples
   Status scan_status_;  // first storage error met by Scan
@@ -137,8 +308,8 @@ std::string WhereOf(const Node* n) { return n ? n->Where() + ": " : std::string(
 
 // ---------------------------------------------------------------- parsing
 
-Result<ERef> Transactor::ParseERef(const Node& n) {
-  ERef r;
+Status Transactor::ParseERefInto(const Node& n, ERef* out) {
+  ERef& r = *out;
   r.node = &n;
   switch (n.kind) {
     case Kind::kLong:
@@ -151,12 +322,12 @@ Result<ERef> Transactor::ParseERef(const Node& n) {
       } else {
         return Err(&n, "0 is not an entity id");
       }
-      return r;
+      return Status::Ok();
     case Kind::kString:
       if (n.text.empty()) return Err(&n, "empty tempid");
       r.kind = n.text == kTxTempid ? ERef::Kind::kTx : ERef::Kind::kTemp;
       r.name = n.text;
-      return r;
+      return Status::Ok();
     case Kind::kKeyword:
       if (n.text == "db/current-tx") {
         r.kind = ERef::Kind::kTx;
@@ -164,20 +335,17 @@ Result<ERef> Transactor::ParseERef(const Node& n) {
         r.kind = ERef::Kind::kIdent;
         r.name = n.text;
       }
-      return r;
+      return Status::Ok();
     case Kind::kVector: {
       if (n.items.size() != 2 || !n.items[0].is(Kind::kKeyword))
         return Err(&n, "a lookup ref is [attribute value], got " + edn::Write(n));
       auto v = edn::ToValue(n.items[1]);
       if (!v.ok()) return Err(&n.items[1], "lookup ref value: " + v.status().message());
-      r.kind = ERef::Kind::kLookup;
-      r.lookup = Value::Tuple({Value::Keyword(n.items[0].text), *v});
-      return r;
+      r.kind = ERef::Kind::kLookup;  // the value is converted again when resolved
+      return Status::Ok();
     }
-    case Kind::kMap: {
-      DL_RETURN_IF_ERROR(ParseEntityMap(n, &r));
-      return r;
-    }
+    case Kind::kMap:
+      return ParseEntityMap(n, &r);
     default:
       return Err(&n, "expected an entity id, tempid, ident or lookup ref, got " + edn::Write(n));
   }
@@ -186,7 +354,7 @@ Result<ERef> Transactor::ParseERef(const Node& n) {
 Status Transactor::ParseEntityMap(const Node& m, ERef* self) {
   const Node* id = m.GetKeyword("db/id");
   if (id) {
-    DL_ASSIGN_OR_RETURN(*self, ParseERef(*id));
+    DL_RETURN_IF_ERROR(ParseERefInto(*id, self));
   } else {
     self->kind = ERef::Kind::kTemp;
     self->name = AutoTempid();
@@ -197,11 +365,10 @@ Status Transactor::ParseEntityMap(const Node& m, ERef* self) {
     if (!k.is(Kind::kKeyword)) return Err(&k, "entity map keys must be keywords, got " + edn::Write(k));
     if (k.text == "db/id") continue;
     size_t slash = k.text.find('/');
-    std::string name = slash == std::string::npos ? k.text : k.text.substr(slash + 1);
-    if (!name.empty() && name[0] == '_') {
+    size_t name_at = slash == std::string::npos ? 0 : slash + 1;
+    if (name_at < k.text.size() && k.text[name_at] == '_') {
       // Reverse attribute: each value is an entity pointing at this one.
-      std::string attr = slash == std::string::npos ? name.substr(1)
-                                                    : k.text.substr(0, slash + 1) + name.substr(1);
+      const std::string* attr = Name(k.text.substr(0, name_at) + k.text.substr(name_at + 1));
       std::vector<const Node*> refs;
       bool coll = (v.is(Kind::kVector) && !IsLookupRef(v)) ||
                   v.is(Kind::kList) || v.is(Kind::kSet);
@@ -211,9 +378,8 @@ Status Transactor::ParseEntityMap(const Node& m, ERef* self) {
         refs.push_back(&v);
       }
       for (const Node* x : refs) {
-        DL_ASSIGN_OR_RETURN(ERef other, ParseERef(*x));
-        Op op{OpKind::kAdd, other, attr, VRef{nullptr, *self}, {}, &k};
-        ops_.push_back(std::move(op));
+        DL_ASSIGN_OR_RETURN(const ERef* other, ParseERef(*x));
+        ops_.push_back(Op{OpKind::kAdd, other, attr, VRef{nullptr, self}, nullptr, &k});
       }
       continue;
     }
@@ -222,9 +388,8 @@ Status Transactor::ParseEntityMap(const Node& m, ERef* self) {
     // attributes are many is known only after the schema pass, so record the form and
     // let RunOps split it.
     if (v.is(Kind::kMap)) {
-      ERef nested;
-      DL_RETURN_IF_ERROR(ParseEntityMap(v, &nested));
-      ops_.push_back(Op{OpKind::kAdd, *self, k.text, VRef{nullptr, nested}, {}, &k});
+      DL_ASSIGN_OR_RETURN(const ERef* nested, ParseERef(v));
+      ops_.push_back(Op{OpKind::kAdd, self, &k.text, VRef{nullptr, nested}, nullptr, &k});
       continue;
     }
     bool has_map = false;
@@ -235,16 +400,15 @@ Status Transactor::ParseEntityMap(const Node& m, ERef* self) {
       // A collection holding nested entities: one value each (a many ref attribute).
       for (const Node& x : v.items) {
         if (x.is(Kind::kMap)) {
-          ERef nested;
-          DL_RETURN_IF_ERROR(ParseEntityMap(x, &nested));
-          ops_.push_back(Op{OpKind::kAdd, *self, k.text, VRef{nullptr, nested}, {}, &k});
+          DL_ASSIGN_OR_RETURN(const ERef* nested, ParseERef(x));
+          ops_.push_back(Op{OpKind::kAdd, self, &k.text, VRef{nullptr, nested}, nullptr, &k});
         } else {
-          ops_.push_back(Op{OpKind::kAdd, *self, k.text, VRef{&x, std::nullopt}, {}, &k});
+          ops_.push_back(Op{OpKind::kAdd, self, &k.text, VRef{&x, nullptr}, nullptr, &k});
         }
       }
       continue;
     }
-    ops_.push_back(Op{OpKind::kAdd, *self, k.text, VRef{&v, std::nullopt}, {}, &k});
+    ops_.push_back(Op{OpKind::kAdd, self, &k.text, VRef{&v, nullptr}, nullptr, &k});
   }
   return Status::Ok();
 }
@@ -261,37 +425,36 @@ Status Transactor::ParseListForm(const Node& f) {
                          std::to_string(n));
     return Status::Ok();
   };
-  auto attr_of = [&](const Node& n) -> Result<std::string> {
+  auto attr_of = [&](const Node& n) -> Result<const std::string*> {
     if (!n.is(Kind::kKeyword)) return Err(&n, "attribute must be a keyword, got " + edn::Write(n));
-    return n.text;
+    return &n.text;
   };
   if (op == "db/add" || op == "db/retract") {
     DL_RETURN_IF_ERROR(op == "db/add" ? arity(3, 3) : arity(2, 3));
-    DL_ASSIGN_OR_RETURN(ERef e, ParseERef(f.items[1]));
-    DL_ASSIGN_OR_RETURN(std::string a, attr_of(f.items[2]));
+    DL_ASSIGN_OR_RETURN(const ERef* e, ParseERef(f.items[1]));
+    DL_ASSIGN_OR_RETURN(const std::string* a, attr_of(f.items[2]));
     if (f.items.size() == 3) {
-      ops_.push_back(Op{OpKind::kRetractAttr, e, a, {}, {}, &f});
+      ops_.push_back(Op{OpKind::kRetractAttr, e, a, {}, nullptr, &f});
     } else {
-      if (f.items[3].is(Kind::kNil)) return Err(&f.items[3], "nil value for :" + a);
+      if (f.items[3].is(Kind::kNil)) return Err(&f.items[3], "nil value for :" + *a);
       ops_.push_back(Op{op == "db/add" ? OpKind::kAdd : OpKind::kRetract, e, a,
-                        VRef{&f.items[3], std::nullopt}, {}, &f});
+                        VRef{&f.items[3], nullptr}, nullptr, &f});
     }
   } else if (op == "db/retractEntity" || op == "db.fn/retractEntity") {
     DL_RETURN_IF_ERROR(arity(1, 1));
-    DL_ASSIGN_OR_RETURN(ERef e, ParseERef(f.items[1]));
-    ops_.push_back(Op{OpKind::kRetractEntity, e, "", {}, {}, &f});
+    DL_ASSIGN_OR_RETURN(const ERef* e, ParseERef(f.items[1]));
+    ops_.push_back(Op{OpKind::kRetractEntity, e, Name(""), {}, nullptr, &f});
   } else if (op == "db.fn/retractAttribute" || op == "db/retractAttribute") {
     DL_RETURN_IF_ERROR(arity(2, 2));
-    DL_ASSIGN_OR_RETURN(ERef e, ParseERef(f.items[1]));
-    DL_ASSIGN_OR_RETURN(std::string a, attr_of(f.items[2]));
-    ops_.push_back(Op{OpKind::kRetractAttr, e, a, {}, {}, &f});
+    DL_ASSIGN_OR_RETURN(const ERef* e, ParseERef(f.items[1]));
+    DL_ASSIGN_OR_RETURN(const std::string* a, attr_of(f.items[2]));
+    ops_.push_back(Op{OpKind::kRetractAttr, e, a, {}, nullptr, &f});
   } else if (op == "db/cas" || op == "db.fn/cas") {
     DL_RETURN_IF_ERROR(arity(4, 4));
-    DL_ASSIGN_OR_RETURN(ERef e, ParseERef(f.items[1]));
-    DL_ASSIGN_OR_RETURN(std::string a, attr_of(f.items[2]));
+    DL_ASSIGN_OR_RETURN(const ERef* e, ParseERef(f.items[1]));
+    DL_ASSIGN_OR_RETURN(const std::string* a, attr_of(f.items[2]));
     if (f.items[4].is(Kind::kNil)) return Err(&f.items[4], ":db/cas new value must not be nil");
-    ops_.push_back(Op{OpKind::kCas, e, a, VRef{&f.items[4], std::nullopt},
-                      VRef{&f.items[3], std::nullopt}, &f});
+    ops_.push_back(Op{OpKind::kCas, e, a, VRef{&f.items[4], nullptr}, &f.items[3], &f});
   } else {
     return Err(&f.items[0], "unknown operation :" + op);
   }
@@ -301,17 +464,19 @@ Status Transactor::ParseListForm(const Node& f) {
 Status Transactor::Parse(const Node& tx_data) {
   if (!tx_data.is(Kind::kVector) && !tx_data.is(Kind::kList))
     return Err(&tx_data, "transaction data must be a vector of entity maps and list forms");
+  size_t estimate = 0;
+  for (const Node& f : tx_data.items) estimate += f.is(Kind::kMap) ? f.items.size() / 2 : 1;
+  ops_.reserve(estimate);
   for (const Node& f : tx_data.items) {
     if (f.is(Kind::kMap)) {
-      ERef self;
-      DL_RETURN_IF_ERROR(ParseEntityMap(f, &self));
+      DL_RETURN_IF_ERROR(ParseEntityMap(f, &erefs_.emplace_back()));
     } else if (f.is(Kind::kVector) || f.is(Kind::kList)) {
       DL_RETURN_IF_ERROR(ParseListForm(f));
     } else {
       return Err(&f, "expected an entity map or a list form, got " + edn::Write(f));
     }
   }
-  for (Op& op : ops_) op.schema = IsSchemaAttr(op.attr);
+  for (Op& op : ops_) op.schema = IsSchemaAttr(*op.attr);
   return Status::Ok();
 }
 
@@ -333,11 +498,15 @@ Result<EntityId> Transactor::Resolve(const ERef& r, const Node* where) {
       return *id;
     }
     case ERef::Kind::kLookup: {
-      const auto& t = r.lookup.tuple();
+      const Node& ln = *r.node;  // [attr value], checked by the parser
+      auto lv = edn::ToValue(ln.items[1]);
+      if (!lv.ok()) return Err(&ln.items[1], "lookup ref value: " + lv.status().message());
+      Value lookup = Value::Tuple({Value::Keyword(ln.items[0].text), *lv});
+      const auto& t = lookup.tuple();
       const Attribute* a = schema_->AttrByIdent(t[0].str());
-      if (!a) return Err(where, "lookup ref " + r.lookup.ToString() + ": unknown attribute");
+      if (!a) return Err(where, "lookup ref " + lookup.ToString() + ": unknown attribute");
       if (a->unique == Unique::kNone)
-        return Err(where, "lookup ref " + r.lookup.ToString() + ": :" + a->ident + " is not unique");
+        return Err(where, "lookup ref " + lookup.ToString() + ": :" + a->ident + " is not unique");
       Value v = t[1];
       if (a->is_ref() && v.type() == ValueType::kLong) v = Value::Ref(v.long_value());
       std::string prefix;
@@ -346,7 +515,7 @@ Result<EntityId> Transactor::Resolve(const ERef& r, const Node* where) {
       for (const Datom& d : Scan(IndexType::kAvet, prefix)) return d.e;
       auto it = unique_adds_.find(prefix);
       if (it != unique_adds_.end()) return it->second.e;
-      return Err(where, "lookup ref " + r.lookup.ToString() + " names no entity");
+      return Err(where, "lookup ref " + lookup.ToString() + " names no entity");
     }
     case ERef::Kind::kTemp: {
       auto it = tempids_.find(r.name);
@@ -358,31 +527,31 @@ Result<EntityId> Transactor::Resolve(const ERef& r, const Node* where) {
 }
 
 Result<const Attribute*> Transactor::AttrFor(const Op& op) {
-  const Attribute* a = schema_->AttrByIdent(op.attr);
+  const Attribute* a = schema_->AttrByIdent(*op.attr);
   if (a) return a;
   if (schema_->flexibility() == SchemaFlexibility::kWrite)
-    return Err(op.form, "unknown attribute :" + op.attr + " (declare it in the schema first)");
+    return Err(op.form, "unknown attribute :" + *op.attr + " (declare it in the schema first)");
   // Schema-on-read: install an untyped attribute on first use. An entity that already
   // carries the ident (from an earlier transaction or this one) becomes the attribute.
-  std::optional<EntityId> existing = schema_->Entid(op.attr);
+  std::optional<EntityId> existing = schema_->Entid(*op.attr);
   if (!existing) {
     std::string prefix;
     PutFixed64BE(&prefix, sys::kIdent);
-    EncodeValue(Value::Keyword(op.attr), &prefix);
+    EncodeValue(Value::Keyword(*op.attr), &prefix);
     auto it = unique_adds_.find(prefix);
     if (it != unique_adds_.end()) existing = it->second.e;
   }
   auto next = std::make_shared<Schema>(*schema_);
   Attribute at;
   at.id = existing ? *existing : next_eid_++;
-  at.ident = op.attr;
+  at.ident = *op.attr;
   next->SetIdent(at.id, at.ident);
   next->PutAttr(at);
   next->Reindex();
   schema_ = next;
   if (!existing) {
     const Attribute* ident_attr = schema_->Attr(sys::kIdent);
-    DL_RETURN_IF_ERROR(Add(at.id, *ident_attr, Value::Keyword(op.attr), op.form));
+    DL_RETURN_IF_ERROR(Add(at.id, *ident_attr, Value::Keyword(*op.attr), op.form));
   }
   return schema_->Attr(at.id);
 }
@@ -399,7 +568,8 @@ Result<Value> Transactor::ConvertValue(const Attribute& a, const VRef& vr, const
   const Node& n = *vr.node;
   if (a.is_ref()) {
     if (n.is(Kind::kLong) || n.is(Kind::kString) || n.is(Kind::kKeyword) || n.is(Kind::kVector)) {
-      DL_ASSIGN_OR_RETURN(ERef r, ParseERef(n));
+      ERef r;
+      DL_RETURN_IF_ERROR(ParseERefInto(n, &r));
       if (!resolve) return Value();
       DL_ASSIGN_OR_RETURN(EntityId e, Resolve(r, &n));
       return Value::Ref(e);
@@ -442,21 +612,25 @@ Result<Value> Transactor::ConvertValue(const Attribute& a, const VRef& vr, const
 
 // Tempids: upsert through unique identities (existing entities, then unification of
 // new ones within this transaction), then fresh ids in order of first appearance.
-Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
+Status Transactor::ResolveTempids(std::vector<Op*>& ops, const std::vector<const Attribute*>& attrs) {
   std::map<std::string, EntityId> upserted;
   std::map<std::string, std::string> new_by_unique;  // a + v → tempid
   std::map<std::string, std::string> alias;          // tempid → canonical tempid
-  auto canon = [&](std::string t) {
-    while (alias.count(t)) t = alias[t];
-    return t;
+  auto canon = [&](const std::string& t) -> const std::string& {
+    const std::string* p = &t;
+    for (auto it = alias.find(*p); it != alias.end(); it = alias.find(*p)) p = &it->second;
+    return *p;
   };
-  for (int round = 0; round < 4; ++round) {
+  bool any_identity = false;
+  for (const Attribute* a : attrs) any_identity = any_identity || (a && a->unique == Unique::kIdentity);
+  for (int round = 0; round < 4 && any_identity; ++round) {
     bool progress = false;
-    for (Op* op : ops) {
-      if (op->kind != OpKind::kAdd || op->e.kind != ERef::Kind::kTemp) continue;
-      const Attribute* a = schema_->AttrByIdent(op->attr);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      Op* op = ops[i];
+      if (op->kind != OpKind::kAdd || op->e->kind != ERef::Kind::kTemp) continue;
+      const Attribute* a = attrs[i];
       if (!a || a->unique != Unique::kIdentity) continue;
-      std::string t = canon(op->e.name);
+      std::string t = canon(op->e->name);
       // An upserted tempid is checked against its other identity values too.
       if (tempids_.count(t) && !upserted.count(t)) continue;
       // The value must be resolvable now (a ref value may wait for another tempid).
@@ -476,7 +650,7 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
         EntityId e = found[0].e;
         auto prev = upserted.find(t);
         if (prev != upserted.end() && prev->second != e)
-          return Err(op->form, "tempid " + op->e.name + " upserts to two entities: " +
+          return Err(op->form, "tempid " + op->e->name + " upserts to two entities: " +
                                    std::to_string(prev->second) + " and " + std::to_string(e));
         if (prev == upserted.end()) {
           upserted[t] = e;
@@ -499,21 +673,20 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
     if (!progress) break;
   }
   // Allocate the rest; aliases share their canonical tempid's id.
-  for (Op* op : ops) {
-    auto visit = [&](const ERef& r, bool entity = true) {
-      if (r.kind != ERef::Kind::kTemp) return;
-      std::string t = canon(r.name);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Op* op = ops[i];
+    auto visit = [&](const std::string& name, bool entity) {
+      const std::string& t = canon(name);
       if (entity) entity_tempids_.insert(t);
-      else value_tempids_.emplace(t, op->form);
-      if (!tempids_.count(t)) {
-        tempids_[t] = next_eid_++;
-        tempid_order_.push_back(t);
-      }
-      if (t != r.name) tempids_[r.name] = tempids_[t];
+      else value_tempids_.try_emplace(t, op->form);
+      auto it = tempids_.find(t);
+      if (it == tempids_.end()) it = tempids_.emplace(t, next_eid_++).first;
+      EntityId id = it->second;
+      if (&t != &name) tempids_[name] = id;
     };
-    visit(op->e);
-    if (op->v.eref) visit(*op->v.eref, false);
-    const Attribute* a = schema_->AttrByIdent(op->attr);
+    if (op->e->kind == ERef::Kind::kTemp) visit(op->e->name, true);
+    if (op->v.eref && op->v.eref->kind == ERef::Kind::kTemp) visit(op->v.eref->name, false);
+    const Attribute* a = attrs[i];
     if (op->v.node && a && a->is_ref()) {
       // Tempids in value position: a single value or the elements of a collection.
       std::vector<const Node*> vals{op->v.node};
@@ -523,8 +696,8 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
         for (const Node& x : op->v.node->items) vals.push_back(&x);
       }
       for (const Node* x : vals) {
-        if (x->is(Kind::kString) && x->text != kTxTempid) visit(ERef{ERef::Kind::kTemp, 0, x->text, {}}, false);
-        if (x->is(Kind::kLong) && x->i < 0) visit(ERef{ERef::Kind::kTemp, 0, std::to_string(x->i), {}}, false);
+        if (x->is(Kind::kString) && x->text != kTxTempid) visit(x->text, false);
+        if (x->is(Kind::kLong) && x->i < 0) visit(std::to_string(x->i), false);
       }
     }
   }
@@ -533,41 +706,45 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops) {
 
 Status Transactor::RunOps(std::vector<Op*>& ops) {
   // Resolve attributes first (schema-on-read may install some), then tempids.
-  std::vector<EntityId> attrs(ops.size(), 0);
+  std::vector<EntityId> attr_ids(ops.size(), 0);
   for (size_t i = 0; i < ops.size(); ++i) {
     if (ops[i]->kind == OpKind::kRetractEntity) continue;
     DL_ASSIGN_OR_RETURN(const Attribute* a, AttrFor(*ops[i]));
-    attrs[i] = a->id;
+    attr_ids[i] = a->id;
   }
-  DL_RETURN_IF_ERROR(ResolveTempids(ops));
+  // By id, from the final schema: installing an attribute replaces the schema object.
+  // Nothing below changes the schema.
+  std::vector<const Attribute*> attrs(ops.size(), nullptr);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (attr_ids[i]) attrs[i] = schema_->Attr(attr_ids[i]);
+  }
+  DL_RETURN_IF_ERROR(ResolveTempids(ops, attrs));
+  adds_.Reserve(adds_.size() + ops.size() + 1);
   for (size_t i = 0; i < ops.size(); ++i) {
     Op& op = *ops[i];
-    DL_ASSIGN_OR_RETURN(EntityId e, Resolve(op.e, op.e.node ? op.e.node : op.form));
+    DL_ASSIGN_OR_RETURN(EntityId e, Resolve(*op.e, op.e->node ? op.e->node : op.form));
     if (op.kind == OpKind::kRetractEntity) {
       std::set<EntityId> seen;
       DL_RETURN_IF_ERROR(RetractEntity(e, &seen));
       continue;
     }
-    const Attribute* a = schema_->Attr(attrs[i]);  // by id: the schema may have moved
+    const Attribute* a = attrs[i];
     if (op.kind == OpKind::kRetractAttr) {
       DL_RETURN_IF_ERROR(RetractAttr(e, *a));
       continue;
     }
     // Cardinality-many: a collection value is several values (a tuple-typed attribute
     // takes vectors as values; a ref attribute takes a 2-vector lookup ref).
-    std::vector<VRef> values;
     const Node* n = op.v.node;
     bool lookup_like = n && a->is_ref() && IsLookupRef(*n);
-    if (n && a->many && (n->is(Kind::kVector) || n->is(Kind::kList) || n->is(Kind::kSet)) &&
-        !lookup_like && !(a->type == ValueType::kTuple && n->is(Kind::kVector) &&
-                          (n->items.empty() || !n->items[0].IsColl()))) {
-      for (const Node& x : n->items) values.push_back(VRef{&x, std::nullopt});
-    } else if (n && !a->many && (n->is(Kind::kList) || n->is(Kind::kSet))) {
+    bool split = n && a->many && (n->is(Kind::kVector) || n->is(Kind::kList) || n->is(Kind::kSet)) &&
+                 !lookup_like && !(a->type == ValueType::kTuple && n->is(Kind::kVector) &&
+                                   (n->items.empty() || !n->items[0].IsColl()));
+    if (!split && n && !a->many && (n->is(Kind::kList) || n->is(Kind::kSet)))
       return Err(n, "cardinality-one attribute :" + a->ident + " takes one value, got " + edn::Write(*n));
-    } else {
-      values.push_back(op.v);
-    }
-    for (const VRef& vr : values) {
+    size_t count = split ? n->items.size() : 1;
+    for (size_t vi = 0; vi < count; ++vi) {
+      VRef vr = split ? VRef{&n->items[vi], nullptr} : op.v;
       const Node* where = vr.node ? vr.node : op.form;
       if (vr.node && vr.node->is(Kind::kMap))
         return Err(vr.node, "a nested map needs a ref attribute; :" + a->ident + " is not one");
@@ -575,8 +752,8 @@ Status Transactor::RunOps(std::vector<Op*>& ops) {
         if (a->many) return Err(op.form, ":db/cas needs a cardinality-one attribute, :" + a->ident + " is many");
         std::vector<Datom> cur = CurrentValues(e, *a);
         std::optional<Value> expected;
-        if (!op.old.node->is(Kind::kNil)) {
-          DL_ASSIGN_OR_RETURN(Value ov, ConvertValue(*a, op.old, op.old.node, true));
+        if (!op.old->is(Kind::kNil)) {
+          DL_ASSIGN_OR_RETURN(Value ov, ConvertValue(*a, VRef{op.old, nullptr}, op.old, true));
           expected = ov;
         }
         bool match = expected ? (cur.size() == 1 && cur[0].v == *expected) : cur.empty();
@@ -613,38 +790,38 @@ std::vector<Datom> Transactor::CurrentValues(EntityId e, const Attribute& a) {
   PutFixed64BE(&prefix, a.id);
   std::vector<Datom> out;
   for (Datom& d : Scan(IndexType::kEavt, prefix)) {
-    if (!retracts_.count(EavKey(d.e, d.a, d.v))) out.push_back(std::move(d));
+    if (!retracts_.Contains(d.e, d.a, d.v)) out.push_back(std::move(d));
   }
-  for (auto it = adds_.lower_bound(prefix); it != adds_.end() && it->first.compare(0, 16, prefix) == 0; ++it)
-    out.push_back(it->second);
+  for (const Datom* d : adds_.WithEa(e, a.id)) out.push_back(*d);
   return out;
 }
 
 Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* where) {
   if (IsTxId(e) && e != tx_ && !a.ident.empty())
     return Err(where, "cannot add datoms to past transaction " + std::to_string(e));
-  std::string key = EavKey(e, a.id, v);
-  if (adds_.count(key)) return Status::Ok();
-  if (retracts_.erase(key)) return Status::Ok();  // re-asserting what this tx retracted
-  std::string prefix = key.substr(0, 16);
+  if (adds_.Contains(e, a.id, v)) return Status::Ok();
+  if (retracts_.Erase(e, a.id, v)) return Status::Ok();  // re-asserting what this tx retracted
   bool exists = false;
   std::vector<Datom> olds;
   // Entities allocated by this transaction have no datoms before it.
   bool fresh = e > before_->max_eid && !IsTxId(e);
-  if (!fresh) for (Datom& d : Scan(IndexType::kEavt, prefix)) {
-    if (retracts_.count(EavKey(d.e, d.a, d.v))) continue;
-    if (d.v == v) exists = true;
-    else olds.push_back(std::move(d));
+  if (!fresh) {
+    std::string prefix;
+    PutFixed64BE(&prefix, e);
+    PutFixed64BE(&prefix, a.id);
+    for (Datom& d : Scan(IndexType::kEavt, prefix)) {
+      if (retracts_.Contains(d.e, d.a, d.v)) continue;
+      if (d.v == v) exists = true;
+      else olds.push_back(std::move(d));
+    }
   }
   if (exists) return Status::Ok();  // redundant
   if (!a.many) {
-    for (auto it = adds_.lower_bound(prefix); it != adds_.end() && it->first.compare(0, 16, prefix) == 0; ++it) {
+    std::vector<const Datom*> other = adds_.WithEa(e, a.id);
+    if (!other.empty())
       return Err(where, "conflict: two values for cardinality-one :" + a.ident + " of entity " +
-                            std::to_string(e) + ": " + it->second.v.ToString() + " and " + v.ToString());
-    }
-    for (Datom& d : olds) {
-      retracts_[EavKey(d.e, d.a, d.v)] = d;
-    }
+                            std::to_string(e) + ": " + other[0]->v.ToString() + " and " + v.ToString());
+    for (Datom& d : olds) retracts_.Insert(std::move(d));
   }
   if (a.unique != Unique::kNone) {
     std::string ukey;
@@ -659,7 +836,7 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
                               std::to_string(e));
     unique_adds_[ukey] = UniqueClaim{e, where};
   }
-  adds_[key] = Datom{e, a.id, std::move(v), tx_, true};
+  adds_.Insert(Datom{e, a.id, std::move(v), tx_, true});
   if (schema_->TuplesOver(a.id)) touched_.insert({e, a.id});
   if (a.id <= sys::kTupleTypes && a.id != sys::kTxInstant) schema_entities_.insert(e);
   return Status::Ok();
@@ -669,7 +846,7 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
 Status Transactor::CheckUnique() {
   for (const auto& [ukey, claim] : unique_adds_) {
     for (const Datom& d : Scan(IndexType::kAvet, ukey)) {
-      if (d.e != claim.e && !retracts_.count(EavKey(d.e, d.a, d.v)))
+      if (d.e != claim.e && !retracts_.Contains(d.e, d.a, d.v))
         return Status::Conflict(WhereOf(claim.where) + "unique conflict: :" +
                                 schema_->Attr(d.a)->ident + " " + d.v.ToString() +
                                 " already belongs to entity " + std::to_string(d.e));
@@ -679,14 +856,22 @@ Status Transactor::CheckUnique() {
 }
 
 Status Transactor::Retract(EntityId e, const Attribute& a, const Value& v) {
-  std::string key = EavKey(e, a.id, v);
-  if (adds_.erase(key)) {
+  if (adds_.Erase(e, a.id, v)) {
     touched_.insert({e, a.id});
-    unique_adds_.erase(key.substr(8));  // a + v
+    if (!unique_adds_.empty()) {
+      std::string ukey;  // a + v
+      PutFixed64BE(&ukey, a.id);
+      EncodeValue(v, &ukey);
+      unique_adds_.erase(ukey);
+    }
     return Status::Ok();
   }
+  std::string key;
+  PutFixed64BE(&key, e);
+  PutFixed64BE(&key, a.id);
+  EncodeValue(v, &key);
   for (Datom& d : Scan(IndexType::kEavt, key)) {
-    retracts_[key] = d;
+    if (!retracts_.Contains(d.e, d.a, d.v)) retracts_.Insert(d);
     touched_.insert({e, a.id});
     if (a.id <= sys::kTupleTypes) schema_entities_.insert(e);
   }
@@ -728,11 +913,17 @@ Status Transactor::ApplySchema() {
     std::string prefix;
     PutFixed64BE(&prefix, e);
     for (const Datom& d : Scan(IndexType::kEavt, prefix)) {
-      if (d.a <= sys::kTupleTypes && !retracts_.count(EavKey(d.e, d.a, d.v))) props[d.a] = d.v;
+      if (d.a <= sys::kTupleTypes && !retracts_.Contains(d.e, d.a, d.v)) props[d.a] = d.v;
     }
-    for (auto it = adds_.lower_bound(prefix); it != adds_.end() && it->first.compare(0, 8, prefix) == 0; ++it) {
-      if (it->second.a <= sys::kTupleTypes) props[it->second.a] = it->second.v;
-    }
+    // This tx's assertions about e, in (a, v) order.
+    std::vector<const Datom*> mine;
+    adds_.ForEach([&](const Datom& d) {
+      if (d.e == e && d.a <= sys::kTupleTypes) mine.push_back(&d);
+    });
+    std::sort(mine.begin(), mine.end(), [](const Datom* x, const Datom* y) {
+      return x->a != y->a ? x->a < y->a : x->v < y->v;
+    });
+    for (const Datom* d : mine) props[d->a] = d->v;
     const Attribute* old = schema_->Attr(e);
     std::string name = props.count(sys::kIdent) ? props[sys::kIdent].str()
                                                  : (old ? old->ident : std::to_string(e));
@@ -889,15 +1080,12 @@ Status Transactor::UpdateTuples() {
 Result<TxOutput> Transactor::Finish() {
   // The tx entity and its instant (monotonic per database).
   const Attribute& inst = *schema_->Attr(sys::kTxInstant);
-  std::string tprefix;
-  PutFixed64BE(&tprefix, tx_);
-  PutFixed64BE(&tprefix, sys::kTxInstant);
   int64_t instant = std::max(now_, before_->last_instant);
-  auto given = adds_.lower_bound(tprefix);
-  if (given != adds_.end() && given->first.compare(0, 16, tprefix) == 0) {
-    instant = given->second.v.instant();
+  std::vector<const Datom*> given = adds_.WithEa(tx_, sys::kTxInstant);
+  if (!given.empty()) {
+    instant = given[0]->v.instant();
     if (instant < before_->last_instant)
-      return Status::Invalid(":db/txInstant " + given->second.v.ToString() +
+      return Status::Invalid(":db/txInstant " + given[0]->v.ToString() +
                              " is before the previous transaction's");
   } else {
     DL_RETURN_IF_ERROR(Add(tx_, inst, Value::Instant(instant), nullptr));
@@ -911,57 +1099,190 @@ Result<TxOutput> Transactor::Finish() {
   after->commit = Address();
 
   TxOutput out;
-  std::vector<index::Edit> cur[kIndexCount], hist[kIndexCount];
-  auto indices_of = [&](const Datom& d, const Attribute* a, auto&& fn) {
-    fn(IndexType::kEavt);
-    fn(IndexType::kAevt);
-    if (!a || a->in_avet()) fn(IndexType::kAvet);
-    if (d.v.type() == ValueType::kRef) fn(IndexType::kVaet);
+  // Every datom of the tx, retractions (carrying the tx that asserted them) and
+  // assertions, and the indices it goes to.
+  struct Entry {
+    Datom* d;
+    bool add;
+    bool avet;  // in AVET
+    bool keep;  // a retraction recorded in history
   };
-  for (auto& [k, d] : retracts_) {
+  std::vector<Entry> entries;
+  entries.reserve(retracts_.size() + adds_.size());
+  EntityId cached_id = 0;
+  const Attribute* cached = nullptr;
+  auto attr_of = [&](EntityId id) {
+    if (id != cached_id || !cached) {
+      cached_id = id;
+      cached = schema_->Attr(id);
+    }
+    return cached;
+  };
+  retracts_.ForEach([&](Datom& d) {
     const Attribute* a = schema_->Attr(d.a);
     if (!a) a = before_->schema->Attr(d.a);
     bool keep = before_->keep_history && !(a && a->no_history);
     // If this tx took the attribute out of AVET, its datoms are still there to remove
     // (the reindex pass below moves the rest).
     if (reindex_.count(d.a)) a = nullptr;
-    indices_of(d, a, [&](IndexType ix) {
-      int i = static_cast<int>(ix);
-      std::string key;
-      EncodeKey(ix, d, false, &key);
-      cur[i].push_back({std::move(key), false});
-      if (keep) {
-        std::string hk;
-        EncodeKey(ix, d, true, &hk);
-        hist[i].push_back({std::move(hk), true});
-        Datom r = d;
-        r.tx = tx_;
-        r.added = false;
-        std::string rk;
-        EncodeKey(ix, r, true, &rk);
-        hist[i].push_back({std::move(rk), true});
+    entries.push_back(Entry{&d, false, !a || a->in_avet(), keep});
+  });
+  adds_.ForEach([&](Datom& d) {
+    const Attribute* a = attr_of(d.a);
+    entries.push_back(Entry{&d, true, !a || a->in_avet(), false});
+  });
+  // Each value encoded once; keys of all four orders are assembled from it.
+  const uint32_t n = static_cast<uint32_t>(entries.size());
+  std::string vals;
+  std::vector<uint32_t> voff(n + 1);
+  for (uint32_t i = 0; i < n; ++i) {
+    voff[i] = static_cast<uint32_t>(vals.size());
+    EncodeValue(entries[i].d->v, &vals);
+  }
+  voff[n] = static_cast<uint32_t>(vals.size());
+  auto vview = [&](uint32_t i) { return std::string_view(vals.data() + voff[i], voff[i + 1] - voff[i]); };
+  // The first 8 bytes of a value's encoding, big-endian and zero-padded: ordering by
+  // it agrees with memcmp on the full encoding unless two are equal (then compared).
+  auto vhead = [&](uint32_t i) {
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(vals.data()) + voff[i];
+    size_t len = std::min<size_t>(8, voff[i + 1] - voff[i]);
+    uint64_t x = 0;
+    for (size_t j = 0; j < 8; ++j) x = (x << 8) | (j < len ? p[j] : 0);
+    return x;
+  };
+  // Index edits must be sorted by key. Sorting works on the key's fields (integers
+  // first, value bytes only on ties) and skips orders the datoms already come in; a
+  // datom is never both asserted and retracted, so keys are unique per tree.
+  struct SortKey {
+    uint64_t k0, k1, k2;
+    uint32_t i;
+  };
+  std::vector<SortKey> order;
+  order.reserve(n);
+  std::vector<uint32_t> eavt_order;
+  std::string cur_keys[kIndexCount], hist_keys[kIndexCount];
+  std::vector<index::KeyEdit> cur[kIndexCount], hist[kIndexCount];
+  for (int ix = 0; ix < kIndexCount; ++ix) {
+    const IndexType type = static_cast<IndexType>(ix);
+    order.clear();
+    for (uint32_t i = 0; i < n; ++i) {
+      const Entry& en = entries[i];
+      const Datom& d = *en.d;
+      switch (type) {
+        case IndexType::kEavt: order.push_back(SortKey{d.e, d.a, vhead(i), i}); break;
+        case IndexType::kAevt: order.push_back(SortKey{d.a, d.e, vhead(i), i}); break;
+        case IndexType::kAvet:
+          if (en.avet) order.push_back(SortKey{d.a, vhead(i), d.e, i});
+          break;
+        case IndexType::kVaet:
+          if (d.v.type() == ValueType::kRef) order.push_back(SortKey{d.v.ref(), d.a, d.e, i});
+          break;
       }
-    });
-    out.tx_data.push_back(Datom{d.e, d.a, d.v, tx_, false});
+    }
+    if (order.empty()) continue;
+    auto less = [&](const SortKey& x, const SortKey& y) {
+      if (x.k0 != y.k0) return x.k0 < y.k0;
+      if (x.k1 != y.k1) return x.k1 < y.k1;
+      if (type == IndexType::kAvet) {  // a v e: the value's bytes before e
+        int c = vview(x.i).compare(vview(y.i));
+        if (c != 0) return c < 0;
+        return x.k2 < y.k2;
+      }
+      if (x.k2 != y.k2) return x.k2 < y.k2;
+      return type != IndexType::kVaet && vview(x.i) < vview(y.i);
+    };
+    if (!std::is_sorted(order.begin(), order.end(), less)) std::sort(order.begin(), order.end(), less);
+    if (type == IndexType::kEavt) {
+      eavt_order.reserve(order.size());
+      for (const SortKey& k : order) eavt_order.push_back(k.i);
+    }
+    // Keys go back to back into one buffer per tree, reserved up front so the views
+    // stay valid.
+    auto key_len = [&](uint32_t i) -> size_t {
+      return type == IndexType::kVaet ? 32 : 24 + (voff[i + 1] - voff[i]);
+    };
+    size_t cur_bytes = 0, hist_bytes = 0, hist_count = 0;
+    for (const SortKey& k : order) {
+      size_t len = key_len(k.i);
+      cur_bytes += len;
+      if (!entries[k.i].add && entries[k.i].keep) {
+        hist_bytes += 2 * (len + 1);
+        hist_count += 2;
+      }
+    }
+    std::string& cb = cur_keys[ix];
+    std::string& hb = hist_keys[ix];
+    cb.reserve(cur_bytes);
+    hb.reserve(hist_bytes);
+    cur[ix].reserve(order.size());
+    hist[ix].reserve(hist_count);
+    auto put = [&](std::string* b, const Datom& d, uint32_t i, EntityId tx) {
+      switch (type) {
+        case IndexType::kEavt:
+          PutFixed64BE(b, d.e);
+          PutFixed64BE(b, d.a);
+          b->append(vview(i));
+          break;
+        case IndexType::kAevt:
+          PutFixed64BE(b, d.a);
+          PutFixed64BE(b, d.e);
+          b->append(vview(i));
+          break;
+        case IndexType::kAvet:
+          PutFixed64BE(b, d.a);
+          b->append(vview(i));
+          PutFixed64BE(b, d.e);
+          break;
+        case IndexType::kVaet:
+          PutFixed64BE(b, d.v.ref());
+          PutFixed64BE(b, d.a);
+          PutFixed64BE(b, d.e);
+          break;
+      }
+      PutFixed64BE(b, tx);
+    };
+    for (const SortKey& k : order) {
+      const Entry& en = entries[k.i];
+      const Datom& d = *en.d;
+      size_t at = cb.size();
+      put(&cb, d, k.i, d.tx);
+      cur[ix].push_back(index::KeyEdit{std::string_view(cb).substr(at), en.add});
+      if (!en.add && en.keep) {
+        // History: the assertion (its own tx) and this retraction (tx_), in that order.
+        at = hb.size();
+        put(&hb, d, k.i, d.tx);
+        hb.push_back(1);
+        hist[ix].push_back(index::KeyEdit{std::string_view(hb).substr(at), true});
+        at = hb.size();
+        put(&hb, d, k.i, tx_);
+        hb.push_back(0);
+        hist[ix].push_back(index::KeyEdit{std::string_view(hb).substr(at), true});
+      }
+    }
+    out.key_bytes += cb.size() + hb.size();
   }
-  for (auto& [k, d] : adds_) {
-    const Attribute* a = schema_->Attr(d.a);
-    indices_of(d, a, [&](IndexType ix) {
-      std::string key;
-      EncodeKey(ix, d, false, &key);
-      cur[static_cast<int>(ix)].push_back({std::move(key), true});
-    });
-    out.tx_data.push_back(d);
+  // The report's datoms, in EAVT order (which is (e, a, v) order, as asserted and
+  // retracted datoms never coincide).
+  out.tx_data.reserve(eavt_order.size());
+  for (uint32_t i : eavt_order) {
+    Datom& d = *entries[i].d;
+    if (entries[i].add) {
+      out.tx_data.push_back(std::move(d));
+    } else {
+      out.tx_data.push_back(Datom{d.e, d.a, std::move(d.v), tx_, false});
+    }
   }
-  // Index edits must be sorted; a datom may not be both added and retracted (the
-  // maps above exclude it), so keys are unique per tree.
   for (int i = 0; i < kIndexCount; ++i) {
     for (auto* edits : {&cur[i], &hist[i]}) {
       if (edits->empty()) continue;
-      index::SortEdits(edits);
-      for (const auto& ed : *edits) out.key_bytes += ed.key.size();
+      // The order above is byte order by construction; check it (cheap, linear) and
+      // fall back to a plain sort rather than hand a tree unsorted edits.
+      auto by_key = [](const index::KeyEdit& x, const index::KeyEdit& y) { return x.key < y.key; };
+      if (!std::is_sorted(edits->begin(), edits->end(), by_key))
+        std::sort(edits->begin(), edits->end(), by_key);
       index::Child& root = edits == &cur[i] ? after->current[i] : after->history[i];
-      DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, *edits));
+      DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits->data(),
+                                             edits->data() + edits->size()));
     }
   }
   // Attributes whose AVET membership changed (:db/index, :db/unique): move their
@@ -990,12 +1311,6 @@ Result<TxOutput> Transactor::Finish() {
       DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits));
     }
   }
-  std::sort(out.tx_data.begin(), out.tx_data.end(), [](const Datom& x, const Datom& y) {
-    if (x.e != y.e) return x.e < y.e;
-    if (x.a != y.a) return x.a < y.a;
-    if (x.v != y.v) return x.v < y.v;
-    return x.added < y.added;
-  });
   for (const auto& [name, id] : tempids_) {
     if (!name.empty() && name[0] == '\x01') continue;  // generated for maps without :db/id
     out.tempids[name] = id;

@@ -1,0 +1,160 @@
+// A hosted database: one Connection, one writer thread with group commit, the
+// sessions subscribed to its head, and its metrics. And the Registry that maps names
+// and tokens to hosted databases.
+//
+// Thread-safety: every method may be called from any thread. Subscribers are called
+// on the writer thread and must only hand the event over to their own thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "datalith/db.h"
+#include "protocol.h"
+
+namespace datalith::sync {
+
+struct TxOutcome {
+  std::optional<ProtocolError> error;  // set if the tx failed or was not committed
+  TxReply reply;                       // id is left 0: the caller owns request ids
+  double latency_ms = 0;               // from Submit to durable
+};
+
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  // The database's head moved (call head() for the value). Runs on the writer thread.
+  virtual void OnCommit() = 0;
+};
+
+// Latency histogram with fixed log-spaced buckets (0.1 ms .. ~100 s).
+class LatencyHistogram {
+ public:
+  void Add(double ms);
+  struct Summary {
+    uint64_t count = 0;
+    double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
+  };
+  Summary Summarize() const;
+
+ private:
+  static constexpr int kBuckets = 64;
+  mutable std::mutex mu_;
+  uint64_t buckets_[kBuckets] = {};
+  uint64_t count_ = 0;
+  double sum_ = 0, max_ = 0;
+};
+
+struct DatabaseMetrics {
+  std::atomic<uint64_t> clients{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> transactions{0};
+  std::atomic<uint64_t> tx_errors{0};
+  std::atomic<uint64_t> updates_sent{0};  // head messages
+  std::atomic<uint64_t> blobs_sent{0};
+  std::atomic<uint64_t> blob_bytes_sent{0};  // stored bytes of the blobs
+  std::atomic<uint64_t> frame_bytes_sent{0};  // NODES frames on the wire
+  LatencyHistogram tx_latency;     // submit → durable
+  LatencyHistogram group_size;     // tx per group commit (recorded as "ms" = count)
+};
+
+class Database {
+ public:
+  struct Head {
+    Address commit;
+    EntityId tx = 0;
+  };
+
+  // Opens (or, with `create`, creates) the database in `store` and starts its writer.
+  static Result<std::shared_ptr<Database>> Open(std::string name, std::shared_ptr<Store> store,
+                                                bool create, const Limits& limits);
+  ~Database();  // Close()s
+
+  const std::string& name() const { return name_; }
+  const Connection& connection() const { return *conn_; }
+  Store& store() const { return conn_->store(); }
+  Head head() const;
+
+  // Queues a transaction. `done` runs on the writer thread once the group commit that
+  // holds it is durable, or the tx failed. Returns an error instead (and never calls
+  // `done`) when the queue is full (kOverloaded) or the database is closing.
+  std::optional<ProtocolError> Submit(edn::Node tx, std::function<void(TxOutcome)> done);
+
+  void Subscribe(const std::shared_ptr<Subscriber>& s);
+
+  // Stops taking transactions, commits and answers every queued one, stops the writer.
+  void Close();
+
+  DatabaseMetrics& metrics() { return metrics_; }
+
+ private:
+  struct Pending {
+    edn::Node tx;
+    std::function<void(TxOutcome)> done;
+    std::chrono::steady_clock::time_point queued;
+  };
+  Database(std::string name, std::shared_ptr<Connection> conn, const Limits& limits);
+  void WriterLoop();
+  void CommitGroup(std::vector<Pending>* group);
+  void Publish();
+
+  const std::string name_;
+  const std::shared_ptr<Connection> conn_;
+  const Limits limits_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool closing_ = false;
+  Head head_;
+  std::vector<std::weak_ptr<Subscriber>> subscribers_;
+  std::thread writer_;
+  DatabaseMetrics metrics_;
+};
+
+enum class Access : uint8_t { kRead, kWrite };
+
+struct DatabaseConfig {
+  std::vector<std::string> read_tokens;   // read only
+  std::vector<std::string> write_tokens;  // read and write
+};
+
+struct RegistryConfig {
+  std::string data_dir;                              // one store per database: <dir>/<name>/
+  std::map<std::string, DatabaseConfig> databases;   // listed: opened (created) at start
+  bool create_on_demand = false;                     // other names, with `default_tokens`
+  DatabaseConfig default_tokens;
+  Limits limits;
+};
+
+// Maps a (name, token) to a hosted database. Names are [A-Za-z0-9_-]{1,64}.
+class Registry {
+ public:
+  explicit Registry(RegistryConfig config) : config_(std::move(config)) {}
+  // Opens every listed database (creating missing ones).
+  Status OpenListed();
+  // The database and the token's access, or kUnknownDatabase / kBadToken.
+  std::variant<std::pair<std::shared_ptr<Database>, Access>, ProtocolError> Authorize(
+      const std::string& name, const std::string& token);
+  std::vector<std::shared_ptr<Database>> databases() const;
+  void CloseAll();
+  const Limits& limits() const { return config_.limits; }
+
+ private:
+  Result<std::shared_ptr<Database>> OpenLocked(const std::string& name);
+  const RegistryConfig config_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Database>> open_;
+  bool closed_ = false;
+};
+
+bool ValidDatabaseName(const std::string& name);
+
+}  // namespace datalith::sync

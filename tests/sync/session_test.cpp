@@ -1,0 +1,322 @@
+// SyncSession driven without a network: a fake transport that runs posted closures,
+// pumps frames, and applies them to an in-memory replica like a client would.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "session.h"
+
+using namespace datalith;
+using namespace datalith::sync;
+using Json = nlohmann::json;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    static int n = 0;
+    path = (std::filesystem::temp_directory_path() /
+            ("datalith-sync-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++)))
+               .string();
+    std::filesystem::remove_all(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+RegistryConfig Config(const std::string& dir) {
+  RegistryConfig c;
+  c.data_dir = dir;
+  c.databases["inv"] = {{"reader"}, {"writer"}};
+  return c;
+}
+
+struct Client {
+  std::mutex mu;
+  std::vector<std::function<void()>> posted;
+  std::shared_ptr<SyncSession> session;
+  std::map<Address, std::string> replica;
+  std::vector<Json> texts;
+  Address head;           // the last head received
+  size_t update_blobs = 0;  // blobs since the last head
+  std::vector<size_t> blobs_per_update;
+  size_t probes = 0;
+  bool auto_ack = true;
+
+  explicit Client(Registry& r) {
+    session = std::make_shared<SyncSession>(r, [this](std::function<void()> f) {
+      std::lock_guard<std::mutex> lock(mu);
+      posted.push_back(std::move(f));
+    });
+  }
+  void SendText(const Json& j) { session->OnMessage(j.dump(), false); }
+  void Hello(const std::string& token, const Address& have = Address(), const std::string& db = "inv") {
+    Json h = {{"type", "hello"}, {"protocol", 1}, {"db", db}, {"token", token}};
+    h["have"] = have.IsZero() ? Json(nullptr) : Json(have.Hex());
+    SendText(h);
+    Drain();
+  }
+  void Ack() { SendText({{"type", "ack"}, {"commit", head.Hex()}}); }
+  // Runs posted work and handles output until nothing moves.
+  void Drain() {
+    while (true) {
+      std::vector<std::function<void()>> work;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        work.swap(posted);
+      }
+      for (auto& f : work) f();
+      while (session->Pump()) {}
+      if (work.empty() && session->outbox().empty()) return;
+      while (!session->outbox().empty()) {
+        auto out = std::move(session->outbox().front());
+        session->outbox().pop_front();
+        Handle(out);
+      }
+    }
+  }
+  void Handle(const SyncSession::Outgoing& out) {
+    if (!out.binary) {
+      texts.push_back(Json::parse(out.data));
+      if (texts.back()["type"] == "head") {
+        head = *Address::FromHex(texts.back()["commit"].get<std::string>());
+        CHECK(texts.back()["blobs"] == update_blobs);
+        CHECK(replica.count(head));  // never a head without its nodes
+        blobs_per_update.push_back(update_blobs);
+        update_blobs = 0;
+        if (auto_ack) Ack();
+      }
+      return;
+    }
+    auto f = std::get<Frame>(DecodeFrame(out.data, size_t{64} << 20));
+    if (f.type == FrameType::kNodes) {
+      for (auto& b : f.blobs) replica[b.addr] = std::move(b.bytes);
+      update_blobs += f.blobs.size();
+    } else if (f.type == FrameType::kProbe) {
+      ++probes;
+      std::vector<bool> have;
+      for (const Address& a : f.addresses) have.push_back(replica.count(a) > 0);
+      session->OnMessage(EncodeHave(have), true);
+    }
+  }
+  // Drains until `pred` holds (work arrives from the writer thread), at most 10 s.
+  template <class Pred>
+  bool WaitFor(Pred pred) {
+    for (int i = 0; i < 10000; ++i) {
+      Drain();
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+  const Json& Last(const std::string& type) {
+    for (auto it = texts.rbegin(); it != texts.rend(); ++it) {
+      if ((*it)["type"] == type) return *it;
+    }
+    FAIL("no " << type << " message");
+    static Json none;
+    return none;
+  }
+};
+
+// Commits `tx` through the database's writer and waits for it.
+void Commit(Database& db, const std::string& tx) {
+  std::promise<TxOutcome> done;
+  auto f = done.get_future();
+  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), [&](TxOutcome o) { done.set_value(std::move(o)); }));
+  auto o = f.get();
+  if (o.error) FAIL(o.error->message);
+}
+
+}  // namespace
+
+TEST_CASE("hello errors close the session with their code", "[sync][session]") {
+  TempDir dir;
+  Registry registry(Config(dir.path));
+  REQUIRE(registry.OpenListed().ok());
+  struct Case {
+    Json hello;
+    ErrorCode code;
+  } cases[] = {
+      {{{"type", "hello"}, {"protocol", 1}, {"db", "inv"}, {"token", "nope"}}, ErrorCode::kBadToken},
+      {{{"type", "hello"}, {"protocol", 1}, {"db", "other"}, {"token", "writer"}}, ErrorCode::kUnknownDatabase},
+      {{{"type", "hello"}, {"protocol", 2}, {"db", "inv"}, {"token", "writer"}}, ErrorCode::kVersionMismatch},
+      {{{"type", "tx"}, {"id", 1}, {"tx", "[]"}}, ErrorCode::kUnexpectedMessage},
+      {{{"type", "hello"}, {"db", "inv"}}, ErrorCode::kMalformedMessage},
+  };
+  for (const auto& c : cases) {
+    INFO(c.hello.dump());
+    Client client(registry);
+    client.SendText(c.hello);
+    client.Drain();
+    REQUIRE(client.session->close_error());
+    CHECK(client.session->close_error()->code == c.code);
+    CHECK(client.session->state() == SyncSession::State::kClosed);
+    CHECK(client.Last("error")["code"] == ErrorName(c.code));
+    // Nothing more happens after a fatal error.
+    client.SendText({{"type", "hello"}, {"protocol", 1}, {"db", "inv"}, {"token", "writer"}});
+    client.Drain();
+    CHECK(client.texts.size() == 1);
+  }
+  Client binary(registry);
+  binary.session->OnMessage("\x01\x00garbage", true);
+  CHECK(binary.session->close_error()->code == ErrorCode::kMalformedMessage);
+  registry.CloseAll();
+}
+
+TEST_CASE("initial sync, resume with zero nodes, pushed diffs", "[sync][session]") {
+  TempDir dir;
+  Registry registry(Config(dir.path));
+  REQUIRE(registry.OpenListed().ok());
+  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
+  Commit(*db, "[{:db/ident :item/sku :db/valueType :db.type/string :db/unique :db.unique/identity}]");
+  std::string tx = "[";
+  for (int i = 0; i < 3000; ++i) tx += "{:item/sku \"s" + std::to_string(i) + "\"}";
+  Commit(*db, tx + "]");
+
+  Client a(registry);
+  a.Hello("reader");
+  CHECK(a.texts[0]["type"] == "welcome");
+  CHECK(a.texts[0]["access"] == "read");
+  CHECK(a.head == db->head().commit);
+  auto full = *db->connection().BlobsToReach(db->head().commit, Address());
+  CHECK(a.replica.size() == full.size());
+  CHECK(a.blobs_per_update == std::vector<size_t>{full.size()});
+
+  // A client that already has the head receives a welcome and nothing else.
+  Client b(registry);
+  b.Hello("writer", a.head);
+  CHECK(b.texts.size() == 1);
+  CHECK(b.replica.empty());
+
+  // b transacts; both receive the commit as a small pushed diff.
+  b.SendText({{"type", "tx"}, {"id", 7}, {"tx", R"([{:db/id "n" :item/sku "new"}])"}});
+  auto has = [](Client& c, const char* type) {
+    for (const Json& j : c.texts) if (j["type"] == type) return true;
+    return false;
+  };
+  REQUIRE(b.WaitFor([&] { return b.head != a.head && has(b, "tx_ok"); }));
+  const Json& ok = b.Last("tx_ok");
+  CHECK(ok["id"] == 7);
+  CHECK(ok["tempids"]["n"].get<uint64_t>() >= kFirstUserEid);
+  CHECK(ok["commit"] == b.head.Hex());
+  REQUIRE(a.WaitFor([&] { return a.head == b.head; }));
+  CHECK(a.blobs_per_update.size() == 2);
+  CHECK(a.blobs_per_update[1] < 40);
+  CHECK(a.blobs_per_update[1] == b.blobs_per_update[0]);
+  // The replica now holds everything the new head reaches.
+  auto now_full = *db->connection().BlobsToReach(db->head().commit, Address());
+  for (const Address& x : now_full) CHECK(a.replica.count(x));
+
+  // A read-only token cannot transact; malformed tx data is a per-request error.
+  a.SendText({{"type", "tx"}, {"id", 1}, {"tx", "[]"}});
+  a.SendText({{"type", "ack"}, {"commit", a.head.Hex()}});  // a second ack: protocol error
+  a.Drain();
+  CHECK(a.texts[a.texts.size() - 2]["code"] == "forbidden");
+  CHECK(a.session->close_error()->code == ErrorCode::kUnexpectedMessage);
+  b.SendText({{"type", "tx"}, {"id", 2}, {"tx", "[{:item/sku"}});
+  b.SendText({{"type", "tx"}, {"id", 3}, {"tx", "[{:item/nope 1}]"}});
+  REQUIRE(b.WaitFor([&] { return b.Last("error")["id"] == 3; }));
+  CHECK(b.texts[b.texts.size() - 2]["code"] == "tx_failed");
+  CHECK(b.Last("error")["code"] == "tx_failed");
+  CHECK(b.session->inflight_tx() == 0);
+  CHECK_FALSE(b.session->close_error());
+  registry.CloseAll();
+}
+
+TEST_CASE("a client that does not ack gets one coalesced diff later", "[sync][session]") {
+  TempDir dir;
+  Registry registry(Config(dir.path));
+  REQUIRE(registry.OpenListed().ok());
+  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
+  Commit(*db, "[{:db/ident :n :db/valueType :db.type/long}]");
+  Client slow(registry);
+  slow.auto_ack = false;
+  slow.Hello("reader");
+  Address first = slow.head;
+  REQUIRE(slow.blobs_per_update.size() == 1);
+  for (int i = 0; i < 20; ++i) Commit(*db, "[{:n " + std::to_string(i) + "}]");
+  slow.Drain();
+  CHECK(slow.blobs_per_update.size() == 1);  // nothing while the head is unacknowledged
+  CHECK(slow.session->outbox().empty());
+  slow.Ack();
+  slow.Drain();
+  REQUIRE(slow.blobs_per_update.size() == 2);
+  CHECK(slow.head == db->head().commit);
+  CHECK(slow.blobs_per_update[1] == db->connection().BlobsToReach(slow.head, first)->size());
+  registry.CloseAll();
+}
+
+TEST_CASE("an unknown client commit is negotiated down to the missing nodes", "[sync][session]") {
+  TempDir dir;
+  Registry registry(Config(dir.path));
+  REQUIRE(registry.OpenListed().ok());
+  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
+  Commit(*db, "[{:db/ident :item/sku :db/valueType :db.type/string :db/unique :db.unique/identity}]");
+  std::string tx = "[";
+  for (int i = 0; i < 4000; ++i) tx += "{:item/sku \"s" + std::to_string(i) + "\"}";
+  Commit(*db, tx + "]");
+  Client c(registry);
+  c.Hello("reader");
+  Address old_head = c.head;
+  Commit(*db, R"([{:item/sku "s17x"} {:item/sku "zzz"}])");
+  c.WaitFor([&] { return c.head == db->head().commit; });
+  Commit(*db, R"([{:item/sku "s2000y"}])");
+  auto expected = *db->connection().BlobsToReach(db->head().commit, c.head);
+
+  // A new session whose client names a commit the server never had (say, GC'd).
+  Client d(registry);
+  d.replica = c.replica;
+  d.Hello("reader", Address::Of("gone"));
+  CHECK(d.probes >= 2);  // one per tree level at least
+  CHECK(d.head == db->head().commit);
+  REQUIRE(d.blobs_per_update.size() == 1);
+  CHECK(d.blobs_per_update[0] == expected.size());
+  for (const Address& x : expected) CHECK(d.replica.count(x));
+  (void)old_head;
+  registry.CloseAll();
+}
+
+TEST_CASE("group commit answers each transaction and shutdown drains", "[sync][session]") {
+  TempDir dir;
+  Registry registry(Config(dir.path));
+  REQUIRE(registry.OpenListed().ok());
+  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
+  Commit(*db, "[{:db/ident :k :db/valueType :db.type/long :db/unique :db.unique/identity}]");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, failed{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::promise<TxOutcome> p;
+        auto f = p.get_future();
+        // Every fifth one conflicts with itself: two values of a unique identity.
+        std::string tx = i % 5 == 4 ? "[{:db/id 1 :k 1}" + std::string("{:db/id 2 :k 1}]")
+                                    : "[{:k " + std::to_string(t * 1000 + i) + "}]";
+        REQUIRE_FALSE(db->Submit(*edn::ReadOne(tx), [&](TxOutcome o) { p.set_value(std::move(o)); }));
+        auto o = f.get();
+        (o.error ? failed : ok)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 320);
+  CHECK(failed == 80);
+  CHECK(db->metrics().transactions == 321);
+  CHECK(db->metrics().commits <= 321);
+  // A live session is told the server goes away.
+  Client c(registry);
+  c.Hello("writer");
+  registry.CloseAll();
+  auto late = db->Submit(*edn::ReadOne("[]"), [](TxOutcome) { FAIL("called"); });
+  REQUIRE(late);
+  CHECK(late->code == ErrorCode::kShuttingDown);
+  c.session->Shutdown();
+  CHECK(c.session->close_error()->code == ErrorCode::kShuttingDown);
+  CHECK(CloseCode(c.session->close_error()->code) == 1001);
+}

@@ -1,0 +1,270 @@
+// JS values ↔ the raw tier's text: an EDN writer for JS data and a reader for the JSON
+// replies (docs/wasm.md, "JSON value encoding"). Conventions:
+//   JS → EDN  a string starting with ':' is a keyword; a leading '\' escapes the next
+//             character (so '\\:x' is the string ":x"); integral numbers are longs,
+//             others doubles; BigInt is a long; Date an instant; Uuid a uuid; arrays
+//             are vectors, Sets sets, Maps and plain objects maps (object keys are
+//             keywords, with or without the leading colon).
+//   EDN → JS  the same in reverse: keywords come back as ":ns/name", strings that
+//             would read as keywords come back with a '\' prefix, longs beyond 2^53
+//             as BigInt, instants as Date, uuids as Uuid.
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class Uuid {
+  #text;
+  constructor(text) {
+    if (typeof text !== 'string' || !UUID_RE.test(text)) {
+      throw new Error(`invalid uuid ${JSON.stringify(String(text))}: expected 8-4-4-4-12 hex digits`);
+    }
+    this.#text = text.toLowerCase();
+  }
+  toString() { return this.#text; }
+  toJSON() { return this.#text; }
+  equals(other) { return other instanceof Uuid && other.#text === this.#text; }
+}
+
+// EDN text passed through untouched (d.edn(text)): rules, pull patterns, any input.
+export class EdnText {
+  constructor(text) {
+    if (typeof text !== 'string') throw new Error('edn(): expected a string of EDN text');
+    this.text = text;
+  }
+}
+
+// Characters that end a token in EDN (core/src/edn/edn.cpp IsDelimiter) and so can
+// never be part of a keyword.
+const KEYWORD_RE = /^:[^\s,()[\]{}"\\;]+$/;
+
+const keywords = new Map();  // name → keyword text: attribute names repeat a lot
+
+// 'product/name' or ':product/name' → ':product/name'.
+export function keyword(name) {
+  let k = keywords.get(name);
+  if (k !== undefined) return k;
+  if (typeof name !== 'string') throw new Error(`expected a keyword, got ${describe(name)}`);
+  k = name[0] === ':' ? name : ':' + name;
+  if (!KEYWORD_RE.test(k)) throw new Error(`invalid keyword ${JSON.stringify(k)}`);
+  if (keywords.size >= 4096) keywords.clear();
+  keywords.set(name, k);
+  return k;
+}
+
+const STRING_ESCAPES = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f' };
+// Quotes, backslashes, control characters and unpaired surrogates (which the core then
+// rejects with a position instead of the UTF-8 conversion silently replacing them).
+const STRING_SPECIAL = /["\\\x00-\x1f\x7f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function escapeChar(c) {
+  return STRING_ESCAPES[c] ?? '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
+}
+
+export function ednString(s) {
+  return '"' + s.replace(STRING_SPECIAL, escapeChar) + '"';
+}
+
+const LONG_MIN = -(2n ** 63n), LONG_MAX = 2n ** 63n - 1n;
+
+function ednLong(b) {
+  if (b < LONG_MIN || b > LONG_MAX) throw new Error(`integer ${b} does not fit in a long`);
+  return b.toString();
+}
+
+function ednNumber(x) {
+  if (Number.isSafeInteger(x)) return String(x === 0 ? 0 : x);  // -0 is the long 0
+  if (Number.isNaN(x)) return '##NaN';
+  if (x === Infinity) return '##Inf';
+  if (x === -Infinity) return '##-Inf';
+  if (Number.isInteger(x)) {
+    // Integral but beyond 2^53: a long while it fits, else a double (exponent form,
+    // which the reader cannot take for a big integer).
+    return Math.abs(x) < 2 ** 63 ? BigInt(x).toString() : x.toExponential();
+  }
+  return String(x);  // always has '.' or 'e', so it reads as a double
+}
+
+function ednInstant(date) {
+  const ms = date.getTime();
+  if (Number.isNaN(ms)) throw new Error('invalid Date');
+  return `#inst "${date.toISOString()}"`;
+}
+
+function isPlainObject(v) {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return v.constructor?.name ?? 'object';
+  if (typeof v === 'function') return 'a function';
+  return `${typeof v} ${String(v)}`;
+}
+
+// A plain object as a map with keyword keys; `write(key, value)` writes the values.
+function ednObject(obj, write = (_, v) => toEdn(v)) {
+  const parts = [];
+  for (const k in obj) {
+    const v = obj[k];
+    if (v !== undefined) parts.push(keyword(k), write(k, v));  // skipped as JSON.stringify does
+  }
+  return '{' + parts.join(' ') + '}';
+}
+
+function ednSeq(open, items, close, write = toEdn) {
+  const parts = [];
+  for (const x of items) parts.push(write(x));
+  return open + parts.join(' ') + close;
+}
+
+const ednEntry = ([k, v]) => toEdn(k) + ' ' + toEdn(v);
+
+// Any JS value → EDN text.
+export function toEdn(v) {
+  switch (typeof v) {
+    case 'string':
+      if (v[0] === ':') return keyword(v);
+      return ednString(v[0] === '\\' ? v.slice(1) : v);
+    case 'number': return ednNumber(v);
+    case 'bigint': return ednLong(v);
+    case 'boolean': return v ? 'true' : 'false';
+    case 'object':
+      if (v === null) return 'nil';
+      if (Array.isArray(v)) return ednSeq('[', v, ']');
+      if (v instanceof Date) return ednInstant(v);
+      if (v instanceof Uuid) return `#uuid "${v}"`;
+      if (v instanceof EdnText) return v.text;
+      if (v instanceof Set) return ednSeq('#{', v, '}');
+      if (v instanceof Map) return ednSeq('{', v, '}', ednEntry);
+      if (isPlainObject(v)) return ednObject(v);
+  }
+  throw new Error(`cannot convert ${describe(v)} to EDN`);
+}
+
+// An entity position: an id, a tempid, an ident, or a lookup ref ['person/email', 'a@b']
+// whose attribute may omit the colon.
+export function entityToEdn(e) {
+  if (Array.isArray(e) && e.length === 2 && typeof e[0] === 'string') {
+    return `[${keyword(e[0])} ${toEdn(e[1])}]`;
+  }
+  return toEdn(e);
+}
+
+// List forms whose argument 1 is an entity and argument 2 an attribute.
+const DATOM_OPS = new Set([':db/add', ':db/retract', ':db/cas', ':db.fn/cas']);
+const ENTITY_OPS = new Set([':db/retractEntity', ':db.fn/retractEntity']);
+
+const entityMapValue = (k, v) => (k === 'db/id' || k === ':db/id' ? entityToEdn(v) : toEdn(v));
+
+function txFormToEdn(form) {
+  if (Array.isArray(form)) {
+    if (form.length === 0) throw new Error('empty list form in transaction');
+    const op = keyword(form[0]);
+    const args = form.slice(1).map((x, i) =>
+      i === 0 && (DATOM_OPS.has(op) || ENTITY_OPS.has(op)) ? entityToEdn(x)
+        : i === 1 && DATOM_OPS.has(op) ? keyword(x) : toEdn(x));
+    return ednSeq('[', [op, ...args], ']', String);
+  }
+  if (form !== null && typeof form === 'object' && isPlainObject(form)) {
+    return ednObject(form, entityMapValue);
+  }
+  throw new Error(`transaction forms are entity maps or list forms, got ${describe(form)}`);
+}
+
+// Transaction data: an array of entity maps and list forms, or EDN text as is.
+export function txToEdn(tx) {
+  if (typeof tx === 'string') return tx;
+  if (!Array.isArray(tx)) throw new Error('transaction data must be an array (or EDN text)');
+  return ednSeq('[', tx, ']', txFormToEdn);
+}
+
+// ---- replies ----
+
+// Values the JSON encoding wraps in a one-key object (docs/wasm.md).
+const TAGGED = {
+  '#long': (s) => BigInt(s),
+  '#double': (s) => (s === 'NaN' ? NaN : s === '-Inf' ? -Infinity : Infinity),
+  '#inst': (ms) => new Date(ms),
+  '#uuid': (s) => new Uuid(s),
+};
+
+function revive(_key, v) {
+  if (typeof v === 'string') return v[0] === '\\' ? v.slice(1) : v;
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    for (const tag in v) {
+      const make = TAGGED[tag];
+      return make && Object.keys(v).length === 1 ? make(v[tag]) : v;
+    }
+  }
+  return v;
+}
+
+// Tagged objects and escaped strings are rare; most replies parse without a reviver.
+const NEEDS_REVIVER = /\{\s*"#|"\\\\/;
+
+export const MISSING = Symbol('missing');
+
+// A raw tier reply {"ok": v} | {"error": msg} | {"missing": true} → v, a thrown Error,
+// or MISSING.
+export function parseReply(text) {
+  const r = JSON.parse(text, NEEDS_REVIVER.test(text) ? revive : undefined);
+  if ('ok' in r) return r.ok;
+  if ('error' in r) throw Object.assign(new Error(r.error), r.code ? { code: r.code } : {});
+  if (r.missing) return MISSING;
+  throw new Error(`unexpected reply from the core: ${text.slice(0, 200)}`);
+}
+
+// ---- queries ----
+
+const TOKEN_RE = /"(?:[^"\\]|\\.)*"|;[^\n]*|[[\](){}]|[^\s,;"[\](){}]+/g;
+
+// The query's forms as nested arrays of tokens (strings and comments dropped); each
+// array remembers its opening bracket. Just enough to read the :in section.
+function skeleton(text) {
+  const stack = [[]];
+  for (const [tok] of text.matchAll(TOKEN_RE)) {
+    if (tok[0] === '"' || tok[0] === ';') continue;
+    if ('([{'.includes(tok)) {
+      const form = [];
+      form.open = tok;
+      stack[stack.length - 1].push(form);
+      stack.push(form);
+    } else if (')]}'.includes(tok)) {
+      if (stack.length > 1) stack.pop();
+    } else {
+      stack[stack.length - 1].push(tok);
+    }
+  }
+  return stack[0];
+}
+
+// Indexes of the inputs bound to rule sets (`%` in :in): a JS string there is EDN text
+// (the rules), anywhere else it is a string value.
+export function ruleInputs(query) {
+  const [top] = skeleton(query);
+  const at = Array.isArray(top) ? top.indexOf(':in') : -1;
+  const rules = new Set();
+  if (at < 0) return rules;
+  let ins = top[at + 1];
+  if (top.open !== '{') {
+    const end = top.findIndex((x, i) => i > at && typeof x === 'string' && x[0] === ':');
+    ins = top.slice(at + 1, end < 0 ? top.length : end);
+  }
+  if (Array.isArray(ins)) ins.forEach((b, i) => typeof b === 'string' && b[0] === '%' && rules.add(i));
+  return rules;
+}
+
+// A transaction report {txId, tempids, txData}. txData, the bulk of a big report, is
+// parsed on first use. Relies on the raw tier writing txData last; parses everything
+// otherwise.
+export function parseReport(text) {
+  const at = text.indexOf('},"txData":[');
+  if (!text.startsWith('{"ok":{"txId":') || at < 0) return parseReply(text);
+  const report = parseReply(text.slice(0, at + 1) + '}}');
+  const txData = text.slice(at + '},"txData":'.length, -2);
+  let parsed;
+  return Object.defineProperty(report, 'txData', {
+    enumerable: true,
+    get: () => (parsed ??= parseReply(`{"ok":${txData}}`)),
+  });
+}

@@ -1,0 +1,122 @@
+// The IndexedDB backend: one IndexedDB database per Datalith store, named
+// `datalith:<id>`, with two object stores: `nodes` (address hex → blob bytes) and
+// `heads` (head name → value bytes). The core never waits on it (docs/wasm.md): it
+// reads from a `buffer` store in the WASM module, and this class fills that store
+// with what a call reported missing (one IndexedDB transaction per batch) and drains
+// what a commit wrote (one readwrite transaction: the nodes, then the head). Nothing
+// but IndexedDB requests is awaited inside a transaction.
+
+const NODES = 'nodes';
+const HEADS = 'heads';
+const VERSION = 1;
+
+export const idbName = (id) => `datalith:${id}`;
+
+function idb() {
+  if (typeof indexedDB === 'undefined') throw new Error('the indexeddb backend needs IndexedDB (a browser)');
+  return indexedDB;
+}
+
+const settle = (req) => new Promise((resolve, reject) => {
+  req.onsuccess = () => resolve(req.result);
+  req.onerror = () => reject(req.error);
+});
+
+const finish = (tx) => new Promise((resolve, reject) => {
+  tx.oncomplete = () => resolve();
+  tx.onerror = tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
+});
+
+// IndexedDB clones a typed array's whole buffer: copy views (e.g. into WASM memory).
+const compact = (b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
+
+export class IdbStore {
+  #raw;
+  #db;
+  #closed = false;
+  #reads = { nodesRead: 0, bytesRead: 0, batches: 0 };
+
+  // Opens (creating when `create`) the IndexedDB database of store `id` and a buffer
+  // store in the WASM module primed with its heads. Returns null if it does not exist
+  // and `create` is false.
+  static async open(raw, id, { create }) {
+    const req = idb().open(idbName(id), VERSION);
+    let fresh = false;
+    req.onupgradeneeded = (e) => {
+      fresh = e.oldVersion === 0;
+      req.result.createObjectStore(NODES);
+      req.result.createObjectStore(HEADS);
+    };
+    const db = await settle(req);
+    if (fresh && !create) {
+      db.close();
+      await IdbStore.delete(id);
+      return null;
+    }
+    const store = new IdbStore(raw, db);
+    await store.#loadHeads();
+    return store;
+  }
+
+  static async delete(id) {
+    await settle(idb().deleteDatabase(idbName(id)));
+  }
+
+  constructor(raw, db) {
+    this.#raw = raw;
+    this.#db = db;
+    db.onversionchange = () => db.close();  // let another page delete or upgrade it
+    this.id = raw.storeCreate('buffer');
+  }
+
+  async #loadHeads() {
+    const tx = this.#db.transaction(HEADS);
+    const names = tx.objectStore(HEADS).getAllKeys();
+    const values = tx.objectStore(HEADS).getAll();
+    await finish(tx);
+    names.result.forEach((name, i) => this.#raw.storeProvideHead(this.id, name, values.result[i]));
+  }
+
+  // Loads the nodes the last call reported missing, in one transaction. Returns how
+  // many were provided (0: nothing was missing).
+  async fetchMissing() {
+    if (this.#closed) throw new Error(`${this.#db.name} was closed with its last connection`);
+    const missing = this.#raw.storeTakeMissing(this.id);
+    if (missing.length === 0) return 0;
+    const tx = this.#db.transaction(NODES);
+    const nodes = tx.objectStore(NODES);
+    const reqs = missing.map((addr) => nodes.get(addr));
+    await finish(tx);
+    missing.forEach((addr, i) => {
+      const bytes = reqs[i].result;
+      if (!bytes) throw new Error(`node ${addr} is missing from IndexedDB database "${this.#db.name}"`);
+      this.#raw.storeProvide(this.id, addr, bytes);
+      this.#reads.bytesRead += bytes.byteLength;
+    });
+    this.#reads.nodesRead += missing.length;
+    this.#reads.batches += 1;
+    return missing.length;
+  }
+
+  // Writes what the core committed: the new nodes, then the heads, in one transaction.
+  async persist() {
+    const { blobs, heads } = this.#raw.storeTakePending(this.id);
+    if (blobs.length === 0 && heads.length === 0) return;
+    const tx = this.#db.transaction([NODES, HEADS], 'readwrite');
+    const nodes = tx.objectStore(NODES);
+    for (const [addr, bytes] of blobs) nodes.put(compact(bytes), addr);
+    const headStore = tx.objectStore(HEADS);
+    for (const [name, bytes] of heads) headStore.put(compact(bytes), name);
+    await finish(tx);
+  }
+
+  stats() {
+    return { ...this.#reads };
+  }
+
+  close() {
+    this.#closed = true;
+    this.#raw.storeRelease(this.id);
+    this.#db.close();
+  }
+}

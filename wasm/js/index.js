@@ -1,0 +1,438 @@
+// datalith: the JS API over the raw WASM tier (docs/wasm.md). ES module; everything
+// that may touch storage returns a Promise. Values cross as EDN text (JS → core) and
+// JSON (core → JS); edn.js holds the conventions.
+//
+//   const d = await init();
+//   await d.createDatabase(cfg); const conn = await d.connect(cfg);
+//   await conn.transact([...]); const db = conn.db(); await d.q(query, db);
+
+import { toEdn, txToEdn, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
+import { IdbStore } from './idb-store.js';
+
+export { Uuid };
+
+let loading = null;
+
+// Loads the WASM module (once) and returns the API.
+export function init() {
+  loading ??= load().catch((e) => {
+    loading = null;
+    throw e;
+  });
+  return loading;
+}
+
+async function load() {
+  const { default: factory } = await import('../dist/datalith_wasm.mjs');
+  const wasmUrl = new URL('../dist/datalith_wasm.wasm', import.meta.url);
+  const options = {};
+  const node = typeof process === 'object' && typeof process.versions?.node === 'string';
+  if (node) {
+    // Emscripten's loader cannot fetch a file path under Node (TOOLCHAIN.md).
+    const fs = 'node:fs/promises';  // a variable keeps browser bundlers from resolving it
+    options.wasmBinary = await (await import(fs)).readFile(wasmUrl);
+  } else {
+    options.locateFile = (file) => new URL(file, wasmUrl).href;
+  }
+  return new Datalith(await (node ? startInNode(factory, options) : factory(options)));
+}
+
+// Emscripten 3.1.6's loader under Node reads the CommonJS `__dirname` (only to locate
+// files, which wasmBinary makes moot) and installs process-wide uncaughtException and
+// unhandledRejection handlers that rethrow. A library must do neither: lend it a
+// `__dirname` for its synchronous start and take back the handlers it added.
+function startInNode(factory, options) {
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const before = events.map((e) => new Set(process.listeners(e)));
+  const lend = !('__dirname' in globalThis);
+  if (lend) globalThis.__dirname = '.';
+  try {
+    return factory(options);
+  } finally {
+    if (lend) delete globalThis.__dirname;
+    events.forEach((e, i) => process.listeners(e).forEach((l) => before[i].has(l) || process.removeListener(e, l)));
+  }
+}
+
+const HANDLE = Symbol('datalith.handle');  // a Db's { id, stores }, for d.q
+
+// The raw module plus the retry loop every storage-touching call goes through.
+class Core {
+  constructor(raw) {
+    this.raw = raw;
+    this.snapshots = new FinalizationRegistry((id) => raw.dbRelease(id));
+  }
+
+  // Calls `fn` (a raw call answering a JSON reply) until it answers: after each
+  // {"missing": true}, every store of the call loads what it lacks, in one batch.
+  async call(stores, fn, parse = parseReply) {
+    for (;;) {
+      const reply = parse(fn());
+      if (reply !== MISSING) return reply;
+      const loaded = await Promise.all(stores.map((s) => s.fetchMissing()));
+      if (loaded.every((n) => n === 0)) throw new Error('the core asked for nodes no store of this call can load');
+    }
+  }
+
+  snapshot(id, stores) {
+    const db = new Db(this, stores, id);
+    this.snapshots.register(db, id);
+    return db;
+  }
+}
+
+// The memory backend: a store in the WASM module, kept for the life of the process.
+class MemoryStore {
+  constructor(raw) {
+    this.id = raw.storeCreate('memory');
+  }
+  async fetchMissing() { return 0; }
+  async persist() {}
+  stats() { return { nodesRead: 0, bytesRead: 0, batches: 0 }; }
+  close() {}  // the data outlives connections; deleteDatabase releases it
+}
+
+function storeOf(cfg) {
+  const store = cfg?.store;
+  if (!store || (store.backend !== 'memory' && store.backend !== 'indexeddb')) {
+    throw new Error("config.store.backend must be 'memory' or 'indexeddb'");
+  }
+  if (typeof store.id !== 'string' || store.id === '') throw new Error('config.store.id must be a non-empty string');
+  return { backend: store.backend, id: store.id, key: `${store.backend}:${store.id}` };
+}
+
+function createOptions(cfg) {
+  const flex = cfg.schemaFlexibility ?? 'write';
+  if (flex !== 'read' && flex !== 'write') throw new Error("schemaFlexibility must be 'read' or 'write'");
+  return JSON.stringify({ schemaFlexibility: flex, keepHistory: cfg.keepHistory ?? true });
+}
+
+// One open database: its store, its raw connection and the Connection objects on it
+// (connect() twice to one database shares them, so there is one writer).
+class Session {
+  constructor(key, store, conn) {
+    this.key = key;
+    this.store = store;
+    this.conn = conn;
+    this.conns = new Set();
+    this.queue = Promise.resolve();  // transactions, one at a time
+    this.broken = null;
+  }
+
+  // Runs `fn` after the transactions queued before it.
+  enqueue(fn) {
+    const run = this.queue.then(() => {
+      if (this.broken) throw new Error(`an earlier commit failed to persist (${this.broken.message}); reconnect`);
+      return fn();
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  notify(report) {
+    for (const conn of this.conns) {
+      for (const listener of conn.listeners) {
+        try {
+          listener(report);
+        } catch (e) {
+          console.error('datalith: a listen() callback threw', e);
+        }
+      }
+    }
+  }
+}
+
+class Datalith {
+  #core;
+  #memory = new Map();    // memory stores by id
+  #sessions = new Map();  // open databases by store key
+  #locks = new Map();     // store key → tail of its queue of lifecycle operations
+
+  constructor(raw) {
+    this.#core = new Core(raw);
+    this.version = raw.version();
+  }
+
+  // Runs `fn` after every earlier lifecycle operation on the same store.
+  #exclusive(key, fn) {
+    const run = (this.#locks.get(key) ?? Promise.resolve()).then(fn);
+    this.#locks.set(key, run.catch(() => {}));
+    return run;
+  }
+
+  // The store of a database: null if it does not exist and `create` is false.
+  async #openStore({ backend, id }, create) {
+    const raw = this.#core.raw;
+    if (backend === 'indexeddb') return IdbStore.open(raw, id, { create });
+    let store = this.#memory.get(id);
+    if (!store && create) this.#memory.set(id, (store = new MemoryStore(raw)));
+    return store ?? null;
+  }
+
+  async createDatabase(cfg) {
+    const where = storeOf(cfg);
+    const options = createOptions(cfg);
+    const core = this.#core;
+    await this.#exclusive(where.key, async () => {
+      const store = await this.#openStore(where, true);
+      try {
+        core.raw.connRelease(await core.call([store], () => core.raw.connCreate(store.id, options)));
+        await store.persist();
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  async databaseExists(cfg) {
+    const where = storeOf(cfg);
+    const core = this.#core;
+    return this.#exclusive(where.key, async () => {
+      if (this.#sessions.has(where.key)) return true;
+      const store = await this.#openStore(where, false);
+      if (!store) return false;
+      try {
+        return await core.call([store], () => core.raw.connExists(store.id));
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  async deleteDatabase(cfg) {
+    const where = storeOf(cfg);
+    await this.#exclusive(where.key, async () => {
+      if (this.#sessions.has(where.key)) {
+        throw new Error(`database "${where.id}" has open connections; close them first`);
+      }
+      if (where.backend === 'indexeddb') return IdbStore.delete(where.id);
+      const store = this.#memory.get(where.id);
+      if (store) this.#core.raw.storeRelease(store.id);
+      this.#memory.delete(where.id);
+    });
+  }
+
+  async connect(cfg) {
+    const where = storeOf(cfg);
+    const core = this.#core;
+    return this.#exclusive(where.key, async () => {
+      let session = this.#sessions.get(where.key);
+      if (!session) {
+        const store = await this.#openStore(where, false);
+        if (!store) throw new Error(`no database "${where.id}" (${where.backend}); create it with createDatabase`);
+        try {
+          session = new Session(where.key, store, await core.call([store], () => core.raw.connOpen(store.id)));
+        } catch (e) {
+          store.close();
+          throw e;
+        }
+        this.#sessions.set(where.key, session);
+      }
+      const conn = new Connection(core, session, () => this.#detach(session, conn));
+      session.conns.add(conn);
+      return conn;
+    });
+  }
+
+  // A Connection closed: the last one out releases the raw connection and the store.
+  #detach(session, conn) {
+    return this.#exclusive(session.key, async () => {
+      session.conns.delete(conn);
+      if (session.conns.size > 0) return;
+      await session.queue;
+      this.#sessions.delete(session.key);
+      this.#core.raw.connRelease(session.conn);
+      session.store.close();
+    });
+  }
+
+  // Runs a query. Inputs: Db snapshots, JS data (edn.js conventions), EDN text via
+  // d.edn(text), rule sets as EDN strings (where :in binds %), and arrays mixing data
+  // and snapshots ([['acme', db1], ['globex', db2]]).
+  async q(query, ...inputs) {
+    if (typeof query !== 'string') throw new Error('a query is EDN text (a string)');
+    const rules = ruleInputs(query);
+    const dbs = dbsIn(inputs);
+    await Promise.all(dbs.map((db) => db[HANDLE].ready));
+    const stores = [...new Set(dbs.flatMap((db) => db[HANDLE].stores))];
+    const encode = (x) => (x instanceof Db ? { db: x[HANDLE].id }
+      : dbsIn(x).length > 0 ? { list: x.map(encode) } : { edn: toEdn(x) });
+    const json = JSON.stringify(inputs.map((x, i) =>
+      (rules.has(i) && typeof x === 'string' ? { edn: x } : encode(x))));
+    const core = this.#core;
+    return core.call(stores, () => core.raw.q(query, json));
+  }
+
+  uuid(text) {
+    return new Uuid(text);
+  }
+
+  edn(text) {
+    return new EdnText(text);
+  }
+}
+
+// The snapshots among query inputs, at any depth.
+const dbsIn = (x) => (x instanceof Db ? [x] : Array.isArray(x) ? x.flatMap(dbsIn) : []);
+
+class Connection {
+  #core;
+  #session;
+  #detach;
+  #closed = false;
+  listeners = new Set();
+
+  constructor(core, session, detach) {
+    this.#core = core;
+    this.#session = session;
+    this.#detach = detach;
+  }
+
+  #open() {
+    if (this.#closed) throw new Error('this connection is closed');
+    return this.#session;
+  }
+
+  // Applies transaction data (an array of entity maps and list forms, or EDN text).
+  // Resolves once the commit is stored; listeners run just before.
+  async transact(txData) {
+    const s = this.#open();
+    const edn = txToEdn(txData);
+    const { raw } = this.#core;
+    return s.enqueue(async () => {
+      const report = await this.#core.call([s.store], () => raw.connTransact(s.conn, edn), parseReport);
+      try {
+        await s.store.persist();
+      } catch (e) {
+        s.broken = e;
+        throw new Error(`the transaction was applied but could not be stored: ${e.message}`);
+      }
+      s.notify(report);
+      return report;
+    });
+  }
+
+  db() {
+    const s = this.#open();
+    return this.#core.snapshot(this.#core.raw.connDb(s.conn), [s.store]);
+  }
+
+  listen(callback) {
+    if (typeof callback !== 'function') throw new Error('listen() takes a function');
+    this.#open();
+    this.listeners.add(callback);
+    return () => { this.listeners.delete(callback); };
+  }
+
+  // Nodes read from storage by this database so far (IndexedDB; zero for memory).
+  stats() {
+    return this.#session.store.stats();
+  }
+
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.listeners.clear();
+    await this.#detach();
+  }
+}
+
+const INDEX_SLOTS = { eavt: 'eav', aevt: 'aev', avet: 'ave', vaet: 'vae' };
+
+// asOf/since by transaction: a tx id, or (below 2^42) a count of transactions.
+function txPoint(t) {
+  if (typeof t === 'bigint') t = Number(t);
+  if (!Number.isSafeInteger(t) || t < 0) throw new Error('asOf/since take a tx id, a transaction count or a Date');
+  return t;
+}
+
+function patternText(pattern) {
+  if (pattern instanceof EdnText) return pattern.text;
+  if (typeof pattern !== 'string') throw new Error('a pull pattern is EDN text (a string)');
+  return pattern;
+}
+
+// An immutable database value. Its handle in the WASM module is known at once, except
+// for views at an instant (asOf(date)), which may have to read the transaction log
+// first: their methods wait for it.
+class Db {
+  #core;
+  #parent;  // while the handle is pending: the snapshot this is a view of
+
+  constructor(core, stores, id, parent = null) {
+    this.#core = core;
+    const handle = { id, stores, ready: null };
+    if (typeof id !== 'number') {
+      this.#parent = parent;
+      handle.ready = id.then((resolved) => {
+        Object.assign(handle, { id: resolved, ready: null });
+        this.#parent = null;
+        core.snapshots.register(this, resolved);
+      });
+      handle.ready.catch(() => {});  // reported by the method that awaits it
+    }
+    Object.defineProperty(this, HANDLE, { value: handle });
+  }
+
+  // The newest transaction of the snapshot (views share their snapshot's basis).
+  get basisT() {
+    const h = this[HANDLE];
+    return h.ready ? this.#parent.basisT : this.#core.raw.dbBasis(h.id);
+  }
+
+  asOf(t) { return this.#view(t, 'dbAsOf', 'dbAsOfInstant'); }
+  since(t) { return this.#view(t, 'dbSince', 'dbSinceInstant'); }
+  history() { return this.#derive((raw, id) => raw.dbHistory(id), false); }
+
+  #view(t, byTx, byInstant) {
+    if (!(t instanceof Date)) {
+      const tx = txPoint(t);
+      return this.#derive((raw, id) => raw[byTx](id, tx), false);
+    }
+    const ms = t.getTime();
+    if (Number.isNaN(ms)) throw new Error('invalid Date');
+    return this.#derive((raw, id) => raw[byInstant](id, ms), true);
+  }
+
+  // A view of this snapshot: `make(raw, id)` returns its handle, or a JSON reply
+  // holding it when `reply` (such a call may need nodes, so it resolves later).
+  #derive(make, reply) {
+    const core = this.#core, h = this[HANDLE];
+    if (!h.ready && !reply) return core.snapshot(make(core.raw, h.id), h.stores);
+    const id = (async () => {
+      await h.ready;
+      return reply ? core.call(h.stores, () => make(core.raw, h.id)) : make(core.raw, h.id);
+    })();
+    return new Db(core, h.stores, id, this);
+  }
+
+  // Runs a raw call on this snapshot's handle, loading missing nodes as needed.
+  async #call(fn) {
+    const h = this[HANDLE];
+    await h.ready;
+    return this.#core.call(h.stores, () => fn(this.#core.raw, h.id));
+  }
+
+  async pull(pattern, entity) {
+    const p = patternText(pattern), e = entityToEdn(entity);
+    return this.#call((raw, id) => raw.dbPull(id, p, e));
+  }
+
+  async pullMany(pattern, entities) {
+    if (!Array.isArray(entities)) throw new Error('pullMany() takes an array of entities');
+    const p = patternText(pattern), es = '[' + entities.map(entityToEdn).join(' ') + ']';
+    return this.#call((raw, id) => raw.dbPullMany(id, p, es));
+  }
+
+  // Datoms of `index` ('eavt', 'aevt', 'avet', 'vaet') starting with `components`
+  // in index order; attributes may omit the colon, entities may be lookup refs.
+  async datoms(index, ...components) {
+    const name = typeof index === 'string' ? index.replace(/^:/, '') : '';
+    const slots = INDEX_SLOTS[name];
+    if (!slots) throw new Error(`unknown index ${JSON.stringify(index)} (eavt, aevt, avet or vaet)`);
+    if (components.length > 3) throw new Error('datoms() takes at most three components');
+    const write = { e: entityToEdn, a: keyword, v: name === 'vaet' ? entityToEdn : toEdn };
+    const edn = '[' + components.map((c, i) => write[slots[i]](c)).join(' ') + ']';
+    return this.#call((raw, id) => raw.dbDatoms(id, name, edn));
+  }
+}

@@ -1,0 +1,532 @@
+// The raw Embind tier (docs/wasm.md, "Raw tier contract").
+//
+// JS sees functions of strings, numbers and byte arrays; stores, connections and
+// snapshots stay here in registries keyed by integer handles. Calls marked *R* in the
+// contract return JSON text: {"ok": value}, {"error": message, "code": name} or
+// {"missing": true} when a BufferStore lacked a node (the call changed nothing; JS
+// fetches storeTakeMissing(), provides the blobs and calls again). No C++ exception
+// crosses into JS: R calls turn them into {"error"}, the others into a thrown Error.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cmath>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "buffer_store.h"
+#include "datalith/db.h"
+#include "datalith/query.h"
+#include "value/text.h"
+
+#ifndef DATALITH_VERSION
+#define DATALITH_VERSION "0"
+#endif
+
+namespace datalith::wasm {
+namespace {
+
+using emscripten::val;
+using Json = nlohmann::ordered_json;
+
+// The wasm heap is small next to a server's: a byte-bounded node cache per connection.
+constexpr size_t kCacheBytes = size_t{64} << 20;
+constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
+
+// ---- handles ----
+
+struct StoreEntry {
+  std::shared_ptr<Store> store;
+  std::shared_ptr<BufferStore> buffer;  // null for a memory store
+};
+
+int next_handle = 1;  // one sequence for every kind, so a handle of the wrong kind fails
+
+template <class T>
+class Registry {
+ public:
+  explicit Registry(const char* kind) : kind_(kind) {}
+  int Add(T v) {
+    int id = next_handle++;
+    items_.emplace(id, std::move(v));
+    return id;
+  }
+  T* Find(int id) {
+    auto it = items_.find(id);
+    return it == items_.end() ? nullptr : &it->second;
+  }
+  // For non-R calls: an unknown handle is a programming error of the caller.
+  T& Get(int id) {
+    if (T* v = Find(id)) return *v;
+    throw std::invalid_argument(std::string("unknown ") + kind_ + " handle " + std::to_string(id));
+  }
+  Result<T*> Lookup(int id) {
+    if (T* v = Find(id)) return v;
+    return Status::Invalid(std::string("unknown ") + kind_ + " handle " + std::to_string(id));
+  }
+  void Release(int id) { items_.erase(id); }
+  const std::unordered_map<int, T>& items() const { return items_; }
+
+ private:
+  const char* kind_;
+  std::unordered_map<int, T> items_;
+};
+
+Registry<StoreEntry> stores("store");
+Registry<std::shared_ptr<Connection>> conns("connection");
+Registry<Db> dbs("db");
+
+// Missing-node requests recorded by every buffer store so far. A call that recorded
+// new ones and then failed reports {"missing": true} even if a layer above the store
+// rewrapped the kMissingNode status.
+size_t MissingRecorded() {
+  size_t n = 0;
+  for (const auto& [_, s] : stores.items()) {
+    if (s.buffer) n += s.buffer->missing_recorded();
+  }
+  return n;
+}
+
+// ---- the boundary ----
+
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// Runs an R call. One out-of-line copy for every call keeps the wasm small.
+std::string Respond(const std::function<Result<Json>()>& f) {
+  size_t missing_before = MissingRecorded();
+  Json out;
+  try {
+    Result<Json> r = f();
+    if (r.ok()) {
+      out["ok"] = std::move(r).value();
+    } else if (r.status().code() == Code::kMissingNode || MissingRecorded() != missing_before) {
+      out["missing"] = true;
+    } else {
+      out["error"] = r.status().message();
+      out["code"] = CodeName(r.status().code());
+    }
+  } catch (const std::exception& e) {
+    out = Json{{"error", std::string("internal error: ") + e.what()}, {"code", "Internal"}};
+  } catch (...) {
+    out = Json{{"error", "internal error"}, {"code", "Internal"}};
+  }
+  return Dump(out);
+}
+
+[[noreturn]] void ThrowJs(const std::string& message) {
+  val::global("Error").new_(val(message)).throw_();
+  __builtin_unreachable();
+}
+
+// Runs a non-R call; a C++ exception becomes a JS Error. The message is copied out
+// of the handler first so nothing C++ is live when JS unwinds.
+template <class F>
+auto Guard(F&& f) -> decltype(f()) {
+  std::string message;
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+    message = "internal error";
+  }
+  ThrowJs(message);
+}
+
+template <class T>
+T OrThrow(Result<T> r) {
+  if (!r.ok()) throw std::runtime_error(r.status().message());
+  return std::move(r).value();
+}
+
+val Bytes(std::string_view s) {
+  // new Uint8Array(view) copies out of the wasm heap.
+  return val::global("Uint8Array")
+      .new_(val(emscripten::typed_memory_view(s.size(), reinterpret_cast<const uint8_t*>(s.data()))));
+}
+
+// ---- JSON value encoding (docs/wasm.md) ----
+
+Json LongJson(int64_t v) {
+  if (v > kMaxSafeInteger || v < -kMaxSafeInteger) return Json{{"#long", std::to_string(v)}};
+  return v;
+}
+
+Json TextJson(const std::string& s) {
+  if (!s.empty() && (s[0] == ':' || s[0] == '\\')) return "\\" + s;
+  return s;
+}
+
+Json ToJson(const edn::Node& n) {
+  using edn::Kind;
+  switch (n.kind) {
+    case Kind::kNil: return nullptr;
+    case Kind::kBool: return n.b;
+    case Kind::kLong: return LongJson(n.i);
+    case Kind::kBigInt: return Json{{"#long", n.text}};
+    case Kind::kDouble:
+    case Kind::kBigDec: {
+      double d = n.kind == Kind::kDouble ? n.d : std::strtod(n.text.c_str(), nullptr);
+      if (std::isnan(d)) return Json{{"#double", "NaN"}};
+      if (std::isinf(d)) return Json{{"#double", d > 0 ? "Inf" : "-Inf"}};
+      return d;
+    }
+    case Kind::kString: return TextJson(n.text);
+    case Kind::kChar: {
+      std::string s;
+      internal::AppendUtf8(n.ch, &s);
+      return TextJson(s);
+    }
+    case Kind::kKeyword: return ":" + n.text;
+    case Kind::kSymbol: return TextJson(n.text);
+    case Kind::kList:
+    case Kind::kVector:
+    case Kind::kSet: {
+      Json a = Json::array();
+      for (const edn::Node& item : n.items) a.push_back(ToJson(item));
+      return a;
+    }
+    case Kind::kMap: {
+      Json o = Json::object();
+      for (size_t i = 0; i + 1 < n.items.size(); i += 2) {
+        const edn::Node& k = n.items[i];
+        std::string key = k.is(Kind::kKeyword) || k.is(Kind::kString) ? k.text : edn::Write(k);
+        o[key] = ToJson(n.items[i + 1]);
+      }
+      return o;
+    }
+    case Kind::kTagged: return TextJson(edn::Write(n));  // unknown tags: their EDN text
+    case Kind::kInst: return Json{{"#inst", n.i}};
+    case Kind::kUuid: return Json{{"#uuid", n.uuid.ToString()}};
+  }
+  return nullptr;
+}
+
+Json DatomJson(const Db& db, const Datom& d) {
+  const Attribute* a = db.schema().Attr(d.a);
+  Json attr = a ? Json(":" + a->ident) : Json(d.a);
+  return Json::array({d.e, std::move(attr), ToJson(edn::FromValue(d.v)), d.tx, d.added});
+}
+
+Json DatomsJson(const Db& db, const std::vector<Datom>& datoms) {
+  Json out = Json::array();
+  for (const Datom& d : datoms) out.push_back(DatomJson(db, d));
+  return out;
+}
+
+// ---- arguments ----
+
+Result<Json> ParseJson(const std::string& text, const char* what) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Invalid(std::string(what) + ": malformed JSON");
+  return j;
+}
+
+Result<Value> ValueOfEdn(const std::string& text) {
+  DL_ASSIGN_OR_RETURN(edn::Node n, edn::ReadOne(text));
+  return edn::ToValue(n);
+}
+
+Result<std::vector<Value>> ValuesOfEdn(const std::string& text, const char* what) {
+  DL_ASSIGN_OR_RETURN(edn::Node n, edn::ReadOne(text));
+  if (!n.is(edn::Kind::kVector) && !n.is(edn::Kind::kList))
+    return Status::Invalid(n.Where() + ": " + what + " must be a vector");
+  std::vector<Value> out;
+  for (const edn::Node& item : n.items) {
+    DL_ASSIGN_OR_RETURN(Value v, edn::ToValue(item));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<QueryInput> InputOf(const Json& j) {
+  if (j.is_object() && j.size() == 1) {
+    if (auto it = j.find("db"); it != j.end() && it->is_number_integer()) {
+      DL_ASSIGN_OR_RETURN(Db * db, dbs.Lookup(it->get<int>()));
+      return QueryInput::Database(*db);
+    }
+    if (auto it = j.find("edn"); it != j.end() && it->is_string()) {
+      return QueryInput::Edn(it->get<std::string>());
+    }
+    if (auto it = j.find("list"); it != j.end() && it->is_array()) {
+      std::vector<QueryInput> items;
+      for (const Json& item : *it) {
+        DL_ASSIGN_OR_RETURN(QueryInput in, InputOf(item));
+        items.push_back(std::move(in));
+      }
+      return QueryInput::List(std::move(items));
+    }
+  }
+  return Status::Invalid("query input " + Dump(j) +
+                         ": expected {\"db\": id}, {\"edn\": text} or {\"list\": [...]}");
+}
+
+// ---- the functions ----
+
+std::string Version() { return DATALITH_VERSION " (format 1)"; }
+
+int StoreCreate(std::string kind) {
+  return Guard([&] {
+    StoreEntry e;
+    if (kind == "memory") {
+      e.store = MakeMemoryStore();
+    } else if (kind == "buffer") {
+      e.buffer = std::make_shared<BufferStore>();
+      e.store = e.buffer;
+    } else {
+      throw std::invalid_argument("unknown store kind `" + kind + "` (memory or buffer)");
+    }
+    return stores.Add(std::move(e));
+  });
+}
+
+BufferStore& Buffer(int store) {
+  StoreEntry& e = stores.Get(store);
+  if (!e.buffer) throw std::invalid_argument("store " + std::to_string(store) + " is not a buffer store");
+  return *e.buffer;
+}
+
+void StoreProvide(int store, std::string addr_hex, std::string bytes) {
+  Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    Buffer(store).Provide(addr, std::move(bytes));
+  });
+}
+
+void StoreProvideHead(int store, std::string name, std::string bytes) {
+  Guard([&] {
+    Buffer(store).ProvideHead(name, bytes.empty() ? std::nullopt : std::optional(std::move(bytes)));
+  });
+}
+
+val StoreTakeMissing(int store) {
+  return Guard([&] {
+    val out = val::array();
+    for (const Address& a : Buffer(store).TakeMissing()) out.call<void>("push", val(a.Hex()));
+    return out;
+  });
+}
+
+val StoreTakePending(int store) {
+  return Guard([&] {
+    BufferStore::Pending p = Buffer(store).TakePending();
+    val blobs = val::array();
+    for (const auto& [addr, bytes] : p.blobs) {
+      val pair = val::array();
+      pair.call<void>("push", val(addr.Hex()), Bytes(bytes));
+      blobs.call<void>("push", pair);
+    }
+    val heads = val::array();
+    for (const auto& [name, value] : p.heads) {
+      val pair = val::array();
+      pair.call<void>("push", val(name), Bytes(value));
+      heads.call<void>("push", pair);
+    }
+    val out = val::object();
+    out.set("blobs", blobs);
+    out.set("heads", heads);
+    return out;
+  });
+}
+
+void StoreRelease(int store) { stores.Release(store); }
+
+std::string ConnCreate(int store, std::string opts_json) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
+    CreateOptions o;
+    o.cache_bytes = kCacheBytes;
+    if (!opts_json.empty()) {
+      DL_ASSIGN_OR_RETURN(Json opts, ParseJson(opts_json, "connection options"));
+      if (!opts.is_object()) return Status::Invalid("connection options must be a JSON object");
+      Json flex = opts.value("schemaFlexibility", Json("write"));
+      if (flex != "read" && flex != "write")
+        return Status::Invalid("schemaFlexibility must be \"read\" or \"write\", got " + Dump(flex));
+      o.schema_flexibility = flex == "read" ? SchemaFlexibility::kRead : SchemaFlexibility::kWrite;
+      Json history = opts.value("keepHistory", Json(true));
+      if (!history.is_boolean()) return Status::Invalid("keepHistory must be true or false");
+      o.keep_history = history.get<bool>();
+    }
+    DL_ASSIGN_OR_RETURN(auto conn, Connection::Create(s->store, o));
+    return Json(conns.Add(std::move(conn)));
+  });
+}
+
+std::string ConnOpen(int store) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
+    OpenOptions o;
+    o.cache_bytes = kCacheBytes;
+    DL_ASSIGN_OR_RETURN(auto conn, Connection::Open(s->store, o));
+    return Json(conns.Add(std::move(conn)));
+  });
+}
+
+std::string ConnExists(int store) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
+    DL_ASSIGN_OR_RETURN(bool exists, Connection::Exists(*s->store));
+    return Json(exists);
+  });
+}
+
+std::string ConnTransact(int conn, std::string tx_edn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx_edn));
+    // Flushed, so the commit is in the store (pending, for a buffer store) when JS
+    // sees the report.
+    DL_RETURN_IF_ERROR((*c)->Flush());
+    Json tempids = Json::object();
+    for (const auto& [name, id] : report.tempids) tempids[name] = id;
+    return Json{{"txId", report.tx},
+                {"tempids", std::move(tempids)},
+                {"txData", DatomsJson(report.db_after, report.tx_data)}};
+  });
+}
+
+int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db()); }); }
+
+std::string ConnLog(int conn, double limit) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    size_t n = limit >= 1 ? static_cast<size_t>(limit) : SIZE_MAX;
+    DL_ASSIGN_OR_RETURN(std::vector<CommitInfo> log, (*c)->Log(n));
+    Json out = Json::array();
+    for (const CommitInfo& ci : log) {
+      out.push_back(Json{{"address", ci.address.Hex()},
+                         {"parent", ci.parent.IsZero() ? Json(nullptr) : Json(ci.parent.Hex())},
+                         {"firstTx", ci.first_tx},
+                         {"lastTx", ci.last_tx},
+                         {"instant", ci.instant},
+                         {"datoms", ci.datoms}});
+    }
+    return out;
+  });
+}
+
+void ConnRelease(int conn) { conns.Release(conn); }
+
+// t: a tx id, or (below 2^42) a count of transactions, as Db::AsOf takes it.
+int DbAsOf(int db, double t) {
+  return Guard([&] { return dbs.Add(dbs.Get(db).AsOf(static_cast<EntityId>(t))); });
+}
+int DbSince(int db, double t) {
+  return Guard([&] { return dbs.Add(dbs.Get(db).Since(static_cast<EntityId>(t))); });
+}
+int DbHistory(int db) { return Guard([&] { return dbs.Add(dbs.Get(db).History()); }); }
+
+// The views at an instant must read the transaction log, so they may miss nodes.
+std::string DbAsOfInstant(int db, double millis) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(Db view, d->AsOfInstant(static_cast<int64_t>(millis)));
+    return Json(dbs.Add(std::move(view)));
+  });
+}
+std::string DbSinceInstant(int db, double millis) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(Db view, d->SinceInstant(static_cast<int64_t>(millis)));
+    return Json(dbs.Add(std::move(view)));
+  });
+}
+
+double DbBasis(int db) { return Guard([&] { return static_cast<double>(dbs.Get(db).basis_tx()); }); }
+void DbRelease(int db) { dbs.Release(db); }
+
+std::string DbDatoms(int db, std::string index_name, std::string components_edn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    IndexType index;
+    if (!ParseIndexName(index_name, &index))
+      return Status::Invalid("unknown index `" + index_name + "` (eavt, aevt, avet or vaet)");
+    std::vector<Value> comps;
+    if (!components_edn.empty()) {
+      DL_ASSIGN_OR_RETURN(comps, ValuesOfEdn(components_edn, "datoms components"));
+    }
+    DL_ASSIGN_OR_RETURN(std::vector<Datom> datoms, d->Datoms(index, comps));
+    return DatomsJson(*d, datoms);
+  });
+}
+
+std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(Value entity, ValueOfEdn(entity_edn));
+    DL_ASSIGN_OR_RETURN(edn::Node node, Pull(*d, pattern_edn, entity));
+    return ToJson(node);
+  });
+}
+
+std::string DbPullMany(int db, std::string pattern_edn, std::string entities_edn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(std::vector<Value> entities, ValuesOfEdn(entities_edn, "entities"));
+    DL_ASSIGN_OR_RETURN(std::vector<edn::Node> nodes, PullMany(*d, pattern_edn, entities));
+    Json out = Json::array();
+    for (const edn::Node& n : nodes) out.push_back(ToJson(n));
+    return out;
+  });
+}
+
+std::string Query(std::string query_edn, std::string inputs_json) {
+  return Respond([&]() -> Result<Json> {
+    std::vector<QueryInput> inputs;
+    if (!inputs_json.empty()) {
+      DL_ASSIGN_OR_RETURN(Json j, ParseJson(inputs_json, "query inputs"));
+      if (!j.is_array()) return Status::Invalid("query inputs must be a JSON array");
+      for (const Json& item : j) {
+        DL_ASSIGN_OR_RETURN(QueryInput in, InputOf(item));
+        inputs.push_back(std::move(in));
+      }
+    }
+    DL_ASSIGN_OR_RETURN(edn::Node result, Q(query_edn, inputs));
+    return ToJson(result);
+  });
+}
+
+val CacheStatsOf(int conn) {
+  return Guard([&] {
+    CacheStats s = conns.Get(conn)->cache_stats();
+    val out = val::object();
+    out.set("loads", static_cast<double>(s.loads));
+    out.set("loadBytes", static_cast<double>(s.load_bytes));
+    out.set("hits", static_cast<double>(s.hits));
+    return out;
+  });
+}
+
+}  // namespace
+}  // namespace datalith::wasm
+
+EMSCRIPTEN_BINDINGS(datalith) {
+  using namespace datalith::wasm;
+  using emscripten::function;
+  function("version", &Version);
+  function("storeCreate", &StoreCreate);
+  function("storeProvide", &StoreProvide);
+  function("storeProvideHead", &StoreProvideHead);
+  function("storeTakeMissing", &StoreTakeMissing);
+  function("storeTakePending", &StoreTakePending);
+  function("storeRelease", &StoreRelease);
+  function("connCreate", &ConnCreate);
+  function("connOpen", &ConnOpen);
+  function("connExists", &ConnExists);
+  function("connTransact", &ConnTransact);
+  function("connDb", &ConnDb);
+  function("connLog", &ConnLog);
+  function("connRelease", &ConnRelease);
+  function("dbAsOf", &DbAsOf);
+  function("dbSince", &DbSince);
+  function("dbAsOfInstant", &DbAsOfInstant);
+  function("dbSinceInstant", &DbSinceInstant);
+  function("dbHistory", &DbHistory);
+  function("dbBasis", &DbBasis);
+  function("dbRelease", &DbRelease);
+  function("dbDatoms", &DbDatoms);
+  function("dbPull", &DbPull);
+  function("dbPullMany", &DbPullMany);
+  function("q", &Query);
+  function("cacheStats", &CacheStatsOf);
+}

@@ -1,0 +1,95 @@
+#include "buffer_store.h"
+
+#include <algorithm>
+
+namespace datalith::wasm {
+
+void BufferStore::Provide(const Address& addr, std::string blob) {
+  blobs_.try_emplace(addr, std::move(blob));
+}
+
+void BufferStore::ProvideHead(const std::string& name, std::optional<std::string> value) {
+  if (value) heads_[name] = std::move(*value);
+  else heads_.erase(name);
+}
+
+std::vector<Address> BufferStore::TakeMissing() {
+  std::vector<Address> out;
+  out.swap(missing_);
+  missing_set_.clear();
+  return out;
+}
+
+BufferStore::Pending BufferStore::TakePending() {
+  Pending p;
+  for (const Address& a : pending_blobs_) {
+    auto it = blobs_.find(a);
+    if (it != blobs_.end()) p.blobs.emplace_back(a, it->second);
+  }
+  for (const std::string& name : pending_heads_) {
+    auto it = heads_.find(name);
+    if (it != heads_.end()) p.heads.emplace_back(name, it->second);
+  }
+  pending_blobs_.clear();
+  pending_heads_.clear();
+  return p;
+}
+
+Result<std::string> BufferStore::Get(const Address& addr) {
+  auto it = blobs_.find(addr);
+  if (it != blobs_.end()) return it->second;
+  ++missing_recorded_;
+  if (missing_set_.insert(addr).second) missing_.push_back(addr);
+  return Status::MissingNode("blob " + addr.Hex() + " is not loaded yet");
+}
+
+Status BufferStore::Put(const std::vector<std::pair<Address, std::string>>& blobs) {
+  for (const auto& [addr, bytes] : blobs) {
+    if (blobs_.try_emplace(addr, bytes).second) pending_blobs_.push_back(addr);
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> BufferStore::GetHead(const std::string& name) {
+  auto it = heads_.find(name);
+  if (it == heads_.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+Status BufferStore::CasHead(const std::string& name, const std::optional<std::string>& expected,
+                            const std::string& value) {
+  auto it = heads_.find(name);
+  std::optional<std::string> current;
+  if (it != heads_.end()) current = it->second;
+  if (current != expected) return Status::Conflict("head `" + name + "` changed concurrently");
+  heads_[name] = value;
+  // One entry per head: only its latest value needs to reach IndexedDB.
+  if (std::find(pending_heads_.begin(), pending_heads_.end(), name) == pending_heads_.end())
+    pending_heads_.push_back(name);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> BufferStore::ListHeads() {
+  std::vector<std::string> out;
+  for (const auto& [name, _] : heads_) out.push_back(name);
+  return out;
+}
+
+Status BufferStore::DeleteHead(const std::string& name) {
+  heads_.erase(name);
+  return Status::Ok();
+}
+
+Result<std::vector<Address>> BufferStore::List() {
+  std::vector<Address> out;
+  for (const auto& [addr, _] : blobs_) out.push_back(addr);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status BufferStore::Delete(const Address& addr) {
+  blobs_.erase(addr);
+  return Status::Ok();
+}
+
+}  // namespace datalith::wasm

@@ -1,0 +1,237 @@
+// The JS API against the built package (wasm/dist), memory backend. The examples of
+// wasm/README.md are here verbatim in spirit: if one changes, change the other.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { init, Uuid } from '../js/index.js';
+
+const d = await init();
+let n = 0;
+const fresh = (extra = {}) => ({ store: { backend: 'memory', id: `api-${++n}` }, ...extra });
+const sorted = (rows) => [...rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+
+const CATALOG_SCHEMA = [
+  { 'db/ident': ':product/sku', 'db/valueType': ':db.type/string', 'db/unique': ':db.unique/identity' },
+  { 'db/ident': ':product/name', 'db/valueType': ':db.type/string' },
+  { 'db/ident': ':product/price', 'db/valueType': ':db.type/double' },
+  { 'db/ident': ':product/parts', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' },
+];
+
+async function catalog() {
+  const cfg = fresh();
+  await d.createDatabase(cfg);
+  const conn = await d.connect(cfg);
+  await conn.transact(CATALOG_SCHEMA);
+  return { cfg, conn };
+}
+
+test('init loads the module once', async () => {
+  assert.equal(await init(), d);
+  assert.match(d.version, /^\d+\.\d+\.\d+/);
+});
+
+test('database lifecycle', async () => {
+  const cfg = fresh();
+  assert.equal(await d.databaseExists(cfg), false);
+  await assert.rejects(d.connect(cfg), (e) => e instanceof Error && /no database/.test(e.message));
+  await d.createDatabase(cfg);
+  assert.equal(await d.databaseExists(cfg), true);
+  await assert.rejects(d.createDatabase(cfg), Error);
+  const conn = await d.connect(cfg);
+  await assert.rejects(d.deleteDatabase(cfg), /open connections/);
+  await conn.close();
+  await conn.close();  // idempotent
+  assert.throws(() => conn.db(), /closed/);
+  await assert.rejects(conn.transact([]), /closed/);
+  await d.deleteDatabase(cfg);
+  assert.equal(await d.databaseExists(cfg), false);
+  await assert.rejects(d.connect({ store: { backend: 'disk', id: 'x' } }), /backend/);
+  await assert.rejects(d.createDatabase(fresh({ schemaFlexibility: 'loose' })), /schemaFlexibility/);
+});
+
+test('README: transact, tempids, lookup refs, pull, datoms', async () => {
+  const { conn } = await catalog();
+  const report = await conn.transact([
+    { 'db/id': 'bolt', 'product/sku': 'B001', 'product/name': 'Bolt', 'product/price': 0.25 },
+    { 'product/sku': 'W001', 'product/name': 'Widget', 'product/price': 10, 'product/parts': ['bolt'] },
+  ]);
+  const bolt = report.tempids.bolt;
+  assert.equal(typeof bolt, 'number');
+  assert.equal(typeof report.txId, 'number');
+  assert.ok(report.txData.some(([e, a, v, tx, added]) =>
+    e === bolt && a === ':product/name' && v === 'Bolt' && tx === report.txId && added === true));
+
+  await conn.transact([[':db/add', ['product/sku', 'W001'], 'product/name', 'Gizmo']]);
+  const db = conn.db();
+  assert.deepEqual(await db.pull('[:product/name :product/price {:product/parts [:product/sku]}]', ['product/sku', 'W001']),
+    { 'product/name': 'Gizmo', 'product/price': 10, 'product/parts': [{ 'product/sku': 'B001' }] });
+  assert.deepEqual(await db.pullMany('[:product/sku]', [bolt, [':product/sku', 'W001']]),
+    [{ 'product/sku': 'B001' }, { 'product/sku': 'W001' }]);
+  assert.equal(await db.pull('[:product/name]', 123456), null);
+
+  const avet = await db.datoms('avet', 'product/sku', 'B001');
+  assert.equal(avet.length, 1);
+  assert.deepEqual(avet[0].slice(0, 3), [bolt, ':product/sku', 'B001']);
+  const eavt = await db.datoms('eavt', ['product/sku', 'B001']);
+  assert.deepEqual(eavt.map((x) => x[1]).sort(), [':product/name', ':product/price', ':product/sku']);
+  await assert.rejects(db.datoms('xyz'), /unknown index/);
+  assert.ok(db.basisT >= report.txId);
+});
+
+test('README: a join across two databases', async () => {
+  const { conn: cat } = await catalog();
+  await cat.transact([
+    { 'product/sku': 'W001', 'product/name': 'Widget', 'product/price': 9.99 },
+    { 'product/sku': 'G001', 'product/name': 'Gadget', 'product/price': 24.5 },
+    { 'product/sku': 'S001', 'product/name': 'Sprocket', 'product/price': 3.5 }]);
+  const invCfg = fresh({ schemaFlexibility: 'read' });
+  await d.createDatabase(invCfg);
+  const inv = await d.connect(invCfg);
+  await inv.transact([
+    { 'inventory/sku': 'W001', 'inventory/stock': 12 },
+    { 'inventory/sku': 'G001', 'inventory/stock': 0 },
+    { 'inventory/sku': 'S001', 'inventory/stock': 40 }]);
+
+  const rows = await d.q(`[:find ?name ?price ?stock
+                           :in $cat $inv ?max
+                           :where [$cat ?p :product/sku ?sku]
+                                  [$cat ?p :product/name ?name]
+                                  [$cat ?p :product/price ?price]
+                                  [(<= ?price ?max)]
+                                  [$inv ?i :inventory/sku ?sku]
+                                  [$inv ?i :inventory/stock ?stock]
+                                  [(pos? ?stock)]]`, cat.db(), inv.db(), 20);
+  assert.deepEqual(sorted(rows), [['Sprocket', 3.5, 40], ['Widget', 9.99, 12]]);
+});
+
+test('README: databases bound inside a collection input', async () => {
+  const tenants = [];
+  for (const [name, orders] of [['acme', 3], ['globex', 1]]) {
+    const cfg = fresh({ schemaFlexibility: 'read' });
+    await d.createDatabase(cfg);
+    const conn = await d.connect(cfg);
+    await conn.transact(Array.from({ length: orders }, (_, i) => ({ 'order/id': i, 'order/status': ':completed' })));
+    tenants.push([name, conn.db()]);
+  }
+  const rows = await d.q('[:find ?tenant (count ?o) :in [[?tenant $db] ...] :where [$db ?o :order/status :completed]]', tenants);
+  assert.deepEqual(sorted(rows), [['acme', 3], ['globex', 1]]);
+});
+
+test('README: time travel with asOf, since and history', async () => {
+  const { conn } = await catalog();
+  const first = await conn.transact([{ 'product/sku': 'W001', 'product/price': 9.99 }]);
+  const before = new Date();
+  await new Promise((r) => setTimeout(r, 5));
+  await conn.transact([{ 'product/sku': 'W001', 'product/price': 12.5 }]);
+  const db = conn.db();
+  const price = '[:find ?price . :in $ ?sku :where [?p :product/sku ?sku] [?p :product/price ?price]]';
+  assert.equal(await d.q(price, db, 'W001'), 12.5);
+  assert.equal(await d.q(price, db.asOf(first.txId), 'W001'), 9.99);
+  assert.equal(await d.q(price, db.asOf(before), 'W001'), 9.99);
+  assert.equal(db.asOf(before).basisT, db.basisT);
+  assert.deepEqual(await d.q('[:find [?price ...] :where [_ :product/price ?price]]', db.since(first.txId)), [12.5]);
+  const changes = await d.q('[:find ?price ?added :where [_ :product/price ?price _ ?added]]', db.history());
+  assert.deepEqual(sorted(changes), [[12.5, true], [9.99, false], [9.99, true]]);
+  // The snapshot is a value: later transactions do not change it.
+  await conn.transact([{ 'product/sku': 'W001', 'product/price': 1 }]);
+  assert.equal(await d.q(price, db, 'W001'), 12.5);
+});
+
+test('find specs, rules, :keys and pull in queries', async () => {
+  const { conn } = await catalog();
+  const { tempids } = await conn.transact([
+    { 'db/id': 'a', 'product/sku': 'A', 'product/parts': ['b'] },
+    { 'db/id': 'b', 'product/sku': 'B', 'product/parts': ['c'] },
+    { 'db/id': 'c', 'product/sku': 'C' }]);
+  const db = conn.db();
+  assert.deepEqual((await d.q('[:find [?sku ...] :where [_ :product/sku ?sku]]', db)).sort(), ['A', 'B', 'C']);
+  assert.deepEqual(await d.q('[:find [?e ?sku] :in $ ?e :where [?e :product/sku ?sku]]', db, tempids.a), [tempids.a, 'A']);
+  assert.deepEqual(await d.q('[:find ?sku :keys sku :where [?e :product/sku ?sku] [(= ?sku "C")]]', db), [{ sku: 'C' }]);
+  const rules = `[[(part ?a ?b) [?a :product/parts ?b]]
+                  [(part ?a ?b) [?a :product/parts ?x] (part ?x ?b)]]`;
+  const parts = await d.q('[:find [?sku ...] :in $ % ?root :where (part ?p ?q) [?p :product/sku ?root] [?q :product/sku ?sku]]',
+    db, rules, 'A');
+  assert.deepEqual(parts.sort(), ['B', 'C']);
+  assert.deepEqual(await d.q('[:find (pull ?e ?pattern) . :in $ ?pattern :where [?e :product/sku "A"]]', db, d.edn('[:product/sku]')),
+    { 'product/sku': 'A' });
+});
+
+test('values round-trip with the JS conventions', async () => {
+  const cfg = fresh({ schemaFlexibility: 'read' });
+  await d.createDatabase(cfg);
+  const conn = await d.connect(cfg);
+  const when = new Date(Date.UTC(2024, 1, 29, 12, 30, 0, 250));
+  const id = d.uuid('5a0c3f1e-0000-4000-8000-00000000000a');
+  const values = {
+    'v/kw': ':color/red', 'v/colon': '\\:not-a-keyword', 'v/backslash': '\\\\x', 'v/text': 'quote " back \\ nl \n é 😀',
+    'v/long': 42, 'v/double': 0.5, 'v/big': 2n ** 62n, 'v/inst': when, 'v/uuid': id, 'v/bool': false, 'v/neg': -7,
+  };
+  const { tempids } = await conn.transact([{ 'db/id': 'x', ...values }]);
+  const got = await conn.db().pull('[*]', tempids.x);
+  const expected = { ...values, 'v/colon': ':not-a-keyword', 'v/backslash': '\\x' };
+  for (const [k, v] of Object.entries(expected)) {
+    if (v instanceof Uuid) assert.ok(v.equals(got[k]), k);
+    else assert.deepEqual(got[k], v, k);
+  }
+  assert.equal(typeof got['v/big'], 'bigint');
+  assert.ok(got['v/inst'] instanceof Date);
+  assert.equal(await d.q('[:find ?e . :in $ ?u :where [?e :v/uuid ?u]]', conn.db(), id), tempids.x);
+  assert.equal(await d.q('[:find ?e . :in $ ?k :where [?e :v/kw ?k]]', conn.db(), ':color/red'), tempids.x);
+});
+
+test('listen, and connections to one database share it', async () => {
+  const { cfg, conn } = await catalog();
+  const other = await d.connect(cfg);
+  const seen = [];
+  let resolved = false;
+  const stop = other.listen((r) => seen.push([r.txId, resolved]));
+  const r1 = await conn.transact([{ 'product/sku': 'L1' }]);
+  resolved = true;
+  assert.deepEqual(seen, [[r1.txId, false]]);  // listeners run before transact resolves
+  assert.equal(typeof await d.q('[:find ?e . :where [?e :product/sku "L1"]]', other.db()), 'number');
+  stop();
+  await conn.transact([{ 'product/sku': 'L2' }]);
+  assert.equal(seen.length, 1);
+  const thrower = conn.listen(() => { throw new Error('listener bug'); });
+  const origError = console.error;
+  console.error = () => {};
+  try {
+    await conn.transact([{ 'product/sku': 'L3' }]);  // a failing listener does not fail the transaction
+  } finally {
+    console.error = origError;
+    thrower();
+  }
+  await conn.close();
+  // The memory store outlives its connections.
+  assert.equal((await other.db().datoms('avet', 'product/sku')).length, 3);
+  await other.close();
+  const again = await d.connect(cfg);
+  assert.equal((await again.db().datoms('avet', 'product/sku')).length, 3);
+  await again.close();
+});
+
+test('concurrent transactions are applied in call order', async () => {
+  const { conn } = await catalog();
+  const reports = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+    conn.transact([{ 'product/sku': 'C', 'product/price': i + 0.5 }])));
+  const txs = reports.map((r) => r.txId);
+  assert.deepEqual(txs, [...txs].sort((a, b) => a - b));
+  assert.equal(await d.q('[:find ?p . :where [_ :product/price ?p]]', conn.db()), 19.5);
+});
+
+test('errors are Errors naming what and where, and change nothing', async () => {
+  const { conn } = await catalog();
+  const basis = conn.db().basisT;
+  await assert.rejects(conn.transact('[{:product/sku "A" :product/price "cheap"}]'), (e) =>
+    e instanceof Error && /line 1, col \d+/.test(e.message) && /:product\/price/.test(e.message));
+  await assert.rejects(conn.transact([{ 'product/nope': 1 }]), /product\/nope/);
+  await assert.rejects(conn.transact([{ 'product/sku': () => 1 }]), /cannot convert a function/);
+  assert.equal(conn.db().basisT, basis);  // nothing changed
+  await conn.transact([{ 'product/sku': 'A' }]);
+  await assert.rejects(d.q('[:find ?x :where [?x :product/sku ?y] [(frob ?y)]]', conn.db()), (e) =>
+    e instanceof Error && /line 1, col \d+/.test(e.message) && /frob/.test(e.message) && typeof e.code === 'string');
+  await assert.rejects(d.q('[:find ?x :where [?x', conn.db()), /line 1, col \d+/);
+  await assert.rejects(d.q('[:find ?x :in $a :where [$a ?x :product/sku]]'), /takes 1 inputs/);
+  await assert.rejects(conn.db().pull('[:product/sku', 1), /line 1, col \d+/);
+  await assert.rejects(d.q(42), /EDN text/);
+  assert.throws(() => d.uuid('xyz'), /invalid uuid/);
+});

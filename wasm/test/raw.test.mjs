@@ -1,0 +1,226 @@
+// The raw Embind tier against the built module (bash wasm/build.sh first).
+// Run: node --test wasm/test/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import DatalithWasm from '../dist/datalith_wasm.mjs';
+
+const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+// Node 18+: the 3.1.6 loader cannot fetch() a file path, so hand it the bytes.
+const m = await DatalithWasm({ wasmBinary: fs.readFileSync(dist + 'datalith_wasm.wasm') });
+
+const SCHEMA = `[{:db/ident :person/name :db/valueType :db.type/string :db/unique :db.unique/identity}
+                {:db/ident :person/age :db/valueType :db.type/long}
+                {:db/ident :person/friend :db/valueType :db.type/ref :db/cardinality :db.cardinality/many}]`;
+
+function ok(json) {
+  const r = JSON.parse(json);
+  assert.ok('ok' in r, `expected ok, got ${json}`);
+  return r.ok;
+}
+
+function people(from, to) {
+  const out = [];
+  for (let i = from; i < to; i++) {
+    out.push(`{:db/id "p${i}" :person/name "person ${i}" :person/age ${i % 90}` +
+             (i > from ? ` :person/friend "p${i - 1}"` : '') + '}');
+  }
+  return `[${out.join(' ')}]`;
+}
+
+test('version names the package and the format', () => {
+  assert.match(m.version(), /^\d+\.\d+\.\d+ \(format 1\)$/);
+});
+
+test('memory store: transact, q, pull, datoms, asOf, log', () => {
+  const store = m.storeCreate('memory');
+  assert.equal(ok(m.connExists(store)), false);
+  const conn = ok(m.connCreate(store, '{"schemaFlexibility": "write", "keepHistory": true}'));
+  assert.equal(ok(m.connExists(store)), true);
+  ok(m.connTransact(conn, SCHEMA));
+  const report = ok(m.connTransact(conn,
+    '[{:db/id "ann" :person/name "Ann" :person/age 31} {:db/id "bob" :person/name ":Bob" :person/friend "ann"}]'));
+  assert.ok(report.txId >= 2 ** 42);
+  const ann = report.tempids.ann;
+  assert.ok(Number.isInteger(ann));
+  assert.deepEqual(report.txData.find((d) => d[1] === ':person/age'), [ann, ':person/age', 31, report.txId, true]);
+  // A string starting with ':' is escaped so it cannot pass for a keyword.
+  assert.ok(report.txData.some((d) => d[2] === '\\:Bob'));
+  const t1 = report.txId;
+  ok(m.connTransact(conn, `[[:db/add ${ann} :person/age 32]]`));
+
+  const db = m.connDb(conn);
+  assert.ok(m.dbBasis(db) > t1);
+  const q = '[:find ?n ?a :in $ ?min :where [?e :person/name ?n] [?e :person/age ?a] [(>= ?a ?min)]]';
+  assert.deepEqual(ok(m.q(q, JSON.stringify([{ db }, { edn: '30' }]))), [['Ann', 32]]);
+  assert.deepEqual(ok(m.q('[:find ?n . :in $ :where [?e :person/age 32] [?e :person/name ?n]]',
+                          JSON.stringify([{ db }]))), 'Ann');
+  // Collections of inputs mixing data and databases.
+  const old = m.dbAsOf(db, t1);
+  assert.deepEqual(ok(m.q('[:find ?a . :in [[?t $x]] :where [$x ?e :person/name "Ann"] [$x ?e :person/age ?a]]',
+                          JSON.stringify([{ list: [{ list: [{ edn: '"then"' }, { db: old }] }] }]))), 31);
+
+  assert.deepEqual(ok(m.dbPull(db, '[:person/name {:person/friend [:person/name]}]', '[:person/name ":Bob"]')),
+                   { 'person/name': '\\:Bob', 'person/friend': [{ 'person/name': 'Ann' }] });
+  assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', `[${ann} [:person/name "nobody"]]`)),
+                   [{ 'person/age': 32 }, null]);
+  assert.deepEqual(ok(m.dbDatoms(db, 'eavt', `[${ann} :person/age]`)).map((d) => d.slice(0, 3)),
+                   [[ann, ':person/age', 32]]);
+  assert.deepEqual(ok(m.dbDatoms(old, 'eavt', `[${ann} :person/age]`)).map((d) => d[2]), [31]);
+  const hist = m.dbHistory(db);
+  assert.deepEqual(ok(m.dbDatoms(hist, 'eavt', `[${ann} :person/age]`)).map((d) => [d[2], d[4]]).sort(),
+                   [[31, false], [31, true], [32, true]]);
+  const since = m.dbSince(db, t1);
+  assert.deepEqual(ok(m.q('[:find [?a ...] :where [_ :person/age ?a]]', JSON.stringify([{ db: since }]))), [32]);
+
+  const log = ok(m.connLog(conn, 10));
+  assert.equal(log.length, 4);  // bootstrap, schema, two transactions: flushed one by one
+  assert.equal(log[0].lastTx, m.dbBasis(db));
+  assert.equal(log[3].parent, null);
+  assert.equal(log[0].parent, log[1].address);
+
+  // Values of every type come back in the JSON encoding of docs/wasm.md.
+  const vals = ok(m.q(`[:find ?x . :in ?x]`, JSON.stringify([{
+    edn: '[nil true 9007199254740993 -5 1.5 ##Inf :kw "s" #inst "2020-01-02T03:04:05.006Z" ' +
+         '#uuid "0f8b1c3e-1f2a-4b5c-8d9e-0a1b2c3d4e5f" "\\\\x" [1 [2]]]',
+  }])));
+  assert.deepEqual(vals, [null, true, { '#long': '9007199254740993' }, -5, 1.5, { '#double': 'Inf' }, ':kw', 's',
+    { '#inst': 1577934245006 }, { '#uuid': '0f8b1c3e-1f2a-4b5c-8d9e-0a1b2c3d4e5f' }, '\\\\x', [1, [2]]]);
+  // Maps: keyword keys lose their colon.
+  assert.deepEqual(ok(m.q('[:find ?a ?b :keys a ns/b :in ?a ?b]', '[{"edn": "1"}, {"edn": ":x"}]')),
+                   [{ a: 1, 'ns/b': ':x' }]);
+
+  for (const id of [db, old, hist, since]) m.dbRelease(id);
+  m.connRelease(conn);
+  m.storeRelease(store);
+});
+
+test('errors come back as values with line and column; nothing crosses as a bare number', () => {
+  const store = m.storeCreate('memory');
+  const conn = ok(m.connCreate(store, ''));
+  const db = m.connDb(conn);
+  const bad = JSON.parse(m.q('[:find ?e\n :where [?e :a/b] (foo ?e)]', JSON.stringify([{ db }])));
+  assert.match(bad.error, /line 2, col \d+/);
+  assert.equal(bad.code, 'InvalidArgument');
+  const badTx = JSON.parse(m.connTransact(conn, '[{:db/id "x" :no/such 1}]'));
+  assert.match(badTx.error, /line 1, col \d+/);
+  const badEdn = JSON.parse(m.connTransact(conn, '[{:a 1'));
+  assert.match(badEdn.error, /line 1, col \d+/);
+  assert.match(JSON.parse(m.q('[:find ?e :where [?e]]', '[{"nope": 1}]')).error, /query input/);
+  assert.match(JSON.parse(m.q('[:find ?e :where [?e]]', 'not json')).error, /malformed JSON/);
+  assert.match(JSON.parse(m.dbDatoms(12345, 'eavt', '')).error, /unknown db handle/);
+  assert.match(JSON.parse(m.dbDatoms(db, 'xyz', '')).error, /unknown index/);
+  assert.match(JSON.parse(m.connCreate(store, '{"schemaFlexibility": 1}')).error, /schemaFlexibility/);
+  assert.equal(JSON.parse(m.connCreate(store, '{}')).code, 'Conflict');  // already exists
+  // Non-R calls throw real Errors.
+  assert.throws(() => m.connDb(987654), /unknown connection handle 987654/);
+  assert.throws(() => m.storeCreate('disk'), /unknown store kind/);
+  assert.throws(() => m.storeTakeMissing(store), /not a buffer store/);
+  assert.throws(() => m.dbAsOf(conn, 1), /unknown db handle/);  // a handle of another kind
+  // The module still works after all that.
+  assert.deepEqual(ok(m.q('[:find ?x . :in ?x]', '[{"edn": "1"}]')), 1);
+  m.dbRelease(db);
+  m.connRelease(conn);
+  m.storeRelease(store);
+});
+
+// Serves a BufferStore from `blobs` in rounds, like the JS tier does from IndexedDB.
+function drive(store, blobs, fn, stats) {
+  for (let round = 0; round < 200; round++) {
+    const r = JSON.parse(fn());
+    if (!r.missing) {
+      stats.rounds += round;
+      return r;
+    }
+    const missing = m.storeTakeMissing(store);
+    assert.ok(missing.length > 0, 'a missing result names what is missing');
+    stats.fetched += missing.length;
+    for (const addr of missing) {
+      assert.ok(blobs.has(addr), `unknown address ${addr}`);
+      m.storeProvide(store, addr, blobs.get(addr));
+    }
+  }
+  throw new Error('no answer after 200 rounds');
+}
+
+test('buffer store: write, drain pending, reopen cold and load in rounds', () => {
+  const N = 6000;
+  const writer = m.storeCreate('buffer');
+  assert.equal(ok(m.connExists(writer)), false);
+  const conn = ok(m.connCreate(writer, '{"schemaFlexibility": "write"}'));
+  ok(m.connTransact(conn, SCHEMA));
+  ok(m.connTransact(conn, people(0, N)));
+
+  const pending = m.storeTakePending(writer);
+  const blobs = new Map(pending.blobs);
+  assert.ok(blobs.size > 50, `a multi-level tree: ${blobs.size} blobs`);
+  for (const [addr, bytes] of pending.blobs) {
+    assert.match(addr, /^[0-9a-f]{32}$/);
+    assert.ok(bytes instanceof Uint8Array && bytes.length > 0);
+    assert.equal(bytes[0], 0, 'the decoder-only build writes raw (codec 0) blobs');
+  }
+  assert.equal(pending.heads.length, 1);
+  const [headName, headBytes] = pending.heads[0];
+  assert.equal(headName, 'main');
+  assert.equal(m.storeTakePending(writer).blobs.length, 0, 'pending is drained');
+
+  const query = '[:find ?n ?a :in $ ?x :where [?e :person/name ?x] [?e :person/friend ?f] ' +
+                '[?f :person/name ?n] [?f :person/age ?a]]';
+  const inputs = (db) => JSON.stringify([{ db }, { edn: '"person 4321"' }]);
+  const wdb = m.connDb(conn);
+  const expected = ok(m.q(query, inputs(wdb)));
+  assert.deepEqual(expected, [['person 4320', 4320 % 90]]);
+  const countQ = '[:find (count ?e) . :where [?e :person/age]]';
+  assert.equal(ok(m.q(countQ, JSON.stringify([{ db: wdb }]))), N);
+
+  // A new store with only the head: everything else arrives on demand.
+  const reader = m.storeCreate('buffer');
+  m.storeProvideHead(reader, 'main', headBytes);
+  assert.equal(ok(m.connExists(reader)), true);
+  const stats = { rounds: 0, fetched: 0 };
+  const first = JSON.parse(m.connOpen(reader));
+  assert.deepEqual(first, { missing: true }, 'opening reads the commit record first');
+  const cold = drive(reader, blobs, () => m.connOpen(reader), stats).ok;
+  const rdb = m.connDb(cold);
+
+  stats.rounds = 0;
+  assert.deepEqual(drive(reader, blobs, () => m.q(query, inputs(rdb)), stats).ok, expected);
+  assert.ok(stats.rounds >= 2 && stats.rounds <= 12, `point lookups: ${stats.rounds} rounds`);
+  // Asked again, the same query needs nothing: the nodes are cached.
+  assert.deepEqual(ok(m.q(query, inputs(rdb))), expected);
+  assert.ok(m.cacheStats(cold).loads > 0 && m.cacheStats(cold).hits > 0);
+
+  // A scan over every person: sibling leaves come in batches, not one round per leaf.
+  const scan = { rounds: 0, fetched: 0 };
+  assert.equal(drive(reader, blobs, () => m.q(countQ, JSON.stringify([{ db: rdb }])), scan).ok, N);
+  assert.ok(scan.rounds < scan.fetched / 8, `scan: ${scan.rounds} rounds for ${scan.fetched} nodes`);
+
+  assert.deepEqual(drive(reader, blobs, () => m.dbPull(rdb, '[:person/age]', '[:person/name "person 17"]'),
+                         stats).ok, { 'person/age': 17 });
+
+  // Writing through the cold connection: the transaction waits for its nodes too, and
+  // a call that stopped for missing nodes changed nothing.
+  const tx = drive(reader, blobs, () => m.connTransact(cold, '[{:person/name "person 5" :person/age 99}]'),
+                   stats).ok;
+  assert.equal(tx.txData.filter((d) => d[1] === ':person/age').length, 2);  // retract 5, add 99
+  const more = m.storeTakePending(reader);
+  assert.ok(more.blobs.length > 0 && more.blobs.length < 40, `${more.blobs.length} new blobs`);
+  assert.equal(more.heads[0][0], 'main');
+  assert.notDeepEqual(Array.from(more.heads[0][1]), Array.from(headBytes));
+
+  for (const id of [wdb, rdb]) m.dbRelease(id);
+  m.connRelease(conn);
+  m.connRelease(cold);
+  m.storeRelease(writer);
+  m.storeRelease(reader);
+});
+
+test('a head provided as empty bytes is absent', () => {
+  const s = m.storeCreate('buffer');
+  m.storeProvideHead(s, 'main', new Uint8Array());
+  assert.equal(ok(m.connExists(s)), false);
+  assert.match(JSON.parse(m.connOpen(s)).error, /no database/);
+  m.storeRelease(s);
+});
