@@ -24,8 +24,20 @@ bash wasm/build.sh
 
 # The npm package (wasm/test/: EDN conventions, the API in Node, headless Chromium,
 # npm pack, tsc) once its WASM build exists (npm run build).
+# wasm/test/sync*.test.mjs start the datalith-server built above.
+if [ -x "$BUILD_DIR/datalith-server" ]; then
+  export DATALITH_SERVER="$(realpath "$BUILD_DIR/datalith-server")"
+fi
 if [ -f wasm/dist/datalith_wasm.wasm ]; then
   npm run --silent test:js
 else
   echo "tests: wasm/dist is not built (npm run build); skipping the npm package tests" >&2
+fi
+
+# The demo (web-demo/test/): the page in headless Chromium against a real
+# datalith-server on loopback; screenshots in build/demo-artifacts/.
+if [ -f wasm/dist/datalith_wasm.wasm ] && [ -x "$BUILD_DIR/datalith-server" ]; then
+  DATALITH_SERVER="$BUILD_DIR/datalith-server" DEMO_ARTIFACTS="$BUILD_DIR/demo-artifacts" npm run --silent test:demo
+else
+  echo "tests: wasm/dist or $BUILD_DIR/datalith-server is missing; skipping the demo tests" >&2
 fi

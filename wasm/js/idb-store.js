@@ -30,7 +30,12 @@ const finish = (tx) => new Promise((resolve, reject) => {
 // IndexedDB clones a typed array's whole buffer: copy views (e.g. into WASM memory).
 const compact = (b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
 
+const te = new TextEncoder();
+const td = new TextDecoder();
+
 export class IdbStore {
+  flushes = true;  // the core's commits must be flushed and persisted
+  head = null;     // the `main` head in IndexedDB (commit hex), as last read or written
   #raw;
   #db;
   #closed = false;
@@ -74,7 +79,10 @@ export class IdbStore {
     const names = tx.objectStore(HEADS).getAllKeys();
     const values = tx.objectStore(HEADS).getAll();
     await finish(tx);
-    names.result.forEach((name, i) => this.#raw.storeProvideHead(this.id, name, values.result[i]));
+    names.result.forEach((name, i) => {
+      this.#raw.storeProvideHead(this.id, name, values.result[i]);
+      if (name === 'main') this.head = td.decode(values.result[i]);
+    });
   }
 
   // Loads the nodes the last call reported missing, in one transaction. Returns how
@@ -108,6 +116,32 @@ export class IdbStore {
     const headStore = tx.objectStore(HEADS);
     for (const [name, bytes] of heads) headStore.put(compact(bytes), name);
     await finish(tx);
+    for (const [name, bytes] of heads) if (name === 'main') this.head = td.decode(bytes);
+  }
+
+  // A replica's update (sync.js): the verified blobs, then the new head, in one
+  // readwrite transaction. Then the buffer store gets the head and its commit record
+  // (the nodes load lazily, like any others).
+  async writeUpdate(blobs, head) {
+    if (this.#closed) throw new Error(`${this.#db.name} was closed with its last connection`);
+    const tx = this.#db.transaction([NODES, HEADS], 'readwrite');
+    const nodes = tx.objectStore(NODES);
+    for (const [addr, bytes] of blobs) nodes.put(compact(bytes), addr);
+    tx.objectStore(HEADS).put(te.encode(head), 'main');
+    await finish(tx);
+    const commit = blobs.find(([addr]) => addr === head);
+    if (commit) this.#raw.storeProvide(this.id, head, commit[1]);
+    this.#raw.storeProvideHead(this.id, 'main', head);
+    this.head = head;
+  }
+
+  // Which of `addrs` IndexedDB holds (one read transaction).
+  async has(addrs) {
+    const tx = this.#db.transaction(NODES);
+    const nodes = tx.objectStore(NODES);
+    const reqs = addrs.map((addr) => nodes.getKey(addr));
+    await finish(tx);
+    return reqs.map((r) => r.result !== undefined);
   }
 
   stats() {

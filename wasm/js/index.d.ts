@@ -58,6 +58,8 @@ export interface TxReport {
   /** Tempid → entity id; includes `"datomic.tx"`. */
   tempids: Record<string, EntityId>;
   txData: Datom[];
+  /** On a replica (config.sync): the server commit this report belongs to. */
+  commit?: string;
 }
 
 /** A pulled entity: attribute names without the colon (`'product/name'`) to values. */
@@ -73,8 +75,64 @@ export interface StoreConfig {
   id: string;
 }
 
+/** A replica's server (docs/sync-protocol.md). */
+export interface SyncConfig {
+  /** `ws://HOST:PORT/sync` or `wss://…`. */
+  url: string;
+  /** The server's database name: `[A-Za-z0-9_-]{1,64}`. */
+  db: string;
+  /** A read or write token of that database (at most 256 bytes). */
+  token: string;
+  /** Reconnect delays: jittered exponential from `initialMs` (250) up to `maxMs` (30 000). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Give up on an attempt that has no `welcome` after this long (15 000 ms). */
+  timeoutMs?: number;
+  /** A WebSocket class to use instead of `globalThis.WebSocket` or the `ws` package. */
+  WebSocket?: unknown;
+}
+
+export type SyncState = 'connecting' | 'syncing' | 'live' | 'offline';
+
+/** `conn.onSync` events; every one carries the state and the replica's head. */
+export type SyncEvent = { state: SyncState; head: string | null } & (
+  | { type: 'state'; code?: number; reason?: string; retryInMs?: number; error?: Error }
+  /** A NODES frame arrived: totals so far for the update being received. */
+  | { type: 'progress'; nodes: number; bytes: number; frames: number }
+  /** The server asked which of `addresses` nodes the replica holds. */
+  | { type: 'probe'; addresses: number; held: number }
+  /** An update is stored and exposed: the commit reached and what it took. */
+  | { type: 'update'; commit: string; tx: number; nodes: number; bytes: number; frameBytes: number; frames: number; ms: number }
+  | { type: 'error'; error: Error & { code?: string }; fatal: boolean });
+
+export interface SyncStats {
+  updates: number;
+  nodes: number;
+  /** Blob bytes as stored. */
+  bytes: number;
+  /** NODES frame bytes as received (after the frame header; zstd-compressed or not). */
+  frameBytes: number;
+  frames: number;
+  reconnects: number;
+}
+
+/**
+ * A replica's transaction report: the server's. `txData` is empty (the replica receives
+ * nodes, not datoms); `datoms` counts what the transaction changed; `commit` is the
+ * server commit that holds it.
+ */
+export interface SyncTxReport extends TxReport {
+  datoms: number;
+  commit: string;
+}
+
 export interface DatabaseConfig {
   store: StoreConfig;
+  /**
+   * Makes the database a replica of a datalith-server's database. `connect` opens the
+   * local replica at once (empty before its first sync) and syncs in the background;
+   * `transact` goes to the server.
+   */
+  sync?: SyncConfig;
   /** 'write' (default): attributes must be declared; 'read': any attribute is accepted. */
   schemaFlexibility?: 'read' | 'write';
   /** false drops retracted datoms (no asOf/since/history). Default true. */
@@ -106,11 +164,33 @@ export interface Db {
 }
 
 export interface Connection {
-  /** Applies and stores a transaction; EDN text is accepted as is. */
+  /**
+   * Applies and stores a transaction; EDN text is accepted as is. Transactions made
+   * together are one group commit. On a replica the server applies it: the promise
+   * resolves with its report (a `SyncTxReport`) once the commit is in the replica, and
+   * rejects with `code` 'offline' (not sent), 'tx_failed', 'forbidden', 'overloaded',
+   * 'commit_failed', 'message_too_large' or 'unknown_outcome' (the socket closed first).
+   */
   transact(txData: TxData | string): Promise<TxReport>;
+  /** The replica's sync state; null without `config.sync`. */
+  readonly syncState: SyncState | null;
+  /** Sync progress; returns a function that stops it. Throws without `config.sync`. */
+  onSync(callback: (event: SyncEvent) => void): () => void;
+  /**
+   * Resolves when the replica holds the server's head (state 'live'); rejects when
+   * syncing stopped for good (`code` 'bad_token', 'unknown_database', 'version_mismatch')
+   * or the connection is closed.
+   */
+  synced(): Promise<void>;
+  /** Totals received by the sync client; null without `config.sync`. */
+  syncStats(): SyncStats | null;
   /** The current snapshot. */
   db(): Db;
-  /** Calls `callback` after each commit of this database; returns a function that stops it. */
+  /**
+   * Calls `callback` after each commit of this database; returns a function that stops
+   * it. On a replica, after each update from the server: `txId` is the newest tx of the
+   * new snapshot, `txData` is empty, and `commit` names the commit.
+   */
   listen(callback: (report: TxReport) => void): () => void;
   stats(): StoreStats;
   close(): Promise<void>;

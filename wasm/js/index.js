@@ -8,6 +8,7 @@
 
 import { toEdn, txToEdn, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';
+import { SyncClient, checkSyncConfig } from './sync.js';
 
 export { Uuid };
 
@@ -82,7 +83,9 @@ class Core {
 }
 
 // The memory backend: a store in the WASM module, kept for the life of the process.
+// Its connections never flush (docs/wasm.md): nothing is persisted.
 class MemoryStore {
+  flushes = false;
   constructor(raw) {
     this.id = raw.storeCreate('memory');
   }
@@ -90,6 +93,30 @@ class MemoryStore {
   async persist() {}
   stats() { return { nodesRead: 0, bytesRead: 0, batches: 0 }; }
   close() {}  // the data outlives connections; deleteDatabase releases it
+}
+
+// The memory backend of a replica (config.sync): a buffer store in the WASM module that
+// the sync client provides every received blob and head to. Kept for the life of the
+// process, like MemoryStore, so a later connect() resumes from its head.
+class ReplicaMemoryStore {
+  flushes = false;
+  replica = true;
+  head = null;
+  #raw;
+  constructor(raw) {
+    this.#raw = raw;
+    this.id = raw.storeCreate('buffer');
+  }
+  async fetchMissing() { return 0; }
+  async persist() {}
+  async has(addrs) { return addrs.map((a) => this.#raw.storeHas(this.id, a)); }
+  async writeUpdate(blobs, head) {
+    for (const [addr, bytes] of blobs) this.#raw.storeProvide(this.id, addr, bytes);
+    this.#raw.storeProvideHead(this.id, 'main', head);
+    this.head = head;
+  }
+  stats() { return { nodesRead: 0, bytesRead: 0, batches: 0 }; }
+  close() {}
 }
 
 function storeOf(cfg) {
@@ -115,8 +142,75 @@ class Session {
     this.store = store;
     this.conn = conn;
     this.conns = new Set();
-    this.queue = Promise.resolve();  // transactions, one at a time
+    this.queue = Promise.resolve();  // transactions (and replica updates), one at a time
+    this.batch = [];                 // transactions waiting for the next group commit
     this.broken = null;
+    this.sync = null;                // the SyncClient of a replica
+    this.placeholder = null;         // a replica with no head yet: the memory store of its empty stand-in
+  }
+
+  // Local transactions: every transact() made before the queue reaches the batch (at
+  // least those of one tick) is applied in order, each on its own, then made durable
+  // with one flush and one IndexedDB transaction (group commit).
+  submit(core, edn) {
+    const done = new Promise((resolve, reject) => this.batch.push({ edn, resolve, reject }));
+    if (this.batch.length === 1) {
+      const run = this.queue.then(() => this.commitBatch(core));
+      this.queue = run.catch(() => {});
+    }
+    return done;
+  }
+
+  async commitBatch(core) {
+    const items = this.batch;
+    this.batch = [];
+    if (this.broken) {
+      const e = new Error(`an earlier commit failed to persist (${this.broken.message}); reconnect`);
+      return items.forEach((it) => it.reject(e));
+    }
+    const { raw } = core;
+    const applied = [];
+    for (const it of items) {
+      try {
+        it.report = await core.call([this.store], () => raw.connApply(this.conn, it.edn), parseReport);
+        applied.push(it);
+      } catch (e) {
+        it.reject(e);
+      }
+    }
+    if (applied.length === 0) return;
+    if (this.store.flushes) {
+      try {
+        await core.call([this.store], () => raw.connFlush(this.conn));
+        await this.store.persist();
+      } catch (e) {
+        this.broken = e;
+        const err = new Error(`the transaction was applied but could not be stored: ${e.message}`);
+        return applied.forEach((it) => it.reject(err));
+      }
+    }
+    for (const it of applied) {
+      this.notify(it.report);
+      it.resolve(it.report);
+    }
+  }
+
+  // A replica's store holds a new head (blobs, then head): move the raw connection to
+  // it (the first head replaces the empty stand-in) and tell the listeners.
+  adopt(core, head, tx) {
+    return this.enqueue(async () => {
+      const { raw } = core;
+      if (this.placeholder !== null) {
+        const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
+        raw.connRelease(this.conn);
+        raw.storeRelease(this.placeholder);
+        this.conn = conn;
+        this.placeholder = null;
+      } else {
+        await core.call([this.store], () => raw.connRefresh(this.conn));
+      }
+      this.notify({ txId: tx, tempids: {}, txData: [], commit: head });
+    });
   }
 
   // Runs `fn` after the transactions queued before it.
@@ -214,9 +308,17 @@ class Datalith {
 
   async connect(cfg) {
     const where = storeOf(cfg);
+    const sync = cfg.sync === undefined ? null : checkSyncConfig(cfg.sync);
     const core = this.#core;
     return this.#exclusive(where.key, async () => {
       let session = this.#sessions.get(where.key);
+      if (session && sync && session.sync?.key !== `${sync.url}#${sync.db}`) {
+        throw new Error(`database "${where.id}" is already open ${session.sync ? `as a replica of ${session.sync.key}` : 'without sync'}; close its connections first`);
+      }
+      if (!session && sync) {
+        session = await this.#openReplica(where, sync);
+        this.#sessions.set(where.key, session);
+      }
       if (!session) {
         const store = await this.#openStore(where, false);
         if (!store) throw new Error(`no database "${where.id}" (${where.backend}); create it with createDatabase`);
@@ -234,14 +336,58 @@ class Datalith {
     });
   }
 
+  // A replica (config.sync): opens the local store at once (creating it if needed) and
+  // syncs in the background. With no head yet, the connection shows an empty database
+  // until the first update is stored.
+  async #openReplica(where, sync) {
+    const { raw } = this.#core;
+    const core = this.#core;
+    let store;
+    if (where.backend === 'indexeddb') {
+      store = await IdbStore.open(raw, where.id, { create: true });
+    } else {
+      store = this.#memory.get(where.id);
+      if (store && !store.replica) {
+        throw new Error(`memory database "${where.id}" is a local database; give the replica its own store id`);
+      }
+      if (!store) this.#memory.set(where.id, (store = new ReplicaMemoryStore(raw)));
+    }
+    let session;
+    try {
+      if (await core.call([store], () => raw.connExists(store.id))) {
+        session = new Session(where.key, store, await core.call([store], () => raw.connOpen(store.id)));
+      } else {
+        const placeholder = raw.storeCreate('memory');
+        const conn = parseReply(raw.connCreate(placeholder, '{"schemaFlexibility": "read", "keepHistory": true}'));
+        session = new Session(where.key, store, conn);
+        session.placeholder = placeholder;
+      }
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    session.sync = new SyncClient(raw, {
+      get head() { return store.head; },
+      has: (addrs) => store.has(addrs),
+      apply: async (blobs, head, tx) => {
+        await store.writeUpdate(blobs, head);
+        await session.adopt(core, head, tx);
+      },
+    }, sync);
+    session.sync.start();
+    return session;
+  }
+
   // A Connection closed: the last one out releases the raw connection and the store.
   #detach(session, conn) {
     return this.#exclusive(session.key, async () => {
       session.conns.delete(conn);
       if (session.conns.size > 0) return;
+      await session.sync?.close();
       await session.queue;
       this.#sessions.delete(session.key);
       this.#core.raw.connRelease(session.conn);
+      if (session.placeholder !== null) this.#core.raw.storeRelease(session.placeholder);
       session.store.close();
     });
   }
@@ -260,7 +406,11 @@ class Datalith {
     const json = JSON.stringify(inputs.map((x, i) =>
       (rules.has(i) && typeof x === 'string' ? { edn: x } : encode(x))));
     const core = this.#core;
-    return core.call(stores, () => core.raw.q(query, json));
+    try {
+      return await core.call(stores, () => core.raw.q(query, json));
+    } finally {
+      keepAlive(dbs);  // the snapshots must outlive the call: their FinalizationRegistry releases the handles
+    }
   }
 
   uuid(text) {
@@ -270,6 +420,12 @@ class Datalith {
   edn(text) {
     return new EdnText(text);
   }
+}
+
+// Holds its argument until here (a query passed `conn.db()` inline: between the retries
+// of a lazy load, nothing else refers to that snapshot).
+function keepAlive(x) {
+  return x;
 }
 
 // The snapshots among query inputs, at any depth.
@@ -294,22 +450,43 @@ class Connection {
   }
 
   // Applies transaction data (an array of entity maps and list forms, or EDN text).
-  // Resolves once the commit is stored; listeners run just before.
+  // Resolves once the commit is stored; listeners run just before. On a replica
+  // (config.sync) the transaction goes to the server: the report is the server's, and
+  // it resolves once the commit holding it is in the replica (sync.js).
   async transact(txData) {
     const s = this.#open();
     const edn = txToEdn(txData);
-    const { raw } = this.#core;
-    return s.enqueue(async () => {
-      const report = await this.#core.call([s.store], () => raw.connTransact(s.conn, edn), parseReport);
-      try {
-        await s.store.persist();
-      } catch (e) {
-        s.broken = e;
-        throw new Error(`the transaction was applied but could not be stored: ${e.message}`);
-      }
-      s.notify(report);
-      return report;
-    });
+    if (s.sync) return s.sync.transact(edn);
+    if (s.store.replica) throw new Error('this database is a replica: connect with config.sync to write through its server');
+    return s.submit(this.#core, edn);
+  }
+
+  // The replica's sync state ('connecting', 'syncing', 'live', 'offline'); null
+  // without config.sync.
+  get syncState() {
+    return this.#session.sync?.state ?? null;
+  }
+
+  // Sync progress: callback({ type: 'state' | 'progress' | 'update' | 'probe' | 'error', state, head, ... }).
+  onSync(callback) {
+    const s = this.#open();
+    if (!s.sync) throw new Error('onSync() needs a connection with config.sync');
+    return s.sync.onSync(callback);
+  }
+
+  // Resolves when the replica holds the server's head (state 'live'); rejects if
+  // syncing stopped for good (bad token, unknown database, version mismatch).
+  async synced() {
+    const s = this.#open();
+    if (!s.sync) throw new Error('synced() needs a connection with config.sync');
+    return s.sync.synced();
+  }
+
+  // What the sync client received so far: { updates, nodes, bytes, frameBytes, frames,
+  // reconnects }; null without config.sync.
+  syncStats() {
+    const s = this.#session.sync;
+    return s ? { ...s.stats } : null;
   }
 
   db() {

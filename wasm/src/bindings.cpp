@@ -14,9 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include <zstd.h>
+
 #include "buffer_store.h"
 #include "datalith/db.h"
 #include "datalith/query.h"
+#include "index/node.h"
 #include "value/text.h"
 
 #ifndef DATALITH_VERSION
@@ -347,6 +350,10 @@ std::string ConnCreate(int store, std::string opts_json) {
       if (!history.is_boolean()) return Status::Invalid("keepHistory must be true or false");
       o.keep_history = history.get<bool>();
     }
+    if (!s->buffer) {  // a memory store: nothing to persist, so never flush by itself
+      o.max_pending_tx = SIZE_MAX;
+      o.max_pending_bytes = SIZE_MAX;
+    }
     DL_ASSIGN_OR_RETURN(auto conn, Connection::Create(s->store, o));
     return Json(conns.Add(std::move(conn)));
   });
@@ -357,6 +364,10 @@ std::string ConnOpen(int store) {
     DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
     OpenOptions o;
     o.cache_bytes = kCacheBytes;
+    if (!s->buffer) {
+      o.max_pending_tx = SIZE_MAX;
+      o.max_pending_bytes = SIZE_MAX;
+    }
     DL_ASSIGN_OR_RETURN(auto conn, Connection::Open(s->store, o));
     return Json(conns.Add(std::move(conn)));
   });
@@ -370,18 +381,70 @@ std::string ConnExists(int store) {
   });
 }
 
+Json ReportJson(const TxReport& report) {
+  Json tempids = Json::object();
+  for (const auto& [name, id] : report.tempids) tempids[name] = id;
+  return Json{{"txId", report.tx},
+              {"tempids", std::move(tempids)},
+              {"txData", DatomsJson(report.db_after, report.tx_data)}};
+}
+
+bool OnBufferStore(const Connection& c) { return dynamic_cast<BufferStore*>(&c.store()) != nullptr; }
+
+// Applies a transaction. On a buffer store it is also flushed, so the commit is in the
+// store (pending) when JS sees the report; a memory store is never flushed (its
+// connections do not flush by themselves either): nothing would read the commits but
+// connLog, and every flushed version's blobs would stay in memory.
 std::string ConnTransact(int conn, std::string tx_edn) {
   return Respond([&]() -> Result<Json> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
     DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx_edn));
-    // Flushed, so the commit is in the store (pending, for a buffer store) when JS
-    // sees the report.
+    if (OnBufferStore(**c)) DL_RETURN_IF_ERROR((*c)->Flush());
+    return ReportJson(report);
+  });
+}
+
+// Applies a transaction without flushing (group commit: several connApply, then one
+// connFlush).
+std::string ConnApply(int conn, std::string tx_edn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx_edn));
+    return ReportJson(report);
+  });
+}
+
+// Makes the pending transactions one commit: {"commit": hex, "transactions", "nodes",
+// "bytes"} (transactions 0 and the old commit when nothing was pending).
+std::string ConnFlush(int conn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    if ((*c)->pending_tx() == 0) {
+      return Json{{"commit", (*c)->head_commit().Hex()}, {"transactions", 0}, {"nodes", 0}, {"bytes", 0}};
+    }
     DL_RETURN_IF_ERROR((*c)->Flush());
-    Json tempids = Json::object();
-    for (const auto& [name, id] : report.tempids) tempids[name] = id;
-    return Json{{"txId", report.tx},
-                {"tempids", std::move(tempids)},
-                {"txData", DatomsJson(report.db_after, report.tx_data)}};
+    FlushStats f = (*c)->last_flush();
+    return Json{{"commit", f.commit.Hex()},
+                {"transactions", f.transactions},
+                {"nodes", f.nodes_written},
+                {"bytes", f.bytes_written}};
+  });
+}
+
+// Re-reads the head (a replica whose head JS moved): true if the snapshot moved.
+std::string ConnRefresh(int conn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(bool moved, (*c)->Refresh());
+    return Json(moved);
+  });
+}
+
+// The durable head commit (hex; "" before the first commit).
+std::string ConnHead(int conn) {
+  return Guard([&] {
+    Address a = conns.Get(conn)->head_commit();
+    return a.IsZero() ? std::string() : a.Hex();
   });
 }
 
@@ -486,6 +549,49 @@ std::string Query(std::string query_edn, std::string inputs_json) {
   });
 }
 
+// Whether a store holds a blob (a buffer store: one JS provided or the core wrote;
+// never recorded as missing).
+bool StoreHas(int store, std::string addr_hex) {
+  return Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    StoreEntry& e = stores.Get(store);
+    if (e.buffer) return e.buffer->Has(addr);
+    return e.store->Get(addr).ok();
+  });
+}
+
+// Whether `bytes` is the stored blob of `addr_hex` (docs/format.md §2: codec byte, then
+// the canonical bytes or one zstd frame of them; XXH3-128 of the canonical bytes is the
+// address). False for a mismatch or a corrupt blob; a malformed address throws.
+bool BlobVerify(std::string addr_hex, std::string bytes) {
+  return Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    return index::UnwrapBlob(bytes, addr).ok();
+  });
+}
+
+// One zstd frame that must declare content size `size` and decompress to exactly that
+// many bytes, with nothing after the frame (docs/sync-protocol.md §4). Throws otherwise.
+val ZstdDecompress(std::string frame, double size) {
+  return Guard([&] {
+    if (!(size >= 0) || size > double(uint32_t(-1))) throw std::invalid_argument("zstdDecompress: bad size");
+    size_t want = static_cast<size_t>(size);
+    size_t frame_size = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
+    if (ZSTD_isError(frame_size)) throw std::invalid_argument("zstd: not a complete zstd frame");
+    if (frame_size != frame.size()) throw std::invalid_argument("zstd: trailing bytes after the frame");
+    unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
+    if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN)
+      throw std::invalid_argument("zstd: the frame does not declare its content size");
+    if (declared != want)
+      throw std::invalid_argument("zstd: the frame holds " + std::to_string(declared) + " bytes, expected " +
+                                  std::to_string(want));
+    std::string out(want, '\0');
+    size_t n = ZSTD_decompress(out.data(), want, frame.data(), frame.size());
+    if (ZSTD_isError(n) || n != want) throw std::invalid_argument("zstd: corrupt frame");
+    return Bytes(out);
+  });
+}
+
 val CacheStatsOf(int conn) {
   return Guard([&] {
     CacheStats s = conns.Get(conn)->cache_stats();
@@ -514,6 +620,10 @@ EMSCRIPTEN_BINDINGS(datalith) {
   function("connOpen", &ConnOpen);
   function("connExists", &ConnExists);
   function("connTransact", &ConnTransact);
+  function("connApply", &ConnApply);
+  function("connFlush", &ConnFlush);
+  function("connRefresh", &ConnRefresh);
+  function("connHead", &ConnHead);
   function("connDb", &ConnDb);
   function("connLog", &ConnLog);
   function("connRelease", &ConnRelease);
@@ -529,4 +639,7 @@ EMSCRIPTEN_BINDINGS(datalith) {
   function("dbPullMany", &DbPullMany);
   function("q", &Query);
   function("cacheStats", &CacheStatsOf);
+  function("storeHas", &StoreHas);
+  function("blobVerify", &BlobVerify);
+  function("zstdDecompress", &ZstdDecompress);
 }

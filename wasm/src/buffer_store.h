@@ -22,6 +22,8 @@ class BufferStore final : public Store {
   // A blob or a head value read by JS. A head with no value is absent.
   void Provide(const Address& addr, std::string blob);
   void ProvideHead(const std::string& name, std::optional<std::string> value);
+  // Whether the blob is here (without recording a miss).
+  bool Has(const Address& addr) const { return blobs_.count(addr) > 0; }
   // Addresses asked for and missing since the last call.
   std::vector<Address> TakeMissing();
   // Blobs then heads written since the last call, in write order.

@@ -19,7 +19,7 @@ const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fun
 test('the bundle stays within the size budget (350 KB gzipped)', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
-  const js = ['index.js', 'edn.js', 'idb-store.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
+  const js = ['index.js', 'edn.js', 'idb-store.js', 'sync.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
   const kb = (x) => (x / 1024).toFixed(1);
   console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS tier ${kb(js)} KB gzipped = ${kb(wasm + loader + js)} KB`);
   assert.ok(wasm + loader + js <= 350 * 1024, `${kb(wasm + loader + js)} KB gzipped`);
@@ -28,7 +28,7 @@ test('the bundle stays within the size budget (350 KB gzipped)', () => {
 test('the packed tarball installs and runs in a fresh project', () => {
   const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], ROOT));
   const files = info.files.map((f) => f.path).sort();
-  for (const f of ['package.json', 'wasm/js/index.js', 'wasm/js/index.d.ts', 'wasm/js/edn.js', 'wasm/js/idb-store.js',
+  for (const f of ['package.json', 'wasm/js/index.js', 'wasm/js/index.d.ts', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/sync.js',
     'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm']) {
     assert.ok(files.includes(f), `${f} is packed`);
   }

@@ -75,10 +75,18 @@ test('memory store: transact, q, pull, datoms, asOf, log', () => {
   const since = m.dbSince(db, t1);
   assert.deepEqual(ok(m.q('[:find [?a ...] :where [_ :person/age ?a]]', JSON.stringify([{ db: since }]))), [32]);
 
+  // A memory store's connection never flushes by itself: the log holds the bootstrap
+  // commit until connFlush makes the three transactions one commit.
+  assert.equal(ok(m.connLog(conn, 10)).length, 1);
+  const flushed = ok(m.connFlush(conn));
+  assert.equal(flushed.transactions, 3);
+  assert.equal(ok(m.connFlush(conn)).transactions, 0);
   const log = ok(m.connLog(conn, 10));
-  assert.equal(log.length, 4);  // bootstrap, schema, two transactions: flushed one by one
+  assert.equal(log.length, 2);
+  assert.equal(log[0].address, flushed.commit);
+  assert.equal(m.connHead(conn), flushed.commit);
   assert.equal(log[0].lastTx, m.dbBasis(db));
-  assert.equal(log[3].parent, null);
+  assert.equal(log[1].parent, null);
   assert.equal(log[0].parent, log[1].address);
 
   // Values of every type come back in the JSON encoding of docs/wasm.md.
@@ -223,4 +231,84 @@ test('a head provided as empty bytes is absent', () => {
   assert.equal(ok(m.connExists(s)), false);
   assert.match(JSON.parse(m.connOpen(s)).error, /no database/);
   m.storeRelease(s);
+});
+
+// A zstd frame holding `bytes` in one raw block (content size declared), as the
+// server's encoder could produce; enough to test the decoder side.
+function zstdRawFrame(bytes) {
+  assert.ok(bytes.length >= 256 && bytes.length < 65536 + 256);
+  const fcs = bytes.length - 256;  // 2-byte Frame_Content_Size field, offset 256
+  const block = 1 | (bytes.length << 3);  // last block, raw
+  return Uint8Array.from([0x28, 0xb5, 0x2f, 0xfd, 0x60, fcs & 0xff, fcs >> 8,
+    block & 0xff, (block >> 8) & 0xff, block >> 16, ...bytes]);
+}
+
+test('sync helpers: blobVerify, zstdDecompress, storeHas, connApply + connFlush, connRefresh', () => {
+  // A writer on a buffer store; a replica (another buffer store) fed its blobs and head.
+  const writer = m.storeCreate('buffer');
+  const conn = ok(m.connCreate(writer, ''));
+  ok(m.connApply(conn, SCHEMA));
+  ok(m.connApply(conn, people(0, 300)));
+  const flush = ok(m.connFlush(conn));
+  assert.equal(flush.transactions, 2);
+  const first = m.storeTakePending(writer);
+  assert.equal(new TextDecoder().decode(first.heads[0][1]), flush.commit);
+
+  const [addr, blob] = first.blobs.find(([, b]) => b.length > 300);
+  assert.equal(m.blobVerify(addr, blob), true);
+  const bad = blob.slice();
+  bad[bad.length - 1] ^= 1;
+  assert.equal(m.blobVerify(addr, bad), false);
+  assert.equal(m.blobVerify(addr, new Uint8Array()), false);
+  assert.throws(() => m.blobVerify('xyz', blob), Error);
+  // The same node as a zstd (codec 1) blob verifies against the same address.
+  const canonical = blob.subarray(1);
+  const zblob = Uint8Array.from([1, ...zstdRawFrame(canonical)]);
+  assert.equal(m.blobVerify(addr, zblob), true);
+
+  const frame = zstdRawFrame(canonical);
+  assert.deepEqual(m.zstdDecompress(frame, canonical.length), canonical);
+  assert.throws(() => m.zstdDecompress(frame, canonical.length + 1), /expected/);
+  assert.throws(() => m.zstdDecompress(Uint8Array.from([...frame, 0]), canonical.length), /trailing/);
+  assert.throws(() => m.zstdDecompress(frame.subarray(0, 20), canonical.length), /zstd/);
+
+  const replica = m.storeCreate('buffer');
+  for (const [a, b] of first.blobs) m.storeProvide(replica, a, b);
+  m.storeProvideHead(replica, 'main', flush.commit);
+  assert.equal(m.storeHas(replica, addr), true);
+  assert.equal(m.storeHas(replica, '0'.repeat(32)), false);
+  assert.deepEqual(m.storeTakeMissing(replica), [], 'storeHas records no miss');
+  const rconn = ok(m.connOpen(replica));
+  assert.equal(ok(m.connRefresh(rconn)), false);
+
+  ok(m.connApply(conn, '[{:person/name "person 7" :person/age 70}]'));
+  const second = ok(m.connFlush(conn));
+  const more = m.storeTakePending(writer);
+  assert.ok(more.blobs.length < 30, `${more.blobs.length} blobs for one datom`);
+  for (const [a, b] of more.blobs) m.storeProvide(replica, a, b);
+  m.storeProvideHead(replica, 'main', second.commit);
+  assert.equal(ok(m.connRefresh(rconn)), true);
+  assert.equal(m.connHead(rconn), second.commit);
+  const rdb = m.connDb(rconn);
+  assert.equal(ok(m.q('[:find ?a . :where [?e :person/name "person 7"] [?e :person/age ?a]]',
+                      JSON.stringify([{ db: rdb }]))), 70);
+  m.dbRelease(rdb);
+  m.connRelease(rconn);
+  m.connRelease(conn);
+  m.storeRelease(replica);
+  m.storeRelease(writer);
+});
+
+test('memory store: 20 000 one-entity transactions fit (no flush, no stored versions)', () => {
+  const store = m.storeCreate('memory');
+  const conn = ok(m.connCreate(store, ''));
+  ok(m.connTransact(conn, SCHEMA));
+  const t0 = Date.now();
+  for (let i = 0; i < 20000; i++) ok(m.connTransact(conn, `[{:person/name "p${i}" :person/age ${i % 90}}]`));
+  const db = m.connDb(conn);
+  assert.equal(ok(m.q('[:find (count ?e) . :where [?e :person/age]]', JSON.stringify([{ db }]))), 20000);
+  console.log(`20 000 one-entity transactions on a memory store: ${Date.now() - t0} ms`);
+  m.dbRelease(db);
+  m.connRelease(conn);
+  m.storeRelease(store);
 });

@@ -2,7 +2,7 @@
 //   npx tsc --noEmit --strict --target es2022 --module nodenext wasm/test/types.test.ts
 // Compiles only; each @ts-expect-error line must be a type error.
 import { init, Uuid } from 'datalith';
-import type { Connection, Datalith, Datom, Db, DatabaseConfig, PullResult, TxReport, StoreStats } from 'datalith';
+import type { Connection, Datalith, Datom, Db, DatabaseConfig, PullResult, TxReport, StoreStats, SyncEvent, SyncState, SyncTxReport } from 'datalith';
 
 async function usage(): Promise<void> {
   const d: Datalith = await init();
@@ -53,6 +53,28 @@ async function usage(): Promise<void> {
   void [text, version];
   await conn.close();
   await d.deleteDatabase(cfg);
+
+  // A replica of a server's database.
+  const replica: Connection = await d.connect({
+    store: { backend: 'indexeddb', id: 'inventory' },
+    sync: { url: 'ws://127.0.0.1:8080/sync', db: 'inventory', token: 't', backoff: { initialMs: 100 } },
+  });
+  const state: SyncState | null = replica.syncState;
+  const unsubscribe: () => void = replica.onSync((ev: SyncEvent) => {
+    if (ev.type === 'update') {
+      const n: number = ev.nodes + ev.bytes;
+      const c: string = ev.commit;
+      void [n, c];
+    }
+  });
+  await replica.synced();
+  const sent = (await replica.transact([{ 'item/sku': 'A-1' }])) as SyncTxReport;
+  const where: string = sent.commit;
+  void [state, unsubscribe, where];
+  // @ts-expect-error syncState is read-only
+  replica.syncState = 'live';
+  // @ts-expect-error sync needs a url, a db and a token
+  await d.connect({ store: { backend: 'memory', id: 'x' }, sync: { url: 'ws://x/sync' } });
 
   // @ts-expect-error unknown backend
   await d.connect({ store: { backend: 'localstorage', id: 'x' } });

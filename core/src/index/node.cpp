@@ -19,9 +19,10 @@ constexpr uint8_t kKindBranch = 2;
 constexpr uint8_t kCodecRaw = 0;
 constexpr uint8_t kCodecZstd = 1;
 #ifndef DATALITH_NO_ZSTD_COMPRESS
-// Fast level: node blobs are small and written on every flush; level 1 keeps the
-// bulk load cheap while still shrinking keys ~2-4x.
-constexpr int kZstdLevel = 1;
+// Fast level: node blobs are small and written on every flush. Level -1 (zstd's
+// first "fast" level) compresses prefix-compressed nodes within ~1% of level 1 and
+// takes noticeably less time on a bulk load.
+constexpr int kZstdLevel = -1;
 #endif
 constexpr size_t kMaxNodeBytes = 64 << 20;
 constexpr size_t kMaxKeyBytes = 1 << 20;

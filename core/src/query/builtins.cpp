@@ -10,7 +10,13 @@
 #include <memory>
 #include <optional>
 #include <random>
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+
+#include <cstdlib>
+#else
 #include <regex>
+#endif
 #include <string>
 #include <unordered_map>
 
@@ -22,7 +28,6 @@ using Args = std::vector<Value>;
 constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 // `range` and `(rand n ?x)` refuse to build more elements than this.
 constexpr int64_t kMaxElements = 10'000'000;
-constexpr size_t kRegexCacheSize = 256;
 // libstdc++'s std::regex matches ECMAScript patterns by recursion, one level per
 // character a repetition consumes (250-650 bytes of stack each), so a long match on a
 // long string overflows the stack and kills the process. Longer strings are refused:
@@ -597,6 +602,117 @@ Result<Value> Join(const Call& c) {  // (join coll), (join separator coll)
 }
 
 // ---- regular expressions ----
+//
+// Native builds use std::regex (ECMAScript syntax). The WASM build hands the same four
+// operations to the JS engine's RegExp (the same syntax, without libc++'s regex, which
+// would cost ~50 KB of the package's size budget): see JsRegex below.
+
+// The size limits apply to both engines, so a query behaves the same everywhere.
+Status CheckRegexSizes(const Call& c, std::string_view pattern, std::string_view subject) {
+  if (pattern.size() > kMaxRegexPattern) {
+    return c.Fail("the regular expression is " + std::to_string(pattern.size()) +
+                  " bytes long, more than the limit of " + std::to_string(kMaxRegexPattern));
+  }
+  if (subject.size() > kMaxRegexInput) {
+    return c.Fail("the string is " + std::to_string(subject.size()) +
+                  " bytes long, more than the limit of " + std::to_string(kMaxRegexInput) +
+                  " for regular expressions");
+  }
+  return Status::Ok();
+}
+
+#ifdef __EMSCRIPTEN__
+
+enum class ReOp { kFind = 0, kMatches = 1, kSeq = 2, kSplit = 3, kCheck = 4 };
+
+// Runs one operation with a JS RegExp and answers EDN text: a match as a string (or
+// [match g1 ...] with groups, nil for a group that did not take part), nil for no
+// match, a vector of those for re-seq and split, or {:error "..."}.
+EM_JS(char*, datalith_js_regex, (int op, const char* pattern_c, const char* subject_c, double limit), {
+  const out = (text) => {
+    const n = lengthBytesUTF8(text) + 1;
+    const p = _malloc(n);
+    stringToUTF8(text, p, n);
+    return p;
+  };
+  const edn = (v) => (v === undefined || v === null ? 'nil' : JSON.stringify(v));
+  const groups = (m) => (m.length === 1 ? edn(m[0]) : '[' + Array.from(m, edn).join(' ') + ']');
+  const pattern = UTF8ToString(pattern_c);
+  const s = UTF8ToString(subject_c);
+  let re;
+  try {
+    re = new RegExp(op === 1 ? '^(?:' + pattern + ')$' : pattern, op === 2 || op === 3 ? "g" : "");
+  } catch (e) {
+    return out('{:error ' + JSON.stringify(String(e && e.message)) + '}');
+  }
+  if (op === 4) return out('true');
+  if (op === 0 || op === 1) {
+    const m = re.exec(s);
+    return out(m ? groups(m) : 'nil');
+  }
+  if (op === 2) {
+    const all = Array.from(s.matchAll(re), groups);
+    return out(all.length ? '[' + all.join(' ') + ']' : 'nil');
+  }
+  const parts = [];  // split, with Java's rules for the limit (as the native code)
+  let start = 0;
+  for (const m of s.matchAll(re)) {
+    if (limit > 0 && parts.length + 1 >= limit) break;
+    if (m[0].length === 0 && m.index === 0) continue;
+    parts.push(s.slice(start, m.index));
+    start = m.index + m[0].length;
+  }
+  const split = parts.length > 0;
+  parts.push(s.slice(start));
+  if (split && limit === 0) while (parts.length && parts[parts.length - 1] === "") parts.pop();
+  return out('[' + parts.map(edn).join(' ') + ']');
+});
+
+Result<Value> JsRegex(const Call& c, ReOp op, size_t pattern, std::string_view subject,
+                      int64_t limit = 0) {
+  if (c[pattern].type() != ValueType::kString) {
+    return c.Expected(pattern, "a string (a regular expression)");
+  }
+  DL_RETURN_IF_ERROR(CheckRegexSizes(c, c[pattern].str(), subject));
+  std::string subject_z(subject);
+  char* text = datalith_js_regex(static_cast<int>(op), c[pattern].str().c_str(), subject_z.c_str(),
+                                 static_cast<double>(limit));
+  auto node = edn::ReadOne(text);
+  free(text);
+  if (!node.ok()) return c.Fail("regular expression result: " + node.status().message());
+  if (const edn::Node* err = node->GetKeyword("error")) {
+    return c.Fail("invalid regular expression " + c[pattern].ToString() + ": " + err->text);
+  }
+  return edn::ToValue(*node);
+}
+
+template <bool whole>
+Result<Value> ReMatch(const Call& c) {  // re-find (whole = false), re-matches (whole = true)
+  DL_ASSIGN_OR_RETURN(std::string_view s, c.String(1));
+  return JsRegex(c, whole ? ReOp::kMatches : ReOp::kFind, 0, s);
+}
+
+Result<Value> ReSeq(const Call& c) {
+  DL_ASSIGN_OR_RETURN(std::string_view s, c.String(1));
+  return JsRegex(c, ReOp::kSeq, 0, s);
+}
+
+Result<Value> RePattern(const Call& c) {
+  DL_RETURN_IF_ERROR(JsRegex(c, ReOp::kCheck, 0, "").status());
+  return c[0];
+}
+
+Result<Value> Split(const Call& c) {
+  DL_ASSIGN_OR_RETURN(std::string_view s, c.String(0));
+  int64_t limit = 0;
+  if (c.size() == 3) {
+    DL_ASSIGN_OR_RETURN(limit, c.Long(2));
+  }
+  return JsRegex(c, ReOp::kSplit, 1, s, limit);
+}
+
+#else  // native: std::regex
+
 
 using Regex = std::shared_ptr<const std::regex>;
 using Iter = std::string_view::const_iterator;
@@ -606,10 +722,8 @@ using Match = std::match_results<Iter>;
 Result<Regex> Pattern(const Call& c, size_t i) {
   if (c[i].type() != ValueType::kString) return c.Expected(i, "a string (a regular expression)");
   const std::string& text = c[i].str();
-  if (text.size() > kMaxRegexPattern) {
-    return c.Fail("the regular expression is " + std::to_string(text.size()) +
-                  " bytes long, more than the limit of " + std::to_string(kMaxRegexPattern));
-  }
+  DL_RETURN_IF_ERROR(CheckRegexSizes(c, text, ""));
+  constexpr size_t kRegexCacheSize = 256;
   thread_local std::unordered_map<std::string, Regex> cache;
   if (auto it = cache.find(text); it != cache.end()) return it->second;
   try {
@@ -625,11 +739,7 @@ Result<Regex> Pattern(const Call& c, size_t i) {
 // Runs a match on `subject`, turning the errors std::regex throws into a Status.
 template <class F>
 Result<Value> Matching(const Call& c, std::string_view subject, F match) {
-  if (subject.size() > kMaxRegexInput) {
-    return c.Fail("the string is " + std::to_string(subject.size()) +
-                  " bytes long, more than the limit of " + std::to_string(kMaxRegexInput) +
-                  " for regular expressions");
-  }
+  DL_RETURN_IF_ERROR(CheckRegexSizes(c, "", subject));
   try {
     return match();
   } catch (const std::regex_error& e) {
@@ -705,6 +815,8 @@ Result<Value> Split(const Call& c) {
     return Value::Tuple(std::move(parts));
   });
 }
+
+#endif  // __EMSCRIPTEN__
 
 // ---- the table ----
 

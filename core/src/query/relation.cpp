@@ -52,9 +52,9 @@ Status TooLarge(uint64_t max_rows) {
 }  // namespace
 
 size_t HashRow(const Value* row, const std::vector<int>& cols) {
-  size_t h = 0x9e3779b97f4a7c15ULL;
+  uint64_t h = 0x9e3779b97f4a7c15ULL;  // 64-bit mixing in the 32-bit WASM build too
   for (int c : cols) h = (h ^ row[c].Hash()) * 0x100000001b3ULL + (h >> 29);
-  return h;
+  return static_cast<size_t>(h ^ (h >> 32));
 }
 
 Result<Rel> Join(const Rel& a, const Rel& b, uint64_t max_rows) {

@@ -221,6 +221,57 @@ class DatomSet {
   size_t live_ = 0;
 };
 
+// Sorts `v` by `less`: insertion sort while the input is nearly in order (datoms
+// mostly arrive in entity order, with values of one attribute shuffled), switching to
+// std::sort once it has moved more than a few elements per entry.
+template <class T, class Less>
+void SortMostlySorted(T* v, size_t n, Less less) {
+  size_t budget = 4 * n + 64;
+  for (size_t i = 1; i < n; ++i) {
+    if (!less(v[i], v[i - 1])) continue;
+    T x = v[i];
+    size_t j = i;
+    while (j > 0 && less(x, v[j - 1])) {
+      v[j] = v[j - 1];
+      --j;
+      if (--budget == 0) break;
+    }
+    v[j] = x;
+    if (budget == 0) {
+      std::sort(v, v + n, less);
+      return;
+    }
+  }
+}
+
+// The same for items whose first field k0 (an attribute id) takes few values: a stable
+// bucket pass by k0 first, then each bucket on its own.
+template <class T, class Less>
+void SortByAttribute(std::vector<T>* v, Less less) {
+  std::vector<uint64_t> ids;
+  for (const T& x : *v) {
+    if (ids.empty() || ids.back() != x.k0) {
+      if (std::find(ids.begin(), ids.end(), x.k0) == ids.end()) ids.push_back(x.k0);
+      if (ids.size() > 64) return SortMostlySorted(v->data(), v->size(), less);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  std::vector<size_t> start(ids.size() + 1, 0);
+  auto bucket = [&](uint64_t id) {
+    return static_cast<size_t>(std::lower_bound(ids.begin(), ids.end(), id) - ids.begin());
+  };
+  for (const T& x : *v) ++start[bucket(x.k0) + 1];
+  for (size_t b = 1; b <= ids.size(); ++b) start[b] += start[b - 1];
+  if (ids.size() > 1) {
+    std::vector<T> out(v->size());
+    std::vector<size_t> at(start.begin(), start.end() - 1);
+    for (const T& x : *v) out[at[bucket(x.k0)]++] = x;
+    v->swap(out);
+  }
+  for (size_t b = 0; b < ids.size(); ++b)
+    SortMostlySorted(v->data() + start[b], start[b + 1] - start[b], less);
+}
+
 class Transactor {
  public:
   Transactor(std::shared_ptr<const DbState> before, int64_t now)
@@ -673,6 +724,7 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops, const std::vector<const
     if (!progress) break;
   }
   // Allocate the rest; aliases share their canonical tempid's id.
+  const ERef* last_e = nullptr;  // the ops of one entity map share their ERef
   for (size_t i = 0; i < ops.size(); ++i) {
     Op* op = ops[i];
     auto visit = [&](const std::string& name, bool entity) {
@@ -684,7 +736,8 @@ Status Transactor::ResolveTempids(std::vector<Op*>& ops, const std::vector<const
       EntityId id = it->second;
       if (&t != &name) tempids_[name] = id;
     };
-    if (op->e->kind == ERef::Kind::kTemp) visit(op->e->name, true);
+    if (op->e->kind == ERef::Kind::kTemp && op->e != last_e) visit(op->e->name, true);
+    last_e = op->e;
     if (op->v.eref && op->v.eref->kind == ERef::Kind::kTemp) visit(op->v.eref->name, false);
     const Attribute* a = attrs[i];
     if (op->v.node && a && a->is_ref()) {
@@ -720,9 +773,20 @@ Status Transactor::RunOps(std::vector<Op*>& ops) {
   }
   DL_RETURN_IF_ERROR(ResolveTempids(ops, attrs));
   adds_.Reserve(adds_.size() + ops.size() + 1);
+  const ERef* last_temp = nullptr;  // tempids are final here: resolve each ERef once
+  EntityId last_temp_id = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     Op& op = *ops[i];
-    DL_ASSIGN_OR_RETURN(EntityId e, Resolve(*op.e, op.e->node ? op.e->node : op.form));
+    EntityId e;
+    if (op.e == last_temp) {
+      e = last_temp_id;
+    } else {
+      DL_ASSIGN_OR_RETURN(e, Resolve(*op.e, op.e->node ? op.e->node : op.form));
+      if (op.e->kind == ERef::Kind::kTemp) {
+        last_temp = op.e;
+        last_temp_id = e;
+      }
+    }
     if (op.kind == OpKind::kRetractEntity) {
       std::set<EntityId> seen;
       DL_RETURN_IF_ERROR(RetractEntity(e, &seen));
@@ -799,7 +863,14 @@ std::vector<Datom> Transactor::CurrentValues(EntityId e, const Attribute& a) {
 Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* where) {
   if (IsTxId(e) && e != tx_ && !a.ident.empty())
     return Err(where, "cannot add datoms to past transaction " + std::to_string(e));
-  if (adds_.Contains(e, a.id, v)) return Status::Ok();
+  bool other_add = false;  // cardinality-one: this tx already asserts another value
+  if (a.many) {
+    if (adds_.Contains(e, a.id, v)) return Status::Ok();
+  } else {
+    bool same = false;
+    adds_.ForEa(e, a.id, [&](const Datom& d) { (d.v == v ? same : other_add) = true; });
+    if (same) return Status::Ok();
+  }
   if (retracts_.Erase(e, a.id, v)) return Status::Ok();  // re-asserting what this tx retracted
   bool exists = false;
   std::vector<Datom> olds;
@@ -817,7 +888,8 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
   }
   if (exists) return Status::Ok();  // redundant
   if (!a.many) {
-    std::vector<const Datom*> other = adds_.WithEa(e, a.id);
+    std::vector<const Datom*> other;
+    if (other_add) other = adds_.WithEa(e, a.id);
     if (!other.empty())
       return Err(where, "conflict: two values for cardinality-one :" + a.ident + " of entity " +
                             std::to_string(e) + ": " + other[0]->v.ToString() + " and " + v.ToString());
@@ -1141,41 +1213,58 @@ Result<TxOutput> Transactor::Finish() {
   }
   voff[n] = static_cast<uint32_t>(vals.size());
   auto vview = [&](uint32_t i) { return std::string_view(vals.data() + voff[i], voff[i + 1] - voff[i]); };
-  // The first 8 bytes of a value's encoding, big-endian and zero-padded: ordering by
-  // it agrees with memcmp on the full encoding unless two are equal (then compared).
-  auto vhead = [&](uint32_t i) {
+  // The first 16 bytes of each value's encoding as two big-endian, zero-padded
+  // integers: ordering by them agrees with memcmp on the full encodings unless they
+  // are equal; then two encodings of at most 16 bytes order by length (the shorter is
+  // a prefix of the other), longer ones by their bytes.
+  auto head = [&](uint32_t i, size_t from) {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(vals.data()) + voff[i];
-    size_t len = std::min<size_t>(8, voff[i + 1] - voff[i]);
+    size_t len = voff[i + 1] - voff[i];
     uint64_t x = 0;
-    for (size_t j = 0; j < 8; ++j) x = (x << 8) | (j < len ? p[j] : 0);
+    for (size_t j = from; j < from + 8; ++j) x = (x << 8) | (j < len ? p[j] : 0);
     return x;
   };
   // Index edits must be sorted by key. Sorting works on the key's fields (integers
   // first, value bytes only on ties) and skips orders the datoms already come in; a
   // datom is never both asserted and retracted, so keys are unique per tree.
+  // Carries what building a key needs besides the value bytes, so that pass does not
+  // chase datoms in sorted (that is, random) order.
   struct SortKey {
-    uint64_t k0, k1, k2;
+    uint64_t k0, k1, k2, k3;
     uint32_t i;
+    uint32_t vlen;
+    bool add;
+    bool keep;
+  };
+  auto vtie = [&](const SortKey& x, const SortKey& y) {  // values whose heads are equal
+    if (x.vlen <= 16 && y.vlen <= 16) return x.vlen < y.vlen ? -1 : x.vlen > y.vlen ? 1 : 0;
+    return vview(x.i).compare(vview(y.i));
   };
   std::vector<SortKey> order;
   order.reserve(n);
   std::vector<uint32_t> eavt_order;
-  std::string cur_keys[kIndexCount], hist_keys[kIndexCount];
-  std::vector<index::KeyEdit> cur[kIndexCount], hist[kIndexCount];
+  std::string cb, hb;  // key bytes of one tree's edits, reused tree after tree
+  std::vector<index::KeyEdit> cur, hist;
   for (int ix = 0; ix < kIndexCount; ++ix) {
     const IndexType type = static_cast<IndexType>(ix);
     order.clear();
     for (uint32_t i = 0; i < n; ++i) {
       const Entry& en = entries[i];
       const Datom& d = *en.d;
+      uint32_t vlen = voff[i + 1] - voff[i];
       switch (type) {
-        case IndexType::kEavt: order.push_back(SortKey{d.e, d.a, vhead(i), i}); break;
-        case IndexType::kAevt: order.push_back(SortKey{d.a, d.e, vhead(i), i}); break;
+        case IndexType::kEavt:
+          order.push_back(SortKey{d.e, d.a, head(i, 0), head(i, 8), i, vlen, en.add, en.keep});
+          break;
+        case IndexType::kAevt:
+          order.push_back(SortKey{d.a, d.e, head(i, 0), head(i, 8), i, vlen, en.add, en.keep});
+          break;
         case IndexType::kAvet:
-          if (en.avet) order.push_back(SortKey{d.a, vhead(i), d.e, i});
+          if (en.avet) order.push_back(SortKey{d.a, head(i, 0), head(i, 8), d.e, i, vlen, en.add, en.keep});
           break;
         case IndexType::kVaet:
-          if (d.v.type() == ValueType::kRef) order.push_back(SortKey{d.v.ref(), d.a, d.e, i});
+          if (d.v.type() == ValueType::kRef)
+            order.push_back(SortKey{d.v.ref(), d.a, d.e, 0, i, vlen, en.add, en.keep});
           break;
       }
     }
@@ -1183,15 +1272,20 @@ Result<TxOutput> Transactor::Finish() {
     auto less = [&](const SortKey& x, const SortKey& y) {
       if (x.k0 != y.k0) return x.k0 < y.k0;
       if (x.k1 != y.k1) return x.k1 < y.k1;
-      if (type == IndexType::kAvet) {  // a v e: the value's bytes before e
-        int c = vview(x.i).compare(vview(y.i));
-        if (c != 0) return c < 0;
-        return x.k2 < y.k2;
-      }
       if (x.k2 != y.k2) return x.k2 < y.k2;
-      return type != IndexType::kVaet && vview(x.i) < vview(y.i);
+      if (type == IndexType::kAvet) {  // a v e: all of the value before e
+        int c = vtie(x, y);
+        if (c != 0) return c < 0;
+        return x.k3 < y.k3;
+      }
+      if (x.k3 != y.k3) return x.k3 < y.k3;
+      return type != IndexType::kVaet && vtie(x, y) < 0;
     };
-    if (!std::is_sorted(order.begin(), order.end(), less)) std::sort(order.begin(), order.end(), less);
+    if (type == IndexType::kAevt || type == IndexType::kAvet) {
+      SortByAttribute(&order, less);
+    } else {
+      SortMostlySorted(order.data(), order.size(), less);
+    }
     if (type == IndexType::kEavt) {
       eavt_order.reserve(order.size());
       for (const SortKey& k : order) eavt_order.push_back(k.i);
@@ -1205,61 +1299,68 @@ Result<TxOutput> Transactor::Finish() {
     for (const SortKey& k : order) {
       size_t len = key_len(k.i);
       cur_bytes += len;
-      if (!entries[k.i].add && entries[k.i].keep) {
+      if (!k.add && k.keep) {
         hist_bytes += 2 * (len + 1);
         hist_count += 2;
       }
     }
-    std::string& cb = cur_keys[ix];
-    std::string& hb = hist_keys[ix];
+    cb.clear();
+    hb.clear();
+    cur.clear();
+    hist.clear();
     cb.reserve(cur_bytes);
     hb.reserve(hist_bytes);
-    cur[ix].reserve(order.size());
-    hist[ix].reserve(hist_count);
-    auto put = [&](std::string* b, const Datom& d, uint32_t i, EntityId tx) {
+    cur.reserve(order.size());
+    hist.reserve(hist_count);
+    // The key fields are the sort fields: e a v / a e v / a v e / v a e.
+    auto put = [&](std::string* b, const SortKey& k, EntityId tx) {
+      PutFixed64BE(b, k.k0);
       switch (type) {
         case IndexType::kEavt:
-          PutFixed64BE(b, d.e);
-          PutFixed64BE(b, d.a);
-          b->append(vview(i));
-          break;
         case IndexType::kAevt:
-          PutFixed64BE(b, d.a);
-          PutFixed64BE(b, d.e);
-          b->append(vview(i));
+          PutFixed64BE(b, k.k1);
+          b->append(vview(k.i));
           break;
         case IndexType::kAvet:
-          PutFixed64BE(b, d.a);
-          b->append(vview(i));
-          PutFixed64BE(b, d.e);
+          b->append(vview(k.i));
+          PutFixed64BE(b, k.k3);
           break;
         case IndexType::kVaet:
-          PutFixed64BE(b, d.v.ref());
-          PutFixed64BE(b, d.a);
-          PutFixed64BE(b, d.e);
+          PutFixed64BE(b, k.k1);
+          PutFixed64BE(b, k.k2);
           break;
       }
       PutFixed64BE(b, tx);
     };
     for (const SortKey& k : order) {
-      const Entry& en = entries[k.i];
-      const Datom& d = *en.d;
+      EntityId tx = k.add ? tx_ : entries[k.i].d->tx;  // a retraction names its assertion's tx
       size_t at = cb.size();
-      put(&cb, d, k.i, d.tx);
-      cur[ix].push_back(index::KeyEdit{std::string_view(cb).substr(at), en.add});
-      if (!en.add && en.keep) {
+      put(&cb, k, tx);
+      cur.push_back(index::KeyEdit{std::string_view(cb).substr(at), k.add});
+      if (!k.add && k.keep) {
         // History: the assertion (its own tx) and this retraction (tx_), in that order.
         at = hb.size();
-        put(&hb, d, k.i, d.tx);
+        put(&hb, k, tx);
         hb.push_back(1);
-        hist[ix].push_back(index::KeyEdit{std::string_view(hb).substr(at), true});
+        hist.push_back(index::KeyEdit{std::string_view(hb).substr(at), true});
         at = hb.size();
-        put(&hb, d, k.i, tx_);
+        put(&hb, k, tx_);
         hb.push_back(0);
-        hist[ix].push_back(index::KeyEdit{std::string_view(hb).substr(at), true});
+        hist.push_back(index::KeyEdit{std::string_view(hb).substr(at), true});
       }
     }
     out.key_bytes += cb.size() + hb.size();
+    for (auto* edits : {&cur, &hist}) {
+      if (edits->empty()) continue;
+      // The order above is byte order by construction; check it (cheap, linear) and
+      // fall back to a plain sort rather than hand a tree unsorted edits.
+      auto by_key = [](const index::KeyEdit& x, const index::KeyEdit& y) { return x.key < y.key; };
+      if (!std::is_sorted(edits->begin(), edits->end(), by_key))
+        std::sort(edits->begin(), edits->end(), by_key);
+      index::Child& root = edits == &cur ? after->current[ix] : after->history[ix];
+      DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits->data(),
+                                             edits->data() + edits->size()));
+    }
   }
   // The report's datoms, in EAVT order (which is (e, a, v) order, as asserted and
   // retracted datoms never coincide).
@@ -1270,19 +1371,6 @@ Result<TxOutput> Transactor::Finish() {
       out.tx_data.push_back(std::move(d));
     } else {
       out.tx_data.push_back(Datom{d.e, d.a, std::move(d.v), tx_, false});
-    }
-  }
-  for (int i = 0; i < kIndexCount; ++i) {
-    for (auto* edits : {&cur[i], &hist[i]}) {
-      if (edits->empty()) continue;
-      // The order above is byte order by construction; check it (cheap, linear) and
-      // fall back to a plain sort rather than hand a tree unsorted edits.
-      auto by_key = [](const index::KeyEdit& x, const index::KeyEdit& y) { return x.key < y.key; };
-      if (!std::is_sorted(edits->begin(), edits->end(), by_key))
-        std::sort(edits->begin(), edits->end(), by_key);
-      index::Child& root = edits == &cur[i] ? after->current[i] : after->history[i];
-      DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits->data(),
-                                             edits->data() + edits->size()));
     }
   }
   // Attributes whose AVET membership changed (:db/index, :db/unique): move their

@@ -1,0 +1,479 @@
+// The sync client: keeps a replica (an IndexedDB or memory store) current with a
+// datalith-server over the WebSocket protocol of docs/sync-protocol.md (version 1), and
+// sends writes to the server. index.js owns the replica's raw connection; this file
+// owns the socket and the protocol.
+//
+// Per update: NODES frames (each blob verified against its address in the WASM core,
+// then buffered), then `head`: the blobs and the head are written to the replica in one
+// step (one IndexedDB transaction), the new snapshot is exposed and `listen` callbacks
+// run, then the update is acknowledged. A PROBE is answered from what the replica
+// holds. On a close other than 4401/4404/4406 the client reconnects with jittered
+// exponential backoff, sending the replica's head as `have`.
+
+const PROTOCOL = 1;
+const FRAME_NODES = 1;
+const FRAME_PROBE = 2;
+const FRAME_HAVE = 3;
+const HEADER = 6;
+const FATAL_CLOSE = new Set([4401, 4404, 4406]);
+const FATAL_CODES = new Set(['bad_token', 'unknown_database', 'version_mismatch']);
+const CLOSE_BAD_DATA = 4000;  // ours: a frame failed verification or broke the protocol
+const DEFAULT_LIMITS = { max_message_bytes: 1 << 20, max_frame_bytes: 8 << 20, max_probe: 16384, max_inflight_tx: 32 };
+const DB_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+const te = new TextEncoder();
+
+export function checkSyncConfig(sync) {
+  if (typeof sync !== 'object' || sync === null) throw new Error('config.sync must be an object { url, db, token }');
+  if (typeof sync.url !== 'string' || !/^wss?:\/\//.test(sync.url)) {
+    throw new Error('config.sync.url must be a ws:// or wss:// URL');
+  }
+  if (typeof sync.db !== 'string' || !DB_NAME_RE.test(sync.db)) {
+    throw new Error('config.sync.db must be 1-64 characters of A-Z a-z 0-9 _ -');
+  }
+  if (typeof sync.token !== 'string' || te.encode(sync.token).length > 256) {
+    throw new Error('config.sync.token must be a string of at most 256 bytes');
+  }
+  return sync;
+}
+
+// globalThis.WebSocket in browsers (and Node 22+); the `ws` package in Node 20.
+async function webSocketClass(given) {
+  if (given) return given;
+  if (typeof globalThis.WebSocket === 'function') return globalThis.WebSocket;
+  const name = 'ws';  // a variable keeps browser bundlers from resolving it
+  try {
+    return (await import(name)).default;
+  } catch (e) {
+    throw new Error(`sync needs a WebSocket: this runtime has none and the optional package 'ws' is not installed (npm install ws): ${e.message}`);
+  }
+}
+
+const syncError = (message, code) => Object.assign(new Error(message), { code });
+
+const hexOf = (bytes, at) => {
+  let s = '';
+  for (let i = at; i < at + 16; i++) s += bytes[i].toString(16).padStart(2, '0');
+  return s;
+};
+
+export class SyncClient {
+  state = 'connecting';
+  // Totals over the life of this client (every update, every connection).
+  stats = { updates: 0, nodes: 0, bytes: 0, frameBytes: 0, frames: 0, reconnects: 0 };
+
+  #raw;
+  #replica;   // { head, has(addrs), apply(blobs, head, tx) }: index.js
+  #opts;
+  #WebSocket = null;
+  #ws = null;
+  #closed = false;
+  #fatal = null;           // the error that stopped syncing for good
+  #attempt = 0;            // reconnects since the last welcome
+  #timer = null;
+  #welcomeTimer = null;
+  #chain = Promise.resolve();  // incoming messages, handled one at a time
+  #listeners = new Set();
+  #syncedWaiters = [];
+  #connectWaiters = [];    // transact() calls made while connecting
+  #access = null;
+  #limits = DEFAULT_LIMITS;
+  #serverHead = null;
+  #appliedTx = 0;          // newest tx in the replica's head (0: unknown)
+  #update = null;          // the update being received
+  #nextId = 1;
+  #inflight = new Map();   // tx id → { resolve, reject }
+  #queued = [];            // tx waiting for an in-flight slot: { msg, resolve, reject }
+  #awaitingApply = [];     // answered tx waiting for their commit: { tx, report, resolve }
+
+  constructor(raw, replica, sync) {
+    this.#raw = raw;
+    this.#replica = replica;
+    this.#opts = {
+      url: sync.url,
+      db: sync.db,
+      token: sync.token,
+      initialMs: sync.backoff?.initialMs ?? 250,
+      maxMs: sync.backoff?.maxMs ?? 30000,
+      timeoutMs: sync.timeoutMs ?? 15000,
+    };
+    this.key = `${sync.url}#${sync.db}`;
+    this.#given = sync.WebSocket;
+  }
+
+  #given;
+
+  start() {
+    this.#open();
+  }
+
+  get access() { return this.#access; }
+  get serverHead() { return this.#serverHead; }
+  get error() { return this.#fatal; }
+
+  onSync(callback) {
+    if (typeof callback !== 'function') throw new Error('onSync() takes a function');
+    this.#listeners.add(callback);
+    return () => { this.#listeners.delete(callback); };
+  }
+
+  #emit(event) {
+    const ev = { state: this.state, head: this.#replica.head, ...event };
+    for (const cb of this.#listeners) {
+      try {
+        cb(ev);
+      } catch (e) {
+        console.error('datalith: an onSync() callback threw', e);
+      }
+    }
+  }
+
+  #setState(state, extra = {}) {
+    if (this.state === state) return;
+    this.state = state;
+    this.#emit({ type: 'state', ...extra });
+  }
+
+  // Resolves when the replica holds the head the server announced last (state 'live').
+  synced() {
+    if (this.#fatal) return Promise.reject(this.#fatal);
+    if (this.#closed) return Promise.reject(new Error('this connection is closed'));
+    if (this.state === 'live') return Promise.resolve();
+    return new Promise((resolve, reject) => this.#syncedWaiters.push({ resolve, reject }));
+  }
+
+  #settleSynced(error) {
+    const waiters = this.#syncedWaiters;
+    this.#syncedWaiters = [];
+    for (const w of waiters) (error ? w.reject(error) : w.resolve());
+  }
+
+  // ---- the socket ----
+
+  async #open() {
+    if (this.#closed || this.#fatal) return;
+    this.#setState('connecting');
+    try {
+      this.#WebSocket ??= await webSocketClass(this.#given);
+    } catch (e) {
+      return this.#stop(e);
+    }
+    if (this.#closed) return;
+    let ws;
+    try {
+      ws = new this.#WebSocket(this.#opts.url);
+    } catch (e) {
+      return this.#stop(syncError(`cannot open ${this.#opts.url}: ${e.message}`, 'bad_url'));
+    }
+    ws.binaryType = 'arraybuffer';
+    this.#ws = ws;
+    this.#chain = Promise.resolve();
+    this.#update = null;
+    this.#welcomeTimer = setTimeout(() => {
+      if (this.#ws === ws && this.#access === null) this.#drop(ws, 4008, 'no welcome in time');
+    }, this.#opts.timeoutMs);
+    ws.onopen = () => {
+      this.#send(ws, JSON.stringify({ type: 'hello', protocol: PROTOCOL, db: this.#opts.db,
+        token: this.#opts.token, have: this.#replica.head ?? null }));
+    };
+    ws.onmessage = (ev) => {
+      const data = ev.data;
+      this.#chain = this.#chain.then(() => (this.#ws === ws && this.#failed !== ws ? this.#onMessage(ws, data) : undefined))
+        .catch((e) => this.#protocolFailure(ws, e));
+    };
+    ws.onerror = () => {};  // a close event follows
+    ws.onclose = (ev) => {
+      // Messages already received are still handled (an update's head, tx answers).
+      this.#chain = this.#chain.then(() => this.#onClose(ws, ev.code, ev.reason));
+    };
+  }
+
+  #send(ws, data) {
+    if (ws.readyState === 1) ws.send(data);
+  }
+
+  #drop(ws, code, reason) {
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+
+  #protocolFailure(ws, e) {
+    if (this.#ws !== ws || this.#failed === ws) return;
+    console.warn(`datalith sync: ${e.message}; reconnecting`);
+    this.#failed = ws;  // ignore what it still delivers
+    this.#update = null;
+    this.#emit({ type: 'error', error: e, fatal: false });
+    this.#drop(ws, CLOSE_BAD_DATA, e.message.slice(0, 120));
+  }
+
+  #lastError = null;  // the server's last fatal `error` message
+  #failed = null;     // a socket this client gave up on
+
+  #onClose(ws, code, reason) {
+    if (this.#ws !== ws) return;
+    this.#ws = null;
+    clearTimeout(this.#welcomeTimer);
+    this.#access = null;
+    this.#update = null;
+    const lost = syncError('the connection to the sync server closed before it answered: the transaction may or may not have committed', 'unknown_outcome');
+    for (const { reject } of this.#inflight.values()) reject(lost);
+    this.#inflight.clear();
+    const offline = this.#offlineError();
+    for (const { reject } of this.#queued) reject(offline);
+    this.#queued = [];
+    // Answered transactions are durable on the server; their commit arrives after a
+    // reconnect (synced() waits for it).
+    for (const w of this.#awaitingApply) w.resolve(w.report);
+    this.#awaitingApply = [];
+
+    if (this.#closed) return this.#setState('offline');
+    if (FATAL_CLOSE.has(code)) {
+      const server = this.#lastError?.code ? this.#lastError : null;
+      return this.#stop(server ?? syncError(`the sync server refused the connection (${code} ${reason})`,
+        { 4401: 'bad_token', 4404: 'unknown_database', 4406: 'version_mismatch' }[code]));
+    }
+    const cap = Math.min(this.#opts.maxMs, this.#opts.initialMs * 2 ** Math.min(this.#attempt, 20));
+    const delay = Math.round(cap / 2 + Math.random() * cap / 2);  // jittered: [cap/2, cap]
+    this.#attempt++;
+    this.#setState('offline', { code, reason: String(reason ?? ''), retryInMs: delay });
+    for (const w of this.#connectWaiters.splice(0)) w.reject(offline);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.stats.reconnects++;
+      this.#open();
+    }, delay);
+  }
+
+  #offlineError() {
+    return syncError(`the sync server ${this.#opts.url} (database "${this.#opts.db}") is not reachable: the transaction was not sent`, 'offline');
+  }
+
+  #stop(error) {
+    this.#fatal = error;
+    clearTimeout(this.#timer);
+    this.#setState('offline', { error });
+    this.#emit({ type: 'error', error, fatal: true });
+    this.#settleSynced(error);
+    for (const w of this.#connectWaiters.splice(0)) w.reject(error);
+  }
+
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#welcomeTimer);
+    const closed = new Error('this connection is closed');
+    this.#settleSynced(closed);
+    for (const w of this.#connectWaiters.splice(0)) w.reject(closed);
+    for (const { reject } of this.#inflight.values()) reject(closed);
+    this.#inflight.clear();
+    for (const { reject } of this.#queued) reject(closed);
+    this.#queued = [];
+    for (const w of this.#awaitingApply) w.resolve(w.report);
+    this.#awaitingApply = [];
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) this.#drop(ws, 1000, 'closed');
+    await this.#chain.catch(() => {});
+    this.state = 'offline';
+    this.#listeners.clear();
+  }
+
+  // ---- messages ----
+
+  async #onMessage(ws, data) {
+    if (typeof data === 'string') return this.#onText(ws, JSON.parse(data));
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data)
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return this.#onBinary(ws, bytes);
+  }
+
+  async #onText(ws, m) {
+    switch (m.type) {
+      case 'welcome': return this.#onWelcome(ws, m);
+      case 'head': return this.#onHead(ws, m);
+      case 'tx_ok': return this.#onTxOk(m);
+      case 'error': return this.#onError(m);
+      default: throw new Error(`unknown message type ${JSON.stringify(m.type)} from the server`);
+    }
+  }
+
+  #onWelcome(ws, m) {
+    clearTimeout(this.#welcomeTimer);
+    if (m.protocol !== PROTOCOL) throw new Error(`the server speaks protocol ${m.protocol}`);
+    this.#access = m.access;
+    this.#limits = { ...DEFAULT_LIMITS, ...(m.limits ?? {}) };
+    this.#serverHead = m.head;
+    this.#attempt = 0;
+    this.#lastError = null;
+    if (m.head && m.head === this.#replica.head) {
+      this.#appliedTx = Math.max(this.#appliedTx, m.tx ?? 0);
+      this.#setState('live');
+      this.#settleSynced();
+    } else {
+      this.#setState('syncing');
+    }
+    for (const w of this.#connectWaiters.splice(0)) w.resolve();
+  }
+
+  #onBinary(ws, bytes) {
+    if (bytes.length < HEADER) throw new Error('a binary frame shorter than its header');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const type = bytes[0], codec = bytes[1], rawLen = view.getUint32(2);
+    const limit = type === FRAME_NODES ? this.#limits.max_frame_bytes
+      : type === FRAME_PROBE ? 4 + 16 * this.#limits.max_probe : -1;
+    if (limit < 0) throw new Error(`unexpected binary frame type ${type}`);
+    if (rawLen > limit) throw new Error(`a frame of ${rawLen} bytes exceeds the limit of ${limit}`);
+    let payload;
+    if (codec === 0) {
+      if (bytes.length - HEADER !== rawLen) throw new Error('frame length does not match its header');
+      payload = bytes.subarray(HEADER);
+    } else if (codec === 1 && type === FRAME_NODES) {
+      payload = this.#raw.zstdDecompress(bytes.subarray(HEADER), rawLen);
+    } else {
+      throw new Error(`unknown frame codec ${codec}`);
+    }
+    if (type === FRAME_NODES) return this.#onNodes(payload, bytes.length);
+    return this.#onProbe(ws, payload);
+  }
+
+  #onNodes(p, frameBytes) {
+    const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
+    if (p.length < 4) throw new Error('a NODES payload without its count');
+    const n = view.getUint32(0);
+    const update = (this.#update ??= { blobs: [], bytes: 0, frameBytes: 0, frames: 0, started: Date.now() });
+    if (this.state === 'live') this.#setState('syncing');
+    let at = 4;
+    for (let i = 0; i < n; i++) {
+      if (at + 20 > p.length) throw new Error('a NODES entry runs past the frame');
+      const addr = hexOf(p, at);
+      const len = view.getUint32(at + 16);
+      at += 20;
+      if (at + len > p.length) throw new Error('a NODES blob runs past the frame');
+      const blob = p.slice(at, at + len);
+      at += len;
+      if (!this.#raw.blobVerify(addr, blob)) throw new Error(`blob ${addr} does not match its address`);
+      update.blobs.push([addr, blob]);
+      update.bytes += len;
+    }
+    if (at !== p.length) throw new Error('trailing bytes after the NODES entries');
+    update.frameBytes += frameBytes;
+    update.frames++;
+    this.#emit({ type: 'progress', nodes: update.blobs.length, bytes: update.bytes, frames: update.frames });
+  }
+
+  async #onProbe(ws, p) {
+    const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
+    if (p.length < 4) throw new Error('a PROBE payload without its count');
+    const n = view.getUint32(0);
+    if (p.length !== 4 + 16 * n) throw new Error('a PROBE payload of the wrong length');
+    const addrs = [];
+    for (let i = 0; i < n; i++) addrs.push(hexOf(p, 4 + 16 * i));
+    if (this.state === 'live') this.#setState('syncing');
+    const have = await this.#replica.has(addrs);
+    const bitmap = (n + 7) >> 3;
+    const out = new Uint8Array(HEADER + 4 + bitmap);
+    const ov = new DataView(out.buffer);
+    out[0] = FRAME_HAVE;
+    out[1] = 0;
+    ov.setUint32(2, 4 + bitmap);
+    ov.setUint32(HEADER, n);
+    have.forEach((h, i) => { if (h) out[HEADER + 4 + (i >> 3)] |= 1 << (i & 7); });
+    this.#send(ws, out);
+    this.#emit({ type: 'probe', addresses: n, held: have.filter(Boolean).length });
+  }
+
+  async #onHead(ws, m) {
+    const update = this.#update ?? { blobs: [], bytes: 0, frameBytes: 0, frames: 0, started: Date.now() };
+    this.#update = null;
+    if (typeof m.commit !== 'string' || !/^[0-9a-f]{32}$/.test(m.commit)) throw new Error('a head without a commit');
+    if (m.blobs !== update.blobs.length) {
+      throw new Error(`the head announces ${m.blobs} blobs, the update held ${update.blobs.length}`);
+    }
+    // Store the blobs, then the head (one IndexedDB transaction), expose the snapshot
+    // and run the listeners; then acknowledge.
+    await this.#replica.apply(update.blobs, m.commit, m.tx);
+    this.#appliedTx = m.tx;
+    this.#serverHead = m.commit;
+    Object.assign(this.stats, {
+      updates: this.stats.updates + 1,
+      nodes: this.stats.nodes + update.blobs.length,
+      bytes: this.stats.bytes + update.bytes,
+      frameBytes: this.stats.frameBytes + update.frameBytes,
+      frames: this.stats.frames + update.frames,
+    });
+    this.#send(ws, JSON.stringify({ type: 'ack', commit: m.commit }));
+    this.#setState('live');
+    this.#emit({ type: 'update', commit: m.commit, tx: m.tx, nodes: update.blobs.length, bytes: update.bytes,
+      frameBytes: update.frameBytes, frames: update.frames, ms: Date.now() - update.started });
+    const ready = this.#awaitingApply.filter((w) => w.tx <= m.tx);
+    this.#awaitingApply = this.#awaitingApply.filter((w) => w.tx > m.tx);
+    for (const w of ready) w.resolve(w.report);
+    this.#settleSynced();
+  }
+
+  #onTxOk(m) {
+    const t = this.#inflight.get(m.id);
+    if (!t) return;
+    this.#inflight.delete(m.id);
+    this.#pumpQueue();
+    const report = { txId: m.tx, tempids: m.tempids ?? {}, txData: [], datoms: m.datoms, commit: m.commit };
+    if (this.#appliedTx >= m.tx) return t.resolve(report);
+    this.#awaitingApply.push({ tx: m.tx, report, resolve: t.resolve });
+  }
+
+  #onError(m) {
+    const error = syncError(m.message ?? m.code, m.code);
+    if (m.id !== undefined && m.id !== null) {
+      const t = this.#inflight.get(m.id);
+      if (t) {
+        this.#inflight.delete(m.id);
+        t.reject(error);
+        this.#pumpQueue();
+      }
+      return;
+    }
+    // A fatal error: the server closes the socket next (onClose decides what follows).
+    this.#lastError = error;
+    this.#emit({ type: 'error', error, fatal: FATAL_CODES.has(m.code) });
+  }
+
+  // ---- writes ----
+
+  // Sends a transaction (EDN text); resolves with the server's report once the commit
+  // holding it is in the replica (or the socket closed after the answer).
+  async transact(edn) {
+    if (this.#fatal) throw this.#fatal;
+    if (this.#closed) throw new Error('this connection is closed');
+    if (this.state === 'offline') throw this.#offlineError();
+    if (this.#access === null) {
+      // Connecting: wait for the welcome (or the failure) of this attempt.
+      await new Promise((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+    }
+    if (this.#access !== 'write') {
+      throw syncError(`the token grants read-only access to "${this.#opts.db}": the transaction was not sent`, 'forbidden');
+    }
+    const id = this.#nextId++;
+    const msg = JSON.stringify({ type: 'tx', id, tx: edn });
+    const size = te.encode(msg).length;
+    if (size > this.#limits.max_message_bytes) {
+      throw syncError(`the transaction is ${size} bytes, above the server's limit of ${this.#limits.max_message_bytes}: split it`, 'message_too_large');
+    }
+    return new Promise((resolve, reject) => {
+      this.#queued.push({ id, msg, resolve, reject });
+      this.#pumpQueue();
+    });
+  }
+
+  #pumpQueue() {
+    const ws = this.#ws;
+    while (ws && this.#queued.length > 0 && this.#inflight.size < this.#limits.max_inflight_tx) {
+      const t = this.#queued.shift();
+      this.#inflight.set(t.id, t);
+      this.#send(ws, t.msg);
+    }
+  }
+}

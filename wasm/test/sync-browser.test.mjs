@@ -1,0 +1,179 @@
+// The sync client in headless Chromium (playwright-core): pages served from 127.0.0.1,
+// IndexedDB replicas of a real datalith-server's database. Two pages (two browser
+// contexts, so two IndexedDB replicas) see each other's writes; with the server down a
+// page still answers and shows 'offline', and a reload opens the replica from
+// IndexedDB; after a restart both catch up. Also: local IndexedDB transactions made
+// together are one group commit.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from './support/server.mjs';
+import { findServer, TestServer } from './support/sync-server.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ITEMS = 10000;
+const { path: BINARY, why } = findServer();
+
+let sync, web, browser, pageA, pageB;
+
+async function load(page) {
+  await page.goto(`${web.url}/wasm/test/support/page.html`);
+  await page.waitForFunction(() => document.title === 'ready');
+}
+
+// Connects the page's replica (IndexedDB database `datalith:inv`); returns the state
+// right after connect() and how long connect() took.
+function openReplica(page) {
+  return page.evaluate(async (url) => {
+    const d = await window.datalith.init();
+    window.d = d;
+    window.events = [];
+    const t0 = window.t0 = performance.now();
+    const conn = await d.connect({ store: { backend: 'indexeddb', id: 'inv' },
+      sync: { url, db: 'inv', token: 'w', backoff: { initialMs: 100, maxMs: 800 } } });
+    const ms = performance.now() - t0;
+    conn.onSync((ev) => window.events.push({ type: ev.type, state: ev.state, nodes: ev.nodes, bytes: ev.bytes,
+      frameBytes: ev.frameBytes, tx: ev.tx, t: performance.now(), wall: Date.now() }));
+    window.conn = conn;
+    window.count = () => d.q('[:find (count ?e) . :where [?e :item/sku]]', window.conn.db());
+    window.qty = (sku) => d.q('[:find ?q . :in $ ?s :where [?e :item/sku ?s] [?e :item/qty ?q]]', window.conn.db(), sku);
+    return { state: conn.syncState, ms };
+  }, sync.url);
+}
+
+const inPage = (page, fn, arg) => page.evaluate(fn, arg);
+const waitIn = (page, fn, arg, timeout = 20000) => page.waitForFunction(fn, arg, { timeout, polling: 25 });
+
+before(async () => {
+  if (!BINARY) return;
+  sync = await new TestServer(BINARY).start();
+  await sync.transact('[{:db/ident :item/sku :db/valueType :db.type/string :db/unique :db.unique/identity}' +
+    ' {:db/ident :item/qty :db/valueType :db.type/long}]');
+  const items = [];
+  for (let i = 0; i < ITEMS; i++) items.push(`{:item/sku "sku-${i}" :item/qty ${i % 97}}`);
+  await sync.transact(`[${items.join(' ')}]`);
+  web = await serve(ROOT);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  // Two contexts: two users, each with their own IndexedDB.
+  pageA = await (await browser.newContext()).newPage();
+  pageB = await (await browser.newContext()).newPage();
+  for (const p of [pageA, pageB]) {
+    p.on('pageerror', (e) => console.error('page error:', e));
+    await load(p);
+  }
+});
+
+after(async () => {
+  await browser?.close();
+  await web?.close();
+  await sync?.stop();
+});
+
+const opts = { skip: BINARY ? false : why, timeout: 120000 };
+
+test('two pages with IndexedDB replicas: a write in one appears in the other', opts, async () => {
+  for (const page of [pageA, pageB]) {
+    const opened = await openReplica(page);
+    assert.equal(opened.state, 'connecting');
+    const r = await inPage(page, async () => {
+      await window.conn.synced();
+      const live = performance.now() - window.t0;
+      return { live, state: window.conn.syncState, count: await window.count(), first: window.events.find((e) => e.type === 'update') };
+    });
+    assert.equal(r.state, 'live');
+    assert.equal(r.count, ITEMS);
+    console.log(`browser full sync into IndexedDB: ${r.first.nodes} nodes, ${r.first.bytes} bytes ` +
+      `(${r.first.frameBytes} on the wire), ${r.live.toFixed(0)} ms from connect to live`);
+  }
+  const r = await inPage(pageA, async () => {
+    const t0 = performance.now(), wall = Date.now();
+    const report = await window.conn.transact([{ 'db/id': 'n', 'item/sku': 'from-a', 'item/qty': 11 }]);
+    return { report, wall, ms: performance.now() - t0, qty: await window.qty('from-a') };
+  });
+  assert.equal(r.qty, 11, 'in A once transact resolves');
+  assert.ok(Number.isInteger(r.report.tempids.n));
+  await waitIn(pageB, async () => (await window.qty('from-a')) === 11);
+  const u = await inPage(pageB, (tx) => window.events.find((e) => e.type === 'update' && e.tx >= tx), r.report.txId);
+  console.log(`browser: write in A, ${r.ms.toFixed(0)} ms to resolve; B received ${u.nodes} nodes, ${u.bytes} bytes, ` +
+    `visible in B ${u.wall - r.wall} ms after transact() in A`);
+  assert.ok(u.nodes <= 40, `${u.nodes} nodes`);
+});
+
+test('server down: queries answer, state offline; a reload opens the replica from IndexedDB; restart: catch up', opts, async () => {
+  await sync.kill();
+  for (const page of [pageA, pageB]) {
+    await waitIn(page, () => window.conn.syncState === 'offline');
+    assert.equal(await inPage(page, () => window.count()), ITEMS + 1);
+    const err = await inPage(page, () => window.conn.transact([{ 'item/sku': 'x' }]).then(() => null, (e) => e.code));
+    assert.equal(err, 'offline');
+  }
+
+  await load(pageB);  // a fresh page: the WASM module, no socket, the same IndexedDB
+  const opened = await openReplica(pageB);
+  assert.ok(opened.ms < 5000, `connect() took ${opened.ms} ms with the server down`);
+  const offline = await inPage(pageB, async () => ({
+    count: await window.count(), qty: await window.qty('from-a'), stats: window.conn.stats() }));
+  assert.equal(offline.count, ITEMS + 1);
+  assert.equal(offline.qty, 11);
+  assert.ok(offline.stats.nodesRead > 0, 'read lazily from IndexedDB');
+  await waitIn(pageB, () => window.conn.syncState === 'offline');
+
+  await sync.restart();
+  const written = await sync.transact('[{:item/sku "after-restart" :item/qty 99}]');
+  for (const page of [pageA, pageB]) {
+    await waitIn(page, async () => (await window.qty('after-restart')) === 99);
+    await inPage(page, () => window.conn.synced());
+    const u = await inPage(page, (tx) => window.events.find((e) => e.type === 'update' && e.tx >= tx), written.tx);
+    assert.ok(u.nodes <= 40, `catch-up: ${u.nodes} nodes`);
+    console.log(`browser catch-up after restart: ${u.nodes} nodes, ${u.bytes} bytes`);
+  }
+  // Writes work again.
+  await inPage(pageB, () => window.conn.transact([{ 'item/sku': 'from-b', 'item/qty': 3 }]));
+  await waitIn(pageA, async () => (await window.qty('from-b')) === 3);
+});
+
+test('local IndexedDB database: transactions made together are one group commit', opts, async () => {
+  const r = await inPage(pageA, async () => {
+    const d = window.d;
+    const nodes = (id) => new Promise((resolve, reject) => {
+      const req = indexedDB.open(`datalith:${id}`);
+      req.onsuccess = () => {
+        const c = req.result.transaction('nodes').objectStore('nodes').count();
+        c.onsuccess = () => { req.result.close(); resolve(c.result); };
+        c.onerror = reject;
+      };
+      req.onerror = reject;
+    });
+    const out = {};
+    for (const mode of ['together', 'one-by-one']) {
+      const cfg = { store: { backend: 'indexeddb', id: `group-${mode}` }, schemaFlexibility: 'read' };
+      await d.deleteDatabase(cfg);
+      await d.createDatabase(cfg);
+      const conn = await d.connect(cfg);
+      await conn.transact([{ 'n/i': -1 }]);
+      const before = await nodes(cfg.store.id);
+      const heard = [];
+      conn.listen((rep) => heard.push(rep.txId));
+      const txs = Array.from({ length: 20 }, (_, i) => [{ 'n/i': i }]);
+      const t0 = performance.now();
+      const reports = mode === 'together' ? await Promise.all(txs.map((t) => conn.transact(t)))
+        : await txs.reduce(async (acc, t) => [...(await acc), await conn.transact(t)], []);
+      out[mode] = { ms: performance.now() - t0, nodes: (await nodes(cfg.store.id)) - before,
+        ordered: reports.every((x, i) => i === 0 || x.txId > reports[i - 1].txId), heard: heard.length,
+        count: await d.q('[:find (count ?e) . :where [?e :n/i]]', conn.db()) };
+      await conn.close();
+    }
+    return out;
+  });
+  console.log(`20 IndexedDB transactions: together ${r.together.ms.toFixed(0)} ms, ${r.together.nodes} new nodes; ` +
+    `one by one ${r['one-by-one'].ms.toFixed(0)} ms, ${r['one-by-one'].nodes} new nodes`);
+  for (const m of ['together', 'one-by-one']) {
+    assert.equal(r[m].count, 21);
+    assert.equal(r[m].heard, 20);
+    assert.ok(r[m].ordered);
+  }
+  assert.ok(r.together.nodes * 4 < r['one-by-one'].nodes, 'one commit for the 20 transactions');
+});

@@ -1,0 +1,374 @@
+// The demo page: every panel is a query over the local replicas, re-run whenever a
+// replica changes (a sync brought a commit, or this tab wrote).
+import { init } from '../vendor/datalith/wasm/js/index.js';
+import * as Q from './queries.js';
+import { Replicas, TENANTS, tenantDb } from './replicas.js';
+import { $, h, fmt, bytes, table, rowsOf, barChart, errorPosition } from './ui.js';
+import { bindInputs, findColumns } from './console-inputs.js';
+
+const params = new URLSearchParams(location.search);
+const demo = (window.demo = { ready: false, renders: 0, errors: [] });
+
+// ---- start ----
+
+async function start() {
+  registerServiceWorker();
+  setStatus('connecting', 'loading…');
+  const config = await (await fetch('vendor/config.json')).json();
+  const d = await init();
+  $('#version').textContent = `datalith ${d.version}`;
+  const replicas = new Replicas(d, params.has('local') ? 'local' : 'sync');
+  Object.assign(demo, { d, replicas });
+  replicas.on('change', (name) => schedule(name));
+  replicas.on('state', () => showState(replicas));
+  replicas.on('sync', (name, ev) => onSyncEvent(replicas, name, ev));
+  setupStatic();
+  await replicas.open(config);
+  setupControls(d, replicas);
+  showState(replicas);
+  await render();
+  demo.ready = true;
+  document.body.dataset.ready = 'true';
+}
+
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator) || params.has('nosw')) return;
+  navigator.serviceWorker.register('sw.js').then(
+    (reg) => { demo.sw = reg; },
+    (e) => console.warn('service worker not registered:', e.message));
+}
+
+// ---- state and sync display ----
+
+function setStatus(state, text) {
+  const el = $('#status');
+  el.dataset.state = state;
+  $('#status-text').textContent = text;
+}
+
+const STATE_TEXT = {
+  live: 'live: in sync with the server', syncing: 'syncing…', connecting: 'connecting…',
+  offline: 'offline: answering from IndexedDB', local: 'local mode (memory, no server)',
+};
+
+function showState(replicas) {
+  const overall = replicas.overall();
+  setStatus(overall, STATE_TEXT[overall] ?? overall);
+  const banner = $('#banner');
+  if (overall === 'offline') {
+    banner.hidden = false;
+    banner.className = 'banner offline';
+    banner.textContent = 'The server is unreachable. Every panel keeps answering from the replicas in IndexedDB; ' +
+      'writes are refused until it is back, and the replicas catch up on their own when it returns.';
+  } else if (overall === 'local') {
+    banner.hidden = false;
+    banner.className = 'banner';
+    banner.textContent = 'Local mode: memory databases seeded in this tab, no server, no sync.';
+  } else {
+    banner.hidden = true;
+  }
+  renderSyncTable(replicas);
+}
+
+function renderSyncTable(replicas) {
+  const body = $('#sync-table tbody');
+  body.replaceChildren(...Object.keys(replicas.conns).filter((n) => replicas.conns[n]).map((name) => {
+    const s = replicas.stats[name], state = replicas.state(name);
+    let tx = '';
+    try { tx = replicas.conns[name].db().basisT; } catch { /* not open yet */ }
+    return h('tr', { 'data-db': name },
+      h('td', {}, name), h('td', {}, h('span', { class: `pill ${state}` }, state)),
+      h('td', { class: 'num' }, String(tx)), h('td', { class: 'num' }, String(s.updates)),
+      h('td', { class: 'num' }, s.lastNodes ?? '–'), h('td', { class: 'num' }, s.lastBytes === null ? '–' : bytes(s.lastBytes)));
+  }));
+}
+
+function onSyncEvent(replicas, name, ev) {
+  if (ev.type !== 'update') return;
+  const s = replicas.stats[name];
+  s.updates++;
+  s.lastNodes = ev.nodes;
+  s.lastBytes = ev.bytes;
+  s.nodes += ev.nodes;
+  s.bytes += ev.bytes;
+  const log = $('#sync-log');
+  log.prepend(h('li', {}, h('b', {}, name), ` tx ${ev.tx}: ${ev.nodes} nodes, ${bytes(ev.bytes)}`,
+    ev.ms !== undefined ? ` in ${ev.ms} ms` : '', ` · ${new Date().toLocaleTimeString()}`));
+  while (log.children.length > 30) log.lastChild.remove();
+  renderSyncTable(replicas);
+}
+
+// ---- rendering ----
+
+// Panels in the order they are refreshed, with the databases they read ('tenants':
+// any tenant's). A change re-runs only the panels that read what changed.
+const PANELS = [
+  { id: 'join', reads: ['catalog', 'inventory'], run: (d, s) => renderJoin(d, s) },
+  { id: 'dashboard', reads: ['catalog', 'inventory'], run: (d, s) => renderStockCharts(d, s) },
+  { id: 'time', reads: ['catalog', 'inventory'], run: (d, s) => renderTime(d, s) },
+  { id: 'dashboard', reads: ['tenants'], run: (d, s) => renderOrdersChart(d, s) },
+  { id: 'tenants', reads: ['catalog', 'tenants'], run: (d, s) => renderTenants(d, s) },
+];
+
+let pending = null;
+let dirty = new Set();
+
+// Coalesces re-renders: at most one running, one more queued. `what`: database names
+// or panel ids; nothing means everything.
+function schedule(...what) {
+  if (!demo.replicas) return;
+  for (const w of what.length ? what : ['*']) dirty.add(w.startsWith('tenant-') ? 'tenants' : w);
+  if (pending) return;
+  pending = new Promise((r) => setTimeout(r, 15)).then(() => {
+    const now = dirty;
+    dirty = new Set();
+    return render(now);
+  }).finally(() => {
+    pending = null;
+    if (dirty.size) schedule(...dirty);
+  });
+}
+
+async function render(what = new Set(['*'])) {
+  const snaps = demo.replicas.snapshots();
+  const { d } = demo;
+  for (const p of PANELS) {
+    if (what.has('*') || what.has(p.id) || p.reads.some((r) => what.has(r))) await guard(p.id, () => p.run(d, snaps));
+  }
+  renderSyncTable(demo.replicas);
+  demo.renders++;
+  document.body.dataset.renders = String(demo.renders);
+}
+
+async function guard(panel, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    demo.errors.push(`${panel}: ${e.message}`);
+    const meta = $(`#${panel} .meta`);
+    if (meta) meta.replaceChildren(h('span', { class: 'up' }, `error: ${e.message}`));
+    console.error(panel, e);
+  }
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  const result = await fn();
+  return [result, performance.now() - t0];
+}
+const ms = (t) => `${t < 10 ? t.toFixed(1) : Math.round(t)} ms`;
+
+// Query text with its keywords, variables, sources and strings marked up.
+function showQuery(el, text) {
+  el.replaceChildren();
+  for (const m of text.matchAll(/("(?:[^"\\]|\\.)*")|(:[\w./-]+)|(\?[\w-]+)|(\$[\w-]*)|([^":?$]+|[":?$])/g)) {
+    const [tok, str, kw, v, src] = m;
+    const cls = str ? 'str' : kw ? 'kw' : v ? 'var' : src ? 'src' : null;
+    el.append(cls ? h('span', { class: cls }, tok) : tok);
+  }
+}
+
+// Cross-database join.
+async function renderJoin(d, s) {
+  const max = Number($('#join-max').value);
+  const [rows, t] = await timed(() => d.q(Q.JOIN, s.catalog, s.inventory, max));
+  rows.sort((a, b) => a[0].localeCompare(b[0]));
+  $('#join-meta').replaceChildren(h('b', {}, `${rows.length} products`), ` in stock at ≤ ${max} · ${ms(t)} · catalog tx ${s.catalog.basisT}, inventory tx ${s.inventory.basisT}`);
+  $('#join-result').replaceChildren(table(['sku', 'name', 'price', 'stock'], rows, { limit: 400, numeric: [2, 3] }));
+}
+
+// Time travel: the catalog's commits on a slider; a date overrides.
+const time = { commits: [], index: null, date: null };
+
+async function renderTime(d, s) {
+  const commits = (await d.q(Q.CATALOG_TXS, s.catalog))
+    .filter(([, inst]) => inst.getTime() > 0).sort((a, b) => a[0] - b[0]);
+  const slider = $('#time-commit');
+  time.commits = commits;
+  slider.max = String(Math.max(0, commits.length - 1));
+  // The January price list by default (commit 2: the first holding products).
+  if (time.index === null || time.index >= commits.length) time.index = Math.min(1, commits.length - 1);
+  slider.value = String(time.index);
+  let then, label;
+  if (time.date) {
+    then = s.catalog.asOf(time.date);
+    label = `as of ${fmt(time.date)}`;
+  } else {
+    const [tx, inst, note] = commits[time.index] ?? [];
+    then = s.catalog.asOf(tx);
+    label = `commit ${time.index + 1} of ${commits.length}: tx ${tx} · ${fmt(inst)} · ${note || '(no note)'}`;
+  }
+  $('#time-commit-label').textContent = label;
+  const [rows, t] = await timed(() => d.q(Q.TIME_TRAVEL, then, s.catalog, s.inventory));
+  const delta = (r) => r[3] - r[2];
+  rows.sort((a, b) => Math.abs(delta(b)) - Math.abs(delta(a)) || a[0].localeCompare(b[0]));
+  const changed = rows.filter((r) => Math.abs(delta(r)) > 1e-9).length;
+  $('#time-meta').replaceChildren(h('b', {}, `${rows.length} products`),
+    ` of that catalog are in stock now; ${changed} priced differently today · ${ms(t)}`);
+  const shown = rows.map((r) => [r[0], r[1], r[2], r[3], r[3] - r[2], r[4]]);
+  $('#time-result').replaceChildren(table(['sku', 'name', 'price then', 'price now', 'change', 'stock now'], shown, {
+    limit: 300, numeric: [2, 3, 4, 5],
+    cell: (v, i) => (i === 4 ? h('span', { class: v > 1e-9 ? 'up' : v < -1e-9 ? 'down' : null },
+      Math.abs(v) < 1e-9 ? '–' : `${v > 0 ? '+' : ''}${v.toFixed(2)}`) : fmt(v)),
+  }));
+}
+
+// Multi-tenant analytics.
+async function renderTenants(d, s) {
+  const status = $('#tenants-status').value;
+  const [[rows, cats], t] = await timed(() => Promise.all([
+    d.q(Q.TENANTS, s.tenants, status), d.q(Q.TENANT_TOP_CATEGORY, s.catalog, s.tenants)]));
+  rows.sort((a, b) => b[2] - a[2]);
+  const sum = rows.reduce((acc, r) => acc + r[1], 0);
+  $('#tenants-meta').replaceChildren(h('b', {}, `${sum} ${status.slice(1)} orders`), ` across ${TENANTS.length} databases · ${ms(t)} (both queries)`);
+  $('#tenants-result').replaceChildren(table(['tenant', 'orders', 'total'], rows, { numeric: [1, 2] }));
+  const categories = [...new Set(cats.map((r) => r[1]))].sort();
+  const pivot = TENANTS.map((tn) => [tn, ...categories.map((c) => cats.find((r) => r[0] === tn && r[1] === c)?.[2] ?? 0)]);
+  $('#tenants-categories').replaceChildren(table(['tenant', ...categories.map((c) => c.replace(':category/', ''))], pivot,
+    { numeric: categories.map((_, i) => i + 1) }));
+}
+
+// Dashboard charts: stock (catalog × inventory) and orders (tenants).
+async function renderStockCharts(d, s) {
+  const [stock, perCat] = await Promise.all([
+    d.q(Q.STOCK, s.catalog, s.inventory), d.q(Q.STOCK_BY_CATEGORY, s.catalog, s.inventory)]);
+  stock.sort((a, b) => b[3] - a[3] || a[0].localeCompare(b[0]));  // most recently changed first
+  barChart($('#chart-stock'), stock.slice(0, 20).map((r) => ({ label: `${r[0]} ${r[1].replace(/ \d+$/, '')}`, value: r[2] })),
+    { labelWidth: 210 });
+  perCat.sort((a, b) => a[0].localeCompare(b[0]));
+  barChart($('#chart-category'), perCat.map((r) => ({ label: r[0].replace(':category/', ''), value: r[1] })), { labelWidth: 100 });
+}
+
+async function renderOrdersChart(d, s) {
+  const orders = await d.q(Q.ORDERS_BY_STATUS, s.tenants);
+  const statuses = ['completed', 'pending', 'cancelled'];
+  barChart($('#chart-orders'), TENANTS.map((tn) => {
+    const parts = statuses.map((st) => ({ value: orders.find((r) => r[0] === tn && r[1] === `:${st}`)?.[2] ?? 0, cls: st }));
+    return { label: tn, value: parts.reduce((a, p) => a + p.value, 0), parts };
+  }), { labelWidth: 100 });
+}
+
+// ---- controls ----
+
+function setupStatic() {
+  showQuery($('#join-query'), Q.JOIN);
+  showQuery($('#time-query'), Q.TIME_TRAVEL);
+  showQuery($('#tenants-query'), Q.TENANTS);
+}
+
+function setupControls(d, replicas) {
+  const max = $('#join-max');
+  max.addEventListener('input', () => { $('#join-max-out').textContent = max.value; schedule('join'); });
+  $('#time-commit').addEventListener('input', (e) => {
+    time.index = Number(e.target.value);
+    time.date = null;
+    $('#time-date').value = '';
+    schedule('time');
+  });
+  $('#time-date').addEventListener('change', (e) => {
+    time.date = e.target.value ? new Date(e.target.value) : null;
+    schedule('time');
+  });
+  $('#tenants-status').addEventListener('change', () => schedule('tenants'));
+
+  // SKU suggestions.
+  d.q('[:find [?sku ...] :where [_ :inventory/sku ?sku]]', replicas.conns.inventory.db()).then((skus) => {
+    $('#sku-list').replaceChildren(...skus.sort().slice(0, 400).map((s) => h('option', { value: s })));
+  }).catch(() => {});
+
+  $('#stock-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const sku = $('#stock-sku').value.trim(), stock = Number($('#stock-value').value);
+    write(`stock of ${sku} → ${stock}`, async () => [await replicas.conns.inventory.transact([
+      { 'inventory/sku': sku, 'inventory/stock': stock }])]);
+  });
+  $('#product-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const sku = $('#product-sku').value.trim();
+    const product = { 'product/sku': sku, 'product/name': $('#product-name').value.trim(),
+      'product/price': Number($('#product-price').value), 'product/category': `:category/${$('#product-category').value}` };
+    const stock = Number($('#product-stock').value);
+    write(`new product ${sku}`, async () => [
+      await replicas.conns.catalog.transact([product]),
+      await replicas.conns.inventory.transact([{ 'inventory/sku': sku, 'inventory/stock': stock, 'inventory/warehouse': 'north' }])]);
+  });
+
+  $('#order-tenant').append(...TENANTS.map((t) => h('option', { value: t }, t)));
+  $('#order-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const tenant = $('#order-tenant').value, sku = $('#order-sku').value.trim(), qty = Number($('#order-qty').value);
+    write(`order of ${qty} × ${sku} for ${tenant}`, async () => {
+      const price = await d.q('[:find ?price . :in $ ?sku :where [?p :product/sku ?sku] [?p :product/price ?price]]',
+        replicas.conns.catalog.db(), sku);
+      if (price === null || price === undefined) throw new Error(`no product ${sku} in the catalog`);
+      const id = `${tenant}-web-${Date.now().toString(36)}`;
+      return [await replicas.conns[tenantDb(tenant)].transact([{ 'order/id': id, 'order/sku': sku, 'order/qty': qty,
+        'order/status': ':completed', 'order/total': Math.round(qty * price * 100) / 100, 'order/placed': new Date() }])];
+    });
+  });
+
+  // Console.
+  const input = $('#console-input'), examples = $('#console-examples'), dflt = $('#console-default');
+  input.value = Q.CONSOLE_EXAMPLE;
+  examples.append(...Object.keys(Q.CONSOLE_EXAMPLES).map((k) => h('option', { value: k }, k)));
+  examples.addEventListener('change', () => { input.value = Q.CONSOLE_EXAMPLES[examples.value]; runConsole(d, replicas); });
+  dflt.append(...['catalog', 'inventory', ...TENANTS].map((n) => h('option', { value: n }, n)));
+  $('#console-run').addEventListener('click', () => runConsole(d, replicas));
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runConsole(d, replicas); }
+  });
+  runConsole(d, replicas);
+}
+
+async function write(what, fn) {
+  const out = $('#write-result');
+  out.textContent = `sending ${what}…`;
+  const t0 = performance.now();
+  try {
+    const reports = await fn();
+    out.replaceChildren(h('b', {}, `saved ${what}`),
+      `: tx ${reports.map((r) => r.txId).join(', ')} committed by the server and received back in ${ms(performance.now() - t0)}`);
+  } catch (e) {
+    out.replaceChildren(h('span', { class: 'up' }, `not saved (${what}): ${e.message}`));
+  }
+}
+
+async function runConsole(d, replicas) {
+  const text = $('#console-input').value;
+  const err = $('#console-error'), meta = $('#console-meta'), result = $('#console-result');
+  err.hidden = true;
+  try {
+    const snaps = replicas.snapshots();
+    const inputs = bindInputs(text, snaps, snaps.byName[$('#console-default').value]);
+    const [value, t] = await timed(() => d.q(text, ...inputs));
+    const { head, rows } = rowsOf(value);
+    const cols = findColumns(text);
+    meta.replaceChildren(h('b', {}, `${rows.length} ${rows.length === 1 ? 'row' : 'rows'}`), ` · ${ms(t)}`);
+    result.replaceChildren(table(head ?? (cols && cols.length === (rows[0]?.length ?? cols.length) ? cols : null), rows, { limit: 500 }));
+  } catch (e) {
+    meta.replaceChildren(h('span', { class: 'up' }, 'error'));
+    result.replaceChildren();
+    err.hidden = false;
+    err.textContent = e.message;
+    const pos = errorPosition(e.message);
+    if (pos) {
+      const lines = text.split('\n');
+      const line = lines[pos.line - 1] ?? '';
+      err.textContent += `\n\n${String(pos.line).padStart(3)} | ${line}\n    | ${' '.repeat(Math.max(0, pos.col - 1))}^`;
+      const offset = lines.slice(0, pos.line - 1).reduce((a, l) => a + l.length + 1, 0) + pos.col - 1;
+      $('#console-input').setSelectionRange(offset, Math.min(text.length, offset + 1));
+    }
+    err.dataset.line = pos?.line ?? '';
+    err.dataset.col = pos?.col ?? '';
+  }
+}
+
+start().catch((e) => {
+  console.error(e);
+  setStatus('offline', 'failed to start');
+  const banner = $('#banner');
+  banner.hidden = false;
+  banner.className = 'banner offline';
+  banner.textContent = `The demo could not start: ${e.message}`;
+  demo.error = e.message;
+});

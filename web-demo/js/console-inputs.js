@@ -1,0 +1,98 @@
+// The query console binds a query's `:in` names to the replicas: `$` (the chosen
+// default), `$catalog`, `$inventory`, `$history` (the catalog's history), `$acme` or
+// `$tenant-acme` (one tenant), and a binding form holding a `$` source, such as
+// `[[?tenant $db] ...]`, to every tenant as [name, db] pairs.
+// Reads only as much EDN as that needs; the engine reports real syntax errors.
+
+// Top-level forms of `text` as { text, children?, start } (strings, comments skipped).
+function forms(text, from, close) {
+  const out = [];
+  let i = from;
+  while (i < text.length) {
+    const c = text[i];
+    if (/[\s,]/.test(c)) { i++; continue; }
+    if (c === ';') { while (i < text.length && text[i] !== '\n') i++; continue; }
+    if (c === close) return { forms: out, end: i + 1 };
+    if (c === '[' || c === '(' || c === '{') {
+      const inner = forms(text, i + 1, c === '[' ? ']' : c === '(' ? ')' : '}');
+      out.push({ text: text.slice(i, inner.end), children: inner.forms, open: c, start: i });
+      i = inner.end;
+      continue;
+    }
+    if (c === ']' || c === ')' || c === '}') return { forms: out, end: i + 1 };  // unbalanced: let the engine say
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out.push({ text: text.slice(i, j + 1), start: i });
+      i = j + 1;
+      continue;
+    }
+    let j = i;
+    while (j < text.length && !/[\s,;[\](){}"]/.test(text[j])) j++;
+    out.push({ text: text.slice(i, j), start: i });
+    i = j;
+  }
+  return { forms: out, end: i };
+}
+
+// The `:in` forms of a query (vector or map form), or null if it has no `:in`.
+export function inForms(query) {
+  const top = forms(query, 0, null).forms[0];
+  if (!top?.children) return null;
+  const items = top.children;
+  const at = items.findIndex((f) => f.text === ':in');
+  if (at < 0) return null;
+  if (top.open === '{') return items[at + 1]?.children ?? [];
+  const out = [];
+  for (const f of items.slice(at + 1)) {
+    if (!f.children && f.text.startsWith(':')) break;
+    out.push(f);
+  }
+  return out;
+}
+
+const hasSource = (f) => (f.children ? f.children.some(hasSource) : f.text.startsWith('$'));
+
+// The inputs for `query`: `replicas` maps names to Dbs ({ catalog, inventory, history,
+// tenants: [[name, db]...], byName }); `fallback` is the Db bound to `$`.
+export function bindInputs(query, replicas, fallback) {
+  const names = inForms(query);
+  if (names === null) return [fallback];  // no :in means :in $
+  return names.map((f) => {
+    if (f.children) {
+      if (hasSource(f)) return replicas.tenants;
+      throw new Error(`console: the input ${f.text} holds no $source; only databases can be bound here`);
+    }
+    const name = f.text;
+    if (name === '$') return fallback;
+    if (name.startsWith('$')) {
+      const db = replicas.byName[name.slice(1)];
+      if (db) return db;
+      throw new Error(`console: no database ${name}; use ${Object.keys(replicas.byName).map((n) => `$${n}`).join(', ')}`);
+    }
+    throw new Error(`console: the input ${name} needs a value; write it into the query instead`);
+  });
+}
+
+// Column names for a result table: the :find elements as written (or the :keys).
+export function findColumns(query) {
+  const top = forms(query, 0, null).forms[0];
+  if (!top?.children) return null;
+  const items = top.children;
+  const at = items.findIndex((f) => f.text === ':find');
+  if (at < 0) return null;
+  const keysAt = items.findIndex((f) => f.text === ':keys');
+  if (keysAt >= 0 && items[keysAt + 1]?.children) return items[keysAt + 1].children.map((f) => f.text);
+  let elems;
+  if (top.open === '{') elems = items[at + 1]?.children ?? [];
+  else {
+    elems = [];
+    for (const f of items.slice(at + 1)) {
+      if (!f.children && f.text.startsWith(':')) break;
+      elems.push(f);
+    }
+  }
+  // [?a ?b] (tuple) and [?a ...] (collection) name their own columns.
+  if (elems.length === 1 && elems[0].open === '[') elems = elems[0].children.filter((f) => f.text !== '...');
+  return elems.filter((f) => f.text !== '.').map((f) => f.text.replace(/\s+/g, ' '));
+}

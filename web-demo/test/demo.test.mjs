@@ -1,0 +1,216 @@
+// The demo page in Debian's headless Chromium (playwright-core) against a real
+// datalith-server started here on a free loopback port with a temporary data dir and
+// site dir (web-demo/server/serve.mjs, as `npm start` runs it). Screenshots of each
+// panel go to build/demo-artifacts/ (DEMO_ARTIFACTS overrides).
+//
+//   DATALITH_SERVER=build/datalith-server node --test web-demo/test/demo.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startDemo, DEFAULT_TOKEN } from '../server/serve.mjs';
+import { seedTransactions } from '../seed-data.js';
+import { JOIN } from '../js/queries.js';
+import { init } from '../../wasm/js/index.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+const SERVER = process.env.DATALITH_SERVER ?? join(ROOT, 'build/datalith-server');
+const ARTIFACTS = process.env.DEMO_ARTIFACTS ?? join(ROOT, 'build/demo-artifacts');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+const T = { timeout: 60_000 };
+const WAIT = 20_000;  // for something to show on a page
+
+const missing = !existsSync(SERVER) ? `${SERVER} is not built` : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing` : null;
+let tmp, demo, browser, context, pageA, pageB, port;
+const pageErrors = [];
+
+before(async () => {
+  if (missing) return;
+  tmp = mkdtempSync(join(tmpdir(), 'datalith-demo-'));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  demo = await startDemo({ server: SERVER, data: join(tmp, 'data'), site: join(tmp, 'site'), port: 0 });
+  port = demo.port;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  pageA = await open();
+});
+
+after(async () => {
+  await browser?.close();
+  await demo?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (pageErrors.length) console.error('page errors:', pageErrors);
+});
+
+async function open(page) {
+  page ??= await context.newPage();
+  if (!page.tagged) {
+    page.tagged = true;
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  }
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForFunction(() => window.demo?.ready || window.demo?.error, null, { timeout: 45_000, polling: 100 });
+  const error = await page.evaluate(() => window.demo.error);
+  assert.equal(error, undefined, `the page failed to start: ${error}`);
+  return page;
+}
+
+const shot = (page, name, selector) => (selector ? page.locator(selector) : page)
+  .screenshot({ path: join(ARTIFACTS, `${name}.png`), ...(selector ? {} : { fullPage: true }) });
+
+const rowsOf = (page, selector) => page.$$eval(`${selector} tbody tr`,
+  (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+
+// The row of `sku` in the join table shows `stock` (waits for it).
+const waitForStock = (page, sku, stock, timeout = WAIT) => page.waitForFunction(([s, n]) =>
+  [...document.querySelectorAll('#join-result tbody tr')].some((tr) => tr.cells[0].textContent === s && tr.cells[3].textContent === n),
+[sku, String(stock)], { timeout, polling: 100 });
+
+const fmt = (v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v));
+
+test('the join shows the expected rows', { ...T, skip: missing ?? false }, async () => {
+  // The oracle: the same query over the sample data in memory, in Node.
+  const d = await init();
+  const dbs = {};
+  for (const name of ['catalog', 'inventory']) {
+    const cfg = { store: { backend: 'memory', id: `oracle-${name}` } };
+    await d.createDatabase(cfg);
+    const conn = await d.connect(cfg);
+    for (const tx of seedTransactions()[name]) await conn.transact(tx);
+    dbs[name] = conn.db();
+  }
+  const expected = (await d.q(JOIN, dbs.catalog, dbs.inventory, 200)).map((r) => r.map(fmt))
+    .sort((a, b) => a[0].localeCompare(b[0]));
+  assert.ok(expected.length > 250, `${expected.length} expected rows`);
+  assert.deepEqual(await rowsOf(pageA, '#join-result'), expected);
+  assert.match(await pageA.textContent('#join-meta'), new RegExp(`${expected.length} products`));
+  assert.deepEqual(expected.find((r) => r[0] === 'SKU-0002'), ['SKU-0002', 'Deluxe Lamp 2', '80.05', '37']);
+  // The status says live, and the service worker is active for the offline tests.
+  await pageA.waitForSelector('#status[data-state=live]', { timeout: WAIT });
+  await pageA.evaluate(() => navigator.serviceWorker.ready);
+  await pageA.waitForFunction(() => caches.keys().then((k) => k.length > 0), null, { timeout: WAIT, polling: 100 });
+  await shot(pageA, 'join', '#join');
+  // The other read-only panels.
+  assert.match(await pageA.textContent('#time-commit-label'), /January price list/);
+  assert.ok((await rowsOf(pageA, '#time-result')).length > 200);
+  assert.deepEqual((await rowsOf(pageA, '#tenants-result')).map((r) => r[0]), ['acme', 'globex', 'initech', 'umbrella', 'hooli']);
+  await shot(pageA, 'time-travel', '#time');
+  await shot(pageA, 'tenants', '#tenants');
+  await shot(pageA, 'dashboard', '#dashboard');
+  await shot(pageA, 'page');
+});
+
+test('a write in one tab appears in another', { ...T, skip: missing ?? false }, async () => {
+  pageB = await open();
+  await pageB.waitForSelector('#status[data-state=live]', { timeout: WAIT });
+  await pageA.fill('#stock-sku', 'SKU-0001');
+  await pageA.fill('#stock-value', '4242');
+  // Tab B is the visible one; tab A is in the background, where Chromium runs no
+  // animation frames (Playwright's click waits for them): click through the DOM.
+  const t0 = Date.now();
+  await pageA.$eval('#stock-form button', (b) => b.click());
+  await waitForStock(pageB, 'SKU-0001', 4242);
+  const seen = Date.now() - t0;
+  await pageA.waitForFunction(() => /saved stock of SKU-0001/.test(document.querySelector('#write-result').textContent),
+    null, { timeout: WAIT, polling: 100 });
+  // Tab B logged the update with its nodes and bytes.
+  const log = await pageB.textContent('#sync-log');
+  assert.match(log, /inventory tx \d+: \d+ nodes, [\d.]+ (B|KB)/);
+  // A new product, in the catalog and the inventory, reaches tab B's join.
+  await pageA.fill('#product-sku', 'NEW-0001');
+  await pageA.fill('#product-name', 'Demo Widget');
+  await pageA.fill('#product-price', '12.5');
+  await pageA.fill('#product-stock', '7');
+  await pageA.$eval('#product-form button', (b) => b.click());
+  await waitForStock(pageB, 'NEW-0001', 7);
+  const row = (await rowsOf(pageB, '#join-result')).find((r) => r[0] === 'NEW-0001');
+  assert.deepEqual(row, ['NEW-0001', 'Demo Widget', '12.50', '7']);
+  // The dashboard shows the changed product first.
+  await pageB.waitForFunction(() => /NEW-0001/.test(document.querySelector('#chart-stock .label')?.textContent),
+    null, { timeout: WAIT, polling: 100 });
+  // An order in one tenant's database redraws tab B's orders chart.
+  await pageA.selectOption('#order-tenant', 'hooli');
+  await pageA.fill('#order-sku', 'SKU-0002');
+  await pageA.fill('#order-qty', '3');
+  await pageA.$eval('#order-form button', (b) => b.click());
+  await pageB.waitForFunction(() => {
+    const texts = [...document.querySelectorAll('#chart-orders text')].map((t) => t.textContent);
+    return texts[texts.indexOf('hooli') + 1] === '251';
+  }, null, { timeout: WAIT, polling: 100 });
+  console.log(`write → visible in the other tab: ${seen} ms`);
+  await shot(pageB, 'live-sync', '#sync');
+  await shot(pageB, 'dashboard-after-write', '#dashboard');
+});
+
+test('the console runs queries and reports a malformed one as an error', { ...T, skip: missing ?? false }, async () => {
+  await pageA.bringToFront();  // background tabs get throttled timers
+  await pageA.fill('#console-input', '[:find ?name ?stock\n :in $catalog $inventory\n :where [$catalog ?p :product/sku "NEW-0001"]\n' +
+    '        [$catalog ?p :product/name ?name]\n        [$inventory ?i :inventory/sku "NEW-0001"]\n        [$inventory ?i :inventory/stock ?stock]]');
+  await pageA.click('#console-run');
+  await pageA.waitForFunction(() => /Demo Widget/.test(document.querySelector('#console-result').textContent),
+    null, { timeout: WAIT, polling: 100 });
+  assert.deepEqual(await rowsOf(pageA, '#console-result'), [['Demo Widget', '7']]);
+  // An unbalanced query: an error with its position, no result.
+  await pageA.fill('#console-input', '[:find ?sku\n :where [?p :product/sku ?sku]');
+  await pageA.click('#console-run');
+  await pageA.waitForSelector('#console-error:not([hidden])', { timeout: WAIT });
+  assert.match(await pageA.textContent('#console-error'), /line \d+, col \d+/);
+  assert.equal(await pageA.$$eval('#console-result tr', (t) => t.length), 0);
+  // An unknown function, located at its column.
+  await pageA.fill('#console-input', '[:find ?p :where [?p :product/sku ?s] [(frob ?s)]]');
+  await pageA.click('#console-run');
+  await pageA.waitForFunction(() => /frob/.test(document.querySelector('#console-error').textContent), null, { timeout: WAIT, polling: 100 });
+  const pos = await pageA.$eval('#console-error', (e) => [e.dataset.line, e.dataset.col]);
+  assert.equal(pos[0], '1');
+  assert.ok(Number(pos[1]) > 30, `column ${pos[1]}`);
+  await shot(pageA, 'console-error', '#console');
+});
+
+test('with the server stopped the page keeps working', { ...T, skip: missing ?? false }, async () => {
+  await pageB.close();
+  await demo.stop();
+  await pageA.waitForSelector('#status[data-state=offline]', { timeout: WAIT });
+  assert.equal(await pageA.isVisible('#banner'), true);
+  // Queries still run on the replicas: the console (2 000 seeded orders and the one
+  // placed above) and the join (a new input).
+  await pageA.fill('#console-input', '[:find (count ?o) . :in [[?t $db] ...] :where [$db ?o :order/id]]');
+  await pageA.click('#console-run');
+  await pageA.waitForFunction(() => document.querySelector('#console-result td')?.textContent === '2001', null, { timeout: WAIT, polling: 100 });
+  await pageA.$eval('#join-max', (el) => { el.value = '20'; el.dispatchEvent(new Event('input')); });
+  await pageA.waitForFunction(() => /in stock at ≤ 20 /.test(document.querySelector('#join-meta').textContent), null, { timeout: WAIT, polling: 100 });
+  await pageA.$eval('#join-max', (el) => { el.value = '200'; el.dispatchEvent(new Event('input')); });
+  await waitForStock(pageA, 'SKU-0001', 4242);
+  // A write is refused with a message.
+  await pageA.fill('#stock-value', '1');
+  await pageA.click('#stock-form button');
+  await pageA.waitForFunction(() => /not saved/.test(document.querySelector('#write-result').textContent), null, { timeout: WAIT, polling: 100 });
+  await shot(pageA, 'offline');
+});
+
+test('a reload with the server stopped still shows the data, and it catches up when the server returns',
+  { ...T, skip: missing ?? false }, async () => {
+    await open(pageA);
+    await pageA.waitForSelector('#status[data-state=offline]', { timeout: WAIT });
+    await waitForStock(pageA, 'SKU-0001', 4242);
+    assert.ok((await rowsOf(pageA, '#join-result')).some((r) => r[0] === 'NEW-0001'));
+    await shot(pageA, 'offline-reload');
+    // The server returns on the same port (the page's origin) with the same data; a
+    // write from a non-browser client reaches the page.
+    demo = await startDemo({ server: SERVER, data: demo.data, site: join(tmp, 'site'), port });
+    const res = await fetch(`${demo.url}db/inventory/transact`, {
+      method: 'POST', headers: { authorization: `Bearer ${DEFAULT_TOKEN}` },
+      body: '[{:inventory/sku "SKU-0002" :inventory/stock 777}]' });
+    assert.equal(res.status, 200, await res.text());
+    await pageA.waitForSelector('#status[data-state=live]', { timeout: 45_000 });
+    await waitForStock(pageA, 'SKU-0002', 777);
+    await shot(pageA, 'reconnected', '#sync');
+  });
+
+test('no uncaught errors on the pages', { skip: missing ?? false }, () => {
+  assert.deepEqual(pageErrors, []);
+});
