@@ -5,7 +5,8 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git nodejs npm
   catch2 libzstd-dev libxxhash-dev nlohmann-json3-dev libboost1.81-dev
-  emscripten node-acorn dpkg-dev)  # the WASM build (wasm/build.sh; dpkg-dev: apt-get source)
+  emscripten node-acorn dpkg-dev  # the WASM build (wasm/build.sh; dpkg-dev: apt-get source)
+  chromium)  # browser tests (playwright-core drives /usr/bin/chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
