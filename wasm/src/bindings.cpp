@@ -9,7 +9,9 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -94,26 +96,33 @@ size_t MissingRecorded() {
 
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-// Runs an R call. One out-of-line copy for every call keeps the wasm small.
-std::string Respond(const std::function<Result<Json>()>& f) {
+// Runs an R call whose value is JSON text. One out-of-line copy for every call keeps
+// the wasm small.
+std::string RespondText(const std::function<Result<std::string>()>& f) {
   size_t missing_before = MissingRecorded();
   Json out;
   try {
-    Result<Json> r = f();
-    if (r.ok()) {
-      out["ok"] = std::move(r).value();
-    } else if (r.status().code() == Code::kMissingNode || MissingRecorded() != missing_before) {
-      out["missing"] = true;
-    } else {
-      out["error"] = r.status().message();
-      out["code"] = CodeName(r.status().code());
+    Result<std::string> r = f();
+    if (r.ok()) return "{\"ok\":" + std::move(r).value() + "}";
+    if (r.status().code() == Code::kMissingNode || MissingRecorded() != missing_before) {
+      return "{\"missing\":true}";
     }
+    out["error"] = r.status().message();
+    out["code"] = CodeName(r.status().code());
   } catch (const std::exception& e) {
     out = Json{{"error", std::string("internal error: ") + e.what()}, {"code", "Internal"}};
   } catch (...) {
     out = Json{{"error", "internal error"}, {"code", "Internal"}};
   }
   return Dump(out);
+}
+
+// Runs an R call whose value is a JSON object.
+std::string Respond(const std::function<Result<Json>()>& f) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(Json j, f());
+    return Dump(j);
+  });
 }
 
 [[noreturn]] void ThrowJs(const std::string& message) {
@@ -149,72 +158,132 @@ val Bytes(std::string_view s) {
 }
 
 // ---- JSON value encoding (docs/wasm.md) ----
+//
+// Results are written as JSON text directly (no intermediate JSON objects): query and
+// pull results and transaction reports can hold hundreds of thousands of values.
 
-Json LongJson(int64_t v) {
-  if (v > kMaxSafeInteger || v < -kMaxSafeInteger) return Json{{"#long", std::to_string(v)}};
-  return v;
+void AppendString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          *out += buf;
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
 }
 
-Json TextJson(const std::string& s) {
-  if (!s.empty() && (s[0] == ':' || s[0] == '\\')) return "\\" + s;
-  return s;
+// Text that starts with `:` or `\\` gets a `\\` so it cannot pass for a keyword.
+void AppendText(std::string_view s, std::string* out) {
+  if (!s.empty() && (s[0] == ':' || s[0] == '\\')) {
+    AppendString("\\" + std::string(s), out);
+  } else {
+    AppendString(s, out);
+  }
 }
 
-Json ToJson(const edn::Node& n) {
+void AppendTagged(const char* tag, std::string_view text, std::string* out) {
+  *out += "{\"";
+  *out += tag;
+  *out += "\":";
+  AppendString(text, out);
+  out->push_back('}');
+}
+
+void AppendLong(int64_t v, std::string* out) {
+  if (v > kMaxSafeInteger || v < -kMaxSafeInteger) return AppendTagged("#long", std::to_string(v), out);
+  *out += std::to_string(v);
+}
+
+void AppendDouble(double d, std::string* out) {
+  if (std::isnan(d)) return AppendTagged("#double", "NaN", out);
+  if (std::isinf(d)) return AppendTagged("#double", d > 0 ? "Inf" : "-Inf", out);
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest round trip
+  out->append(buf, r.ptr);
+}
+
+void AppendJson(const edn::Node& n, std::string* out) {
   using edn::Kind;
   switch (n.kind) {
-    case Kind::kNil: return nullptr;
-    case Kind::kBool: return n.b;
-    case Kind::kLong: return LongJson(n.i);
-    case Kind::kBigInt: return Json{{"#long", n.text}};
-    case Kind::kDouble:
-    case Kind::kBigDec: {
-      double d = n.kind == Kind::kDouble ? n.d : std::strtod(n.text.c_str(), nullptr);
-      if (std::isnan(d)) return Json{{"#double", "NaN"}};
-      if (std::isinf(d)) return Json{{"#double", d > 0 ? "Inf" : "-Inf"}};
-      return d;
-    }
-    case Kind::kString: return TextJson(n.text);
+    case Kind::kNil: *out += "null"; return;
+    case Kind::kBool: *out += n.b ? "true" : "false"; return;
+    case Kind::kLong: return AppendLong(n.i, out);
+    case Kind::kBigInt: return AppendTagged("#long", n.text, out);
+    case Kind::kDouble: return AppendDouble(n.d, out);
+    case Kind::kBigDec: return AppendDouble(std::strtod(n.text.c_str(), nullptr), out);
+    case Kind::kString: return AppendText(n.text, out);
     case Kind::kChar: {
       std::string s;
       internal::AppendUtf8(n.ch, &s);
-      return TextJson(s);
+      return AppendText(s, out);
     }
-    case Kind::kKeyword: return ":" + n.text;
-    case Kind::kSymbol: return TextJson(n.text);
+    case Kind::kKeyword: return AppendString(":" + n.text, out);
+    case Kind::kSymbol: return AppendText(n.text, out);
     case Kind::kList:
     case Kind::kVector:
-    case Kind::kSet: {
-      Json a = Json::array();
-      for (const edn::Node& item : n.items) a.push_back(ToJson(item));
-      return a;
-    }
-    case Kind::kMap: {
-      Json o = Json::object();
-      for (size_t i = 0; i + 1 < n.items.size(); i += 2) {
-        const edn::Node& k = n.items[i];
-        std::string key = k.is(Kind::kKeyword) || k.is(Kind::kString) ? k.text : edn::Write(k);
-        o[key] = ToJson(n.items[i + 1]);
+    case Kind::kSet:
+      out->push_back('[');
+      for (size_t i = 0; i < n.items.size(); ++i) {
+        if (i) out->push_back(',');
+        AppendJson(n.items[i], out);
       }
-      return o;
-    }
-    case Kind::kTagged: return TextJson(edn::Write(n));  // unknown tags: their EDN text
-    case Kind::kInst: return Json{{"#inst", n.i}};
-    case Kind::kUuid: return Json{{"#uuid", n.uuid.ToString()}};
+      out->push_back(']');
+      return;
+    case Kind::kMap:
+      out->push_back('{');
+      for (size_t i = 0; i + 1 < n.items.size(); i += 2) {
+        if (i) out->push_back(',');
+        const edn::Node& k = n.items[i];
+        AppendString(k.is(Kind::kKeyword) || k.is(Kind::kString) ? k.text : edn::Write(k), out);
+        out->push_back(':');
+        AppendJson(n.items[i + 1], out);
+      }
+      out->push_back('}');
+      return;
+    case Kind::kTagged: return AppendText(edn::Write(n), out);  // unknown tags: their EDN text
+    case Kind::kInst:
+      *out += "{\"#inst\":";
+      *out += std::to_string(n.i);
+      out->push_back('}');
+      return;
+    case Kind::kUuid: return AppendTagged("#uuid", n.uuid.ToString(), out);
   }
-  return nullptr;
+  *out += "null";
 }
 
-Json DatomJson(const Db& db, const Datom& d) {
-  const Attribute* a = db.schema().Attr(d.a);
-  Json attr = a ? Json(":" + a->ident) : Json(d.a);
-  return Json::array({d.e, std::move(attr), ToJson(edn::FromValue(d.v)), d.tx, d.added});
-}
-
-Json DatomsJson(const Db& db, const std::vector<Datom>& datoms) {
-  Json out = Json::array();
-  for (const Datom& d : datoms) out.push_back(DatomJson(db, d));
-  return out;
+void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, std::string* out) {
+  out->push_back('[');
+  for (size_t i = 0; i < datoms.size(); ++i) {
+    const Datom& d = datoms[i];
+    if (i) out->push_back(',');
+    out->push_back('[');
+    AppendLong(static_cast<int64_t>(d.e), out);
+    out->push_back(',');
+    const Attribute* a = db.schema().Attr(d.a);
+    if (a) {
+      AppendString(":" + a->ident, out);
+    } else {
+      AppendLong(static_cast<int64_t>(d.a), out);
+    }
+    out->push_back(',');
+    AppendJson(edn::FromValue(d.v), out);
+    out->push_back(',');
+    AppendLong(static_cast<int64_t>(d.tx), out);
+    *out += d.added ? ",true]" : ",false]";
+  }
+  out->push_back(']');
 }
 
 // ---- arguments ----
@@ -381,12 +450,23 @@ std::string ConnExists(int store) {
   });
 }
 
-Json ReportJson(const TxReport& report) {
-  Json tempids = Json::object();
-  for (const auto& [name, id] : report.tempids) tempids[name] = id;
-  return Json{{"txId", report.tx},
-              {"tempids", std::move(tempids)},
-              {"txData", DatomsJson(report.db_after, report.tx_data)}};
+// {"txId", "tempids", "txData"}: txData last (the JS tier parses it lazily).
+std::string ReportJson(const TxReport& report) {
+  std::string out = "{\"txId\":";
+  AppendLong(static_cast<int64_t>(report.tx), &out);
+  out += ",\"tempids\":{";
+  bool first = true;
+  for (const auto& [name, id] : report.tempids) {
+    if (!first) out.push_back(',');
+    first = false;
+    AppendString(name, &out);
+    out.push_back(':');
+    AppendLong(static_cast<int64_t>(id), &out);
+  }
+  out += "},\"txData\":";
+  AppendDatoms(report.db_after, report.tx_data, &out);
+  out.push_back('}');
+  return out;
 }
 
 bool OnBufferStore(const Connection& c) { return dynamic_cast<BufferStore*>(&c.store()) != nullptr; }
@@ -396,7 +476,7 @@ bool OnBufferStore(const Connection& c) { return dynamic_cast<BufferStore*>(&c.s
 // connections do not flush by themselves either): nothing would read the commits but
 // connLog, and every flushed version's blobs would stay in memory.
 std::string ConnTransact(int conn, std::string tx_edn) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
     DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx_edn));
     if (OnBufferStore(**c)) DL_RETURN_IF_ERROR((*c)->Flush());
@@ -407,7 +487,7 @@ std::string ConnTransact(int conn, std::string tx_edn) {
 // Applies a transaction without flushing (group commit: several connApply, then one
 // connFlush).
 std::string ConnApply(int conn, std::string tx_edn) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
     DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx_edn));
     return ReportJson(report);
@@ -499,7 +579,7 @@ double DbBasis(int db) { return Guard([&] { return static_cast<double>(dbs.Get(d
 void DbRelease(int db) { dbs.Release(db); }
 
 std::string DbDatoms(int db, std::string index_name, std::string components_edn) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     IndexType index;
     if (!ParseIndexName(index_name, &index))
@@ -509,32 +589,40 @@ std::string DbDatoms(int db, std::string index_name, std::string components_edn)
       DL_ASSIGN_OR_RETURN(comps, ValuesOfEdn(components_edn, "datoms components"));
     }
     DL_ASSIGN_OR_RETURN(std::vector<Datom> datoms, d->Datoms(index, comps));
-    return DatomsJson(*d, datoms);
+    std::string out;
+    AppendDatoms(*d, datoms, &out);
+    return out;
   });
 }
 
 std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     DL_ASSIGN_OR_RETURN(Value entity, ValueOfEdn(entity_edn));
     DL_ASSIGN_OR_RETURN(edn::Node node, Pull(*d, pattern_edn, entity));
-    return ToJson(node);
+    std::string out;
+    AppendJson(node, &out);
+    return out;
   });
 }
 
 std::string DbPullMany(int db, std::string pattern_edn, std::string entities_edn) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     DL_ASSIGN_OR_RETURN(std::vector<Value> entities, ValuesOfEdn(entities_edn, "entities"));
     DL_ASSIGN_OR_RETURN(std::vector<edn::Node> nodes, PullMany(*d, pattern_edn, entities));
-    Json out = Json::array();
-    for (const edn::Node& n : nodes) out.push_back(ToJson(n));
+    std::string out = "[";
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJson(nodes[i], &out);
+    }
+    out.push_back(']');
     return out;
   });
 }
 
 std::string Query(std::string query_edn, std::string inputs_json) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     std::vector<QueryInput> inputs;
     if (!inputs_json.empty()) {
       DL_ASSIGN_OR_RETURN(Json j, ParseJson(inputs_json, "query inputs"));
@@ -545,7 +633,9 @@ std::string Query(std::string query_edn, std::string inputs_json) {
       }
     }
     DL_ASSIGN_OR_RETURN(edn::Node result, Q(query_edn, inputs));
-    return ToJson(result);
+    std::string out;
+    AppendJson(result, &out);
+    return out;
   });
 }
 
