@@ -59,9 +59,13 @@ if [ -f wasm/dist/datalith_wasm.wasm ]; then
   echo "bench: lazy loading from IndexedDB, 1M datoms, headless Chromium" >&2
   node bench/wasm-idb-lazy.mjs --million "$MILLION" > "$OUT/wasm-idb.jsonl.tmp"
   mv "$OUT/wasm-idb.jsonl.tmp" "$OUT/wasm-idb.jsonl"
+  echo "bench: replication through datalith-server on loopback, 1M datoms" >&2
+  cmake --build build -j2 --target datalith datalith-server >&2
+  node --max-old-space-size=8192 bench/sync-bench.mjs --million "$MILLION" > "$OUT/sync.jsonl.tmp"
+  mv "$OUT/sync.jsonl.tmp" "$OUT/sync.jsonl"
 else
-  echo "bench: wasm/dist is not built (npm run build); skipping the WASM benchmark" >&2
-  rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-idb.jsonl"
+  echo "bench: wasm/dist is not built (npm run build); skipping the WASM and sync benchmarks" >&2
+  rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-idb.jsonl" "$OUT/sync.jsonl"
 fi
 
 node bench/compare.mjs "$OUT"/*.jsonl | tee "$OUT/report.md"

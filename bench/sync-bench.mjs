@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// Replication benchmark (issue 5's figures): a real datalith-server on 127.0.0.1 hosting
+// the ~1M-datom people database, and clients of the npm package and of the raw protocol.
+//
+// Usage: node bench/sync-bench.mjs --million people-1m.json [--server build/datalith-server]
+//          [--cli build/datalith] [--subscribers 200] [--writes 50]
+//
+// Measures, printing one JSON line each (engine "datalith-sync"):
+//   initial-sync-1m      a fresh replica (Node, memory) reaching the server's head: time,
+//                        nodes, bytes stored and bytes on the wire
+//   tx-10-datoms-push    nodes and bytes pushed to a live replica for a 10-datom commit
+//   commit-to-visible    a write through replica A until replica B's snapshot shows it:
+//                        median and p99 over --writes writes
+//   server-throughput    8 concurrent HTTP writers, 100 small transactions each: tx/s
+//   push-fanout          --subscribers raw protocol clients on one database while one
+//                        writer commits 20 times: push latency median / p99, server RSS
+// Everything listens on loopback only and every wait is bounded.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { init } from '../wasm/js/index.js';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const MILLION = opt('million', 'build/bench/people-1m.json');
+const SERVER = opt('server', 'build/datalith-server');
+const CLI = opt('cli', 'build/datalith');
+const SUBSCRIBERS = Number(opt('subscribers', 200));
+const WRITES = Number(opt('writes', 50));
+
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+const report = (scenario, fields) =>
+  process.stdout.write(JSON.stringify({ engine: 'datalith-sync', scenario, backend: 'loopback', ...fields }) + '\n');
+const withTimeout = (p, ms, what) => Promise.race([p, new Promise((_, reject) =>
+  setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))]);
+
+const SCHEMA = `[{:db/ident :name :db/valueType :db.type/string}
+  {:db/ident :last-name :db/valueType :db.type/string}
+  {:db/ident :full-name :db/valueType :db.type/string}
+  {:db/ident :alias :db/valueType :db.type/string :db/cardinality :db.cardinality/many}
+  {:db/ident :sex :db/valueType :db.type/string}
+  {:db/ident :age :db/valueType :db.type/long}
+  {:db/ident :salary :db/valueType :db.type/long}
+  {:db/ident :email :db/valueType :db.type/string :db/unique :db.unique/identity}]`;
+
+// ---- the database, built with the CLI straight into the server's data directory ----
+const dir = mkdtempSync(join(tmpdir(), 'datalith-sync-bench-'));
+const people = JSON.parse(readFileSync(MILLION, 'utf8')).people;
+const edn = (s) => JSON.stringify(s);
+const txFile = join(dir, 'people.edn');
+writeFileSync(txFile, '[' + people.map((p) =>
+  `{:name ${edn(p.name)} :last-name ${edn(p['last-name'])} :full-name ${edn(p['full-name'])} ` +
+  `:alias [${p.alias.map(edn).join(' ')}] :sex ${edn(p.sex)} :age ${p.age} :salary ${p.salary} ` +
+  `:email "p${p.id}@example.com"}`).join('\n') + ']');
+execFileSync(CLI, ['create', join(dir, 'people')]);
+execFileSync(CLI, ['transact', join(dir, 'people'), '-'], { input: SCHEMA });
+execFileSync(CLI, ['transact', join(dir, 'people'), txFile], { maxBuffer: 1 << 26 });
+const stats = execFileSync(CLI, ['stats', join(dir, 'people'), '--json'], { encoding: 'utf8' });
+console.error(`sync-bench: database built: ${stats.trim().slice(0, 200)}`);
+rmSync(txFile);
+
+// ---- the server ----
+const server = spawn(SERVER, ['--data', dir, '--port', '0', '--db', 'people', '--read-token', 'r',
+  '--write-token', 'w', '--max-clients', String(SUBSCRIBERS + 50)], { stdio: ['ignore', 'ignore', 'pipe'] });
+let log = '';
+const port = await withTimeout(new Promise((resolve) => server.stderr.on('data', (c) => {
+  log += c;
+  const m = /event=listening .*port=(\d+)/.exec(log);
+  if (m) resolve(Number(m[1]));
+})), 20000, 'server start');
+const http = `http://127.0.0.1:${port}`, url = `ws://127.0.0.1:${port}/sync`;
+const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))[1]) * 1024;
+const post = async (tx) => {
+  const r = await fetch(`${http}/db/people/transact`, { method: 'POST', body: tx,
+    headers: { authorization: 'Bearer w' } });
+  if (!r.ok) throw new Error(`transact: ${r.status} ${await r.text()}`);
+  return r.json();
+};
+
+try {
+  const d = await init();
+  let replicas = 0;
+  const replica = async () => {
+    const conn = await d.connect({ store: { backend: 'memory', id: `replica-${++replicas}` },
+      sync: { url, db: 'people', token: 'w' } });
+    const events = [];
+    conn.onSync((ev) => events.push({ ...ev, at: nowMs() }));
+    return { conn, events };
+  };
+
+  // Initial sync of the whole database into a fresh replica.
+  const t0 = nowMs();
+  const a = await replica();
+  await withTimeout(a.conn.synced(), 300000, 'initial sync');
+  const full = a.events.filter((e) => e.type === 'update');
+  report('initial-sync-1m', { median_ms: nowMs() - t0, samples_ms: [nowMs() - t0],
+    nodes: full.reduce((s, e) => s + e.nodes, 0), bytes: full.reduce((s, e) => s + e.bytes, 0),
+    wire_bytes: full.reduce((s, e) => s + (e.frameBytes ?? 0), 0), rss_server: rss() });
+  const check = await d.q('[:find (count ?e) . :where [?e :email]]', a.conn.db());
+  console.error(`sync-bench: replica has ${check} people`);
+
+  // A 10-datom commit (a new person, 8 attributes + 2 aliases) pushed to the live replica.
+  const before = a.events.length;
+  await post('[{:name "New" :last-name "Person" :full-name "New Person" :alias ["n" "m"] ' +
+    ':sex "female" :age 30 :salary 1000 :email "new@example.com"}]');
+  await withTimeout((async () => {
+    while (!a.events.slice(before).some((e) => e.type === 'update')) await new Promise((r) => setTimeout(r, 5));
+  })(), 20000, '10-datom push');
+  const push = a.events.slice(before).find((e) => e.type === 'update');
+  report('tx-10-datoms-push', { median_ms: push.ms, samples_ms: [push.ms], datoms: 10,
+    nodes: push.nodes, bytes: push.bytes, wire_bytes: push.frameBytes });
+
+  // Commit (through replica A) to visible in replica B.
+  const b = await replica();
+  await withTimeout(b.conn.synced(), 300000, 'second replica');
+  const lat = [];
+  for (let i = 0; i < WRITES; i++) {
+    const t = nowMs();
+    const r = await a.conn.transact([[':db/add', ['email', 'p1@example.com'], 'age', 1000 + i]]);
+    await withTimeout((async () => {
+      while (b.conn.db().basisT < r.txId) await new Promise((res) => setImmediate(res));
+    })(), 20000, 'visible in B');
+    lat.push(nowMs() - t);
+  }
+  report('commit-to-visible', { median_ms: pct(lat, 0.5), p99_ms: pct(lat, 0.99), samples_ms: lat.map((x) => +x.toFixed(2)) });
+  await a.conn.close();
+  await b.conn.close();
+
+  // Server throughput: 8 concurrent writers over HTTP.
+  const t1 = nowMs();
+  await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+    for (let i = 0; i < 100; i++) await post(`[[:db/add [:email "p${w * 100 + i + 2}@example.com"] :salary ${i}]]`);
+  }));
+  const secs = (nowMs() - t1) / 1000;
+  report('server-throughput', { median_ms: (nowMs() - t1) / 800, samples_ms: [], datoms: 800,
+    tx_per_s: Math.round(800 / secs) });
+
+  // Fan-out: many raw protocol clients, already at the head, receiving each push.
+  const head = (await post('[[:db/add [:email "p1@example.com"] :age 1]]')).commit;
+  const rssBefore = rss();
+  const clients = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const c = { ws, heads: new Map() };
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: 1, db: 'people', token: 'r', have: head })));
+    ws.on('error', reject);
+    ws.on('message', (data, binary) => {
+      if (binary) return;
+      const m = JSON.parse(data.toString());
+      if (m.type === 'welcome') resolve(c);
+      if (m.type === 'head') {
+        c.heads.set(m.tx, nowMs());
+        ws.send(JSON.stringify({ type: 'ack', commit: m.commit }));
+      }
+    });
+  })));
+  const pushes = [];
+  for (let i = 0; i < 20; i++) {
+    const t = nowMs();
+    const r = await post(`[[:db/add [:email "p1@example.com"] :age ${2000 + i}]]`);
+    await withTimeout((async () => {
+      while (!clients.every((c) => c.heads.has(r.tx))) await new Promise((res) => setTimeout(res, 1));
+    })(), 30000, 'fan-out');
+    for (const c of clients) pushes.push(c.heads.get(r.tx) - t);
+  }
+  report('push-fanout', { median_ms: pct(pushes, 0.5), p99_ms: pct(pushes, 0.99), samples_ms: [],
+    subscribers: SUBSCRIBERS, commits: 20, rss_server_before: rssBefore, rss_server_after: rss() });
+  for (const c of clients) c.ws.close();
+} finally {
+  server.kill('SIGTERM');
+  await new Promise((r) => server.on('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+}
