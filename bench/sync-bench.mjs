@@ -8,6 +8,7 @@
 // Measures, printing one JSON line each (engine "datalith-sync"):
 //   initial-sync-1m      a fresh replica (Node, memory) reaching the server's head: time,
 //                        nodes, bytes stored and bytes on the wire
+//   initial-sync-1m-idb  the same into IndexedDB in headless Chromium
 //   tx-10-datoms-push    nodes and bytes pushed to a live replica for a 10-datom commit
 //   commit-to-visible    a write through replica A until replica B's snapshot shows it:
 //                        median and p99 over --writes writes
@@ -19,8 +20,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { init } from '../wasm/js/index.js';
+import { serve } from '../wasm/test/support/server.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -104,6 +107,36 @@ try {
     wire_bytes: full.reduce((s, e) => s + (e.frameBytes ?? 0), 0), rss_server: rss() });
   const check = await d.q('[:find (count ?e) . :where [?e :email]]', a.conn.db());
   console.error(`sync-bench: replica has ${check} people`);
+
+  // The same initial sync into IndexedDB, in a headless Chromium page.
+  const site = await serve(new URL('..', import.meta.url).pathname.replace(/\/$/, ''));
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${site.url}/wasm/test/support/page.html`);
+    await page.waitForFunction(() => document.title === 'ready');
+    const idb = await page.evaluate(async (wsUrl) => {
+      const d = await window.datalith.init();
+      const t = performance.now();
+      const conn = await d.connect({ store: { backend: 'indexeddb', id: 'sync-bench' },
+        sync: { url: wsUrl, db: 'people', token: 'r' } });
+      const updates = [];
+      conn.onSync((ev) => { if (ev.type === 'update') updates.push(ev); });
+      await conn.synced();
+      const ms = performance.now() - t;
+      const people = await d.q('[:find (count ?e) . :where [?e :email]]', conn.db());
+      await conn.close();
+      return { ms, people, nodes: updates.reduce((s, e) => s + e.nodes, 0),
+        bytes: updates.reduce((s, e) => s + e.bytes, 0), wire: updates.reduce((s, e) => s + (e.frameBytes ?? 0), 0) };
+    }, url);
+    report('initial-sync-1m-idb', { median_ms: idb.ms, samples_ms: [idb.ms], nodes: idb.nodes,
+      bytes: idb.bytes, wire_bytes: idb.wire, people: idb.people });
+  } finally {
+    await browser.close();
+    await site.close();
+  }
 
   // A 10-datom commit (a new person, 8 attributes + 2 aliases) pushed to the live replica.
   const before = a.events.length;
