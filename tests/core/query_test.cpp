@@ -1,8 +1,8 @@
 // The C++ query API beyond the golden files: inputs built in C++, the planner's choices
 // as reported by Explain, the row limit, and queries over a file-backed database.
+// (Queries over a store that answers kMissingNode: lazy_load_test.cpp.)
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <set>
 
 #include "datalith/query.h"
 
@@ -173,92 +173,3 @@ TEST_CASE("query: a file-backed database reopened cold", "[query]") {
 }  // namespace
 }  // namespace datalith
 
-namespace datalith {
-namespace {
-
-// A store that, like the browser's IndexedDB behind the synchronous core, answers
-// kMissingNode for blobs not fetched yet and records them for the next batch.
-class LazyStore : public Store {
- public:
-  explicit LazyStore(std::shared_ptr<Store> base) : base_(std::move(base)) {}
-  Result<std::string> Get(const Address& a) override {
-    if (fetched_.count(a)) return base_->Get(a);
-    missing_.insert(a);
-    return Status::MissingNode(a.Hex());
-  }
-  // Fetches every recorded address; false if there was nothing to fetch.
-  bool FetchMissing() {
-    bool any = !missing_.empty();
-    fetched_.insert(missing_.begin(), missing_.end());
-    missing_.clear();
-    return any;
-  }
-  Status Put(const std::vector<std::pair<Address, std::string>>& b) override { return base_->Put(b); }
-  Status Sync() override { return base_->Sync(); }
-  Result<std::optional<std::string>> GetHead(const std::string& n) override { return base_->GetHead(n); }
-  Status CasHead(const std::string& n, const std::optional<std::string>& e, const std::string& v) override {
-    return base_->CasHead(n, e, v);
-  }
-  Result<std::vector<std::string>> ListHeads() override { return base_->ListHeads(); }
-  Status DeleteHead(const std::string& n) override { return base_->DeleteHead(n); }
-  Result<std::vector<Address>> List() override { return base_->List(); }
-  Status Delete(const Address& a) override { return base_->Delete(a); }
-
- private:
-  std::shared_ptr<Store> base_;
-  std::set<Address> fetched_, missing_;
-};
-
-// Calls `fn` until it stops answering kMissingNode, fetching in between; counts rounds.
-template <class F>
-auto WithFetches(LazyStore& store, int* rounds, F&& fn) {
-  for (;;) {
-    auto r = fn();
-    if (r.ok() || r.status().code() != Code::kMissingNode) return r;
-    ++*rounds;
-    REQUIRE(store.FetchMissing());
-  }
-}
-
-TEST_CASE("query: missing nodes surface as kMissingNode and a retry completes", "[query]") {
-  auto base = MakeMemoryStore();
-  auto writer = Connection::Create(base);
-  REQUIRE(writer.ok());
-  REQUIRE((*writer)->Transact("[{:db/ident :email :db/valueType :db.type/string :db/unique :db.unique/identity}"
-                              " {:db/ident :age :db/valueType :db.type/long}"
-                              " {:db/ident :friend :db/valueType :db.type/ref}]").ok());
-  std::string tx = "[";
-  for (int i = 0; i < 3000; ++i) {
-    tx += "{:db/id \"p" + std::to_string(i) + "\" :email \"p" + std::to_string(i) + "@x\" :age " +
-          std::to_string(i % 70) + (i ? " :friend \"p" + std::to_string(i - 1) + "\"" : "") + "}";
-  }
-  REQUIRE((*writer)->Transact(tx + "]").ok());
-  REQUIRE((*writer)->Flush().ok());
-  const char* query = "[:find ?a ?fa :in $ ?m :where [?e :email ?m] [?e :age ?a] [?e :friend ?f] [?f :age ?fa]]";
-  auto expected = Q(query, {QueryInput::Database((*writer)->db()), QueryInput::Data(edn::Node::String("p1234@x"))});
-  REQUIRE(expected.ok());
-
-  auto lazy = std::make_shared<LazyStore>(base);
-  int rounds = 0;
-  auto conn = WithFetches(*lazy, &rounds, [&] { return Connection::Open(lazy); });
-  REQUIRE(conn.ok());
-  rounds = 0;
-  auto got = WithFetches(*lazy, &rounds, [&] {
-    return Q(query, {QueryInput::Database((*conn)->db()), QueryInput::Data(edn::Node::String("p1234@x"))});
-  });
-  REQUIRE(got.ok());
-  CHECK(edn::Equal(*got, *expected));
-  CHECK(rounds >= 2);   // at least root, then deeper levels
-  CHECK(rounds <= 12);  // one round per tree level and lookup, not per datom
-  // Pull through lookup refs works the same way.
-  rounds = 0;
-  auto pulled = WithFetches(*lazy, &rounds, [&] {
-    return Pull((*conn)->db(), "[:age {:friend [:email]}]",
-                Value::Tuple({Value::Keyword("email"), Value::String("p10@x")}));
-  });
-  REQUIRE(pulled.ok());
-  CHECK(edn::Write(*pulled) == "{:age 10, :friend {:email \"p9@x\"}}");
-}
-
-}  // namespace
-}  // namespace datalith
