@@ -1,8 +1,6 @@
 // Golden tests of the query engine and pull: runs every tests/golden/query/*.test.
 //
-// A file is a sequence of blocks separated by blank lines; "# " starts a comment line.
-// A block is a command (it may span lines) and, after a `----` line, its expected
-// output. Commands:
+// The file format is golden_file.h's. Commands:
 //   create NAME [{:schema-flexibility :read}]   a fresh memory database called NAME
 //   transact NAME <EDN tx data>                 expected: `ok` (default) or `error <text>`
 //   query [inputs...]                           the query follows on the next lines
@@ -22,10 +20,10 @@
 // `count N`: the result is a collection of N items (for sample and rand).
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "datalith/query.h"
+#include "golden_file.h"
 
 #ifndef DATALITH_SOURCE_DIR
 #define DATALITH_SOURCE_DIR "."
@@ -36,40 +34,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Block {
-  int line = 0;
-  std::string command;  // all command lines joined with '\n'
-  std::string expected;
-  bool has_expected = false;
-};
-
-std::vector<Block> ReadBlocks(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<Block> blocks;
-  std::string line;
-  bool open = false, in_expected = false;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      open = false;
-      continue;
-    }
-    if (line[0] == '#' && (line.size() == 1 || line[1] == ' ')) continue;  // not #{...}
-    if (!open) {
-      blocks.push_back(Block{n, line, "", false});
-      open = true;
-      in_expected = false;
-      continue;
-    }
-    if (line == "----") {
-      in_expected = true;
-      blocks.back().has_expected = true;
-      continue;
-    }
-    std::string& target = in_expected ? blocks.back().expected : blocks.back().command;
-    target += (target.empty() ? "" : "\n") + line;
-  }
-  return blocks;
-}
+using golden::Block;
+using golden::ReadBlocks;
 
 class Runner {
  public:
@@ -124,7 +90,7 @@ class Runner {
   }
 
   void CheckStatus(const Status& s, const Block& b) {
-    std::string want = b.has_expected ? b.expected : "ok";
+    std::string want = b.has_expected ? b.Expected() : "ok";
     if (want.rfind("error ", 0) == 0) {
       REQUIRE_FALSE(s.ok());
       CHECK_THAT(s.message(), Catch::Contains(want.substr(6)));
@@ -179,12 +145,13 @@ class Runner {
       FAIL_CHECK("no expected output (----)");
       return;
     }
-    if (b.expected.rfind("error ", 0) == 0) {
+    const std::string expected = b.Expected();
+    if (expected.rfind("error ", 0) == 0) {
       if (r.ok()) {
         FAIL_CHECK("expected an error, got " << edn::Write(*r));
         return;
       }
-      CHECK_THAT(r.status().message(), Catch::Contains(b.expected.substr(6)));
+      CHECK_THAT(r.status().message(), Catch::Contains(expected.substr(6)));
       return;
     }
     if (!r.ok()) {
@@ -192,13 +159,13 @@ class Runner {
       return;
     }
     INFO("got " << edn::Write(*r));
-    if (b.expected.rfind("count ", 0) == 0) {
+    if (expected.rfind("count ", 0) == 0) {
       CHECK(r->IsColl());
-      CHECK(r->items.size() == std::stoul(b.expected.substr(6)));
+      CHECK(r->items.size() == std::stoul(expected.substr(6)));
       return;
     }
-    bool unordered = b.expected.rfind("unordered ", 0) == 0;
-    auto want = edn::ReadOne(unordered ? b.expected.substr(10) : b.expected);
+    bool unordered = expected.rfind("unordered ", 0) == 0;
+    auto want = edn::ReadOne(unordered ? expected.substr(10) : expected);
     if (!want.ok()) {
       FAIL_CHECK("cannot read the expected output: " << want.status().message());
       return;

@@ -1,8 +1,6 @@
 // Golden tests of the transactor and the time views: runs every tests/golden/tx/*.test.
 //
-// A file is a sequence of blocks separated by blank lines; `#` starts a comment line.
-// A block is a command (it may span lines) and, after a `----` line, its expected
-// output. Commands:
+// The file format is golden_file.h's. Commands:
 //   create [{:schema-flexibility :read, :keep-history false}]   fresh memory store
 //   transact <EDN tx data>          expected: `ok` (the default) or `error <substring>`
 //                                   (a substring of Status::ToString(), e.g. "Conflict:")
@@ -21,11 +19,11 @@
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "datalith/db.h"
+#include "golden_file.h"
 
 #ifndef DATALITH_SOURCE_DIR
 #define DATALITH_SOURCE_DIR "."
@@ -38,44 +36,8 @@ namespace fs = std::filesystem;
 using edn::Kind;
 using edn::Node;
 
-struct Block {
-  int line = 0;
-  std::string command;
-  std::vector<std::string> expected;
-};
-
-std::vector<Block> ReadBlocks(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<Block> blocks;
-  std::string line;
-  bool open = false, in_expected = false;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) {
-      open = false;
-      continue;
-    }
-    if (line[0] == '#') continue;
-    if (!open) {
-      blocks.push_back(Block{n, line, {}});
-      open = true;
-      in_expected = false;
-    } else if (line == "----") {
-      in_expected = true;
-    } else if (in_expected) {
-      blocks.back().expected.push_back(line);
-    } else {
-      blocks.back().command += "\n" + line;
-    }
-  }
-  return blocks;
-}
-
-std::string Join(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines) s += (s.empty() ? "" : "\n") + l;
-  return s;
-}
+using golden::Block;
+using golden::ReadBlocks;
 
 Node TxSym(EntityId tx) { return Node::Symbol("t" + std::to_string(tx - kTx0)); }
 
@@ -93,7 +55,7 @@ class Runner {
   void Run() {
     for (const Block& b : ReadBlocks(file_)) {
       std::string actual;
-      std::string expected = Join(b.expected);
+      std::string expected = b.Expected();
       bool ok = Exec(b, &actual);
       if (!ok) {
         FAIL_CHECK(file_ << ":" << b.line << ": " << b.command << "\n--- expected:\n"
@@ -194,7 +156,7 @@ class Runner {
   // Compares `actual` with the block's EDN pattern.
   bool Expect(const Block& b, const Node& actual, std::string* out) {
     *out = actual.is(Kind::kVector) ? Lines(actual) : edn::Write(actual);
-    auto pat = edn::ReadOne(Join(b.expected));
+    auto pat = edn::ReadOne(b.Expected());
     if (!pat.ok()) return Fail("bad expected EDN: " + pat.status().ToString());
     return Match(*pat, actual) || Fail("mismatch");
   }
@@ -202,7 +164,7 @@ class Runner {
   // `ok`, or `error <substring>` against a status.
   bool ExpectStatus(const Block& b, const Status& s, std::string* out) {
     *out = s.ok() ? "ok" : "error " + s.ToString();
-    std::string exp = b.expected.empty() ? "ok" : Join(b.expected);
+    std::string exp = b.expected.empty() ? "ok" : b.Expected();
     if (exp == "error") exp = "error ";  // any error
     if (exp == "ok") return s.ok() || Fail("unexpected error");
     if (exp.rfind("error ", 0) != 0) return Fail("expected output must be `ok` or `error <text>`");
