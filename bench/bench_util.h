@@ -64,6 +64,14 @@ inline edn::Node PersonMap(const Person& p) {
 
 inline edn::Node Vec(std::vector<edn::Node> items) { return edn::Node::Coll(edn::Kind::kVector, std::move(items)); }
 
+// Every person as an entity map, in file order.
+inline std::vector<edn::Node> PersonMaps(const std::vector<Person>& people) {
+  std::vector<edn::Node> maps;
+  maps.reserve(people.size());
+  for (const auto& p : people) maps.push_back(PersonMap(p));
+  return maps;
+}
+
 inline const char* kSchema = R"([
   {:db/ident :name :db/valueType :db.type/string}
   {:db/ident :last-name :db/valueType :db.type/string}

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -83,10 +84,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<Person> people = LoadPeople(people_path);
-  std::vector<edn::Node> maps;
-  for (const auto& p : people) maps.push_back(PersonMap(p));
+  std::vector<edn::Node> maps = PersonMaps(people);
   edn::Node all = Vec(maps);
-  std::string tmp = (std::filesystem::temp_directory_path() / "datalith-bench").string();
+  // Per process: concurrent benchmark runs must not wipe each other's store.
+  std::string tmp = (std::filesystem::temp_directory_path() /
+                     ("datalith-bench-" + std::to_string(getpid()))).string();
   std::vector<Backend> backends = {{"memory", ""}, {"file", tmp + "/store"}};
 
   for (Backend& b : backends) {
@@ -122,9 +124,7 @@ int main(int argc, char** argv) {
 
   if (!million_path.empty()) {
     std::vector<Person> million = LoadPeople(million_path);
-    std::vector<edn::Node> mmaps;
-    for (const auto& p : million) mmaps.push_back(PersonMap(p));
-    edn::Node mall = Vec(std::move(mmaps));
+    edn::Node mall = Vec(PersonMaps(million));
     for (Backend& b : backends) {
       Run("bulk-load-1m", b.name, std::max(1, runs / 2), [&] { return BulkLoad(b, mall); });
     }

@@ -94,8 +94,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<Person> people = LoadPeople(people_path);
-  std::vector<edn::Node> maps;
-  for (const auto& p : people) maps.push_back(PersonMap(p));
+  std::vector<edn::Node> maps = PersonMaps(people);
   auto conn = Load(kSchema, edn::Write(Vec(std::move(maps))));
   Db db = conn->db();
 
