@@ -90,12 +90,14 @@ struct Env {
   std::map<std::string, Rel> rule_cache;
   // During a fixpoint: the relation a recursive rule call reads (full or delta).
   std::map<std::string, const Rel*> rule_override;
-  std::set<std::string> recursive;  // rules that (transitively) call themselves
+  std::set<std::string> recursive;  // rules that (transitively) call themselves, per run
 
   uint64_t max_rows() const { return opts->max_rows; }
   const std::string& Name(VarId v) const { return q->var_names[v]; }
-  void Note(const std::string& line) {
-    if (explain) explain->push_back(std::string(2 * depth, ' ') + line);
+  // Explain lines are built only when explaining: `make()` returns the line.
+  template <class F>
+  void Note(F&& make) {
+    if (explain) explain->push_back(std::string(2 * depth, ' ') + make());
   }
   std::string default_source = "$";  // what clauses without a source read
 
@@ -518,7 +520,7 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
   for (size_t i = 0; i < c.terms.size(); ++i)
     if (c.terms[i].is_var()) ps.slot_col[i] = out.Col(c.terms[i].var);
   if (!possible) {
-    env.Note(c.text + ": a constant names nothing → 0 rows");
+    env.Note([&] { return c.text + ": a constant names nothing → 0 rows"; });
     ctx.empty = true;
     return Status::Ok();
   }
@@ -548,20 +550,20 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
         }
         if (ok) DL_RETURN_IF_ERROR(ps.Scan(kk, &out, env.max_rows()));
       }
-      env.Note(c.text + ": probe " + std::to_string(keys.rows) + " keys of " +
+      env.Note([&] { return c.text + ": probe " + std::to_string(keys.rows) + " keys of " +
                [&] {
                  std::string s;
                  for (VarId v : bound_vars) s += (s.empty() ? "" : " ") + env.Name(v);
                  return s;
                }() +
                " (scan est. " + std::to_string(scan_est) + ") → " + std::to_string(out.rows) +
-               " rows");
+               " rows"; });
       return JoinInto(env, ctx, std::move(out));
     }
   }
   DL_RETURN_IF_ERROR(ps.Scan(k, &out, env.max_rows()));
-  env.Note(c.text + ": scan" + (k.lo ? " (range)" : "") + " est. " + std::to_string(scan_est) +
-           " → " + std::to_string(out.rows) + " rows");
+  env.Note([&] { return c.text + ": scan" + (k.lo ? " (range)" : "") + " est. " + std::to_string(scan_est) +
+           " → " + std::to_string(out.rows) + " rows"; });
   return JoinInto(env, ctx, std::move(out));
 }
 
@@ -575,8 +577,8 @@ Status ExecPattern(Env& env, Ctx& ctx, const Clause& c,
       else f(&t, 1);
     }
   });
-  env.Note(c.text + ": scan of " + env.Resolve(c.source) + " (" + std::to_string(src->tuples.size()) +
-           " tuples) → " + std::to_string(out.rows) + " rows");
+  env.Note([&] { return c.text + ": scan of " + env.Resolve(c.source) + " (" + std::to_string(src->tuples.size()) +
+           " tuples) → " + std::to_string(out.rows) + " rows"; });
   return JoinInto(env, ctx, std::move(out));
 }
 
@@ -831,8 +833,8 @@ Status ExecFunction(Env& env, Ctx& ctx, const Clause& c) {
     }
     DL_RETURN_IF_ERROR(Limit(env, out.rows));
   }
-  env.Note(c.text + ": " + (c.kind == Clause::Kind::kPredicate ? "filter " : "compute ") +
-           std::to_string(in.rows) + " → " + std::to_string(out.rows) + " rows");
+  env.Note([&] { return c.text + ": " + (c.kind == Clause::Kind::kPredicate ? "filter " : "compute ") +
+           std::to_string(in.rows) + " → " + std::to_string(out.rows) + " rows"; });
   if (out.rows == 0) ctx.empty = true;
   if (ri >= 0) {
     ctx.rels[ri] = std::move(out);
@@ -918,8 +920,8 @@ Status ExecNot(Env& env, Ctx& ctx, const Clause& c) {
   }
   size_t before = ctx.rels[ri].rows;
   ctx.rels[ri] = AntiJoin(ctx.rels[ri], found);
-  env.Note(c.text + ": remove " + std::to_string(before - ctx.rels[ri].rows) + " of " +
-           std::to_string(before) + " rows");
+  env.Note([&] { return c.text + ": remove " + std::to_string(before - ctx.rels[ri].rows) + " of " +
+           std::to_string(before) + " rows"; });
   if (ctx.rels[ri].rows == 0) ctx.empty = true;
   return Status::Ok();
 }
@@ -949,21 +951,9 @@ Status ExecOr(Env& env, Ctx& ctx, const Clause& c) {
     if (all.width() == 0 && r.rows) all.rows = 1;
   }
   Dedup(&all);
-  env.Note(c.text + ": " + std::to_string(c.children.size()) + " branches → " +
-           std::to_string(all.rows) + " rows");
+  env.Note([&] { return c.text + ": " + std::to_string(c.children.size()) + " branches → " +
+           std::to_string(all.rows) + " rows"; });
   return JoinInto(env, ctx, std::move(all));
-}
-
-Result<const std::vector<Rule>*> RuleDefs(Env& env, const Clause& c) {
-  auto it = env.q->rules.find(c.fn);
-  if (it == env.q->rules.end()) {
-    return ErrAt(c.pos, "unknown rule `" + c.fn + "` (pass rules as % in :in)");
-  }
-  if (it->second[0].head.size() != c.terms.size()) {
-    return ErrAt(c.pos, "rule " + c.fn + " takes " + std::to_string(it->second[0].head.size()) +
-                            " arguments, got " + std::to_string(c.terms.size()));
-  }
-  return &it->second;
 }
 
 // Positions as pseudo-variables for rule relations: column i is argument i.
@@ -989,15 +979,15 @@ void CalledRules(const std::vector<Clause>& cs, std::set<std::string>* out) {
 }
 
 // The set of rules that can reach `name` and are reachable from it (its recursive SCC).
-std::set<std::string> Scc(const Env& env, const std::string& name) {
+std::set<std::string> Scc(const Query& q, const std::string& name) {
   auto reach = [&](const std::string& from) {
     std::set<std::string> seen;
     std::vector<std::string> todo{from};
     while (!todo.empty()) {
       std::string r = todo.back();
       todo.pop_back();
-      auto it = env.q->rules.find(r);
-      if (it == env.q->rules.end()) continue;
+      auto it = q.rules.find(r);
+      if (it == q.rules.end()) continue;
       std::set<std::string> called;
       for (const Rule& def : it->second) CalledRules(def.body, &called);
       for (const std::string& c : called)
@@ -1014,7 +1004,7 @@ std::set<std::string> Scc(const Env& env, const std::string& name) {
 
 // Semi-naive fixpoint of a recursive rule group; fills env.rule_cache for each member.
 Status Fixpoint(Env& env, const std::string& name, const std::string& cache_key) {
-  std::set<std::string> group = Scc(env, name);
+  std::set<std::string> group = Scc(*env.q, name);
   std::map<std::string, Rel> full, delta;
   for (const std::string& r : group) {
     full[r].cols = Positions(env.q->rules.at(r)[0].head.size());
@@ -1034,11 +1024,11 @@ Status Fixpoint(Env& env, const std::string& name, const std::string& cache_key)
       if (group.count(r)) return true;
     return false;
   };
-  env.Note("rule group {" + [&] {
+  env.Note([&] { return "rule group {" + [&] {
     std::string s;
     for (const std::string& r : group) s += (s.empty() ? "" : " ") + r;
     return s;
-  }() + "}: semi-naive fixpoint");
+  }() + "}: semi-naive fixpoint"; });
   auto saved = env.rule_override;
   for (int iter = 0;; ++iter) {
     std::map<std::string, Rel> fresh;
@@ -1096,7 +1086,7 @@ Status Fixpoint(Env& env, const std::string& name, const std::string& cache_key)
   env.rule_override = saved;
   const std::string prefix = cache_key.substr(0, cache_key.find('\x02') + 1);
   for (auto& [r, rel] : full) {
-    env.Note("rule " + r + ": " + std::to_string(rel.rows) + " tuples");
+    env.Note([&] { return "rule " + r + ": " + std::to_string(rel.rows) + " tuples"; });
     env.rule_cache[prefix + r] = std::move(rel);
   }
   return Status::Ok();
@@ -1110,20 +1100,21 @@ Status JoinRuleRel(Env& env, Ctx& ctx, const Clause& c, const Rel& rel) {
   Rel out = MatchTerms(c.terms, c.vars, [&](auto&& f) {
     for (size_t i = 0; i < rel.rows; ++i) f(rel.Row(i), rel.width());
   });
-  env.Note(c.text + ": " + std::to_string(rel.rows) + " rule tuples → " +
-           std::to_string(out.rows) + " rows");
+  env.Note([&] { return c.text + ": " + std::to_string(rel.rows) + " rule tuples → " +
+           std::to_string(out.rows) + " rows"; });
   return JoinInto(env, ctx, std::move(out));
 }
 
 Status ExecRule(Env& env, Ctx& ctx, const Clause& c) {
   auto ov = env.rule_override.find(c.fn);
   if (ov != env.rule_override.end()) return JoinRuleRel(env, ctx, c, *ov->second);
-  DL_ASSIGN_OR_RETURN(const std::vector<Rule>* defs, RuleDefs(env, c));
+  auto defs = env.q->rules.find(c.fn);  // exists, with this arity: Validate checked
+  if (defs == env.q->rules.end()) return Status::Internal("rule `" + c.fn + "` was not validated");
   // A rule called with a source evaluates its body against that source as $.
   SourceScope scope(env);
   DL_RETURN_IF_ERROR(scope.Enter(c));
 
-  if (Scc(env, c.fn).count(c.fn)) {
+  if (env.recursive.count(c.fn)) {
     std::string key = env.default_source + '\x02' + c.fn;
     if (!env.rule_cache.count(key)) DL_RETURN_IF_ERROR(Fixpoint(env, c.fn, key));
     return JoinRuleRel(env, ctx, c, env.rule_cache.at(key));
@@ -1133,7 +1124,7 @@ Status ExecRule(Env& env, Ctx& ctx, const Clause& c) {
   DL_ASSIGN_OR_RETURN(int ri, Merge(env, ctx, bound));
   Rel all;
   all.cols = Positions(c.terms.size());
-  for (const Rule& def : *defs) {
+  for (const Rule& def : defs->second) {
     // Seed: bound call variables and constants, renamed to the definition's head.
     Rel seed = Rel::Unit();
     if (ri >= 0) {
@@ -1272,7 +1263,7 @@ Status RunClauses(Env& env, Ctx& ctx, const std::vector<const Clause*>& clauses,
   };
   while (!pending.empty()) {
     if (ctx.empty) {
-      env.Note("(empty: skipping " + std::to_string(pending.size()) + " clauses)");
+      env.Note([&] { return "(empty: skipping " + std::to_string(pending.size()) + " clauses)"; });
       return Status::Ok();
     }
     Prune(env, ctx, pending, keep);
@@ -1626,6 +1617,9 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
   }
   DL_ASSIGN_OR_RETURN(std::vector<World> worlds, BindInputs(*q, with_rules.get(), inputs));
   DL_RETURN_IF_ERROR(Validate(*q));
+  std::set<std::string> recursive;
+  for (const auto& [name, defs] : q->rules)
+    if (Scc(*q, name).count(name)) recursive.insert(name);
   // Every find/with variable must be bound by :in or :where.
   std::vector<VarId> vars;
   for (const FindElem& f : q->find)
@@ -1642,6 +1636,7 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
     env.sources = &worlds[w].sources;
     env.opts = &options;
     env.explain = explain;
+    env.recursive = recursive;
     if (explain && worlds.size() > 1) explain->push_back("world " + std::to_string(w + 1) + ":");
     Ctx ctx;
     for (Rel& r : worlds[w].rels) {
