@@ -656,15 +656,8 @@ using Fn = std::function<Status(const std::vector<Value>& args, std::optional<Va
 
 Result<Fn> CompileFn(Env& env, const Clause& c) {
   const std::string& name = c.fn;
-  size_t n = c.terms.size();
-  auto arity = [&](size_t lo, size_t hi) -> Status {
-    if (n < lo || n > hi) {
-      return ErrAt(c.pos, "wrong number of arguments to " + name + ": " + std::to_string(n));
-    }
-    return Status::Ok();
-  };
+  // Names and argument counts were checked by Validate.
   if (name == "get-else") {
-    DL_RETURN_IF_ERROR(arity(4, 4));
     DL_ASSIGN_OR_RETURN(const Db* db, DbArg(env, c, 0));
     auto a = AttrArg(*db, c, 2);
     if (!a.ok() && a.status().code() != Code::kNotFound) return a.status();
@@ -684,10 +677,9 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
     });
   }
   if (name == "get-some") {
-    if (n < 3) return ErrAt(c.pos, "get-some needs a source, an entity and attributes");
     DL_ASSIGN_OR_RETURN(const Db* db, DbArg(env, c, 0));
     std::vector<std::pair<EntityId, Value>> attrs;
-    for (size_t i = 2; i < n; ++i) {
+    for (size_t i = 2; i < c.terms.size(); ++i) {
       auto a = AttrArg(*db, c, i);
       if (a.ok()) attrs.emplace_back(*a, c.terms[i].value);
       else if (a.status().code() != Code::kNotFound) return a.status();
@@ -707,7 +699,6 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
     });
   }
   if (name == "missing?") {
-    DL_RETURN_IF_ERROR(arity(3, 3));
     DL_ASSIGN_OR_RETURN(const Db* db, DbArg(env, c, 0));
     // A reverse attribute (:ns/_name) asks whether anything refers to the entity.
     Clause forward = c;
@@ -738,7 +729,6 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
     });
   }
   if (name == "ground" || name == "identity") {
-    DL_RETURN_IF_ERROR(arity(1, 1));
     return Fn([](const std::vector<Value>& args, std::optional<Value>* out) {
       *out = args[0];
       return Status::Ok();
@@ -751,7 +741,6 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
     });
   }
   if (name == "untuple") {
-    DL_RETURN_IF_ERROR(arity(1, 1));
     return Fn([](const std::vector<Value>& args, std::optional<Value>* out) -> Status {
       if (args[0].type() != ValueType::kTuple) {
         return Status::Invalid("untuple: " + args[0].ToString() + " is not a tuple");
@@ -761,10 +750,7 @@ Result<Fn> CompileFn(Env& env, const Clause& c) {
     });
   }
   const Builtin* b = FindBuiltin(name);
-  if (!b) return ErrAt(c.pos, "unknown function `" + name + "` in " + c.text);
-  if (static_cast<int>(n) < b->min_args || (b->max_args >= 0 && static_cast<int>(n) > b->max_args)) {
-    return ErrAt(c.pos, "wrong number of arguments to `" + name + "`: " + std::to_string(n));
-  }
+  if (!b) return Status::Internal("function `" + name + "` was not validated");
   BuiltinFn f = b->fn;
   return Fn([f](const std::vector<Value>& args, std::optional<Value>* out) -> Status {
     DL_ASSIGN_OR_RETURN(Value v, f(args));
@@ -1568,15 +1554,23 @@ QueryCache& Cache() {
 // Checks what can be checked before running: function names and arities, rule names
 // and arities, aggregates. (Running alone would miss them after an empty clause.)
 Status Validate(const Query& q, const std::vector<Clause>& clauses) {
-  static const std::set<std::string> kSpecial = {"get-else", "get-some", "missing?", "ground",
-                                                 "identity", "tuple", "untuple"};
+  // The functions CompileFn implements itself (they read a database or bind), with
+  // their argument counts (-1: any).
+  static const std::map<std::string, std::pair<int, int>> kSpecial = {
+      {"get-else", {4, 4}}, {"get-some", {3, -1}}, {"missing?", {3, 3}}, {"ground", {1, 1}},
+      {"identity", {1, 1}}, {"tuple", {0, -1}}, {"untuple", {1, 1}}};
   for (const Clause& c : clauses) {
     if (c.kind == Clause::Kind::kPredicate || c.kind == Clause::Kind::kFunction) {
-      if (kSpecial.count(c.fn)) continue;
-      const Builtin* b = FindBuiltin(c.fn);
-      if (!b) return ErrAt(c.pos, "unknown function `" + c.fn + "` in " + c.text);
+      std::pair<int, int> arity;
+      if (auto sp = kSpecial.find(c.fn); sp != kSpecial.end()) {
+        arity = sp->second;
+      } else if (const Builtin* b = FindBuiltin(c.fn)) {
+        arity = {b->min_args, b->max_args};
+      } else {
+        return ErrAt(c.pos, "unknown function `" + c.fn + "` in " + c.text);
+      }
       int n = static_cast<int>(c.terms.size());
-      if (n < b->min_args || (b->max_args >= 0 && n > b->max_args)) {
+      if (n < arity.first || (arity.second >= 0 && n > arity.second)) {
         return ErrAt(c.pos, "wrong number of arguments to `" + c.fn + "`: " + std::to_string(n));
       }
     } else if (c.kind == Clause::Kind::kRule) {
