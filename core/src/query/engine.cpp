@@ -1373,15 +1373,15 @@ Status BindInput(const Binding& b, const QueryInput& in, const edn::Node* node,
       rows->push_back({{std::move(v)}, {}});
       return Status::Ok();
     }
-    case Binding::Kind::kSource: {
-      if (node || in.kind != QueryInput::Kind::kDatabase) {
-        // A collection given as a source: a set of tuples.
-        rows->push_back({{}, {&in}});
-        return Status::Ok();
+    case Binding::Kind::kSource:
+      // Inside EDN data there is no input of its own to bind (only the enclosing one):
+      // a source in a tuple or collection binding must be given as an input of its own.
+      if (node && in.kind == QueryInput::Kind::kData && node != &in.data) {
+        return ErrAt(b.pos, where + ": " + b.source + " is bound to EDN data inside another " +
+                                "value; pass databases or collections as inputs of their own");
       }
       rows->push_back({{}, {&in}});
       return Status::Ok();
-    }
     case Binding::Kind::kRules: return ErrAt(b.pos, "% must be a top-level :in binding");
     case Binding::Kind::kTuple: {
       std::vector<std::pair<const QueryInput*, const edn::Node*>> elems;
