@@ -1492,16 +1492,22 @@ Result<std::vector<World>> BindInputs(const Query& q, Query* rules_into,
       none.cols = vars;
       groups.push_back({std::vector<const QueryInput*>(srcs.size(), nullptr), none});
     }
+    // Each group's sources and rows, prepared once, then combined with every world.
+    std::vector<Sources> group_sources(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const auto& dbs = groups[g].first;
+      for (size_t k = 0; k < srcs.size(); ++k) {
+        if (!dbs[k]) continue;
+        DL_ASSIGN_OR_RETURN(group_sources[g][srcs[k]], MakeSource(*dbs[k], srcs[k]));
+      }
+      Dedup(&groups[g].second);
+    }
     std::vector<World> next;
     for (const World& w : worlds) {
-      for (auto& [dbs, rel] : groups) {
+      for (size_t g = 0; g < groups.size(); ++g) {
         World nw = w;
-        for (size_t k = 0; k < srcs.size(); ++k) {
-          if (!dbs[k]) continue;
-          DL_ASSIGN_OR_RETURN(nw.sources[srcs[k]], MakeSource(*dbs[k], srcs[k]));
-        }
-        Dedup(&rel);
-        nw.rels.push_back(rel);
+        for (const auto& [name, src] : group_sources[g]) nw.sources[name] = src;
+        nw.rels.push_back(groups[g].second);
         next.push_back(std::move(nw));
       }
     }
