@@ -115,10 +115,7 @@ struct Env {
 };
 
 Status Limit(const Env& env, size_t rows) {
-  if (env.max_rows() && rows > env.max_rows()) {
-    return Status::Invalid("query too large: an intermediate result exceeds " +
-                           std::to_string(env.max_rows()) + " rows");
-  }
+  if (env.max_rows() && rows > env.max_rows()) return TooLarge(env.max_rows());
   return Status::Ok();
 }
 
@@ -348,10 +345,7 @@ struct PatternScan {
       if (slot_col.size() > 4) put(4, Value::Boolean(d.added));
       if (!ok) continue;
       out->Add(row.data());
-      if (max_rows && out->rows > max_rows) {
-        return Status::Invalid("query too large: a pattern matches more than " +
-                               std::to_string(max_rows) + " rows");
-      }
+      if (max_rows && out->rows > max_rows) return TooLarge(max_rows);
     }
     return it.status();
   }

@@ -43,13 +43,13 @@ class RowIndex {
   std::vector<uint32_t> head_, next_;
 };
 
+}  // namespace
+
 Status TooLarge(uint64_t max_rows) {
   return Status::Invalid("query too large: an intermediate result exceeds " +
                          std::to_string(max_rows) +
                          " rows (add clauses that connect the variables, or raise max_rows)");
 }
-
-}  // namespace
 
 size_t HashRow(const Value* row, const std::vector<int>& cols) {
   uint64_t h = 0x9e3779b97f4a7c15ULL;  // 64-bit mixing in the 32-bit WASM build too

@@ -43,6 +43,9 @@ struct Rel {
 // Hash of the values of `cols` (column indexes) in `row`.
 size_t HashRow(const Value* row, const std::vector<int>& cols);
 
+// The error for a relation that passes `max_rows` (QueryOptions::max_rows).
+Status TooLarge(uint64_t max_rows);
+
 // a ⋈ b on their shared columns (a product if none). Columns: a's, then b's new ones.
 Result<Rel> Join(const Rel& a, const Rel& b, uint64_t max_rows);
 // Rows of `a` with no match in `b` on the columns they share.
