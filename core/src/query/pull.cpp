@@ -269,13 +269,18 @@ class Puller {
     return it.status();
   }
 
+  // The first of the entity's scanned datoms (in attribute order) with attribute `a`.
+  static std::vector<Datom>::const_iterator FirstOf(const std::vector<Datom>& scanned, EntityId a) {
+    return std::lower_bound(scanned.begin(), scanned.end(), a,
+                            [](const Datom& d, EntityId attr) { return d.a < attr; });
+  }
+
   // `scanned`: the entity's datoms from Scan, or nullptr to seek the attribute.
   Status Emit(EntityId e, const Spec& s, const std::vector<Datom>* scanned, std::vector<Node>* out) {
     if (s.type == Spec::Type::kId) return Put(s.key, Node::Long(static_cast<int64_t>(e)), out);
     if (scanned && s.type == Spec::Type::kForward && s.attr && !s.many()) {
       // The common case, a scalar attribute from the scan: no intermediate vectors.
-      auto it = std::lower_bound(scanned->begin(), scanned->end(), s.attr->id,
-                                 [](const Datom& d, EntityId attr) { return d.a < attr; });
+      auto it = FirstOf(*scanned, s.attr->id);
       if (it != scanned->end() && it->a == s.attr->id && it->v.type() != ValueType::kRef) {
         return Put(s.key, edn::FromValue(it->v), out);
       }
@@ -291,8 +296,7 @@ class Puller {
     const size_t limit = !s.many() ? 1 : s.limit ? static_cast<size_t>(*s.limit) : SIZE_MAX;
     const EntityId a = s.attr->id;
     if (scanned && s.type == Spec::Type::kForward) {
-      auto it = std::lower_bound(scanned->begin(), scanned->end(), a,
-                                 [](const Datom& d, EntityId attr) { return d.a < attr; });
+      auto it = FirstOf(*scanned, a);
       for (; it != scanned->end() && it->a == a && out->size() < limit; ++it) out->push_back(it->v);
       return Status::Ok();
     }
