@@ -20,7 +20,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../wasm/test/support/chromium.mjs';
 import WebSocket from 'ws';
 import { init } from '../wasm/js/index.js';
 import { serve } from '../wasm/test/support/server.mjs';
@@ -110,9 +110,7 @@ try {
 
   // The same initial sync into IndexedDB, in a headless Chromium page.
   const site = await serve(new URL('..', import.meta.url).pathname.replace(/\/$/, ''));
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(`${site.url}/wasm/test/support/page.html`);

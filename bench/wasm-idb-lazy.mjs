@@ -9,7 +9,7 @@
 // bench/compare.mjs reads.
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../wasm/test/support/chromium.mjs';
 import { serve } from '../wasm/test/support/server.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
@@ -21,11 +21,7 @@ if (at < 0 || !process.argv[at + 1]) {
 const dataUrl = '/' + relative(ROOT, resolve(process.argv[at + 1]));
 
 const server = await serve(ROOT);
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const load = async () => {

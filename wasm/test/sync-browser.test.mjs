@@ -7,13 +7,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './support/chromium.mjs';
 import { serve } from './support/server.mjs';
 import { findServer, TestServer } from './support/sync-server.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
 const ITEMS = 10000;
 const { path: BINARY, why } = findServer();
 
@@ -56,7 +54,7 @@ before(async () => {
   for (let i = 0; i < ITEMS; i++) items.push(`{:item/sku "sku-${i}" :item/qty ${i % 97}}`);
   await sync.transact(`[${items.join(' ')}]`);
   web = await serve(ROOT);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   // Two contexts: two users, each with their own IndexedDB.
   pageA = await (await browser.newContext()).newPage();
   pageB = await (await browser.newContext()).newPage();

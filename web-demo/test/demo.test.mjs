@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../../wasm/test/support/chromium.mjs';
 import { startDemo, DEFAULT_TOKEN } from '../server/serve.mjs';
 import { seedTransactions } from '../seed-data.js';
 import { JOIN } from '../js/queries.js';
@@ -19,9 +19,6 @@ import { init } from '../../wasm/js/index.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const SERVER = process.env.DATALITH_SERVER ?? join(ROOT, 'build/datalith-server');
 const ARTIFACTS = process.env.DEMO_ARTIFACTS ?? join(ROOT, 'build/demo-artifacts');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
 const T = { timeout: 60_000 };
 const WAIT = 20_000;  // for something to show on a page
 
@@ -35,7 +32,7 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   demo = await startDemo({ server: SERVER, data: join(tmp, 'data'), site: join(tmp, 'site'), port: 0 });
   port = demo.port;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   pageA = await open();
 });

@@ -1,0 +1,14 @@
+// Debian's Chromium, headless, driven by playwright-core (flags from TOOLCHAIN.md), for
+// the browser tests and benchmarks. Pages must come from 127.0.0.1 (IndexedDB needs a
+// real origin): see server.mjs.
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
