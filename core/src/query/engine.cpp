@@ -1065,7 +1065,9 @@ Status Fixpoint(Env& env, const std::string& name, const std::string& cache_key)
   }
   env.rule_override = saved;
   const std::string prefix = cache_key.substr(0, cache_key.find('\x02') + 1);
-  for (auto& [r, rel] : full) {
+  for (auto& entry : full) {  // not a structured binding: lambdas cannot capture those in C++20
+    const std::string& r = entry.first;
+    Rel& rel = entry.second;
     env.Note([&] { return "rule " + r + ": " + std::to_string(rel.rows) + " tuples"; });
     env.rule_cache[prefix + r] = std::move(rel);
   }
