@@ -1,6 +1,7 @@
 // Persistent B+tree: model-checked against std::set, persistence, sharing, diff.
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <random>
 #include <set>
 
@@ -41,6 +42,39 @@ std::unordered_set<Address, AddressHash> Reachable(NodeSource& src, const Child&
   return seen;
 }
 
+// Structural invariants: every node but the root holds between a quarter of its
+// maximum and its maximum; a branch's key i is child i's first key and its count the
+// sum of its children's; leaves are all at level 0. Returns the leaves' sizes.
+std::vector<size_t> CheckShape(NodeSource& src, const Child& root) {
+  std::vector<size_t> leaves;
+  std::function<void(const Child&, bool, int)> walk = [&](const Child& c, bool is_root, int level) {
+    auto r = src.Resolve(c);
+    REQUIRE(r.ok());
+    NodePtr n = *r;
+    if (level >= 0) REQUIRE(n->level == level);
+    size_t max = n->leaf() ? kMaxLeaf : kMaxBranch;
+    REQUIRE(n->size() <= max);
+    if (!is_root) REQUIRE(n->size() >= max / 4);
+    REQUIRE(n->count == c.count);
+    if (n->leaf()) {
+      leaves.push_back(n->size());
+      return;
+    }
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n->size(); ++i) {
+      const Child& kid = n->children()[i];
+      sum += kid.count;
+      auto k = src.Resolve(kid);
+      REQUIRE(k.ok());
+      REQUIRE((*k)->keys()[0] == n->keys()[i]);
+      walk(kid, false, n->level - 1);
+    }
+    REQUIRE(sum == n->count);
+  };
+  if (!root.empty()) walk(root, true, -1);
+  return leaves;
+}
+
 }  // namespace
 
 TEST_CASE("btree matches a std::set model under random edits", "[index]") {
@@ -63,6 +97,7 @@ TEST_CASE("btree matches a std::set model under random edits", "[index]") {
     REQUIRE(r.ok());
     root = *r;
     REQUIRE(root.count == model.size());
+    CheckShape(src, root);
     if (round % 7 == 0) root = Commit(src, root);  // mix in-memory and stored nodes
   }
   std::vector<std::string> expect(model.begin(), model.end());
@@ -99,6 +134,37 @@ TEST_CASE("btree matches a std::set model under random edits", "[index]") {
     REQUIRE(r->empty());
     REQUIRE(All(src, *r).empty());
   }
+}
+
+TEST_CASE("keys appended one by one leave nodes three quarters full", "[index]") {
+  auto store = MakeMemoryStore();
+  NodeSource src(store, 64 << 20);
+  Child root;
+  for (uint32_t i = 0; i < 20000; ++i) {
+    auto r = Apply(src, root, {{Key(i), true}});
+    REQUIRE(r.ok());
+    root = *r;
+  }
+  std::vector<size_t> leaves = CheckShape(src, root);
+  REQUIRE(root.count == 20000);
+  // Every leaf but the last is split off full to 3/4 (a balanced split would leave
+  // them half full).
+  for (size_t i = 0; i + 1 < leaves.size(); ++i) {
+    INFO("leaf " << i << " of " << leaves.size());
+    REQUIRE(leaves[i] == kMaxLeaf - kMaxLeaf / 4);
+  }
+  // Random inserts still keep every node within bounds.
+  std::mt19937 rng(3);
+  std::set<std::string> added;
+  for (int i = 0; i < 5000; ++i) {
+    std::string k = Key(rng() % 40000) + "x";
+    added.insert(k);
+    auto r = Apply(src, root, {{k, true}});
+    REQUIRE(r.ok());
+    root = *r;
+  }
+  CheckShape(src, root);
+  REQUIRE(root.count == 20000 + added.size());
 }
 
 TEST_CASE("btree updates share structure and persist only touched paths", "[index]") {

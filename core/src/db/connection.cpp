@@ -406,8 +406,8 @@ Result<std::vector<Address>> Connection::BlobsToReach(const Address& want,
 Result<std::vector<Address>> Connection::NodeChildren(const Address& node) const {
   DL_ASSIGN_OR_RETURN(index::NodePtr n, impl_->src->Load(node));
   std::vector<Address> out;
-  out.reserve(n->children.size());
-  for (const index::Child& c : n->children) out.push_back(c.address());
+  out.reserve(n->children().size());
+  for (const index::Child& c : n->children()) out.push_back(c.address());
   return out;
 }
 

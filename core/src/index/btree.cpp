@@ -16,9 +16,10 @@ struct Run {
 
   size_t size() const { return keys.size(); }
   void Append(const NodePtr& node) {
+    Keys k = node->keys();
     for (size_t i = 0; i < node->size(); ++i) {
-      keys.push_back(node->keys[i]);
-      children.push_back(node->children[i]);
+      keys.push_back(k[i]);
+      children.push_back(node->children()[i]);
     }
   }
 };
@@ -26,51 +27,53 @@ struct Run {
 size_t MaxEntries(uint8_t level) { return level == 0 ? kMaxLeaf : kMaxBranch; }
 size_t MinEntries(uint8_t level) { return MaxEntries(level) / 4; }
 
-NodePtr MakeNode(const Run& run, size_t begin, size_t end) {
-  auto node = std::make_shared<Node>();
-  node->level = run.level;
-  size_t bytes = 0;
-  for (size_t i = begin; i < end; ++i) bytes += run.keys[i].size();
-  node->keys.Reserve(end - begin, bytes);
-  for (size_t i = begin; i < end; ++i) node->keys.Add(run.keys[i]);
-  node->children.assign(run.children.begin() + begin, run.children.begin() + end);
-  for (const Child& c : node->children) node->count += c.count;
-  return node;
-}
-
-// Splits a branch run into balanced nodes of at most MaxEntries each.
-void Chunk(const Run& run, std::vector<NodePtr>* out) {
-  size_t n = run.size();
+// Calls emit(begin, end) for the nodes that hold n entries, each at most `max`.
+// Balanced, unless the entries were appended after the old node's last one (new
+// entity ids, new transactions): then each node is filled to 3/4 and the rest starts
+// the next, so sequential inserts leave nodes 3/4 full instead of half. Every part
+// keeps at least a quarter of `max`.
+template <class Emit>
+void Split(size_t n, size_t max, bool append, Emit&& emit) {
   if (n == 0) return;
-  size_t max = MaxEntries(run.level);
+  if (append) {
+    size_t fill = max - max / 4, begin = 0;
+    for (; n - begin > max; begin += fill) emit(begin, begin + fill);
+    emit(begin, n);
+    return;
+  }
   size_t parts = (n + max - 1) / max;
   for (size_t p = 0, begin = 0; p < parts; ++p) {
     size_t end = n * (p + 1) / parts;
-    out->push_back(MakeNode(run, begin, end));
+    emit(begin, end);
     begin = end;
   }
 }
 
-// Leaves holding `keys`, balanced, each at most kMaxLeaf keys.
-void EmitLeaves(KeyList&& keys, std::vector<NodePtr>* out) {
-  size_t n = keys.size();
-  if (n == 0) return;
-  size_t parts = (n + kMaxLeaf - 1) / kMaxLeaf;
-  if (parts == 1) {
-    auto node = std::make_shared<Node>();
-    node->keys = std::move(keys);
-    node->count = n;
-    out->push_back(std::move(node));
-    return;
+NodePtr MakeNode(const Run& run, size_t begin, size_t end) {
+  size_t bytes = 0;
+  for (size_t i = begin; i < end; ++i) bytes += run.keys[i].size();
+  NodeBuilder b(run.level, end - begin, bytes);
+  Child* kids = b.children();
+  for (size_t i = begin; i < end; ++i) {
+    b.Add(run.keys[i]);
+    kids[i - begin] = run.children[i];
   }
-  for (size_t p = 0, begin = 0; p < parts; ++p) {
-    size_t end = n * (p + 1) / parts;
-    auto node = std::make_shared<Node>();
-    node->keys.AppendRange(keys, begin, end);
-    node->count = end - begin;
-    out->push_back(std::move(node));
-    begin = end;
-  }
+  return b.Finish();
+}
+
+// Splits a branch run into nodes of at most MaxEntries each.
+void Chunk(const Run& run, bool append, std::vector<NodePtr>* out) {
+  Split(run.size(), MaxEntries(run.level), append,
+        [&](size_t b, size_t e) { out->push_back(MakeNode(run, b, e)); });
+}
+
+// Leaves holding `keys`, each at most kMaxLeaf keys.
+void EmitLeaves(Keys keys, bool append, std::vector<NodePtr>* out) {
+  Split(keys.size(), kMaxLeaf, append, [&](size_t b, size_t e) {
+    NodeBuilder leaf(0, e - b, keys.begin_of(e) - keys.begin_of(b));
+    leaf.AppendRange(keys, b, e);
+    out->push_back(leaf.Finish());
+  });
 }
 
 Child Ref(const NodePtr& node) { return Child{node, Address(), node->count}; }
@@ -79,87 +82,127 @@ Status ApplyNode(NodeSource& src, const NodePtr& node, const KeyEdit* b, const K
                  std::vector<NodePtr>* out);
 
 // Merges the edits into the leaf's keys, copying the untouched stretches of key bytes
-// in one piece each.
+// in one piece each. A first pass finds where each edit lands; when the result fits
+// one leaf it is built in place, else it is merged into a buffer and split.
 Status ApplyLeaf(const NodePtr& node, const KeyEdit* b, const KeyEdit* e, std::vector<NodePtr>* out) {
-  static const KeyList kNoKeys;
-  const KeyList& old = node ? node->keys : kNoKeys;
+  Keys old = node ? node->keys() : Keys();
   size_t n = old.size();
   size_t m = static_cast<size_t>(e - b);
-  size_t bytes = old.bytes();
-  for (const KeyEdit* ed = b; ed != e; ++ed) bytes += ed->insert ? ed->key.size() : 0;
-  KeyList merged;
-  merged.Reserve(n + m, bytes);
+  struct Spot {
+    uint32_t at;    // old keys before this edit's key
+    bool present;   // old[at] is this edit's key
+  };
+  thread_local std::vector<Spot> spots;
+  spots.resize(m);
   bool search = m * 8 < n;  // few edits: binary search for each; many: walk
-  size_t i = 0;
-  for (const KeyEdit* ed = b; ed != e; ++ed) {
-    std::string_view k = ed->key;
+  size_t i = 0, count = n, bytes = old.bytes();
+  bool append = n > 0;  // every edit inserts after the old last key
+  for (size_t k = 0; k < m; ++k) {
+    const KeyEdit& ed = b[k];
     size_t j = i;
     if (search) {
-      j = old.LowerBound(k, i, n);
+      j = old.LowerBound(ed.key, i, n);
     } else {
-      while (j < n && old[j] < k) ++j;
+      while (j < n && old[j] < ed.key) ++j;
     }
-    merged.AppendRange(old, i, j);
-    i = j;
-    if (i < n && old[i] == k) ++i;  // present: an insert re-adds it, a remove drops it
-    if (ed->insert) merged.Add(k);
+    bool present = j < n && old[j] == ed.key;
+    spots[k] = Spot{static_cast<uint32_t>(j), present};
+    if (present) {
+      --count;
+      bytes -= ed.key.size();
+    }
+    if (ed.insert) {
+      ++count;
+      bytes += ed.key.size();
+    }
+    append = append && ed.insert && j == n;
+    i = present ? j + 1 : j;
   }
-  merged.AppendRange(old, i, n);
-  EmitLeaves(std::move(merged), out);
+  auto merge = [&](auto& into) {
+    size_t at = 0;
+    for (size_t k = 0; k < m; ++k) {
+      into.AppendRange(old, at, spots[k].at);
+      at = spots[k].present ? spots[k].at + 1 : spots[k].at;
+      if (b[k].insert) into.Add(b[k].key);
+    }
+    into.AppendRange(old, at, n);
+  };
+  if (count == 0) return Status::Ok();
+  if (count <= kMaxLeaf) {
+    NodeBuilder leaf(0, count, bytes);
+    merge(leaf);
+    out->push_back(leaf.Finish());
+    return Status::Ok();
+  }
+  thread_local KeyList merged;
+  merged.Clear();
+  merged.Reserve(count, bytes);
+  merge(merged);
+  EmitLeaves(merged.view(), append, out);
   return Status::Ok();
 }
 
 // Index of the child whose key range holds `k`.
 size_t ChildFor(const Node& node, std::string_view k) {
-  size_t ci = node.keys.UpperBound(k);
+  size_t ci = node.keys().UpperBound(k);
   return ci > 0 ? ci - 1 : 0;
 }
 
-// A copy of `node` with child ci replaced by `kid`.
-NodePtr ReplaceChild(const Node& node, size_t ci, const NodePtr& kid) {
-  auto copy = std::make_shared<Node>();
-  copy->level = node.level;
-  copy->children = node.children;
-  copy->children[ci] = Ref(kid);
-  copy->count = node.count - node.children[ci].count + kid->count;
-  if (kid->keys[0] == node.keys[ci]) {
-    copy->keys = node.keys;
-  } else {
-    copy->keys.Reserve(node.size(), node.keys.bytes() + kid->keys[0].size());
-    copy->keys.AppendRange(node.keys, 0, ci);
-    copy->keys.Add(kid->keys[0]);
-    copy->keys.AppendRange(node.keys, ci + 1, node.size());
+// A copy of branch `node` with child changed[i].first replaced by kids[i] (in
+// ascending child order): one allocation, the untouched keys copied in stretches.
+NodePtr ReplaceChildren(const Node& node, const std::vector<std::pair<size_t, size_t>>& changed,
+                        const std::vector<NodePtr>& kids) {
+  Keys keys = node.keys();
+  size_t bytes = keys.bytes();
+  for (size_t i = 0; i < kids.size(); ++i)
+    bytes += kids[i]->keys()[0].size() - keys[changed[i].first].size();
+  NodeBuilder b(node.level, node.size(), bytes);
+  Child* out = b.children();
+  std::span<const Child> old = node.children();
+  size_t at = 0;
+  for (size_t i = 0; i < kids.size(); ++i) {
+    size_t ci = changed[i].first;
+    b.AppendRange(keys, at, ci);
+    b.Add(kids[i]->keys()[0]);
+    at = ci + 1;
   }
-  return copy;
+  b.AppendRange(keys, at, node.size());
+  for (size_t ci = 0; ci < old.size(); ++ci) out[ci] = old[ci];
+  for (size_t i = 0; i < kids.size(); ++i) out[changed[i].first] = Ref(kids[i]);
+  return b.Finish();
 }
 
 Status ApplyBranch(NodeSource& src, const NodePtr& node, const KeyEdit* b, const KeyEdit* e,
                    std::vector<NodePtr>* out) {
   // Recurse into each child that has edits, visiting only those children.
+  Keys keys = node->keys();
   std::vector<NodePtr> rebuilt;
   std::vector<std::pair<size_t, size_t>> changed;  // (child index, end of its nodes in rebuilt)
   for (const KeyEdit* cur = b; cur != e;) {
     size_t ci = ChildFor(*node, cur->key);
     const KeyEdit* stop = e;
     if (ci + 1 < node->size()) {
-      std::string_view next = node->keys[ci + 1];
+      std::string_view next = keys[ci + 1];
       stop = std::lower_bound(cur, e, next,
                               [](const KeyEdit& ed, std::string_view k) { return ed.key < k; });
     }
-    DL_ASSIGN_OR_RETURN(NodePtr child, src.Resolve(node->children[ci]));
+    DL_ASSIGN_OR_RETURN(NodePtr child, src.Resolve(node->children()[ci]));
     DL_RETURN_IF_ERROR(ApplyNode(src, child, cur, stop, &rebuilt));
     changed.emplace_back(ci, rebuilt.size());
     cur = stop;
   }
-  // The common small transaction: one child came back as one node of legal size.
-  // Copy this branch with it swapped in instead of rebuilding the run.
-  if (changed.size() == 1 && rebuilt.size() == 1) {
-    const NodePtr& kid = rebuilt[0];
-    if (kid->size() >= MinEntries(kid->level) || node->size() == 1) {
-      out->push_back(ReplaceChild(*node, changed[0].first, kid));
+  // The common small transaction: each changed child came back as one node of legal
+  // size. Copy this branch with them swapped in instead of rebuilding the run.
+  if (rebuilt.size() == changed.size()) {
+    bool legal = true;
+    for (const NodePtr& kid : rebuilt) legal = legal && kid->size() >= MinEntries(kid->level);
+    if (legal || node->size() == 1) {
+      out->push_back(ReplaceChildren(*node, changed, rebuilt));
       return Status::Ok();
     }
   }
+  // Appending: only the last child changed, and it grew into several.
+  bool append = changed.size() == 1 && changed[0].first + 1 == node->size();
   Run run;
   run.level = node->level;
   run.keys.reserve(node->size() + rebuilt.size());
@@ -167,17 +210,18 @@ Status ApplyBranch(NodeSource& src, const NodePtr& node, const KeyEdit* b, const
   std::vector<bool> fresh;  // parallel to run: rebuilt by this call (may be underfull)
   fresh.reserve(node->size() + rebuilt.size());
   size_t next_changed = 0, r = 0;
+  std::span<const Child> children = node->children();
   for (size_t ci = 0; ci < node->size(); ++ci) {
     if (next_changed < changed.size() && changed[next_changed].first == ci) {
       for (size_t end = changed[next_changed++].second; r < end; ++r) {
-        run.keys.push_back(rebuilt[r]->keys[0]);
+        run.keys.push_back(rebuilt[r]->keys()[0]);
         run.children.push_back(Ref(rebuilt[r]));
         fresh.push_back(true);
       }
       continue;
     }
-    run.keys.push_back(node->keys[ci]);
-    run.children.push_back(node->children[ci]);
+    run.keys.push_back(keys[ci]);
+    run.children.push_back(children[ci]);
     fresh.push_back(false);
   }
   // Merge underfull rebuilt children into a neighbour, then re-split the pair.
@@ -190,29 +234,29 @@ Status ApplyBranch(NodeSource& src, const NodePtr& node, const KeyEdit* b, const
     DL_ASSIGN_OR_RETURN(NodePtr c, src.Resolve(run.children[left + 1]));
     std::vector<NodePtr> merged;
     if (a->leaf()) {
-      KeyList keys;
-      keys.Reserve(a->size() + c->size(), a->keys.bytes() + c->keys.bytes());
-      keys.AppendRange(a->keys, 0, a->size());
-      keys.AppendRange(c->keys, 0, c->size());
-      EmitLeaves(std::move(keys), &merged);
+      KeyList pair;
+      pair.Reserve(a->size() + c->size(), a->keys().bytes() + c->keys().bytes());
+      pair.AppendRange(a->keys(), 0, a->size());
+      pair.AppendRange(c->keys(), 0, c->size());
+      EmitLeaves(pair.view(), false, &merged);
     } else {
       Run pair;
       pair.level = a->level;
       pair.Append(a);
       pair.Append(c);
-      Chunk(pair, &merged);
+      Chunk(pair, false, &merged);
     }
     run.keys.erase(run.keys.begin() + left, run.keys.begin() + left + 2);
     run.children.erase(run.children.begin() + left, run.children.begin() + left + 2);
     fresh.erase(fresh.begin() + left, fresh.begin() + left + 2);
     for (size_t m = 0; m < merged.size(); ++m) {
-      run.keys.insert(run.keys.begin() + left + m, merged[m]->keys[0]);
+      run.keys.insert(run.keys.begin() + left + m, merged[m]->keys()[0]);
       run.children.insert(run.children.begin() + left + m, Ref(merged[m]));
       fresh.insert(fresh.begin() + left + m, false);  // merged nodes are large enough
     }
     k = left;  // re-examine from the merged position
   }
-  Chunk(run, out);
+  Chunk(run, append, out);
   return Status::Ok();
 }
 
@@ -261,17 +305,17 @@ Result<Child> Apply(NodeSource& src, const Child& root, const KeyEdit* begin, co
     run.keys.reserve(level.size());
     run.children.reserve(level.size());
     for (const NodePtr& n : level) {
-      run.keys.push_back(n->keys[0]);
+      run.keys.push_back(n->keys()[0]);
       run.children.push_back(Ref(n));
     }
     std::vector<NodePtr> up;
-    Chunk(run, &up);
+    Chunk(run, false, &up);
     level.swap(up);
   }
   // Shrink: a branch with a single child is replaced by that child.
   NodePtr top = level[0];
   while (!top->leaf() && top->size() == 1) {
-    DL_ASSIGN_OR_RETURN(top, src.Resolve(top->children[0]));
+    DL_ASSIGN_OR_RETURN(top, src.Resolve(top->children()[0]));
   }
   if (top->persisted()) return Child{nullptr, top->address(), top->count};
   return Ref(top);
@@ -280,12 +324,12 @@ Result<Child> Apply(NodeSource& src, const Child& root, const KeyEdit* begin, co
 void Persist(const Child& root, std::vector<std::pair<Address, std::string>>* blobs,
              std::vector<NodePtr>* fresh) {
   if (!root.ptr || root.ptr->persisted()) return;
-  for (const Child& c : root.ptr->children) Persist(c, blobs, fresh);
+  for (const Child& c : root.ptr->children()) Persist(c, blobs, fresh);
   std::string canonical = EncodeNode(*root.ptr);
   Address addr = Address::Of(canonical);
   root.ptr->SetAddress(addr);
   blobs->emplace_back(addr, WrapBlob(canonical));
-  fresh->push_back(root.ptr);
+  fresh->push_back(Detached(root.ptr));
 }
 
 namespace {
@@ -295,12 +339,12 @@ Result<uint64_t> Rank(NodeSource& src, const Child& root, std::string_view targe
   DL_ASSIGN_OR_RETURN(NodePtr node, src.Resolve(root));
   uint64_t rank = 0;
   while (!node->leaf()) {
-    size_t ci = node->keys.LowerBound(target);  // children before ci hold only smaller keys
+    size_t ci = node->keys().LowerBound(target);  // children before ci hold only smaller keys
     if (ci > 0) --ci;
-    for (size_t i = 0; i < ci; ++i) rank += node->children[i].count;
-    DL_ASSIGN_OR_RETURN(node, src.Resolve(node->children[ci]));
+    for (size_t i = 0; i < ci; ++i) rank += node->children()[i].count;
+    DL_ASSIGN_OR_RETURN(node, src.Resolve(node->children()[ci]));
   }
-  return rank + node->keys.LowerBound(target);
+  return rank + node->keys().LowerBound(target);
 }
 }  // namespace
 
@@ -339,7 +383,7 @@ Result<std::vector<Address>> NodesOnlyIn(NodeSource& src, const std::vector<Addr
       if (level == 0) return Status::Ok();
       DL_ASSIGN_OR_RETURN(NodePtr n, src.Load(addr));
       if (n->level != level) return Status::Corruption("node " + addr.Hex() + ": unexpected level");
-      for (const Child& c : n->children) into->insert(c.address());
+      for (const Child& c : n->children()) into->insert(c.address());
       return Status::Ok();
     };
     for (const Address& x : a) {
@@ -359,7 +403,7 @@ Status MarkReachable(NodeSource& src, const Address& root,
                      std::unordered_set<Address, AddressHash>* seen) {
   if (root.IsZero() || !seen->insert(root).second) return Status::Ok();
   DL_ASSIGN_OR_RETURN(NodePtr node, src.Load(root));
-  for (const Child& c : node->children) DL_RETURN_IF_ERROR(MarkReachable(src, c.address(), seen));
+  for (const Child& c : node->children()) DL_RETURN_IF_ERROR(MarkReachable(src, c.address(), seen));
   return Status::Ok();
 }
 
@@ -368,13 +412,13 @@ Status MarkReachable(NodeSource& src, const Address& root,
 bool Iterator::Descend(NodePtr node, std::string_view target, bool leftmost) {
   while (true) {
     if (node->leaf()) {
-      size_t idx = leftmost ? 0 : node->keys.LowerBound(target);
+      size_t idx = leftmost ? 0 : node->keys().LowerBound(target);
       stack_.push_back({node, idx});
       return true;
     }
     size_t ci = leftmost ? 0 : ChildFor(*node, target);
     stack_.push_back({node, ci});
-    Result<NodePtr> child = src_->Resolve(node->children[ci]);
+    Result<NodePtr> child = src_->Resolve(node->children()[ci]);
     if (!child.ok()) {
       Fail(*node, ci, child.status(), /*scanning=*/leftmost);  // leftmost: from AdvanceLeaf
       return false;
@@ -409,7 +453,7 @@ void Iterator::AdvanceLeaf() {
   while (!stack_.empty()) {
     Frame& f = stack_.back();
     if (++f.idx < f.node->size()) {
-      Result<NodePtr> child = src_->Resolve(f.node->children[f.idx]);
+      Result<NodePtr> child = src_->Resolve(f.node->children()[f.idx]);
       if (!child.ok()) {
         Fail(*f.node, f.idx, child.status(), /*scanning=*/true);
         return;
@@ -430,7 +474,7 @@ void Iterator::Fail(const Node& parent, size_t child, const Status& status, bool
   // those that are not); the error stays the first child's.
   size_t end = std::min(parent.size(), child + 1 + kPrefetchSiblings);
   for (size_t i = child + 1; i < end; ++i) {
-    if (!parent.children[i].ptr) (void)src_->Load(parent.children[i].addr);
+    if (!parent.children()[i].ptr) (void)src_->Load(parent.children()[i].addr);
   }
 }
 

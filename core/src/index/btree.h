@@ -42,7 +42,8 @@ Result<Child> Apply(NodeSource& src, const Child& root, const std::vector<Edit>&
 Result<Child> Apply(NodeSource& src, const Child& root, const KeyEdit* begin, const KeyEdit* end);
 
 // Encodes, hashes and compresses every node under `root` not yet persisted (children
-// first), appending (address, blob) to `blobs` and the nodes to `fresh`.
+// first), appending (address, blob) to `blobs` and the nodes, Detached(), to `fresh`
+// (for the node cache).
 void Persist(const Child& root, std::vector<std::pair<Address, std::string>>* blobs,
              std::vector<NodePtr>* fresh);
 
@@ -81,7 +82,7 @@ class Iterator {
   void Seek(std::string_view target);
   bool Valid() const { return valid_; }
   void Next();
-  std::string_view key() const { return stack_.back().node->keys[stack_.back().idx]; }
+  std::string_view key() const { return stack_.back().node->keys()[stack_.back().idx]; }
   const Status& status() const { return status_; }
 
  private:
