@@ -164,23 +164,26 @@ val Bytes(std::string_view s) {
 
 void AppendString(std::string_view s, std::string* out) {
   out->push_back('"');
-  for (unsigned char c : s) {
+  size_t plain = 0;  // start of the run of bytes that need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + plain, i - plain);
+    plain = i + 1;
     switch (c) {
       case '"': *out += "\\\""; break;
       case '\\': *out += "\\\\"; break;
       case '\n': *out += "\\n"; break;
       case '\r': *out += "\\r"; break;
       case '\t': *out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          *out += buf;
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        *out += buf;
+      }
     }
   }
+  out->append(s.data() + plain, s.size() - plain);
   out->push_back('"');
 }
 
@@ -203,7 +206,9 @@ void AppendTagged(const char* tag, std::string_view text, std::string* out) {
 
 void AppendLong(int64_t v, std::string* out) {
   if (v > kMaxSafeInteger || v < -kMaxSafeInteger) return AppendTagged("#long", std::to_string(v), out);
-  *out += std::to_string(v);
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, r.ptr);
 }
 
 void AppendDouble(double d, std::string* out) {
@@ -263,22 +268,52 @@ void AppendJson(const edn::Node& n, std::string* out) {
   *out += "null";
 }
 
+// A datom value, as AppendJson(edn::FromValue(v)) writes it, without the EDN node.
+void AppendValue(const Value& v, std::string* out) {
+  switch (v.type()) {
+    case ValueType::kBoolean: *out += v.boolean() ? "true" : "false"; return;
+    case ValueType::kLong: return AppendLong(v.long_value(), out);
+    case ValueType::kDouble: return AppendDouble(v.double_value(), out);
+    case ValueType::kString: return AppendText(v.str(), out);
+    case ValueType::kRef:
+      if (v.ref() <= static_cast<uint64_t>(kMaxSafeInteger)) return AppendLong(static_cast<int64_t>(v.ref()), out);
+      break;
+    case ValueType::kInstant: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.instant());
+      *out += "{\"#inst\":";
+      out->append(buf, r.ptr);
+      out->push_back('}');
+      return;
+    }
+    default: break;
+  }
+  AppendJson(edn::FromValue(v), out);
+}
+
 void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, std::string* out) {
   out->push_back('[');
+  EntityId last_attr = 0;
+  std::string attr;  // the JSON text of last_attr
   for (size_t i = 0; i < datoms.size(); ++i) {
     const Datom& d = datoms[i];
     if (i) out->push_back(',');
     out->push_back('[');
     AppendLong(static_cast<int64_t>(d.e), out);
     out->push_back(',');
-    const Attribute* a = db.schema().Attr(d.a);
-    if (a) {
-      AppendString(":" + a->ident, out);
-    } else {
-      AppendLong(static_cast<int64_t>(d.a), out);
+    if (i == 0 || d.a != last_attr) {
+      last_attr = d.a;
+      attr.clear();
+      const Attribute* a = db.schema().Attr(d.a);
+      if (a) {
+        AppendString(":" + a->ident, &attr);
+      } else {
+        AppendLong(static_cast<int64_t>(d.a), &attr);
+      }
     }
+    *out += attr;
     out->push_back(',');
-    AppendJson(edn::FromValue(d.v), out);
+    AppendValue(d.v, out);
     out->push_back(',');
     AppendLong(static_cast<int64_t>(d.tx), out);
     *out += d.added ? ",true]" : ",false]";

@@ -312,15 +312,20 @@ class Reader {
       ++here_.col;
     }
   }
+  // Moves to `end`, over bytes that hold no newline.
+  void AdvanceWithinLine(size_t end) {
+    for (; pos_ < end; ++pos_) here_.col += (static_cast<uint8_t>(text_[pos_]) & 0xc0) != 0x80;
+  }
   void AdvanceCodePoint() {
     do {
       Advance();
     } while (!AtEnd() && (static_cast<uint8_t>(Peek()) & 0xc0) == 0x80);
   }
   std::string_view ReadToken() {
-    size_t start = pos_;
-    while (!AtEnd() && !IsDelimiter(Peek())) Advance();
-    return text_.substr(start, pos_ - start);
+    size_t start = pos_, end = pos_;
+    while (end < text_.size() && !IsDelimiter(text_[end])) ++end;  // newlines delimit
+    AdvanceWithinLine(end);
+    return text_.substr(start, end - start);
   }
   char32_t PeekCodePoint() const {
     size_t i = pos_;
@@ -522,8 +527,16 @@ Status Reader::ReadString(Node* out) {
       break;
     }
     if (c != '\\') {
-      s.push_back(c);
-      Advance();
+      // A run of plain bytes (no quote, backslash or newline) in one append.
+      size_t end = pos_;
+      while (end < text_.size() && text_[end] != '"' && text_[end] != '\\' && text_[end] != '\n') ++end;
+      if (end == pos_) {
+        s.push_back(c);
+        Advance();
+      } else {
+        s.append(text_.substr(pos_, end - pos_));
+        AdvanceWithinLine(end);
+      }
       continue;
     }
     const Pos esc = here_;
