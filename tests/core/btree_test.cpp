@@ -147,11 +147,11 @@ TEST_CASE("keys appended one by one leave nodes three quarters full", "[index]")
   }
   std::vector<size_t> leaves = CheckShape(src, root);
   REQUIRE(root.count == 20000);
-  // Every leaf but the last is split off full to 3/4 (a balanced split would leave
-  // them half full).
+  // Every leaf but the last is split off 3/4 full (a balanced split would leave them
+  // half full).
   for (size_t i = 0; i + 1 < leaves.size(); ++i) {
     INFO("leaf " << i << " of " << leaves.size());
-    REQUIRE(leaves[i] == kMaxLeaf - kMaxLeaf / 4);
+    REQUIRE(leaves[i] == kMaxLeaf + 1 - kMaxLeaf / 4);
   }
   // Random inserts still keep every node within bounds.
   std::mt19937 rng(3);
@@ -165,6 +165,21 @@ TEST_CASE("keys appended one by one leave nodes three quarters full", "[index]")
   }
   CheckShape(src, root);
   REQUIRE(root.count == 20000 + added.size());
+}
+
+TEST_CASE("a large batch appended to a tree leaves full nodes", "[index]") {
+  auto store = MakeMemoryStore();
+  NodeSource src(store, 64 << 20);
+  auto seeded = Apply(src, Child(), {{Key(0), true}, {Key(1), true}});
+  REQUIRE(seeded.ok());
+  std::vector<Edit> batch;
+  for (uint32_t i = 2; i < 50000; ++i) batch.push_back({Key(i), true});
+  auto r = Apply(src, *seeded, batch);
+  REQUIRE(r.ok());
+  std::vector<size_t> leaves = CheckShape(src, *r);
+  // All full but the last two (the last keeps the minimum).
+  for (size_t i = 0; i + 2 < leaves.size(); ++i) REQUIRE(leaves[i] == kMaxLeaf);
+  REQUIRE(leaves.back() >= kMaxLeaf / 4);
 }
 
 TEST_CASE("btree updates share structure and persist only touched paths", "[index]") {

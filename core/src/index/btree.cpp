@@ -29,15 +29,19 @@ size_t MinEntries(uint8_t level) { return MaxEntries(level) / 4; }
 
 // Calls emit(begin, end) for the nodes that hold n entries, each at most `max`.
 // Balanced, unless the entries were appended after the old node's last one (new
-// entity ids, new transactions): then each node is filled to 3/4 and the rest starts
-// the next, so sequential inserts leave nodes 3/4 full instead of half. Every part
-// keeps at least a quarter of `max`.
+// entity ids, new transactions): then nodes are filled up and only the last keeps the
+// minimum (a quarter of `max`), so a large append leaves full nodes and one-by-one
+// appends leave nodes 3/4 full instead of half.
 template <class Emit>
 void Split(size_t n, size_t max, bool append, Emit&& emit) {
   if (n == 0) return;
   if (append) {
-    size_t fill = max - max / 4, begin = 0;
-    for (; n - begin > max; begin += fill) emit(begin, begin + fill);
+    size_t begin = 0;
+    while (n - begin > max) {
+      size_t take = std::min(max, n - begin - max / 4);
+      emit(begin, begin + take);
+      begin += take;
+    }
     emit(begin, n);
     return;
   }
