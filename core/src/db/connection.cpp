@@ -181,7 +181,12 @@ Status Connection::Impl::FlushLocked() {
   bytes += commit_blob.size();
   blobs.emplace_back(commit, std::move(commit_blob));
   // Nodes first, then the commit record, then the head (CasHead syncs the blobs).
-  DL_RETURN_IF_ERROR(store->Put(blobs).WithContext("flush: writing nodes"));
+  Status put = store->Put(blobs);
+  if (!put.ok()) {
+    // Not stored: the next flush must write these nodes again.
+    for (const auto& n : fresh) n->ClearAddress();
+    return put.WithContext("flush: writing nodes");
+  }
   Status cas = store->CasHead(branch, head, commit.Hex());
   if (!cas.ok()) {
     if (cas.code() == Code::kConflict)
@@ -199,7 +204,7 @@ Status Connection::Impl::FlushLocked() {
     }
   }
   next->commit = commit;
-  for (const auto& n : fresh) src->Remember(n);
+  for (const auto& n : fresh) src->Remember(index::Detached(n));
   state = std::move(next);
   last_flush = FlushStats{pending_tx, fresh.size() + 1, bytes, commit};
   pending_tx = 0;

@@ -333,7 +333,7 @@ void Persist(const Child& root, std::vector<std::pair<Address, std::string>>* bl
   Address addr = Address::Of(canonical);
   root.ptr->SetAddress(addr);
   blobs->emplace_back(addr, WrapBlob(canonical));
-  fresh->push_back(Detached(root.ptr));
+  fresh->push_back(root.ptr);
 }
 
 namespace {

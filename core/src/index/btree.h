@@ -42,8 +42,8 @@ Result<Child> Apply(NodeSource& src, const Child& root, const std::vector<Edit>&
 Result<Child> Apply(NodeSource& src, const Child& root, const KeyEdit* begin, const KeyEdit* end);
 
 // Encodes, hashes and compresses every node under `root` not yet persisted (children
-// first), appending (address, blob) to `blobs` and the nodes, Detached(), to `fresh`
-// (for the node cache).
+// first), appending (address, blob) to `blobs` and the nodes to `fresh`. If the blobs
+// cannot be stored, the caller must ClearAddress() every node in `fresh`.
 void Persist(const Child& root, std::vector<std::pair<Address, std::string>>* blobs,
              std::vector<NodePtr>* fresh);
 

@@ -134,6 +134,8 @@ struct Node {
   bool persisted() const { return persisted_; }
   const Address& address() const { return addr_; }
   void SetAddress(const Address& a) const { addr_ = a; persisted_ = true; }
+  // Undoes SetAddress when the flush that persisted the node could not store it.
+  void ClearAddress() const { persisted_ = false; }
 
  private:
   friend class NodePtr;
@@ -178,8 +180,8 @@ class NodeBuilder {
 };
 
 // A persisted branch's copy whose children are addresses only (a leaf is returned as
-// is). The node cache keeps these: a cached branch then pins none of its children,
-// and copying it for a path copy takes no reference counts.
+// is). The node cache keeps these once a flush has stored them: a cached branch then
+// pins none of its children, and copying it for a path copy takes no reference counts.
 NodePtr Detached(const NodePtr& node);
 
 // Frees a node whose last reference went away.
