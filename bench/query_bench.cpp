@@ -4,7 +4,8 @@
 // Prints one JSON object per scenario (bench/README.md); `datoms` is the number of
 // result rows, so bench/compare.mjs also cross-checks the two engines' answers.
 //
-//   datalith_bench_query --people people.json [--runs N] [--only NAME]
+//   datalith_bench_query --people people.json [--runs N] [--only NAME] [--explain]
+// --explain prints each query's plan (Explain) to stderr before timing it.
 #include "bench_util.h"
 #include "datalith/query.h"
 
@@ -79,13 +80,15 @@ const char* kRules =
 int main(int argc, char** argv) {
   std::string people_path;
   int runs = 5;
+  bool explain = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--people" && i + 1 < argc) people_path = argv[++i];
     else if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--only" && i + 1 < argc) g_only = argv[++i];
+    else if (a == "--explain") explain = true;
     else {
-      std::cerr << "usage: datalith_bench_query --people FILE [--runs N] [--only NAME]\n";
+      std::cerr << "usage: datalith_bench_query --people FILE [--runs N] [--only NAME] [--explain]\n";
       return 2;
     }
   }
@@ -99,6 +102,8 @@ int main(int argc, char** argv) {
   Db db = conn->db();
 
   auto query = [&](const std::string& name, const std::string& q, std::vector<QueryInput> in) {
+    if (explain && name.find(g_only) != std::string::npos)
+      std::cerr << name << ":\n" << Check(Explain(q, in), name.c_str()) << "\n";
     Run(name, "memory", runs, [&] {
       return Time([&] { return Rows(Check(Q(q, in), name.c_str())); });
     });

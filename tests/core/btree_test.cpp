@@ -117,6 +117,41 @@ TEST_CASE("btree matches a std::set model under random edits", "[index]") {
       }
     }
   }
+  SECTION("forward seeks land where a fresh seek would, and never move back") {
+    for (int trial = 0; trial < 20; ++trial) {
+      Iterator it(&src, root);
+      it.SeekToFirst();
+      std::string at = it.Valid() ? std::string(it.key()) : "";
+      uint32_t t = 0;
+      while (it.Valid()) {
+        t += rng() % (trial < 10 ? 40 : 2000);  // near and far jumps
+        std::string target = Key(t);
+        it.SeekForward(target);
+        REQUIRE(it.status().ok());
+        auto m = model.lower_bound(std::max(target, at));
+        if (m == model.end()) {
+          REQUIRE_FALSE(it.Valid());
+          break;
+        }
+        REQUIRE(it.Valid());
+        REQUIRE(std::string(it.key()) == *m);
+        // A target behind the current key leaves the iterator in place.
+        it.SeekForward(Key(t / 2));
+        REQUIRE(std::string(it.key()) == *m);
+        at = *m;
+        if (rng() % 3 == 0) {
+          it.Next();
+          auto n = std::next(m);
+          if (n == model.end()) {
+            REQUIRE_FALSE(it.Valid());
+          } else {
+            REQUIRE(std::string(it.key()) == *n);
+            at = *n;
+          }
+        }
+      }
+    }
+  }
   SECTION("range counts agree with the model") {
     for (int i = 0; i < 200; ++i) {
       std::string lo = Key(rng() % 20000), hi = Key(rng() % 20000);

@@ -334,6 +334,46 @@ TEST_CASE("a writer process killed at random reopens at a completed commit", "[d
   }
 }
 
+TEST_CASE("DatomIterator::SkipTo lands on the first datom at or after a key, in every view", "[db]") {
+  auto conn = *Connection::Create(MakeMemoryStore());
+  REQUIRE(conn->Transact(kSchema).ok());
+  REQUIRE(conn->Transact("[" + Items(0, 3000, "a") + "]").ok());
+  EntityId mid = conn->db().basis_tx();
+  // Retag every third item, so current and history trees both hold :item/tag datoms.
+  std::string retag = "[";
+  for (int n = 0; n < 3000; n += 3) retag += "[:db/add [:item/n " + std::to_string(n) + "] :item/tag \"b\"]";
+  REQUIRE(conn->Transact(retag + "]").ok());
+  REQUIRE(conn->Flush().ok());
+  Db now = conn->db();
+  std::mt19937 rng(5);
+  for (const Db& db : {now, now.AsOf(mid), now.History(), now.Since(mid)}) {
+    auto all = db.Datoms(IndexType::kAevt, {Value::Keyword("item/tag")});
+    REQUIRE(all.ok());
+    REQUIRE(!all->empty());
+    auto it = db.DatomsIter(IndexType::kAevt, {Value::Keyword("item/tag")});
+    REQUIRE(it.ok());
+    size_t pos = 0;  // index in `all` of the iterator's datom
+    while (it->Valid()) {
+      REQUIRE(it->datom().e == (*all)[pos].e);
+      REQUIRE(it->datom().v == (*all)[pos].v);
+      // Skip to an entity a little ahead (sometimes the current one: stays put).
+      EntityId target = (*all)[pos].e + rng() % 12;
+      REQUIRE(it->SkipTo({Value::Keyword("item/tag"), Value::Ref(target)}).ok());
+      while (pos < all->size() && (*all)[pos].e < target) ++pos;
+      if (pos == all->size()) {
+        REQUIRE_FALSE(it->Valid());
+        break;
+      }
+      REQUIRE(it->Valid());
+      if (rng() % 2) {
+        it->Next();
+        ++pos;
+        if (pos == all->size()) REQUIRE_FALSE(it->Valid());
+      }
+    }
+  }
+}
+
 TEST_CASE("GC keeps what retained commits reach and nothing else", "[db][gc]") {
   auto store = MakeMemoryStore();
   auto conn = *Connection::Create(store);

@@ -2,6 +2,8 @@
 // as reported by Explain, the row limit, and queries over a file-backed database.
 // (Queries over a store that answers kMissingNode: lazy_load_test.cpp.)
 #include <catch2/catch.hpp>
+
+#include <set>
 #include <filesystem>
 
 #include "datalith/query.h"
@@ -113,13 +115,31 @@ TEST_CASE("query: comparisons become index ranges", "[query]") {
   CHECK(r->i == expected);
 }
 
-TEST_CASE("query: probe or scan by the number of bound keys", "[query]") {
+TEST_CASE("query: probe, skip-scan or scan by the number of bound keys", "[query]") {
   auto conn = People(4000);
   QueryInput db = QueryInput::Database(conn->db());
-  auto few = Explain("[:find ?a :in $ [?e ...] :where [?e :age ?a]]",
-                     {db, QueryInput::Data(Edn("[1005 1006 1007]"))});
+  // A few bound entities and a constant attribute: a skip-scan of its AEVT range.
+  const char* few_q = "[:find ?e ?a :in $ [?e ...] :where [?e :age ?a]]";
+  std::vector<QueryInput> few_in{db, QueryInput::Data(Edn("[1005 1006 1007 999999]"))};
+  auto few = Explain(few_q, few_in);
   REQUIRE(few.ok());
-  CHECK_THAT(*few, Catch::Contains("probe 3 keys"));
+  CHECK_THAT(*few, Catch::Contains("skip-scan of 4 entities"));
+  auto few_rows = Q(few_q, few_in);
+  REQUIRE(few_rows.ok());
+  std::set<std::string> got, want;
+  for (const auto& row : few_rows->items) got.insert(edn::Write(row));
+  for (int64_t e : {1005, 1006, 1007}) {
+    auto ds = conn->db().Datoms(IndexType::kEavt, {Value::Ref(e), Value::Keyword("age")});
+    REQUIRE(ds.ok());
+    REQUIRE(ds->size() == 1);
+    want.insert("[" + std::to_string(e) + " " + std::to_string((*ds)[0].v.long_value()) + "]");
+  }
+  CHECK(got == want);
+  // No constant attribute: one EAVT probe per entity.
+  auto probe = Explain("[:find ?a ?v :in $ [?e ...] :where [?e ?a ?v]]",
+                       {db, QueryInput::Data(Edn("[1005 1006 1007]"))});
+  REQUIRE(probe.ok());
+  CHECK_THAT(*probe, Catch::Contains("probe 3 keys"));
   auto many = Explain("[:find ?e ?a :where [?e :name ?n] [?e :age ?a]]", {db});
   REQUIRE(many.ok());
   CHECK_THAT(*many, !Catch::Contains("probe"));

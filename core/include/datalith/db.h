@@ -37,6 +37,8 @@ class DatomCursor;
 }  // namespace internal
 
 // Iterates datoms of one index of one Db, in index order.
+class Db;
+
 class DatomIterator {
  public:
   DatomIterator();
@@ -49,11 +51,19 @@ class DatomIterator {
   const Datom& datom() const;
   // Not OK after a storage error (then Valid() is false).
   const Status& status() const;
+  // Moves forward to the first datom at or after the key of `components` (leading
+  // parts of this iterator's index order, as for Db::DatomsIter), within the
+  // iterator's range; a datom at or after that key stays current. Never moves back.
+  // For skip-scans over ascending keys: a target near the current position costs a
+  // binary search in one leaf. Errors are those of DatomsIter, or storage errors.
+  Status SkipTo(const std::vector<Value>& components);
 
  private:
   friend class Db;
-  explicit DatomIterator(std::unique_ptr<internal::DatomCursor> c);
+  DatomIterator(std::unique_ptr<internal::DatomCursor> c, const Db& db, IndexType index);
   std::unique_ptr<internal::DatomCursor> cursor_;
+  std::unique_ptr<Db> db_;  // for encoding SkipTo's components
+  IndexType index_ = IndexType::kEavt;
 };
 
 struct DbStats {
@@ -121,6 +131,7 @@ class Db {
   Result<std::string> KeyPrefix(IndexType index, const std::vector<Value>& components) const;
   Result<DatomIterator> Iter(IndexType index, const std::vector<Value>& components,
                              bool bounded) const;
+  friend class DatomIterator;
   std::shared_ptr<const internal::DbState> state_;
   std::optional<EntityId> as_of_;
   std::optional<EntityId> since_;

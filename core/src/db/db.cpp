@@ -53,6 +53,28 @@ DatomCursor::DatomCursor(std::shared_ptr<const DbState> state, IndexType index, 
   Advance();
 }
 
+void DatomCursor::SkipTo(std::string_view target) {
+  if (!valid_) return;
+  // The trees' iterators are already past the current datom; it stays if it is at or
+  // after the target.
+  std::string current;
+  EncodeKey(index_, datom_, false, &current);
+  if (std::string_view(current) >= target) return;
+  cur_.SeekForward(target);
+  if (!cur_.status().ok()) {
+    Fail(cur_.status());
+    return;
+  }
+  if (use_history_) {
+    hist_.SeekForward(target);
+    if (!hist_.status().ok()) {
+      Fail(hist_.status());
+      return;
+    }
+  }
+  Advance();
+}
+
 bool DatomCursor::Fail(const Status& s) {
   status_ = s;
   valid_ = false;
@@ -136,7 +158,14 @@ DatomIterator::DatomIterator() = default;
 DatomIterator::~DatomIterator() = default;
 DatomIterator::DatomIterator(DatomIterator&&) noexcept = default;
 DatomIterator& DatomIterator::operator=(DatomIterator&&) noexcept = default;
-DatomIterator::DatomIterator(std::unique_ptr<internal::DatomCursor> c) : cursor_(std::move(c)) {}
+DatomIterator::DatomIterator(std::unique_ptr<internal::DatomCursor> c, const Db& db, IndexType index)
+    : cursor_(std::move(c)), db_(std::make_unique<Db>(db)), index_(index) {}
+Status DatomIterator::SkipTo(const std::vector<Value>& components) {
+  if (!Valid()) return Status::Ok();
+  DL_ASSIGN_OR_RETURN(std::string target, db_->KeyPrefix(index_, components));
+  cursor_->SkipTo(target);
+  return cursor_->status();
+}
 bool DatomIterator::Valid() const { return cursor_ && cursor_->Valid(); }
 void DatomIterator::Next() { cursor_->Next(); }
 const Datom& DatomIterator::datom() const { return cursor_->datom(); }
@@ -298,7 +327,8 @@ Result<DatomIterator> Db::Iter(IndexType index, const std::vector<Value>& compon
   std::string hi = bounded ? internal::PrefixEnd(prefix) : std::string();
   internal::DatomCursor::View view{as_of_, since_, history_};
   return DatomIterator(std::make_unique<internal::DatomCursor>(state_, index, std::move(prefix),
-                                                               std::move(hi), view));
+                                                               std::move(hi), view),
+                       *this, index);
 }
 
 Result<DatomIterator> Db::DatomsIter(IndexType index, const std::vector<Value>& components) const {

@@ -35,6 +35,8 @@ class DatomCursor {
 
   bool Valid() const { return valid_; }
   void Next() { Advance(); }
+  // Moves forward to the first datom whose key is >= `target` (see DatomIterator).
+  void SkipTo(std::string_view target);
   const Datom& datom() const { return datom_; }
   const Status& status() const { return status_; }
 

@@ -446,6 +446,41 @@ void Iterator::Seek(std::string_view target) {
   if (stack_.back().idx >= stack_.back().node->size()) AdvanceLeaf();
 }
 
+void Iterator::SeekForward(std::string_view target) {
+  if (!valid_) return;
+  {
+    Frame& leaf = stack_.back();
+    Keys keys = leaf.node->keys();
+    if (keys[leaf.idx] >= target) return;
+    if (keys[keys.size() - 1] >= target) {
+      leaf.idx = keys.LowerBound(target, leaf.idx + 1, keys.size());
+      return;
+    }
+  }
+  stack_.pop_back();
+  while (!stack_.empty()) {
+    Frame& f = stack_.back();
+    Keys keys = f.node->keys();
+    size_t above = keys.UpperBound(target);  // first child starting after target
+    // The root holds everything; another branch holds target if a later child
+    // starts after it.
+    if (above < keys.size() || stack_.size() == 1) {
+      size_t ci = std::max(f.idx, above > 0 ? above - 1 : 0);
+      f.idx = ci;
+      Result<NodePtr> child = src_->Resolve(f.node->children()[ci]);
+      if (!child.ok()) {
+        Fail(*f.node, ci, child.status(), /*scanning=*/false);
+        return;
+      }
+      if (!Descend(*child, target, false)) return;
+      if (stack_.back().idx >= stack_.back().node->size()) AdvanceLeaf();
+      return;
+    }
+    stack_.pop_back();
+  }
+  valid_ = false;
+}
+
 void Iterator::Next() {
   if (!valid_) return;
   if (++stack_.back().idx >= stack_.back().node->size()) AdvanceLeaf();

@@ -80,6 +80,11 @@ class Iterator {
   void SeekToFirst() { Seek(std::string_view()); }
   // Positions at the first key >= `target`.
   void Seek(std::string_view target);
+  // Moves forward to the first key >= `target`, never back: a key at or after the
+  // current one leaves the iterator where it is. Searches the current leaf, then
+  // climbs only as far as an ancestor whose range holds `target`, so ascending
+  // lookups that land nearby cost a binary search in one leaf.
+  void SeekForward(std::string_view target);
   bool Valid() const { return valid_; }
   void Next();
   std::string_view key() const { return stack_.back().node->keys()[stack_.back().idx]; }

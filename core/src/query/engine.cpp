@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "datalith/query.h"
 #include "query/ast.h"
@@ -253,6 +254,20 @@ struct PatternScan {
   const Db* db;
   const Clause* c;
   std::vector<int> slot_col;  // output column of each slot's variable, -1 if none
+  // Semi-join filters: a slot whose variable the query has already bound keeps only
+  // datoms whose value there is one of the bound values (the join that follows would
+  // drop the others anyway).
+  struct Filter {
+    int slot;
+    std::unordered_set<Value, ValueHash> values;
+  };
+  std::vector<Filter> filters;
+
+  bool Passes(int slot, const Value& v) const {
+    for (const Filter& f : filters)
+      if (f.slot == slot && !f.values.count(v)) return false;
+    return true;
+  }
 
   // Picks the index and the key components for `k`.
   void Plan(const Known& k, IndexType* index, std::vector<Value>* comps, bool* seek) const {
@@ -296,8 +311,12 @@ struct PatternScan {
     }
   }
 
-  // Scans datoms matching `k` and appends rows (over c->vars) to `out`.
-  Status Scan(const Known& k, Rel* out, size_t max_rows) const {
+  // Scans datoms matching `k` and appends rows (over c->vars) to `out`. With
+  // `skip_to` (ascending entity ids; `k` must plan an AEVT scan of one attribute) it
+  // is a skip-scan: only those entities' datoms are read, each reached by a forward
+  // seek that usually stays within the current leaf.
+  Status Scan(const Known& k, Rel* out, size_t max_rows,
+              const std::vector<EntityId>* skip_to = nullptr) const {
     IndexType index;
     std::vector<Value> comps;
     bool seek;
@@ -311,18 +330,22 @@ struct PatternScan {
     const Schema& schema = db->schema();
     std::vector<Value> row(out->width());
     std::vector<bool> set(out->width());
-    for (; it.Valid(); it.Next()) {
-      const Datom& d = it.datom();
+    // Adds the row of one datom if it matches; false once past a seek's range.
+    auto consume = [&](const Datom& d) -> bool {
       if (seek) {
-        if (d.a != *k.a) break;
-        if (k.hi && Value::Compare(d.v, *k.hi) > 0) break;
+        if (d.a != *k.a) return false;
+        if (k.hi && Value::Compare(d.v, *k.hi) > 0) return false;
       }
-      if (k.e && d.e != *k.e) continue;
-      if (k.a && d.a != *k.a) continue;
-      if (k.tx && d.tx != *k.tx) continue;
-      if (k.added && d.added != *k.added) continue;
+      if (k.e && d.e != *k.e) return true;
+      if (k.a && d.a != *k.a) return true;
+      if (k.tx && d.tx != *k.tx) return true;
+      if (k.added && d.added != *k.added) return true;
+      if (!filters.empty() && (!Passes(0, Value::Long(static_cast<int64_t>(d.e))) ||
+                               !Passes(3, Value::Long(static_cast<int64_t>(d.tx)))))
+        return true;
       Value qv = QueryValue(d.v);
-      if (k.v && qv != *k.v) continue;
+      if (k.v && qv != *k.v) return true;
+      if (!filters.empty() && !Passes(2, qv)) return true;
       std::fill(set.begin(), set.end(), false);
       bool ok = true;
       auto put = [&](int slot, Value&& v) {
@@ -343,8 +366,24 @@ struct PatternScan {
       if (slot_col.size() > 2) put(2, std::move(qv));
       if (slot_col.size() > 3) put(3, Value::Long(static_cast<int64_t>(d.tx)));
       if (slot_col.size() > 4) put(4, Value::Boolean(d.added));
-      if (!ok) continue;
-      out->Add(row.data());
+      if (ok) out->Add(row.data());
+      return true;
+    };
+    if (skip_to) {
+      std::vector<Value> target{comps.at(0), Value()};
+      for (EntityId e : *skip_to) {
+        if (!it.Valid()) break;
+        target[1] = Value::Ref(e);
+        DL_RETURN_IF_ERROR(it.SkipTo(target));
+        for (; it.Valid() && it.datom().e == e; it.Next()) {
+          consume(it.datom());
+          if (max_rows && out->rows > max_rows) return TooLarge(max_rows);
+        }
+      }
+      return it.status();
+    }
+    for (; it.Valid(); it.Next()) {
+      if (!consume(it.datom())) break;
       if (max_rows && out->rows > max_rows) return TooLarge(max_rows);
     }
     return it.status();
@@ -503,6 +542,19 @@ Result<bool> PrepareKnown(Env& env, const Ctx& ctx, const Clause& c, const Db& d
 // One index probe (a descent from the root) costs about as much as reading this many
 // datoms in a sequential scan (measured on the people benchmark).
 constexpr uint64_t kProbeCost = 32;
+// One step of a skip-scan (a forward seek, mostly within a leaf), likewise.
+constexpr uint64_t kSkipCost = 4;
+
+// Whether a skip-scan by entity serves the pattern: ?e bound, a constant attribute,
+// and the scan planned on AEVT (no AVET or VAET lookup, no value range).
+bool SkipScannable(const PatternScan& ps, const Known& k, const std::vector<int>& bound_slots) {
+  if (k.e || !k.a || bound_slots.empty() || bound_slots[0] != 0) return false;
+  IndexType index;
+  std::vector<Value> comps;
+  bool seek;
+  ps.Plan(k, &index, &comps, &seek);
+  return index == IndexType::kAevt && !seek && comps.size() == 1;
+}
 
 Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
                      const std::vector<const Clause*>& pending) {
@@ -532,6 +584,24 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
   if (!bound_vars.empty()) {
     DL_ASSIGN_OR_RETURN(int ri, Merge(env, ctx, bound_vars));
     Rel keys = Project(ctx.rels[ri], bound_vars, true);
+    // [?e :attr ...] with ?e bound: a skip-scan of the attribute's AEVT range visits
+    // only the bound entities, when that reads fewer datoms than the whole range.
+    if (SkipScannable(ps, k, bound_slots) && keys.rows * kSkipCost < scan_est) {
+      std::vector<EntityId> es;
+      es.reserve(keys.rows);
+      int col = keys.Col(c.terms[0].var);
+      for (size_t r = 0; r < keys.rows; ++r) {
+        const Value& v = keys.Row(r)[col];
+        if (v.type() == ValueType::kLong && v.long_value() >= 0) es.push_back(static_cast<EntityId>(v.long_value()));
+        else if (v.type() == ValueType::kRef) es.push_back(v.ref());
+      }
+      std::sort(es.begin(), es.end());
+      es.erase(std::unique(es.begin(), es.end()), es.end());
+      DL_RETURN_IF_ERROR(ps.Scan(k, &out, env.max_rows(), &es));
+      env.Note([&] { return c.text + ": skip-scan of " + std::to_string(es.size()) + " entities (scan est. " +
+               std::to_string(scan_est) + ") → " + std::to_string(out.rows) + " rows"; });
+      return JoinInto(env, ctx, std::move(out));
+    }
     // Probe per distinct key when that reads fewer datoms than one scan.
     if (keys.rows * kProbeCost < scan_est) {
       std::vector<int> key_col;
@@ -554,10 +624,22 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
                " rows"; });
       return JoinInto(env, ctx, std::move(out));
     }
+    // Scanning: when the bound values are few next to the datoms scanned, filter the
+    // scan by them (slots 0, 2 and 3; an attribute variable is rare and left alone).
+    if (keys.rows * 4 < scan_est) {
+      for (int slot : bound_slots) {
+        if (slot == 1 || slot > 3) continue;
+        PatternScan::Filter f{slot, {}};
+        int col = keys.Col(c.terms[slot].var);
+        f.values.reserve(keys.rows);
+        for (size_t r = 0; r < keys.rows; ++r) f.values.insert(keys.Row(r)[col]);
+        ps.filters.push_back(std::move(f));
+      }
+    }
   }
   DL_RETURN_IF_ERROR(ps.Scan(k, &out, env.max_rows()));
   env.Note([&] { return c.text + ": scan" + (k.lo ? " (range)" : "") + " est. " + std::to_string(scan_est) +
-           " → " + std::to_string(out.rows) + " rows"; });
+           (ps.filters.empty() ? "" : ", filtered by bound values") + " → " + std::to_string(out.rows) + " rows"; });
   return JoinInto(env, ctx, std::move(out));
 }
 
