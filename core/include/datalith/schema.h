@@ -68,7 +68,10 @@ class Schema {
 
   SchemaFlexibility flexibility() const { return flex_; }
   // The attribute with this id, or nullptr.
-  const Attribute* Attr(EntityId id) const;
+  const Attribute* Attr(EntityId id) const {
+    auto it = attrs_.find(id);
+    return it == attrs_.end() ? nullptr : &it->second;
+  }
   // The attribute named `ident` ("person/name"), or nullptr.
   const Attribute* AttrByIdent(const std::string& ident) const;
   // Any entity's :db/ident (attributes and enum idents alike).

@@ -67,11 +67,6 @@ std::shared_ptr<const Schema> Schema::Bootstrap(SchemaFlexibility flex) {
   return s;
 }
 
-const Attribute* Schema::Attr(EntityId id) const {
-  auto it = attrs_.find(id);
-  return it == attrs_.end() ? nullptr : &it->second;
-}
-
 const Attribute* Schema::AttrByIdent(const std::string& ident) const {
   auto it = by_ident_.find(ident);
   return it == by_ident_.end() ? nullptr : Attr(it->second);

@@ -361,6 +361,13 @@ Result<Value> Differ(const Call& c) {  // (-differ? a b x y): [a b] != [x y]
       !std::equal(c.args().begin(), c.args().begin() + half, c.args().begin() + half));
 }
 
+// The WASM build compiles the keyword, collection, string and regex functions below
+// for size (the npm package's size budget, docs/wasm.md); comparisons, arithmetic and
+// aggregates stay compiled for speed.
+#ifdef __EMSCRIPTEN__
+#pragma clang attribute push(__attribute__((minsize)), apply_to = function)
+#endif
+
 // ---- keywords, names, types ----
 
 bool IsNamed(const Value& v) {
@@ -817,6 +824,10 @@ Result<Value> Split(const Call& c) {
 }
 
 #endif  // __EMSCRIPTEN__
+
+#ifdef __EMSCRIPTEN__
+#pragma clang attribute pop
+#endif
 
 // ---- the table ----
 

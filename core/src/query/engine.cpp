@@ -7,7 +7,6 @@
 #include <mutex>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "datalith/query.h"
 #include "query/ast.h"
@@ -254,20 +253,6 @@ struct PatternScan {
   const Db* db;
   const Clause* c;
   std::vector<int> slot_col;  // output column of each slot's variable, -1 if none
-  // Semi-join filters: a slot whose variable the query has already bound keeps only
-  // datoms whose value there is one of the bound values (the join that follows would
-  // drop the others anyway).
-  struct Filter {
-    int slot;
-    std::unordered_set<Value, ValueHash> values;
-  };
-  std::vector<Filter> filters;
-
-  bool Passes(int slot, const Value& v) const {
-    for (const Filter& f : filters)
-      if (f.slot == slot && !f.values.count(v)) return false;
-    return true;
-  }
 
   // Picks the index and the key components for `k`.
   void Plan(const Known& k, IndexType* index, std::vector<Value>* comps, bool* seek) const {
@@ -340,12 +325,8 @@ struct PatternScan {
       if (k.a && d.a != *k.a) return true;
       if (k.tx && d.tx != *k.tx) return true;
       if (k.added && d.added != *k.added) return true;
-      if (!filters.empty() && (!Passes(0, Value::Long(static_cast<int64_t>(d.e))) ||
-                               !Passes(3, Value::Long(static_cast<int64_t>(d.tx)))))
-        return true;
       Value qv = QueryValue(d.v);
       if (k.v && qv != *k.v) return true;
-      if (!filters.empty() && !Passes(2, qv)) return true;
       std::fill(set.begin(), set.end(), false);
       bool ok = true;
       auto put = [&](int slot, Value&& v) {
@@ -369,22 +350,23 @@ struct PatternScan {
       if (ok) out->Add(row.data());
       return true;
     };
-    if (skip_to) {
-      std::vector<Value> target{comps.at(0), Value()};
-      for (EntityId e : *skip_to) {
-        if (!it.Valid()) break;
-        target[1] = Value::Ref(e);
-        DL_RETURN_IF_ERROR(it.SkipTo(target));
-        for (; it.Valid() && it.datom().e == e; it.Next()) {
-          consume(it.datom());
-          if (max_rows && out->rows > max_rows) return TooLarge(max_rows);
+    size_t next = 0;  // skip-scan: the first wanted entity not passed yet
+    std::vector<Value> target;
+    if (skip_to) target = {comps.at(0), Value()};
+    while (it.Valid()) {
+      const Datom& d = it.datom();
+      if (skip_to) {
+        while (next < skip_to->size() && (*skip_to)[next] < d.e) ++next;
+        if (next == skip_to->size()) break;
+        if ((*skip_to)[next] != d.e) {
+          target[1] = Value::Ref((*skip_to)[next]);
+          DL_RETURN_IF_ERROR(it.SkipTo(target));
+          continue;
         }
       }
-      return it.status();
-    }
-    for (; it.Valid(); it.Next()) {
-      if (!consume(it.datom())) break;
+      if (!consume(d)) break;
       if (max_rows && out->rows > max_rows) return TooLarge(max_rows);
+      it.Next();
     }
     return it.status();
   }
@@ -624,22 +606,10 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
                " rows"; });
       return JoinInto(env, ctx, std::move(out));
     }
-    // Scanning: when the bound values are few next to the datoms scanned, filter the
-    // scan by them (slots 0, 2 and 3; an attribute variable is rare and left alone).
-    if (keys.rows * 4 < scan_est) {
-      for (int slot : bound_slots) {
-        if (slot == 1 || slot > 3) continue;
-        PatternScan::Filter f{slot, {}};
-        int col = keys.Col(c.terms[slot].var);
-        f.values.reserve(keys.rows);
-        for (size_t r = 0; r < keys.rows; ++r) f.values.insert(keys.Row(r)[col]);
-        ps.filters.push_back(std::move(f));
-      }
-    }
   }
   DL_RETURN_IF_ERROR(ps.Scan(k, &out, env.max_rows()));
   env.Note([&] { return c.text + ": scan" + (k.lo ? " (range)" : "") + " est. " + std::to_string(scan_est) +
-           (ps.filters.empty() ? "" : ", filtered by bound values") + " → " + std::to_string(out.rows) + " rows"; });
+           " → " + std::to_string(out.rows) + " rows"; });
   return JoinInto(env, ctx, std::move(out));
 }
 
