@@ -269,6 +269,20 @@ TEST_CASE("pull many: one result per entity, in order", "[pull]") {
   CHECK(got == std::vector<std::string>{"{:person/name \"Olga\"}", "nil", "{:person/name \"Ivan\"}",
                                         "{:person/name \"Petr\"}"});
 
+  // Repeats, descending ids and nested pulls that jump back (the entities share one
+  // EAVT iterator): each result as pulled on its own.
+  std::vector<Value> mixed{f.Id("petr"), f.Id("petr"), f.Id("olga"), f.Id("ivan"), f.Id("ivan"), f.Id("root")};
+  const char* nested = "[* {:person/friend [:person/name {:person/father [:person/name]}]}]";
+  auto m = PullMany(f.db(), nested, mixed);
+  REQUIRE(m.ok());
+  REQUIRE(m->size() == mixed.size());
+  for (size_t i = 0; i < mixed.size(); ++i) {
+    auto one = Pull(f.db(), nested, mixed[i]);
+    REQUIRE(one.ok());
+    CHECK(edn::Write((*m)[i]) == edn::Write(*one));
+    CHECK_FALSE((*m)[i].is(edn::Kind::kNil));
+  }
+
   // Many entities through one compiled pattern.
   Fixture g(SchemaFlexibility::kRead);
   std::string tx = "[";

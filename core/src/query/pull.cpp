@@ -260,10 +260,19 @@ class Puller {
   };
 
   // The entity's EAVT datoms the pattern needs: all of them for `*`, else those of
-  // the named attributes (the scan stops after the largest one).
+  // the named attributes (the scan stops after the largest one). One EAVT iterator
+  // serves entities pulled in ascending order (pull-many of sorted ids): each is
+  // reached by a forward seek, mostly within the current leaf.
   Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out) {
-    DL_ASSIGN_OR_RETURN(DatomIterator it, db_.DatomsIter(IndexType::kEavt, {Value::Ref(e)}));
-    for (; it.Valid() && (p.wildcard || it.datom().a <= p.max_named); it.Next()) {
+    if (!eavt_ || e <= eavt_last_) {
+      DL_ASSIGN_OR_RETURN(DatomIterator it, db_.SeekDatoms(IndexType::kEavt, {Value::Ref(e)}));
+      eavt_.emplace(std::move(it));
+    } else {
+      DL_RETURN_IF_ERROR(eavt_->SkipTo({Value::Ref(e)}));
+    }
+    eavt_last_ = e;
+    DatomIterator& it = *eavt_;
+    for (; it.Valid() && it.datom().e == e && (p.wildcard || it.datom().a <= p.max_named); it.Next()) {
       if (p.wildcard || p.named.count(it.datom().a)) out->push_back(it.datom());
     }
     return it.status();
@@ -386,6 +395,8 @@ class Puller {
   }
 
   const Db& db_;
+  std::optional<DatomIterator> eavt_;  // Scan's iterator, last positioned for eavt_last_
+  EntityId eavt_last_ = 0;
   std::vector<EntityId> path_;                   // entities being pulled, outermost first
   std::vector<int> remaining_;                   // per depth-limited recursion, -1 = not entered
   std::unordered_map<EntityId, WildAttr> wild_;  // wildcard keys, resolved once per call
