@@ -1676,6 +1676,21 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
   for (VarId v : q->with)
     if (std::find(vars.begin(), vars.end(), v) == vars.end()) vars.push_back(v);
 
+  bool aggregate = false;
+  for (const FindElem& f : q->find) aggregate = aggregate || f.kind == FindElem::Kind::kAggregate;
+  // Output rows: one Node per find element. Each keeps the world for pull.
+  struct OutRow {
+    std::vector<Value> keys;  // grouping values (non-aggregate elements)
+    size_t world = 0;
+    std::vector<std::vector<Value>> bags;  // per aggregate element
+  };
+  std::vector<OutRow> out;
+  auto col_of = [&](VarId v) {
+    return static_cast<size_t>(std::find(vars.begin(), vars.end(), v) - vars.begin());
+  };
+  // One world and no aggregate: the collected relation (distinct over the find and
+  // :with variables) already is the answer, one output row per row.
+  const bool direct = worlds.size() == 1 && !aggregate;
   // Rows over vars + world index.
   std::vector<std::vector<Value>> rows;
   for (size_t w = 0; w < worlds.size(); ++w) {
@@ -1703,28 +1718,25 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
       }
     }
     DL_ASSIGN_OR_RETURN(Rel r, Collect(env, ctx, vars));
+    if (direct) {
+      std::vector<size_t> cols;
+      for (const FindElem& f : q->find) cols.push_back(col_of(f.var));
+      out.resize(r.rows);
+      for (size_t i = 0; i < r.rows; ++i) {
+        out[i].keys.reserve(cols.size());
+        for (size_t c : cols) out[i].keys.push_back(r.Row(i)[c]);
+      }
+      continue;
+    }
     for (size_t i = 0; i < r.rows; ++i) {
       std::vector<Value> row(r.Row(i), r.Row(i) + r.width());
       row.push_back(Value::Long(static_cast<int64_t>(w)));
       rows.push_back(std::move(row));
     }
   }
-  auto col_of = [&](VarId v) {
-    return static_cast<size_t>(std::find(vars.begin(), vars.end(), v) - vars.begin());
-  };
-  bool aggregate = false;
-  for (const FindElem& f : q->find) aggregate = aggregate || f.kind == FindElem::Kind::kAggregate;
-
-  // Output rows: one Node per find element. Each keeps the world for pull.
-  struct OutRow {
-    std::vector<Value> keys;  // grouping values (non-aggregate elements)
-    size_t world = 0;
-    std::vector<std::vector<Value>> bags;  // per aggregate element
-  };
-  std::vector<OutRow> out;
   // :with without aggregates gives a bag: one row per distinct find+with tuple.
   const bool bag = !aggregate && !q->with.empty();
-  {
+  if (!direct) {
     std::unordered_map<size_t, std::vector<size_t>> index;
     bool has_pull = false;
     for (const FindElem& f : q->find) has_pull = has_pull || f.kind == FindElem::Kind::kPull;
@@ -1737,8 +1749,10 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
       for (const Value& v : key.keys) h = h * 31 + v.Hash();
       if (has_pull) h = h * 31 + key.world;
       OutRow* target = nullptr;
-      for (size_t i : bag ? std::vector<size_t>{} : index[h]) {
-        if (out[i].keys == key.keys && (!has_pull || out[i].world == key.world)) target = &out[i];
+      if (!bag) {
+        for (size_t i : index[h]) {
+          if (out[i].keys == key.keys && (!has_pull || out[i].world == key.world)) target = &out[i];
+        }
       }
       if (!target) {
         index[h].push_back(out.size());
