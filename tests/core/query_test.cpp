@@ -135,6 +135,23 @@ TEST_CASE("query: probe, skip-scan or scan by the number of bound keys", "[query
     want.insert("[" + std::to_string(e) + " " + std::to_string((*ds)[0].v.long_value()) + "]");
   }
   CHECK(got == want);
+  // A constant value too (an AVET lookup for a plain scan): the skip-scan checks it.
+  const char* ivans_q = "[:find [?e ...] :in $ [?e ...] :where [?e :name \"Ivan\"]]";
+  std::vector<QueryInput> ivans_in{db, QueryInput::Data(Edn("[1004 1005 1006 1007 1008 1009 1010 1011]"))};
+  auto ivans_plan = Explain(ivans_q, ivans_in);
+  REQUIRE(ivans_plan.ok());
+  CHECK_THAT(*ivans_plan, Catch::Contains("skip-scan of 8 entities"));
+  auto ivans = Q(ivans_q, ivans_in);
+  REQUIRE(ivans.ok());
+  std::set<int64_t> ivan_ids, want_ivans;
+  for (const auto& n : ivans->items) ivan_ids.insert(n.i);
+  for (int64_t e = 1004; e <= 1011; ++e) {
+    auto ds = conn->db().Datoms(IndexType::kEavt, {Value::Ref(e), Value::Keyword("name")});
+    REQUIRE(ds.ok());
+    if (!ds->empty() && (*ds)[0].v == Value::String("Ivan")) want_ivans.insert(e);
+  }
+  CHECK(!want_ivans.empty());
+  CHECK(ivan_ids == want_ivans);
   // No constant attribute: one EAVT probe per entity.
   auto probe = Explain("[:find ?a ?v :in $ [?e ...] :where [?e ?a ?v]]",
                        {db, QueryInput::Data(Edn("[1005 1006 1007]"))});

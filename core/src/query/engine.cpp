@@ -297,15 +297,19 @@ struct PatternScan {
   }
 
   // Scans datoms matching `k` and appends rows (over c->vars) to `out`. With
-  // `skip_to` (ascending entity ids; `k` must plan an AEVT scan of one attribute) it
-  // is a skip-scan: only those entities' datoms are read, each reached by a forward
-  // seek that usually stays within the current leaf.
+  // `skip_to` (ascending entity ids; `k` has an attribute and no entity) it is a
+  // skip-scan of the attribute's AEVT range: only those entities' datoms are read,
+  // each reached by a forward seek that usually stays within the current leaf.
   Status Scan(const Known& k, Rel* out, size_t max_rows,
               const std::vector<EntityId>* skip_to = nullptr) const {
-    IndexType index;
+    IndexType index = IndexType::kAevt;
     std::vector<Value> comps;
-    bool seek;
-    Plan(k, &index, &comps, &seek);
+    bool seek = false;
+    if (skip_to) {
+      comps.push_back(Value::Ref(*k.a));
+    } else {
+      Plan(k, &index, &comps, &seek);
+    }
     Result<DatomIterator> it_r = seek ? db->SeekDatoms(index, comps) : db->DatomsIter(index, comps);
     if (!it_r.ok()) {
       if (it_r.status().code() == Code::kNotFound) return Status::Ok();
@@ -525,17 +529,13 @@ Result<bool> PrepareKnown(Env& env, const Ctx& ctx, const Clause& c, const Db& d
 // datoms in a sequential scan (measured on the people benchmark).
 constexpr uint64_t kProbeCost = 32;
 // One step of a skip-scan (a forward seek, mostly within a leaf), likewise.
-constexpr uint64_t kSkipCost = 4;
+constexpr uint64_t kSkipCost = 2;
 
-// Whether a skip-scan by entity serves the pattern: ?e bound, a constant attribute,
-// and the scan planned on AEVT (no AVET or VAET lookup, no value range).
-bool SkipScannable(const PatternScan& ps, const Known& k, const std::vector<int>& bound_slots) {
-  if (k.e || !k.a || bound_slots.empty() || bound_slots[0] != 0) return false;
-  IndexType index;
-  std::vector<Value> comps;
-  bool seek;
-  ps.Plan(k, &index, &comps, &seek);
-  return index == IndexType::kAevt && !seek && comps.size() == 1;
+// Whether a skip-scan by entity serves the pattern: ?e bound, a constant attribute
+// and no value range. It walks the attribute's AEVT range (a constant value is
+// checked per datom) whatever index a plain scan would use.
+bool SkipScannable(const Known& k, const std::vector<int>& bound_slots) {
+  return !k.e && k.a && !k.lo && !bound_slots.empty() && bound_slots[0] == 0;
 }
 
 Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
@@ -568,7 +568,7 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
     Rel keys = Project(ctx.rels[ri], bound_vars, true);
     // [?e :attr ...] with ?e bound: a skip-scan of the attribute's AEVT range visits
     // only the bound entities, when that reads fewer datoms than the whole range.
-    if (SkipScannable(ps, k, bound_slots) && keys.rows * kSkipCost < scan_est) {
+    if (SkipScannable(k, bound_slots) && keys.rows * kSkipCost < scan_est) {
       std::vector<EntityId> es;
       es.reserve(keys.rows);
       int col = keys.Col(c.terms[0].var);
