@@ -57,9 +57,7 @@ void DatomCursor::SkipTo(std::string_view target) {
   if (!valid_) return;
   // The trees' iterators are already past the current datom; it stays if it is at or
   // after the target.
-  std::string current;
-  EncodeKey(index_, datom_, false, &current);
-  if (std::string_view(current) >= target) return;
+  if (std::string_view(key_) >= target) return;
   cur_.SeekForward(target);
   if (!cur_.status().ok()) {
     Fail(cur_.status());
@@ -114,6 +112,7 @@ void DatomCursor::Advance() {
         Fail(s);
         return;
       }
+      key_.assign(key.data(), key.size());  // the iterator is about to move on
       Step(from_history);
       if (!status_.ok()) return;
       if (view_.since && datom_.tx <= *view_.since) continue;
@@ -145,6 +144,8 @@ void DatomCursor::Advance() {
     if (!visible) continue;
     if (view_.since && last.tx <= *view_.since) continue;
     datom_ = std::move(last);
+    key_.clear();
+    EncodeKey(index_, datom_, false, &key_);
     valid_ = true;
     return;
   }

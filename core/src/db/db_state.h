@@ -56,6 +56,7 @@ class DatomCursor {
   bool use_history_;
   bool valid_ = false;
   Datom datom_;
+  std::string key_;  // datom_'s key (without a history flag)
   Status status_;
 };
 
