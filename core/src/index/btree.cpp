@@ -171,8 +171,13 @@ NodePtr ReplaceChildren(const Node& node, const std::vector<std::pair<size_t, si
     at = ci + 1;
   }
   b.AppendRange(keys, at, node.size());
-  for (size_t ci = 0; ci < old.size(); ++ci) out[ci] = old[ci];
-  for (size_t i = 0; i < kids.size(); ++i) out[changed[i].first] = Ref(kids[i]);
+  for (size_t ci = 0, i = 0; ci < old.size(); ++ci) {
+    if (i < kids.size() && changed[i].first == ci) {
+      out[ci] = Ref(kids[i++]);
+    } else {
+      out[ci] = old[ci];
+    }
+  }
   return b.Finish();
 }
 

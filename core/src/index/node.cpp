@@ -146,13 +146,13 @@ NodeBuilder::NodeBuilder(uint8_t level, size_t n, size_t key_bytes) {
   node_ = new (mem) Node();
   node_->level = level;
   node_->n_ = static_cast<uint32_t>(n);
-  node_->key_bytes_ = static_cast<uint32_t>(key_bytes);
   node_->alloc_bytes_ = static_cast<uint32_t>(total);
-  if (level != 0) {
+  if (level == 0) {
+    node_->count = n;
+  } else {
     Child* c = node_->children_ptr();
     for (size_t i = 0; i < n; ++i) new (c + i) Child();
   }
-  if (level == 0) node_->count = n;
 }
 
 NodeBuilder::~NodeBuilder() {

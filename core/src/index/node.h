@@ -102,7 +102,6 @@ class KeyList {
  public:
   size_t size() const { return ends_.size(); }
   Keys view() const { return Keys(ends_.data(), data_.data(), ends_.size()); }
-  std::string_view operator[](size_t i) const { return view()[i]; }
   size_t bytes() const { return data_.size(); }
   void Add(std::string_view key) {
     data_.append(key);
@@ -150,8 +149,7 @@ struct Node {
 
   mutable std::atomic<uint32_t> refs_{1};
   uint32_t n_ = 0;
-  uint32_t key_bytes_ = 0;
-  uint32_t alloc_bytes_ = 0;
+  uint32_t alloc_bytes_ = 0;  // the block's size
   mutable bool persisted_ = false;
   mutable Address addr_;
 };

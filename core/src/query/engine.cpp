@@ -573,9 +573,8 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
       es.reserve(keys.rows);
       int col = keys.Col(c.terms[0].var);
       for (size_t r = 0; r < keys.rows; ++r) {
-        const Value& v = keys.Row(r)[col];
-        if (v.type() == ValueType::kLong && v.long_value() >= 0) es.push_back(static_cast<EntityId>(v.long_value()));
-        else if (v.type() == ValueType::kRef) es.push_back(v.ref());
+        DL_ASSIGN_OR_RETURN(std::optional<EntityId> e, EntityOf(db, keys.Row(r)[col]));  // as probes do
+        if (e) es.push_back(*e);
       }
       std::sort(es.begin(), es.end());
       es.erase(std::unique(es.begin(), es.end()), es.end());
