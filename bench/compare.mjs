@@ -58,10 +58,12 @@ const rank = (s) => { const i = SCENARIO_ORDER.indexOf(s); return i < 0 ? SCENAR
 const scenarios = [...new Set(unique.map((r) => r.scenario))].sort((a, b) => rank(a) - rank(b));
 
 const isDatalith = (e) => e === 'datalith' || e.startsWith('datalith-');
-// The datascript result a datalith one is compared with: same backend if there is one.
+// The datascript result a datalith one is compared with: same backend if there is one
+// (a variant "node, :db/index false" pairs with "node").
 const peerOf = (dl) => {
   const peers = unique.filter((r) => r.engine === 'datascript' && r.scenario === dl.scenario);
-  return peers.find((r) => r.backend === dl.backend) ?? peers.find((r) => r.backend === 'memory') ?? peers[0];
+  const base = dl.backend.split(',')[0];
+  return peers.find((r) => r.backend === base) ?? peers.find((r) => r.backend === 'memory') ?? peers[0];
 };
 const backendLabel = (r) => (r.engine === 'datalith' ? r.backend : `${r.backend} (${r.engine.slice('datalith-'.length)})`);
 

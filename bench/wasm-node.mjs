@@ -20,13 +20,12 @@ import {
 
 const o = parseArgs('wasm-node.mjs', process.argv.slice(2));
 const BACKEND = 'node';
-const report = (engine, scenario, samples, datoms) => reportLine(engine, scenario, BACKEND, samples, datoms);
 const read = (engine, scenario, fn) => readScenario(o, engine, scenario, BACKEND, fn);
 
 // A write scenario: `body()` builds a database from scratch and returns
 // { ms, datoms }; one warm-up run, then o.runs timed ones. A failure is reported on
 // stderr and skips the scenario.
-async function write(engine, scenario, body) {
+async function write(engine, scenario, body, backend = BACKEND) {
   if (!scenario.includes(o.only)) return;
   console.error(`${engine} ${scenario} ...`);
   try {
@@ -39,7 +38,7 @@ async function write(engine, scenario, body) {
       last = await body();
       samples.push(last.ms);
     }
-    report(engine, scenario, samples, last.datoms);
+    reportLine(engine, scenario, backend, samples, last.datoms);
   } catch (e) {
     console.error(`${engine} ${scenario} failed: ${e.message}`);
   }
@@ -52,6 +51,8 @@ const SCHEMA = Object.entries(ATTRS).map(([a, type]) => ({
   'db/ident': `:${a}`, 'db/valueType': `:db.type/${type}`,
   ...(a === 'alias' ? { 'db/cardinality': ':db.cardinality/many' } : {}),
 }));
+// The same with `:db/index false`: no AVET entries, the indices DataScript keeps.
+const SCHEMA_NO_AVET = SCHEMA.map((attr) => ({ ...attr, 'db/index': false }));
 const FOLLOWS_SCHEMA = [{ 'db/ident': ':name', 'db/valueType': ':db.type/string' },
   { 'db/ident': ':follows', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' }];
 
@@ -89,8 +90,8 @@ async function entityDatoms(db) {
   return n;
 }
 
-async function timedLoad(txs) {
-  const h = await fresh([SCHEMA]);
+async function timedLoad(txs, schema = SCHEMA) {
+  const h = await fresh([schema]);
   try {
     const t0 = nowMs();
     for (const tx of txs) await h.conn.transact(tx);
@@ -103,6 +104,9 @@ async function timedLoad(txs) {
 
 await write('datalith-wasm', 'bulk-load', () => timedLoad([dlPeople]));
 await write('datalith-wasm', TX_ONE, () => timedLoad(dlPeople.slice(0, TX_ONE_COUNT).map((p) => [p])));
+const NO_AVET = `${BACKEND}, :db/index false`;
+await write('datalith-wasm', 'bulk-load', () => timedLoad([dlPeople], SCHEMA_NO_AVET), NO_AVET);
+await write('datalith-wasm', TX_ONE, () => timedLoad(dlPeople.slice(0, TX_ONE_COUNT).map((p) => [p]), SCHEMA_NO_AVET), NO_AVET);
 
 const main = await fresh([SCHEMA, dlPeople]);
 const db = main.conn.db();
