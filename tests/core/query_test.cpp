@@ -118,45 +118,43 @@ TEST_CASE("query: comparisons become index ranges", "[query]") {
 TEST_CASE("query: probe, skip-scan or scan by the number of bound keys", "[query]") {
   auto conn = People(4000);
   QueryInput db = QueryInput::Database(conn->db());
-  // A few bound entities and a constant attribute: a skip-scan of its AEVT range.
-  const char* few_q = "[:find ?e ?a :in $ [?e ...] :where [?e :age ?a]]";
-  std::vector<QueryInput> few_in{db, QueryInput::Data(Edn("[1005 1006 1007 999999]"))};
-  auto few = Explain(few_q, few_in);
-  REQUIRE(few.ok());
-  CHECK_THAT(*few, Catch::Contains("skip-scan of 4 entities"));
-  auto few_rows = Q(few_q, few_in);
-  REQUIRE(few_rows.ok());
-  std::set<std::string> got, want;
-  for (const auto& row : few_rows->items) got.insert(edn::Write(row));
-  for (int64_t e : {1005, 1006, 1007}) {
-    auto ds = conn->db().Datoms(IndexType::kEavt, {Value::Ref(e), Value::Keyword("age")});
+  // Entity e's value of `attr`, read from EAVT (nil if none).
+  auto value_of = [&](int64_t e, const char* attr) {
+    auto ds = conn->db().Datoms(IndexType::kEavt, {Value::Ref(e), Value::Keyword(attr)});
     REQUIRE(ds.ok());
-    REQUIRE(ds->size() == 1);
-    want.insert("[" + std::to_string(e) + " " + std::to_string((*ds)[0].v.long_value()) + "]");
-  }
+    REQUIRE(ds->size() <= 1);
+    return ds->empty() ? Value() : (*ds)[0].v;
+  };
+  // The query's plan must contain `plan`; returns its result.
+  auto planned = [&](const char* q, const char* entities, const char* plan) {
+    std::vector<QueryInput> in{db, QueryInput::Data(Edn(entities))};
+    auto explained = Explain(q, in);
+    REQUIRE(explained.ok());
+    CHECK_THAT(*explained, Catch::Contains(plan));
+    auto r = Q(q, in);
+    REQUIRE(r.ok());
+    return *r;
+  };
+  // A few bound entities and a constant attribute: a skip-scan of its AEVT range.
+  edn::Node few = planned("[:find ?e ?a :in $ [?e ...] :where [?e :age ?a]]", "[1005 1006 1007 999999]",
+                          "skip-scan of 4 entities");
+  std::set<std::string> got, want;
+  for (const auto& row : few.items) got.insert(edn::Write(row));
+  for (int64_t e : {1005, 1006, 1007})
+    want.insert("[" + std::to_string(e) + " " + std::to_string(value_of(e, "age").long_value()) + "]");
   CHECK(got == want);
   // A constant value too (an AVET lookup for a plain scan): the skip-scan checks it.
-  const char* ivans_q = "[:find [?e ...] :in $ [?e ...] :where [?e :name \"Ivan\"]]";
-  std::vector<QueryInput> ivans_in{db, QueryInput::Data(Edn("[1004 1005 1006 1007 1008 1009 1010 1011]"))};
-  auto ivans_plan = Explain(ivans_q, ivans_in);
-  REQUIRE(ivans_plan.ok());
-  CHECK_THAT(*ivans_plan, Catch::Contains("skip-scan of 8 entities"));
-  auto ivans = Q(ivans_q, ivans_in);
-  REQUIRE(ivans.ok());
+  edn::Node ivans = planned("[:find [?e ...] :in $ [?e ...] :where [?e :name \"Ivan\"]]",
+                           "[1004 1005 1006 1007 1008 1009 1010 1011]", "skip-scan of 8 entities");
   std::set<int64_t> ivan_ids, want_ivans;
-  for (const auto& n : ivans->items) ivan_ids.insert(n.i);
-  for (int64_t e = 1004; e <= 1011; ++e) {
-    auto ds = conn->db().Datoms(IndexType::kEavt, {Value::Ref(e), Value::Keyword("name")});
-    REQUIRE(ds.ok());
-    if (!ds->empty() && (*ds)[0].v == Value::String("Ivan")) want_ivans.insert(e);
-  }
+  for (const auto& n : ivans.items) ivan_ids.insert(n.i);
+  for (int64_t e = 1004; e <= 1011; ++e)
+    if (value_of(e, "name") == Value::String("Ivan")) want_ivans.insert(e);
   CHECK(!want_ivans.empty());
   CHECK(ivan_ids == want_ivans);
   // No constant attribute: one EAVT probe per entity.
-  auto probe = Explain("[:find ?a ?v :in $ [?e ...] :where [?e ?a ?v]]",
-                       {db, QueryInput::Data(Edn("[1005 1006 1007]"))});
-  REQUIRE(probe.ok());
-  CHECK_THAT(*probe, Catch::Contains("probe 3 keys"));
+  edn::Node probed = planned("[:find ?a ?v :in $ [?e ...] :where [?e ?a ?v]]", "[1005 1006 1007]", "probe 3 keys");
+  CHECK(probed.items.size() == 9);  // :name, :age, :salary of each
   auto many = Explain("[:find ?e ?a :where [?e :name ?n] [?e :age ?a]]", {db});
   REQUIRE(many.ok());
   CHECK_THAT(*many, !Catch::Contains("probe"));

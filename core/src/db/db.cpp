@@ -38,19 +38,20 @@ DatomCursor::DatomCursor(std::shared_ptr<const DbState> state, IndexType index, 
       cur_(state_->src.get(), state_->current[static_cast<int>(index)]),
       hist_(state_->src.get(), state_->history[static_cast<int>(index)]),
       use_history_(view.history || view.as_of.has_value()) {
-  cur_.Seek(lo);
-  if (!cur_.status().ok()) {
-    Fail(cur_.status());
-    return;
-  }
-  if (use_history_) {
-    hist_.Seek(lo);
-    if (!hist_.status().ok()) {
-      Fail(hist_.status());
-      return;
+  if (SeekTrees(lo, false)) Advance();
+}
+
+bool DatomCursor::SeekTrees(std::string_view target, bool forward) {
+  for (index::Iterator* it : {&cur_, &hist_}) {
+    if (it == &hist_ && !use_history_) break;
+    if (forward) {
+      it->SeekForward(target);
+    } else {
+      it->Seek(target);
     }
+    if (!it->status().ok()) return Fail(it->status());
   }
-  Advance();
+  return true;
 }
 
 void DatomCursor::SkipTo(std::string_view target) {
@@ -58,19 +59,7 @@ void DatomCursor::SkipTo(std::string_view target) {
   // The trees' iterators are already past the current datom; it stays if it is at or
   // after the target.
   if (std::string_view(key_) >= target) return;
-  cur_.SeekForward(target);
-  if (!cur_.status().ok()) {
-    Fail(cur_.status());
-    return;
-  }
-  if (use_history_) {
-    hist_.SeekForward(target);
-    if (!hist_.status().ok()) {
-      Fail(hist_.status());
-      return;
-    }
-  }
-  Advance();
+  if (SeekTrees(target, true)) Advance();
 }
 
 bool DatomCursor::Fail(const Status& s) {

@@ -41,6 +41,8 @@ class DatomCursor {
   const Status& status() const { return status_; }
 
  private:
+  // Seeks both trees (only forward if `forward`); false after a storage error.
+  bool SeekTrees(std::string_view target, bool forward);
   // Positions on the next key of the merged stream within [lo, hi); false at the end.
   bool Peek(std::string_view* key, bool* from_history);
   void Step(bool from_history);
