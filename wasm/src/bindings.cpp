@@ -321,6 +321,54 @@ void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, std::string* o
   out->push_back(']');
 }
 
+// A query's answer as AppendJson(ToEdn(table)) writes it, without the EDN nodes of its
+// plain values: relations and collections are arrays, :keys rows objects.
+void AppendTable(const QueryTable& t, std::string* out) {
+  const size_t rows = t.rows();
+  std::vector<size_t> node_index;  // per column: its index among node columns
+  size_t node_width = 0;
+  for (size_t c = 0; c < t.width; ++c) node_index.push_back(t.node_columns[c] ? node_width++ : 0);
+  auto cell = [&](size_t row, size_t c) {
+    if (t.node_columns[c]) return AppendJson(t.nodes[row * node_width + node_index[c]], out);
+    AppendValue(t.values[row * t.width + c], out);
+  };
+  auto row_json = [&](size_t row) {
+    const bool object = t.keys != QueryTable::Keys::kNone;
+    out->push_back(object ? '{' : '[');
+    for (size_t c = 0; c < t.width; ++c) {
+      if (c) out->push_back(',');
+      if (object) {
+        AppendString(t.key_names[c], out);
+        out->push_back(':');
+      }
+      cell(row, c);
+    }
+    out->push_back(object ? '}' : ']');
+  };
+  switch (t.shape) {
+    case QueryTable::Shape::kRelation:
+    case QueryTable::Shape::kCollection:
+      out->push_back('[');
+      for (size_t r = 0; r < rows; ++r) {
+        if (r) out->push_back(',');
+        if (t.shape == QueryTable::Shape::kRelation) {
+          row_json(r);
+        } else {
+          cell(r, 0);
+        }
+      }
+      out->push_back(']');
+      return;
+    case QueryTable::Shape::kTuple:
+      if (rows == 0) break;
+      return row_json(0);
+    case QueryTable::Shape::kScalar:
+      if (rows == 0) break;
+      return cell(0, 0);
+  }
+  *out += "null";
+}
+
 // ---- arguments ----
 
 Result<Json> ParseJson(const std::string& text, const char* what) {
@@ -667,9 +715,9 @@ std::string Query(std::string query_edn, std::string inputs_json) {
         inputs.push_back(std::move(in));
       }
     }
-    DL_ASSIGN_OR_RETURN(edn::Node result, Q(query_edn, inputs));
+    DL_ASSIGN_OR_RETURN(QueryTable table, QTable(query_edn, inputs));
     std::string out;
-    AppendJson(result, &out);
+    AppendTable(table, &out);
     return out;
   });
 }

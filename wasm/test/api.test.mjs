@@ -178,6 +178,40 @@ test('values round-trip with the JS conventions', async () => {
   assert.equal(await d.q('[:find ?e . :in $ ?k :where [?e :v/kw ?k]]', conn.db(), ':color/red'), tempids.x);
 });
 
+test('query results: every find shape and value type', async () => {
+  const cfg = fresh({ schemaFlexibility: 'read' });
+  await d.createDatabase(cfg);
+  const conn = await d.connect(cfg);
+  const when = new Date(Date.UTC(2024, 1, 29, 12, 30, 0, 250));
+  const id = d.uuid('5a0c3f1e-0000-4000-8000-00000000000b');
+  const values = { 'v/kw': ':color/red', 'v/colon': '\\:x', 'v/text': 'q " \\ é', 'v/double': 0.5,
+    'v/big': 2n ** 62n, 'v/inst': when, 'v/uuid': id, 'v/bool': false };
+  const { tempids } = await conn.transact([{ 'db/id': 'x', ...values }, { 'db/id': 'y', 'v/n': 1 }, { 'db/id': 'z', 'v/n': 2 }]);
+  const db = conn.db();
+  const attrs = Object.keys(values);
+  const vars = attrs.map((_, i) => `?v${i}`);
+  const where = attrs.map((a, i) => `[?e :${a} ${vars[i]}]`).join(' ');
+  const [row] = await d.q(`[:find ?e ${vars.join(' ')} :where ${where}]`, db);
+  assert.equal(row[0], tempids.x);
+  attrs.forEach((a, i) => {
+    const v = values[a], got = row[i + 1];
+    if (v instanceof Uuid) assert.ok(v.equals(got), a);
+    else assert.deepEqual(got, a === 'v/colon' ? '\\:x'.slice(1) : v, a);
+  });
+  // :strs and :syms name the columns like :keys.
+  assert.deepEqual(await d.q('[:find ?n :strs n :where [_ :v/n ?n] [(= ?n 1)]]', db), [{ n: 1 }]);
+  assert.deepEqual(await d.q('[:find ?n :syms n :where [_ :v/n ?n] [(= ?n 2)]]', db), [{ n: 2 }]);
+  // Nothing found: an empty relation or collection, nil for a scalar or a tuple.
+  assert.deepEqual(await d.q('[:find ?n :where [_ :v/n ?n] [(> ?n 5)]]', db), []);
+  assert.deepEqual(await d.q('[:find [?n ...] :where [_ :v/n ?n] [(> ?n 5)]]', db), []);
+  assert.equal(await d.q('[:find ?n . :where [_ :v/n ?n] [(> ?n 5)]]', db), null);
+  assert.equal(await d.q('[:find [?e ?n] :where [?e :v/n ?n] [(> ?n 5)]]', db), null);
+  // Aggregates and pull next to plain values in one relation.
+  const mixed = await d.q('[:find ?n (count ?e) (pull ?e [:v/n]) :where [?e :v/n ?n]]', db);
+  assert.deepEqual(mixed.sort((a, b) => a[0] - b[0]), [[1, 1, { 'v/n': 1 }], [2, 1, { 'v/n': 2 }]]);
+  await conn.close();
+});
+
 test('listen, and connections to one database share it', async () => {
   const { cfg, conn } = await catalog();
   const other = await d.connect(cfg);

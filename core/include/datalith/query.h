@@ -48,9 +48,33 @@ struct QueryOptions {
   uint64_t max_rows = 50'000'000;
 };
 
+// A query's answer before it becomes EDN, for callers that serialise results
+// themselves (the WASM bindings write JSON straight from it). One row per result row,
+// one cell per find element: plain values, except pull and aggregate elements, which
+// are EDN nodes. ToEdn gives exactly what Q returns.
+struct QueryTable {
+  enum class Shape : uint8_t { kRelation, kCollection, kTuple, kScalar };
+  Shape shape = Shape::kRelation;
+  bool as_vector = false;  // a relation as a vector (:keys/:strs/:syms, a :with bag), not a set
+  // :keys / :strs / :syms: each row is a map from these names (keywords, strings or
+  // symbols) to its cells.
+  enum class Keys : uint8_t { kNone, kKeys, kStrs, kSyms };
+  Keys keys = Keys::kNone;
+  std::vector<std::string> key_names;
+  size_t width = 0;                // find elements
+  std::vector<bool> node_columns;  // per find element: its cells are `nodes`
+  std::vector<Value> values;       // rows × width, row-major (nil in node columns)
+  std::vector<edn::Node> nodes;    // rows × node columns, row-major
+
+  size_t rows() const { return width == 0 ? 0 : values.size() / width; }
+};
+
 // Runs a query (vector or map form, incl. :limit/:offset) against its inputs.
 Result<edn::Node> Q(std::string_view query, const std::vector<QueryInput>& inputs,
                     const QueryOptions& options = {});
+Result<QueryTable> QTable(std::string_view query, const std::vector<QueryInput>& inputs,
+                          const QueryOptions& options = {});
+edn::Node ToEdn(QueryTable table);
 Result<edn::Node> Q(const edn::Node& query, const std::vector<QueryInput>& inputs,
                     const QueryOptions& options = {});
 

@@ -1651,7 +1651,7 @@ Status Validate(const Query& q) {
   return Status::Ok();
 }
 
-Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector<QueryInput>& inputs,
+Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vector<QueryInput>& inputs,
                           const QueryOptions& options, std::vector<std::string>* explain) {
   // Rules arrive as an input: parse them into a private copy of the query.
   std::shared_ptr<const Query> q = parsed;
@@ -1813,82 +1813,120 @@ Result<edn::Node> Execute(std::shared_ptr<const Query> parsed, const std::vector
       for (size_t j = 0; j < rows_at.size(); ++j) cells[rows_at[j]] = std::move((*nodes)[j]);
     }
   }
-  std::vector<edn::Node> result_rows;
-  result_rows.reserve(out.size());
+  static_assert(static_cast<int>(QueryTable::Shape::kScalar) == static_cast<int>(Query::Shape::kScalar) &&
+                static_cast<int>(QueryTable::Keys::kSyms) == static_cast<int>(Query::Keys::kSyms));
+  QueryTable table;
+  table.shape = static_cast<QueryTable::Shape>(q->shape);
+  table.as_vector = q->keys != Query::Keys::kNone || bag;
+  table.keys = static_cast<QueryTable::Keys>(q->keys);
+  table.key_names = q->key_names;
+  table.width = q->find.size();
+  size_t node_width = 0;
+  for (const FindElem& f : q->find) {
+    bool node = f.kind == FindElem::Kind::kAggregate || f.kind == FindElem::Kind::kPull;
+    table.node_columns.push_back(node);
+    node_width += node;
+  }
+  table.values.reserve(out.size() * table.width);
+  table.nodes.reserve(out.size() * node_width);
   for (size_t row = 0; row < out.size(); ++row) {
     OutRow& r = out[row];
-    std::vector<edn::Node> cells;
     size_t k = 0;
     for (size_t i = 0; i < q->find.size(); ++i) {
       const FindElem& f = q->find[i];
       if (f.kind == FindElem::Kind::kAggregate) {
         auto agg = RunAggregate(f.fn, f.params, std::move(r.bags[i]));
         if (!agg.ok()) return ErrAt(f.pos, f.text + ": " + agg.status().message());
-        cells.push_back(std::move(*agg));
+        table.values.emplace_back();
+        table.nodes.push_back(std::move(*agg));
         continue;
       }
-      const Value& v = r.keys[k++];
+      Value& v = r.keys[k++];
       if (f.kind == FindElem::Kind::kPull) {
-        cells.push_back(std::move(pulled[i][row]));
+        table.values.emplace_back();
+        table.nodes.push_back(std::move(pulled[i][row]));
       } else {
-        cells.push_back(edn::FromValue(v));
+        table.values.push_back(std::move(v));
       }
-    }
-    if (q->keys != Query::Keys::kNone) {
-      std::vector<edn::Node> kv;
-      for (size_t i = 0; i < cells.size(); ++i) {
-        const std::string& name = q->key_names[i];
-        kv.push_back(q->keys == Query::Keys::kKeys   ? edn::Node::Keyword(name)
-                     : q->keys == Query::Keys::kStrs ? edn::Node::String(name)
-                                                     : edn::Node::Symbol(name));
-        kv.push_back(std::move(cells[i]));
-      }
-      result_rows.push_back(edn::Node::Coll(edn::Kind::kMap, std::move(kv)));
-    } else {
-      result_rows.push_back(edn::Node::Coll(edn::Kind::kVector, std::move(cells)));
     }
   }
-  switch (q->shape) {
-    case Query::Shape::kRelation:
-      if (q->keys != Query::Keys::kNone || bag) {
-        return edn::Node::Coll(edn::Kind::kVector, std::move(result_rows));
-      }
-      return edn::Node::Coll(edn::Kind::kSet, std::move(result_rows));
-    case Query::Shape::kCollection: {
-      std::vector<edn::Node> items;
-      for (edn::Node& r : result_rows) items.push_back(std::move(r.items[0]));
-      return edn::Node::Coll(edn::Kind::kVector, std::move(items));
-    }
-    case Query::Shape::kTuple:
-      if (result_rows.empty()) return edn::Node::Nil();
-      return std::move(result_rows[0]);
-    case Query::Shape::kScalar:
-      if (result_rows.empty()) return edn::Node::Nil();
-      return std::move(result_rows[0].items[0]);
-  }
-  return edn::Node::Nil();
+  return table;
 }
 
 }  // namespace
 }  // namespace query
 
-Result<edn::Node> Q(std::string_view text, const std::vector<QueryInput>& inputs,
-                    const QueryOptions& options) {
+edn::Node ToEdn(QueryTable t) {
+  using edn::Kind;
+  using edn::Node;
+  const size_t rows = t.rows();
+  std::vector<size_t> node_index;  // per column: its index among node columns
+  size_t node_width = 0;
+  for (size_t c = 0; c < t.width; ++c) node_index.push_back(t.node_columns[c] ? node_width++ : 0);
+  auto cell = [&](size_t row, size_t c) {
+    if (t.node_columns[c]) return std::move(t.nodes[row * node_width + node_index[c]]);
+    return edn::FromValue(t.values[row * t.width + c]);
+  };
+  auto row_node = [&](size_t row) {
+    std::vector<Node> cells;
+    cells.reserve(t.keys == QueryTable::Keys::kNone ? t.width : 2 * t.width);
+    for (size_t c = 0; c < t.width; ++c) {
+      if (t.keys != QueryTable::Keys::kNone) {
+        const std::string& name = t.key_names[c];
+        cells.push_back(t.keys == QueryTable::Keys::kKeys   ? Node::Keyword(name)
+                        : t.keys == QueryTable::Keys::kStrs ? Node::String(name)
+                                                            : Node::Symbol(name));
+      }
+      cells.push_back(cell(row, c));
+    }
+    return Node::Coll(t.keys == QueryTable::Keys::kNone ? Kind::kVector : Kind::kMap, std::move(cells));
+  };
+  switch (t.shape) {
+    case QueryTable::Shape::kRelation: {
+      std::vector<Node> items;
+      items.reserve(rows);
+      for (size_t r = 0; r < rows; ++r) items.push_back(row_node(r));
+      return Node::Coll(t.as_vector ? Kind::kVector : Kind::kSet, std::move(items));
+    }
+    case QueryTable::Shape::kCollection: {
+      std::vector<Node> items;
+      items.reserve(rows);
+      for (size_t r = 0; r < rows; ++r) items.push_back(cell(r, 0));
+      return Node::Coll(Kind::kVector, std::move(items));
+    }
+    case QueryTable::Shape::kTuple:
+      return rows == 0 ? Node::Nil() : row_node(0);
+    case QueryTable::Shape::kScalar:
+      return rows == 0 ? Node::Nil() : cell(0, 0);
+  }
+  return Node::Nil();
+}
+
+Result<QueryTable> QTable(std::string_view text, const std::vector<QueryInput>& inputs,
+                          const QueryOptions& options) {
   DL_ASSIGN_OR_RETURN(auto q, query::Cache().Get(text));
   return query::Execute(q, inputs, options, nullptr);
+}
+
+Result<edn::Node> Q(std::string_view text, const std::vector<QueryInput>& inputs,
+                    const QueryOptions& options) {
+  DL_ASSIGN_OR_RETURN(QueryTable t, QTable(text, inputs, options));
+  return ToEdn(std::move(t));
 }
 
 Result<edn::Node> Q(const edn::Node& form, const std::vector<QueryInput>& inputs,
                     const QueryOptions& options) {
   DL_ASSIGN_OR_RETURN(auto q, query::ParseQuery(form));
-  return query::Execute(q, inputs, options, nullptr);
+  DL_ASSIGN_OR_RETURN(QueryTable t, query::Execute(q, inputs, options, nullptr));
+  return ToEdn(std::move(t));
 }
 
 Result<std::string> Explain(std::string_view text, const std::vector<QueryInput>& inputs,
                             const QueryOptions& options) {
   DL_ASSIGN_OR_RETURN(auto q, query::Cache().Get(text));
   std::vector<std::string> lines;
-  DL_ASSIGN_OR_RETURN(edn::Node result, query::Execute(q, inputs, options, &lines));
+  DL_ASSIGN_OR_RETURN(QueryTable table, query::Execute(q, inputs, options, &lines));
+  edn::Node result = ToEdn(std::move(table));
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) out += lines[i] + "\n";
   size_t n = result.IsColl() ? result.items.size() : (result.is(edn::Kind::kNil) ? 0 : 1);
