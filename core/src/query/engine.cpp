@@ -1242,6 +1242,12 @@ double Estimate(Env& env, const Ctx& ctx, const Clause& c,
     if (bound.empty()) return scan;
     // Probing: about one datom per key when the attribute is known, more otherwise.
     double per_key = k.a ? 1.0 : 10.0;
+    // A constant value keeps the share of the attribute's datoms that hold it (known
+    // when the value's AVET count is: then `scan` counts those datoms only).
+    if (k.a && k.v && !k.e) {
+      auto all = db.Count(IndexType::kAevt, {Value::Ref(*k.a)});
+      if (all.ok() && *all > 0 && scan < static_cast<double>(*all)) per_key *= scan / static_cast<double>(*all);
+    }
     return std::min(scan, bound_rows * per_key);
   }
   // Rules, or, and: cheap when seeded by bound variables, otherwise last.
