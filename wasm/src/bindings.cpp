@@ -10,6 +10,7 @@
 #include <emscripten/val.h>
 
 #include <charconv>
+#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -382,7 +383,28 @@ Result<Value> ValueOfEdn(const std::string& text) {
   return edn::ToValue(n);
 }
 
+// A vector of plain non-negative integers (what pullMany of entity ids sends), read
+// without the EDN reader; nullopt for anything else, which the reader then handles.
+std::optional<std::vector<Value>> PlainLongs(std::string_view text) {
+  if (text.size() < 2 || text.front() != '[' || text.back() != ']') return std::nullopt;
+  std::vector<Value> out;
+  const char* p = text.data() + 1;
+  const char* end = text.data() + text.size() - 1;
+  while (true) {
+    while (p < end && (*p == ' ' || *p == ',')) ++p;
+    if (p == end) return out;
+    int64_t v = 0;
+    auto r = std::from_chars(p, end, v);
+    bool leading_zero = *p == '0' && r.ptr - p > 1;
+    if (r.ec != std::errc() || (r.ptr < end && *r.ptr != ' ' && *r.ptr != ',') || *p == '-' || leading_zero)
+      return std::nullopt;
+    out.push_back(Value::Long(v));
+    p = r.ptr;
+  }
+}
+
 Result<std::vector<Value>> ValuesOfEdn(const std::string& text, const char* what) {
+  if (auto longs = PlainLongs(text)) return std::move(*longs);
   DL_ASSIGN_OR_RETURN(edn::Node n, edn::ReadOne(text));
   if (!n.is(edn::Kind::kVector) && !n.is(edn::Kind::kList))
     return Status::Invalid(n.Where() + ": " + what + " must be a vector");

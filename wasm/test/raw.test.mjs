@@ -66,6 +66,13 @@ test('memory store: transact, q, pull, datoms, asOf, log', () => {
                    { 'person/name': '\\:Bob', 'person/friend': [{ 'person/name': 'Ann' }] });
   assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', `[${ann} [:person/name "nobody"]]`)),
                    [{ 'person/age': 32 }, null]);
+  // Plain ids (read without the EDN reader), with commas and spaces; anything else
+  // still goes through the reader and its errors.
+  assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', `[ ${ann},${ann} 999999 ]`)),
+                   [{ 'person/age': 32 }, { 'person/age': 32 }, null]);
+  assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', '[]')), []);
+  assert.match(JSON.parse(m.dbPullMany(db, '[:person/age]', '[1 2')).error, /unterminated|expected|end of input/);
+  assert.match(JSON.parse(m.dbPullMany(db, '[:person/age]', '[1.5]')).error, /entit/i);
   assert.deepEqual(ok(m.dbDatoms(db, 'eavt', `[${ann} :person/age]`)).map((d) => d.slice(0, 3)),
                    [[ann, ':person/age', 32]]);
   assert.deepEqual(ok(m.dbDatoms(old, 'eavt', `[${ann} :person/age]`)).map((d) => d[2]), [31]);
