@@ -10,10 +10,10 @@
 #include <emscripten/val.h>
 
 #include <charconv>
-#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -326,12 +326,9 @@ void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, std::string* o
 // plain values: relations and collections are arrays, :keys rows objects.
 void AppendTable(const QueryTable& t, std::string* out) {
   const size_t rows = t.rows();
-  std::vector<size_t> node_index;  // per column: its index among node columns
-  size_t node_width = 0;
-  for (size_t c = 0; c < t.width; ++c) node_index.push_back(t.node_columns[c] ? node_width++ : 0);
   auto cell = [&](size_t row, size_t c) {
-    if (t.node_columns[c]) return AppendJson(t.nodes[row * node_width + node_index[c]], out);
-    AppendValue(t.values[row * t.width + c], out);
+    if (t.is_node(c)) return AppendJson(t.node(row, c), out);
+    AppendValue(t.value(row, c), out);
   };
   auto row_json = [&](size_t row) {
     const bool object = t.keys != QueryTable::Keys::kNone;

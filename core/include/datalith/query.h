@@ -61,12 +61,17 @@ struct QueryTable {
   enum class Keys : uint8_t { kNone, kKeys, kStrs, kSyms };
   Keys keys = Keys::kNone;
   std::vector<std::string> key_names;
-  size_t width = 0;                // find elements
-  std::vector<bool> node_columns;  // per find element: its cells are `nodes`
-  std::vector<Value> values;       // rows × width, row-major (nil in node columns)
-  std::vector<edn::Node> nodes;    // rows × node columns, row-major
+  size_t width = 0;             // find elements
+  std::vector<int> node_slot;   // per find element: its index among node columns, or -1
+  size_t node_width = 0;        // node columns
+  std::vector<Value> values;    // rows × width, row-major (nil in node columns)
+  std::vector<edn::Node> nodes;  // rows × node_width, row-major
 
   size_t rows() const { return width == 0 ? 0 : values.size() / width; }
+  bool is_node(size_t col) const { return node_slot[col] >= 0; }
+  const Value& value(size_t row, size_t col) const { return values[row * width + col]; }
+  edn::Node& node(size_t row, size_t col) { return nodes[row * node_width + node_slot[col]]; }
+  const edn::Node& node(size_t row, size_t col) const { return nodes[row * node_width + node_slot[col]]; }
 };
 
 // Runs a query (vector or map form, incl. :limit/:offset) against its inputs.

@@ -1827,14 +1827,12 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
   table.keys = static_cast<QueryTable::Keys>(q->keys);
   table.key_names = q->key_names;
   table.width = q->find.size();
-  size_t node_width = 0;
   for (const FindElem& f : q->find) {
     bool node = f.kind == FindElem::Kind::kAggregate || f.kind == FindElem::Kind::kPull;
-    table.node_columns.push_back(node);
-    node_width += node;
+    table.node_slot.push_back(node ? static_cast<int>(table.node_width++) : -1);
   }
   table.values.reserve(out.size() * table.width);
-  table.nodes.reserve(out.size() * node_width);
+  table.nodes.reserve(out.size() * table.node_width);
   for (size_t row = 0; row < out.size(); ++row) {
     OutRow& r = out[row];
     size_t k = 0;
@@ -1866,12 +1864,8 @@ edn::Node ToEdn(QueryTable t) {
   using edn::Kind;
   using edn::Node;
   const size_t rows = t.rows();
-  std::vector<size_t> node_index;  // per column: its index among node columns
-  size_t node_width = 0;
-  for (size_t c = 0; c < t.width; ++c) node_index.push_back(t.node_columns[c] ? node_width++ : 0);
   auto cell = [&](size_t row, size_t c) {
-    if (t.node_columns[c]) return std::move(t.nodes[row * node_width + node_index[c]]);
-    return edn::FromValue(t.values[row * t.width + c]);
+    return t.is_node(c) ? std::move(t.node(row, c)) : edn::FromValue(t.value(row, c));
   };
   auto row_node = [&](size_t row) {
     std::vector<Node> cells;
