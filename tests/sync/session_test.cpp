@@ -133,12 +133,31 @@ void Commit(Database& db, const std::string& tx) {
   if (o.error) FAIL(o.error->message);
 }
 
+// A registry serving "inv" from a fresh data directory, the database opened (the
+// fixture of the session tests).
+struct Server {
+  TempDir dir;
+  Registry registry{Config(dir.path)};
+  std::shared_ptr<Database> db;
+  Server() {
+    REQUIRE(registry.OpenListed().ok());
+    db = std::get<0>(registry.Authorize("inv", "writer")).first;
+  }
+  // Commits `schema`, then (if n > 0) one transaction of n entities :item/sku "s<i>".
+  void Load(const std::string& schema, int n = 0) {
+    Commit(*db, schema);
+    if (n == 0) return;
+    std::string tx = "[";
+    for (int i = 0; i < n; ++i) tx += "{:item/sku \"s" + std::to_string(i) + "\"}";
+    Commit(*db, tx + "]");
+  }
+};
+
+const char* kSkuSchema = "[{:db/ident :item/sku :db/valueType :db.type/string :db/unique :db.unique/identity}]";
+
 }  // namespace
 
-TEST_CASE("hello errors close the session with their code", "[sync][session]") {
-  TempDir dir;
-  Registry registry(Config(dir.path));
-  REQUIRE(registry.OpenListed().ok());
+TEST_CASE_METHOD(Server, "hello errors close the session with their code", "[sync][session]") {
   struct Case {
     Json hello;
     ErrorCode code;
@@ -169,15 +188,8 @@ TEST_CASE("hello errors close the session with their code", "[sync][session]") {
   registry.CloseAll();
 }
 
-TEST_CASE("initial sync, resume with zero nodes, pushed diffs", "[sync][session]") {
-  TempDir dir;
-  Registry registry(Config(dir.path));
-  REQUIRE(registry.OpenListed().ok());
-  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
-  Commit(*db, "[{:db/ident :item/sku :db/valueType :db.type/string :db/unique :db.unique/identity}]");
-  std::string tx = "[";
-  for (int i = 0; i < 3000; ++i) tx += "{:item/sku \"s" + std::to_string(i) + "\"}";
-  Commit(*db, tx + "]");
+TEST_CASE_METHOD(Server, "initial sync, resume with zero nodes, pushed diffs", "[sync][session]") {
+  Load(kSkuSchema, 3000);
 
   Client a(registry);
   a.Hello("reader");
@@ -229,12 +241,8 @@ TEST_CASE("initial sync, resume with zero nodes, pushed diffs", "[sync][session]
   registry.CloseAll();
 }
 
-TEST_CASE("a client that does not ack gets one coalesced diff later", "[sync][session]") {
-  TempDir dir;
-  Registry registry(Config(dir.path));
-  REQUIRE(registry.OpenListed().ok());
-  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
-  Commit(*db, "[{:db/ident :n :db/valueType :db.type/long}]");
+TEST_CASE_METHOD(Server, "a client that does not ack gets one coalesced diff later", "[sync][session]") {
+  Load("[{:db/ident :n :db/valueType :db.type/long}]");
   Client slow(registry);
   slow.auto_ack = false;
   slow.Hello("reader");
@@ -252,15 +260,8 @@ TEST_CASE("a client that does not ack gets one coalesced diff later", "[sync][se
   registry.CloseAll();
 }
 
-TEST_CASE("an unknown client commit is negotiated down to the missing nodes", "[sync][session]") {
-  TempDir dir;
-  Registry registry(Config(dir.path));
-  REQUIRE(registry.OpenListed().ok());
-  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
-  Commit(*db, "[{:db/ident :item/sku :db/valueType :db.type/string :db/unique :db.unique/identity}]");
-  std::string tx = "[";
-  for (int i = 0; i < 4000; ++i) tx += "{:item/sku \"s" + std::to_string(i) + "\"}";
-  Commit(*db, tx + "]");
+TEST_CASE_METHOD(Server, "an unknown client commit is negotiated down to the missing nodes", "[sync][session]") {
+  Load(kSkuSchema, 4000);
   Client c(registry);
   c.Hello("reader");
   Address old_head = c.head;
@@ -282,12 +283,8 @@ TEST_CASE("an unknown client commit is negotiated down to the missing nodes", "[
   registry.CloseAll();
 }
 
-TEST_CASE("group commit answers each transaction and shutdown drains", "[sync][session]") {
-  TempDir dir;
-  Registry registry(Config(dir.path));
-  REQUIRE(registry.OpenListed().ok());
-  auto db = std::get<0>(registry.Authorize("inv", "writer")).first;
-  Commit(*db, "[{:db/ident :k :db/valueType :db.type/long :db/unique :db.unique/identity}]");
+TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown drains", "[sync][session]") {
+  Load("[{:db/ident :k :db/valueType :db.type/long :db/unique :db.unique/identity}]");
   std::vector<std::thread> threads;
   std::atomic<int> ok{0}, failed{0};
   for (int t = 0; t < 8; ++t) {
