@@ -505,11 +505,23 @@ val StoreTakePending(int store) {
 
 void StoreRelease(int store) { stores.Release(store); }
 
+// The cache size, and for a memory store (nothing to persist) no flushing by itself;
+// shared by CreateOptions and OpenOptions.
+template <class Options>
+Options ConnectionOptions(const StoreEntry& s) {
+  Options o;
+  o.cache_bytes = kCacheBytes;
+  if (!s.buffer) {
+    o.max_pending_tx = SIZE_MAX;
+    o.max_pending_bytes = SIZE_MAX;
+  }
+  return o;
+}
+
 std::string ConnCreate(int store, std::string opts_json) {
   return Respond([&]() -> Result<Json> {
     DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
-    CreateOptions o;
-    o.cache_bytes = kCacheBytes;
+    auto o = ConnectionOptions<CreateOptions>(*s);
     if (!opts_json.empty()) {
       DL_ASSIGN_OR_RETURN(Json opts, ParseJson(opts_json, "connection options"));
       if (!opts.is_object()) return Status::Invalid("connection options must be a JSON object");
@@ -521,10 +533,6 @@ std::string ConnCreate(int store, std::string opts_json) {
       if (!history.is_boolean()) return Status::Invalid("keepHistory must be true or false");
       o.keep_history = history.get<bool>();
     }
-    if (!s->buffer) {  // a memory store: nothing to persist, so never flush by itself
-      o.max_pending_tx = SIZE_MAX;
-      o.max_pending_bytes = SIZE_MAX;
-    }
     DL_ASSIGN_OR_RETURN(auto conn, Connection::Create(s->store, o));
     return Json(conns.Add(std::move(conn)));
   });
@@ -533,13 +541,7 @@ std::string ConnCreate(int store, std::string opts_json) {
 std::string ConnOpen(int store) {
   return Respond([&]() -> Result<Json> {
     DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
-    OpenOptions o;
-    o.cache_bytes = kCacheBytes;
-    if (!s->buffer) {
-      o.max_pending_tx = SIZE_MAX;
-      o.max_pending_bytes = SIZE_MAX;
-    }
-    DL_ASSIGN_OR_RETURN(auto conn, Connection::Open(s->store, o));
+    DL_ASSIGN_OR_RETURN(auto conn, Connection::Open(s->store, ConnectionOptions<OpenOptions>(*s)));
     return Json(conns.Add(std::move(conn)));
   });
 }
