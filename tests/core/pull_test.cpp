@@ -283,6 +283,25 @@ TEST_CASE("pull many: one result per entity, in order", "[pull]") {
     CHECK_FALSE((*m)[i].is(edn::Kind::kNil));
   }
 
+  // Named attributes with others between and after them, some absent: the scan jumps
+  // from one named attribute to the next, in one pull and across ascending entities.
+  std::vector<Value> people{f.Id("ivan"), f.Id("petr"), f.Id("olga")};
+  for (const char* pattern : {"[:person/name :person/tag]", "[:person/age :person/father]",
+                              "[:person/tag :person/name :person/friend]"}) {
+    auto all = PullMany(f.db(), pattern, people);
+    REQUIRE(all.ok());
+    for (size_t i = 0; i < people.size(); ++i) {
+      auto one = Pull(f.db(), pattern, people[i]);
+      REQUIRE(one.ok());
+      CHECK(edn::Write((*all)[i]) == edn::Write(*one));
+    }
+  }
+  CheckPull(f, "[:person/name :person/tag]", "ivan", R"({:person/name "Ivan"})");
+  CheckPull(f, "[:person/name :person/tag]", "olga", R"({:person/name "Olga" :person/tag "x"})");
+  CheckPull(f, "[:person/age :person/father]", "petr", "{:person/father {:db/id $ivan}}");
+  CheckPull(f, "[:person/tag :person/name :person/friend]", "ivan",
+            R"({:person/name "Ivan" :person/friend [{:db/id $petr} {:db/id $olga}]})");
+
   // Many entities through one compiled pattern.
   Fixture g(SchemaFlexibility::kRead);
   std::string tx = "[";

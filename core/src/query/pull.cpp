@@ -54,7 +54,7 @@ struct Pattern {
   bool wildcard = false;
   std::unordered_set<std::string> keys;      // edn::Write of every result key
   std::unordered_set<EntityId> named;        // forward attributes named explicitly (beat *)
-  EntityId max_named = 0;
+  std::vector<EntityId> named_order;         // the same, ascending
   // Read the entity's EAVT datoms in one scan (`*`, or several attributes) rather
   // than seeking each attribute.
   bool scan() const { return wildcard || named.size() > 1; }
@@ -208,8 +208,10 @@ class Compiler {
     if (!p->keys.insert(edn::Write(s.key)).second)
       return Err(at, "duplicate key " + edn::Write(s.key) + " in pull pattern");
     if (s.type == Spec::Type::kForward && s.attr) {
-      p->named.insert(s.attr->id);
-      p->max_named = std::max(p->max_named, s.attr->id);
+      if (p->named.insert(s.attr->id).second) {
+        p->named_order.insert(std::upper_bound(p->named_order.begin(), p->named_order.end(), s.attr->id),
+                              s.attr->id);
+      }
     }
     const bool component = s.attr && s.attr->component;
     if (s.sub) {
@@ -260,20 +262,33 @@ class Puller {
   };
 
   // The entity's EAVT datoms the pattern needs: all of them for `*`, else those of
-  // the named attributes (the scan stops after the largest one). One EAVT iterator
+  // the named attributes, jumping from one named attribute to the next and stopping
+  // after the largest, so the values of the others are never read. One EAVT iterator
   // serves entities pulled in ascending order (pull-many of sorted ids): each is
   // reached by a forward seek, mostly within the current leaf.
   Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out) {
+    std::vector<Value> at = {Value::Ref(e)};
+    if (!p.wildcard) at.push_back(Value::Ref(p.named_order.front()));
     if (!eavt_ || e <= eavt_last_) {
-      DL_ASSIGN_OR_RETURN(DatomIterator it, db_.SeekDatoms(IndexType::kEavt, {Value::Ref(e)}));
+      DL_ASSIGN_OR_RETURN(DatomIterator it, db_.SeekDatoms(IndexType::kEavt, at));
       eavt_.emplace(std::move(it));
     } else {
-      DL_RETURN_IF_ERROR(eavt_->SkipTo({Value::Ref(e)}));
+      DL_RETURN_IF_ERROR(eavt_->SkipTo(at));
     }
     eavt_last_ = e;
     DatomIterator& it = *eavt_;
-    for (; it.Valid() && it.datom().e == e && (p.wildcard || it.datom().a <= p.max_named); it.Next()) {
-      if (p.wildcard || p.named.count(it.datom().a)) out->push_back(it.datom());
+    while (it.Valid() && it.datom().e == e) {
+      const Datom& d = it.datom();
+      if (p.wildcard || p.named.count(d.a)) {
+        out->push_back(d);
+        it.Next();
+        continue;
+      }
+      auto next = std::upper_bound(p.named_order.begin(), p.named_order.end(), d.a);
+      if (next == p.named_order.end()) break;
+      at.resize(1);
+      at.push_back(Value::Ref(*next));
+      DL_RETURN_IF_ERROR(it.SkipTo(at));
     }
     return it.status();
   }
