@@ -1,6 +1,7 @@
-// Shared by the Node benchmark drivers (datascript-query.mjs, wasm-node.mjs): arguments,
-// the timing method (the same as query_bench.cpp's), result lines in the format
-// bench/compare.mjs reads, the query scenarios and DataScript's side of them.
+// Shared by the benchmark drivers (datascript-query.mjs, wasm-node.mjs and, inside a
+// Chromium page, wasm-browser.mjs): arguments, the timing method (the same as
+// query_bench.cpp's), result lines in the format bench/compare.mjs reads, the query
+// scenarios and DataScript's side of them. Runs in Node and in browsers.
 
 export function parseArgs(script, argv) {
   const o = { people: null, runs: 5, only: '' };
@@ -21,17 +22,25 @@ export function parseArgs(script, argv) {
   return o;
 }
 
-export const gc = typeof globalThis.gc === 'function' ? globalThis.gc : () => {};
-export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+// A full collection before each sample where the engine exposes one (node --expose-gc,
+// chromium --js-flags=--expose-gc).
+export const gc = () => globalThis.gc?.();
+export const nowMs = globalThis.process?.hrtime
+  ? () => Number(process.hrtime.bigint()) / 1e6
+  : () => performance.now();
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const round3 = (x) => Math.round(x * 1000) / 1000;
 const rows = (r) => (Array.isArray(r) ? r.length : 1);
 
+// Where result lines go: stdout in Node; a page sets its own (setReportSink).
+let sink = (line) => process.stdout.write(line + '\n');
+export function setReportSink(fn) { sink = fn; }
+
 export function report(engine, scenario, backend, samples, datoms, extra = {}) {
-  process.stdout.write(JSON.stringify({
+  sink(JSON.stringify({
     engine, scenario, backend, median_ms: round3(median(samples)),
     samples_ms: samples.map(round3), datoms, ...extra,
-  }) + '\n');
+  }));
 }
 
 // ms per call, repeating until at least 20 ms have passed (as query_bench.cpp does).

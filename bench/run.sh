@@ -56,6 +56,9 @@ if [ -f wasm/dist/datalith_wasm.wasm ]; then
   echo "bench: the npm package (WASM) and datascript, one Node process" >&2
   node --expose-gc bench/wasm-node.mjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/wasm-node.jsonl.tmp"
   mv "$OUT/wasm-node.jsonl.tmp" "$OUT/wasm-node.jsonl"
+  echo "bench: the npm package (WASM) and datascript, one headless Chromium page" >&2
+  node bench/wasm-browser.mjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/wasm-browser.jsonl.tmp"
+  mv "$OUT/wasm-browser.jsonl.tmp" "$OUT/wasm-browser.jsonl"
   echo "bench: lazy loading from IndexedDB, 1M datoms, headless Chromium" >&2
   node bench/wasm-idb-lazy.mjs --million "$MILLION" > "$OUT/wasm-idb.jsonl.tmp"
   mv "$OUT/wasm-idb.jsonl.tmp" "$OUT/wasm-idb.jsonl"
@@ -65,7 +68,7 @@ if [ -f wasm/dist/datalith_wasm.wasm ]; then
   mv "$OUT/sync.jsonl.tmp" "$OUT/sync.jsonl"
 else
   echo "bench: wasm/dist is not built (npm run build); skipping the WASM and sync benchmarks" >&2
-  rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-idb.jsonl" "$OUT/sync.jsonl"
+  rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-browser.jsonl" "$OUT/wasm-idb.jsonl" "$OUT/sync.jsonl"
 fi
 
 node bench/compare.mjs "$OUT"/*.jsonl | tee "$OUT/report.md"

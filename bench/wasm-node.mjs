@@ -1,137 +1,18 @@
 #!/usr/bin/env node
-// DataScript's people workload through the npm package's JS API (the WASM core under
-// Node) and through npm `datascript`, in one Node process: bulk load, one-entity
-// transactions, the query scenarios of datascript-query.mjs / query_bench.cpp (same
-// data, same timing method) and pull-many.
+// DataScript's people workload (bench/wasm-scenarios.mjs) through the npm package's JS
+// API (the WASM core under Node) and through npm `datascript`, in one Node process.
 //
 // Usage: node --expose-gc bench/wasm-node.mjs --people people.json [--runs 5] [--only NAME]
 //
 // Prints one JSON object per engine and scenario (engine "datalith-wasm" or
 // "datascript", backend "node"), the format bench/compare.mjs reads; for queries
 // `datoms` is the number of result rows, otherwise the datoms about entities.
-
 import ds from 'datascript';
 import { readFileSync } from 'node:fs';
 import { init } from '../wasm/js/index.js';
-import {
-  DS_PEOPLE_SCHEMA, GRAPHS, PULL_ATTRS, QUERIES, RULES, RULE_QUERY, dataScriptReads, followsTx, gc, nowMs,
-  parseArgs, read as readScenario, report as reportLine,
-} from './common.mjs';
+import { parseArgs } from './common.mjs';
+import { runWorkload } from './wasm-scenarios.mjs';
 
 const o = parseArgs('wasm-node.mjs', process.argv.slice(2));
-const BACKEND = 'node';
-const read = (engine, scenario, fn) => readScenario(o, engine, scenario, BACKEND, fn);
-
-// A write scenario: `body()` builds a database from scratch and returns
-// { ms, datoms }; one warm-up run, then o.runs timed ones. A failure is reported on
-// stderr and skips the scenario.
-async function write(engine, scenario, body, backend = BACKEND) {
-  if (!scenario.includes(o.only)) return;
-  console.error(`${engine} ${scenario} ...`);
-  try {
-    gc();
-    await body();
-    const samples = [];
-    let last;
-    for (let i = 0; i < o.runs; i++) {
-      gc();
-      last = await body();
-      samples.push(last.ms);
-    }
-    reportLine(engine, scenario, backend, samples, last.datoms);
-  } catch (e) {
-    console.error(`${engine} ${scenario} failed: ${e.message}`);
-  }
-}
-
-// ---- data ----
-
-const ATTRS = { name: 'string', 'last-name': 'string', 'full-name': 'string', alias: 'string', sex: 'string', age: 'long', salary: 'long' };
-const SCHEMA = Object.entries(ATTRS).map(([a, type]) => ({
-  'db/ident': `:${a}`, 'db/valueType': `:db.type/${type}`,
-  ...(a === 'alias' ? { 'db/cardinality': ':db.cardinality/many' } : {}),
-}));
-// The same with `:db/index false`: no AVET entries, the indices DataScript keeps.
-const SCHEMA_NO_AVET = SCHEMA.map((attr) => ({ ...attr, 'db/index': false }));
-const FOLLOWS_SCHEMA = [{ 'db/ident': ':name', 'db/valueType': ':db.type/string' },
-  { 'db/ident': ':follows', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' }];
-
 const people = JSON.parse(readFileSync(o.people, 'utf8')).people;
-// Datalith: string tempids, as query_bench.cpp; DataScript: explicit ids, as its scripts.
-const dlPeople = people.map(({ id, ...attrs }) => ({ 'db/id': String(id), ...attrs }));
-const dsPeople = people.map(({ id, ...attrs }) => ({ ':db/id': id, ...attrs }));
-
-// One-entity transactions: every person in its own transaction (memory connections
-// keep their trees in memory and never write blobs, so all 20 000 fit).
-const TX_ONE_COUNT = Infinity;
-const TX_ONE = 'tx-one-entity';
-
-// ---- Datalith (WASM) ----
-
-const d = await init();
-let stores = 0;
-
-async function fresh(tx = []) {
-  const cfg = { store: { backend: 'memory', id: `bench-${++stores}` } };
-  await d.createDatabase(cfg);
-  const conn = await d.connect(cfg);
-  for (const t of tx) await conn.transact(t);
-  return { cfg, conn };
-}
-
-async function drop({ cfg, conn }) {
-  await conn.close();
-  await d.deleteDatabase(cfg);
-}
-
-async function entityDatoms(db) {
-  let n = 0;
-  for (const a of Object.keys(ATTRS)) n += (await db.datoms('aevt', a)).length;
-  return n;
-}
-
-async function timedLoad(txs, schema = SCHEMA) {
-  const h = await fresh([schema]);
-  try {
-    const t0 = nowMs();
-    for (const tx of txs) await h.conn.transact(tx);
-    const ms = nowMs() - t0;
-    return { ms, datoms: await entityDatoms(h.conn.db()) };
-  } finally {
-    await drop(h);
-  }
-}
-
-await write('datalith-wasm', 'bulk-load', () => timedLoad([dlPeople]));
-await write('datalith-wasm', TX_ONE, () => timedLoad(dlPeople.slice(0, TX_ONE_COUNT).map((p) => [p])));
-const NO_AVET = `${BACKEND}, :db/index false`;
-await write('datalith-wasm', 'bulk-load', () => timedLoad([dlPeople], SCHEMA_NO_AVET), NO_AVET);
-await write('datalith-wasm', TX_ONE, () => timedLoad(dlPeople.slice(0, TX_ONE_COUNT).map((p) => [p]), SCHEMA_NO_AVET), NO_AVET);
-
-const main = await fresh([SCHEMA, dlPeople]);
-const db = main.conn.db();
-for (const [name, q, ...inputs] of QUERIES) await read('datalith-wasm', name, () => d.q(q, db, ...inputs));
-for (const [name, edges] of GRAPHS) {
-  if (!name.includes(o.only)) continue;
-  const h = await fresh([FOLLOWS_SCHEMA, followsTx(edges.map(([a, b]) => [`n${a}`, `n${b}`]), 'db/id')]);
-  const rdb = h.conn.db();
-  await read('datalith-wasm', name, () => d.q(RULE_QUERY, rdb, RULES));
-  await drop(h);
-}
-const eids = (await db.datoms('aevt', 'name')).map(([e]) => e);
-await read('datalith-wasm', 'pull-many', () => db.pullMany(`[${PULL_ATTRS.map((a) => `:${a}`).join(' ')}]`, eids));
-await drop(main);
-
-// ---- DataScript ----
-
-const empty = ds.empty_db(DS_PEOPLE_SCHEMA);
-const dsDatoms = (x) => ds.datoms(x, ':eavt').length;
-const dsLoad = (body) => () => {
-  const t0 = nowMs();
-  const x = body();
-  return { ms: nowMs() - t0, datoms: dsDatoms(x) };
-};
-await write('datascript', 'bulk-load', dsLoad(() => ds.db_with(empty, dsPeople)));
-await write('datascript', TX_ONE, dsLoad(() => dsPeople.slice(0, TX_ONE_COUNT).reduce((x, p) => ds.db_with(x, [p]), empty)));
-
-await dataScriptReads(o, ds, ds.db_with(empty, dsPeople), BACKEND);
+await runWorkload({ init, ds, people, o, backend: 'node' });
