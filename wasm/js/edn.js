@@ -6,7 +6,7 @@
 //             are vectors, Sets sets, Maps and plain objects maps (object keys are
 //             keywords, with or without the leading colon).
 //   EDN → JS  the same in reverse: keywords come back as ":ns/name", strings that
-//             would read as keywords come back with a '\' prefix, longs beyond 2^53
+//             start with ':' or '\' come back with a '\' prefix, longs beyond 2^53
 //             as BigInt, instants as Date, uuids as Uuid.
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -188,8 +188,10 @@ const TAGGED = {
   '#uuid': (s) => new Uuid(s),
 };
 
+// Strings pass through as they are: the core writes a string that starts with ':' or
+// a backslash with a backslash in front, which is how JS writes that string (the input
+// convention), so a value read back can be transacted again unchanged.
 function revive(_key, v) {
-  if (typeof v === 'string') return v[0] === '\\' ? v.slice(1) : v;
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     for (const tag in v) {
       const make = TAGGED[tag];
@@ -199,8 +201,8 @@ function revive(_key, v) {
   return v;
 }
 
-// Tagged objects and escaped strings are rare; most replies parse without a reviver.
-const NEEDS_REVIVER = /\{\s*"#|"\\\\/;
+// Tagged objects are rare; most replies parse without a reviver.
+const NEEDS_REVIVER = /\{\s*"#/;
 
 export const MISSING = Symbol('missing');
 

@@ -69,8 +69,9 @@ test('transaction data', () => {
 test('replies', () => {
   assert.deepEqual(parseReply('{"ok":[[1,"a"],[2,"b"]]}'), [[1, 'a'], [2, 'b']]);
   assert.equal(parseReply('{"ok":":product/name"}'), ':product/name');
-  assert.equal(parseReply('{"ok":"\\\\:literal"}'), ':literal');
-  assert.equal(parseReply('{"ok":"\\\\\\\\x"}'), '\\x');
+  // Escaped strings keep their escape: the JS spelling of the string ":literal".
+  assert.equal(parseReply('{"ok":"\\\\:literal"}'), '\\:literal');
+  assert.equal(parseReply('{"ok":"\\\\\\\\x"}'), '\\\\x');
   const v = parseReply('{"ok":{"a":{"#long":"9007199254740993"},"b":{"#inst":86400000},' +
     '"c":{"#uuid":"5a0c3f1e-0000-4000-8000-00000000000a"},"d":{"#double":"-Inf"},"e":{"#x":1}}}');
   assert.equal(v.a, 9007199254740993n);
@@ -98,7 +99,7 @@ test('transaction reports parse txData on first use', () => {
   const r = parseReport(text);
   assert.equal(r.txId, 4398046511105);
   assert.deepEqual(r.tempids, { 'a},"txData":[': 1, 'datomic.tx': 4398046511105 });
-  assert.deepEqual(r.txData, [[1, ':a/b', ':x', 4398046511105, true]]);
+  assert.deepEqual(r.txData, [[1, ':a/b', '\\:x', 4398046511105, true]]);
   assert.equal(r.txData, r.txData);
   assert.deepEqual(parseReport('{"ok":{"txId":1,"txData":[],"tempids":{}}}'), { txId: 1, txData: [], tempids: {} });
   assert.throws(() => parseReport('{"error":"boom"}'), /boom/);
