@@ -429,3 +429,85 @@ TEST_CASE("a corrupt stored node is an error, not a crash", "[db]") {
   REQUIRE_FALSE(ds.ok());
   REQUIRE(ds.status().code() == Code::kCorruption);
 }
+
+TEST_CASE("asOf and since by instant use the last transaction at or before it", "[db]") {
+  auto conn = *Connection::Create(MakeMemoryStore());
+  REQUIRE(conn->Transact(kSchema).ok());
+  // Three transactions with explicit instants 1, 2 and 3 s after 2100-01-01 (instants
+  // only move forward, and the schema transaction took the wall clock's).
+  const int64_t base = 4102444800000;  // 2100-01-01T00:00:00Z in ms
+  for (int i = 1; i <= 3; ++i) {
+    auto r = conn->Transact("[{:item/n " + std::to_string(i) + "} {:db/id \"datomic.tx\" :db/txInstant #inst \"" +
+                            "2100-01-01T00:00:0" + std::to_string(i) + ".000-00:00\"}]");
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+  }
+  Db db = conn->db();
+  auto items = [](const Db& d) {
+    auto ds = d.Datoms(IndexType::kAevt, {Value::Keyword("item/n")});
+    REQUIRE(ds.ok());
+    std::vector<int64_t> out;
+    for (const auto& x : *ds) out.push_back(x.v.long_value());
+    return out;
+  };
+  using V = std::vector<int64_t>;
+  for (auto [at, as_of, since] : {std::tuple{999, V{}, V{1, 2, 3}}, {1000, V{1}, V{2, 3}}, {2500, V{1, 2}, V{3}},
+                                  {3000, V{1, 2, 3}, V{}}, {9000, V{1, 2, 3}, V{}}}) {
+    INFO("instant base + " << at << " ms");
+    auto a = db.AsOfInstant(base + at);
+    auto s = db.SinceInstant(base + at);
+    REQUIRE((a.ok() && s.ok()));
+    CHECK(items(*a) == as_of);
+    CHECK(items(*s) == since);
+  }
+  // An instant before the previous transaction's is refused, and changes nothing.
+  auto late = conn->Transact(R"([{:item/n 4} {:db/id "datomic.tx" :db/txInstant #inst "2100-01-01T00:00:01.500-00:00"}])");
+  REQUIRE_FALSE(late.ok());
+  CHECK(late.status().message().find("before the previous transaction") != std::string::npos);
+  CHECK(items(conn->db()) == V{1, 2, 3});
+}
+
+TEST_CASE("index access: SeekDatoms runs to the end of the index, IndexRange bounds AVET values", "[db]") {
+  auto conn = *Connection::Create(MakeMemoryStore());
+  REQUIRE(conn->Transact(kSchema).ok());
+  REQUIRE(conn->Transact("[" + Items(0, 50, "x") + "]").ok());
+  Db db = conn->db();
+  auto values = [](const std::vector<Datom>& ds) {
+    std::vector<int64_t> out;
+    for (const auto& d : ds) out.push_back(d.v.long_value());
+    return out;
+  };
+  auto range = [](int64_t lo, int64_t hi) {
+    std::vector<int64_t> out;
+    for (int64_t n = lo; n < hi; ++n) out.push_back(n);
+    return out;
+  };
+  auto r = db.IndexRange("item/n", Value::Long(10), Value::Long(20));
+  REQUIRE(r.ok());
+  CHECK(values(*r) == range(10, 20));  // start inclusive, end exclusive
+  r = db.IndexRange("item/n", std::nullopt, Value::Long(3));
+  REQUIRE(r.ok());
+  CHECK(values(*r) == range(0, 3));
+  r = db.IndexRange("item/n", Value::Long(47), std::nullopt);
+  REQUIRE(r.ok());
+  CHECK(values(*r) == range(47, 50));
+  r = db.IndexRange("item/n", Value::Long(30), Value::Long(30));
+  REQUIRE(r.ok());
+  CHECK(r->empty());
+  CHECK(db.IndexRange("item/nope", std::nullopt, std::nullopt).status().code() == Code::kNotFound);
+
+  // SeekDatoms starts at the components' position and does not stop at their prefix:
+  // from :item/n 45 in AVET it runs on past :item/n into :item/tag.
+  auto it = db.SeekDatoms(IndexType::kAvet, {Value::Keyword("item/n"), Value::Long(45)});
+  REQUIRE(it.ok());
+  std::vector<int64_t> seen;
+  EntityId item_n = *db.AttrId("item/n");
+  bool beyond = false;
+  for (; it->Valid(); it->Next()) {
+    if (it->datom().a == item_n) seen.push_back(it->datom().v.long_value());
+    else beyond = true;
+  }
+  REQUIRE(it->status().ok());
+  CHECK(seen == range(45, 50));
+  CHECK(beyond);
+}

@@ -129,6 +129,7 @@ test('README: time travel with asOf, since and history', async () => {
   assert.equal(await d.q(price, db.asOf(before), 'W001'), 9.99);
   assert.equal(db.asOf(before).basisT, db.basisT);
   assert.deepEqual(await d.q('[:find [?price ...] :where [_ :product/price ?price]]', db.since(first.txId)), [12.5]);
+  assert.deepEqual(await d.q('[:find [?price ...] :where [_ :product/price ?price]]', db.since(before)), [12.5]);
   const changes = await d.q('[:find ?price ?added :where [_ :product/price ?price _ ?added]]', db.history());
   assert.deepEqual(sorted(changes), [[12.5, true], [9.99, false], [9.99, true]]);
   // The snapshot is a value: later transactions do not change it.
