@@ -107,15 +107,36 @@ export class IdbStore {
   }
 
   // Writes what the core committed: the new nodes, then the heads, in one transaction.
+  // The `main` head moves only from the value this store last read or wrote (a
+  // compare-and-set inside the transaction): if another page or tab committed to the
+  // same database meanwhile, the transaction is aborted, nothing is written, and the
+  // error says so (that page's commits stay; reconnect to build on them).
   async persist() {
     const { blobs, heads } = this.#raw.storeTakePending(this.id);
     if (blobs.length === 0 && heads.length === 0) return;
     const tx = this.#db.transaction([NODES, HEADS], 'readwrite');
+    const done = finish(tx);
     const nodes = tx.objectStore(NODES);
     for (const [addr, bytes] of blobs) nodes.put(compact(bytes), addr);
     const headStore = tx.objectStore(HEADS);
-    for (const [name, bytes] of heads) headStore.put(compact(bytes), name);
-    await finish(tx);
+    const current = headStore.get('main');
+    let moved;  // the head found instead of ours, when another page moved it
+    current.onsuccess = () => {
+      const found = current.result === undefined ? null : td.decode(current.result);
+      if (found !== this.head) {
+        moved = found ?? 'none';
+        tx.abort();
+        return;
+      }
+      for (const [name, bytes] of heads) headStore.put(compact(bytes), name);
+    };
+    try {
+      await done;
+    } catch (e) {
+      if (moved === undefined) throw e;
+      throw Object.assign(new Error(`the head of IndexedDB database "${this.#db.name}" was moved by another ` +
+        `page or tab (expected ${this.head ?? 'none'}, found ${moved}); reconnect to see its commits`), { code: 'conflict' });
+    }
     for (const [name, bytes] of heads) if (name === 'main') this.head = td.decode(bytes);
   }
 

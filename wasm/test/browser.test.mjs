@@ -1,7 +1,8 @@
 // Browser tests in Debian's headless Chromium, driven by playwright-core: the page at
 // wasm/test/support/page.html imports the package from a loopback static server.
 // IndexedDB persistence across reloads, lazy loading (node reads counted), errors as
-// Errors, and an IndexedDB database joined with a memory one.
+// Errors, an IndexedDB database joined with a memory one, and two tabs writing one
+// IndexedDB database.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,7 @@ let server, browser, page;
 before(async () => {
   server = await serve(ROOT);
   browser = await launchChromium();
-  page = await browser.newPage();
+  page = await (await browser.newContext()).newPage();  // a context can open more pages (tabs)
   page.on('pageerror', (e) => console.error('page error:', e));
   await load();
 });
@@ -178,4 +179,48 @@ test('an IndexedDB database and a memory database join in one query', async () =
   });
   assert.deepEqual(rows.rows, [['Person 4999', 12.5], ['Person 7', 30]]);
   assert.ok(rows.read < 100, `the join read ${rows.read} nodes`);
+});
+
+test('two tabs writing one IndexedDB database: a stale writer gets a conflict, never overwrites', async () => {
+  // A second page of the same browser context shares the origin's IndexedDB: a tab.
+  const other = await page.context().newPage();
+  const open = async (p, create) => p.evaluate(async (create) => {
+    const d = await window.datalith.init();
+    const cfg = { store: { backend: 'indexeddb', id: 'tabs' }, schemaFlexibility: 'read' };
+    if (create) {
+      await d.deleteDatabase(cfg);
+      await d.createDatabase(cfg);
+    }
+    window.tabConn = await d.connect(cfg);
+  }, create);
+  const write = (p, name) => p.evaluate(async (name) => {
+    try {
+      await window.tabConn.transact([{ 'tab/name': name }]);
+      return 'ok';
+    } catch (e) {
+      return e.message;
+    }
+  }, name);
+  try {
+    await other.goto(`${server.url}/wasm/test/support/page.html`);
+    await other.waitForFunction(() => document.title === 'ready');
+    await open(page, true);
+    assert.equal(await write(page, 'a1'), 'ok');
+    await open(other, false);
+    assert.equal(await write(other, 'b1'), 'ok');
+    // This tab still builds on a1: its commit is refused, the other tab's stays.
+    assert.match(await write(page, 'a2'), /moved by another page or tab.*reconnect/);
+    assert.match(await write(page, 'a3'), /failed to persist.*reconnect/);
+    await load();
+    const names = await page.evaluate(async () => {
+      const d = await window.datalith.init();
+      const conn = await d.connect({ store: { backend: 'indexeddb', id: 'tabs' } });
+      const names = await d.q('[:find [?n ...] :where [_ :tab/name ?n]]', conn.db());
+      await conn.close();
+      return names;
+    });
+    assert.deepEqual(names.sort(), ['a1', 'b1']);
+  } finally {
+    await other.close();
+  }
 });
