@@ -188,6 +188,24 @@ test('values round-trip with the JS conventions', async () => {
   assert.deepEqual(await having('[?e :v/kw :color/red]'), both);
 });
 
+test('index order is byte order, also for strings that share long prefixes', async () => {
+  // Keys differ after 0-20 equal bytes, in ASCII and in multi-byte UTF-8 (bytes >= 0x80
+  // must order above ASCII): the WASM build compares keys with its own memcmp.
+  const cfg = fresh({ schemaFlexibility: 'read' });
+  await d.createDatabase(cfg);
+  const conn = await d.connect(cfg);
+  const words = [];
+  for (const prefix of ['', 'abcdefg', 'abcdefgh', 'abcdefghijklmnopqrst']) {
+    for (const tail of ['', 'a', 'b', 'ab', 'z', 'é', 'ü', 'ā', 'A', '0', 'aa'.repeat(9)]) words.push(prefix + tail);
+  }
+  const unique = [...new Set(words)];
+  await conn.transact(unique.map((w) => ({ 'w/text': w })));
+  const got = (await conn.db().datoms('avet', 'w/text')).map(([, , v]) => v);
+  // Below U+D800, JS string order is code point order, which is UTF-8 byte order.
+  assert.deepEqual(got, [...unique].sort());
+  await conn.close();
+});
+
 test('query results: every find shape and value type', async () => {
   const cfg = fresh({ schemaFlexibility: 'read' });
   await d.createDatabase(cfg);
