@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -163,68 +164,102 @@ val Bytes(std::string_view s) {
 // Results are written as JSON text directly (no intermediate JSON objects): query and
 // pull results and transaction reports can hold hundreds of thousands of values.
 
-void AppendString(std::string_view s, std::string* out) {
-  out->push_back('"');
+// The writers' output: an append is a bounds check and a copy into a std::string
+// grown by doubling. (With this toolchain's libc++, std::string::append and push_back
+// are out-of-line calls into the prebuilt library, each making several more calls:
+// docs/wasm.md, "Size and speed".)
+class JsonOut {
+ public:
+  void put(char c) {
+    Need(1);
+    *end_++ = c;
+  }
+  void put(std::string_view s) {
+    Need(s.size());
+    std::memcpy(end_, s.data(), s.size());
+    end_ += s.size();
+  }
+  std::string Take() {
+    s_.resize(static_cast<size_t>(end_ - s_.data()));
+    end_ = cap_ = nullptr;
+    return std::move(s_);
+  }
+
+ private:
+  void Need(size_t n) {
+    if (static_cast<size_t>(cap_ - end_) >= n) return;
+    size_t used = end_ ? static_cast<size_t>(end_ - s_.data()) : 0;
+    s_.resize(std::max(2 * s_.size(), used + n + 256));
+    end_ = s_.data() + used;
+    cap_ = s_.data() + s_.size();
+  }
+
+  std::string s_;  // [data, end_) written, [end_, cap_) spare
+  char* end_ = nullptr;
+  char* cap_ = nullptr;
+};
+
+// `s` as a JSON string; `prefix`: JSON text put before it inside the quotes.
+void AppendString(std::string_view s, JsonOut* out, std::string_view prefix = {}) {
+  out->put('"');
+  out->put(prefix);
   size_t plain = 0;  // start of the run of bytes that need no escape
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + plain, i - plain);
+    out->put(s.substr(plain, i - plain));
     plain = i + 1;
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
+      case '"': out->put("\\\""); break;
+      case '\\': out->put("\\\\"); break;
+      case '\n': out->put("\\n"); break;
+      case '\r': out->put("\\r"); break;
+      case '\t': out->put("\\t"); break;
       default: {
         char buf[8];
         std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        *out += buf;
+        out->put(buf);
       }
     }
   }
-  out->append(s.data() + plain, s.size() - plain);
-  out->push_back('"');
+  out->put(s.substr(plain));
+  out->put('"');
 }
 
 // Text that starts with `:` or `\\` gets a `\\` so it cannot pass for a keyword.
-void AppendText(std::string_view s, std::string* out) {
-  if (!s.empty() && (s[0] == ':' || s[0] == '\\')) {
-    AppendString("\\" + std::string(s), out);
-  } else {
-    AppendString(s, out);
-  }
+void AppendText(std::string_view s, JsonOut* out) {
+  const bool escape = !s.empty() && (s[0] == ':' || s[0] == '\\');
+  AppendString(s, out, escape ? "\\\\" : "");  // JSON for one backslash
 }
 
-void AppendTagged(const char* tag, std::string_view text, std::string* out) {
-  *out += "{\"";
-  *out += tag;
-  *out += "\":";
+void AppendTagged(const char* tag, std::string_view text, JsonOut* out) {
+  out->put("{\"");
+  out->put(tag);
+  out->put("\":");
   AppendString(text, out);
-  out->push_back('}');
+  out->put('}');
 }
 
-void AppendLong(int64_t v, std::string* out) {
+void AppendLong(int64_t v, JsonOut* out) {
   if (v > kMaxSafeInteger || v < -kMaxSafeInteger) return AppendTagged("#long", std::to_string(v), out);
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out->append(buf, r.ptr);
+  out->put(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
 }
 
-void AppendDouble(double d, std::string* out) {
+void AppendDouble(double d, JsonOut* out) {
   if (std::isnan(d)) return AppendTagged("#double", "NaN", out);
   if (std::isinf(d)) return AppendTagged("#double", d > 0 ? "Inf" : "-Inf", out);
   char buf[32];
   auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest round trip
-  out->append(buf, r.ptr);
+  out->put(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
 }
 
-void AppendJson(const edn::Node& n, std::string* out) {
+void AppendJson(const edn::Node& n, JsonOut* out) {
   using edn::Kind;
   switch (n.kind) {
-    case Kind::kNil: *out += "null"; return;
-    case Kind::kBool: *out += n.b ? "true" : "false"; return;
+    case Kind::kNil: out->put("null"); return;
+    case Kind::kBool: out->put(n.b ? "true" : "false"); return;
     case Kind::kLong: return AppendLong(n.i, out);
     case Kind::kBigInt: return AppendTagged("#long", n.text, out);
     case Kind::kDouble: return AppendDouble(n.d, out);
@@ -235,44 +270,44 @@ void AppendJson(const edn::Node& n, std::string* out) {
       internal::AppendUtf8(n.ch, &s);
       return AppendText(s, out);
     }
-    case Kind::kKeyword: return AppendString(":" + n.text, out);
+    case Kind::kKeyword: return AppendString(n.text, out, ":");
     case Kind::kSymbol: return AppendText(n.text, out);
     case Kind::kList:
     case Kind::kVector:
     case Kind::kSet:
-      out->push_back('[');
+      out->put('[');
       for (size_t i = 0; i < n.items.size(); ++i) {
-        if (i) out->push_back(',');
+        if (i) out->put(',');
         AppendJson(n.items[i], out);
       }
-      out->push_back(']');
+      out->put(']');
       return;
     case Kind::kMap:
-      out->push_back('{');
+      out->put('{');
       for (size_t i = 0; i + 1 < n.items.size(); i += 2) {
-        if (i) out->push_back(',');
+        if (i) out->put(',');
         const edn::Node& k = n.items[i];
         AppendString(k.is(Kind::kKeyword) || k.is(Kind::kString) ? k.text : edn::Write(k), out);
-        out->push_back(':');
+        out->put(':');
         AppendJson(n.items[i + 1], out);
       }
-      out->push_back('}');
+      out->put('}');
       return;
     case Kind::kTagged: return AppendText(edn::Write(n), out);  // unknown tags: their EDN text
     case Kind::kInst:
-      *out += "{\"#inst\":";
-      *out += std::to_string(n.i);
-      out->push_back('}');
+      out->put("{\"#inst\":");
+      out->put(std::to_string(n.i));
+      out->put('}');
       return;
     case Kind::kUuid: return AppendTagged("#uuid", n.uuid.ToString(), out);
   }
-  *out += "null";
+  out->put("null");
 }
 
 // A datom value, as AppendJson(edn::FromValue(v)) writes it, without the EDN node.
-void AppendValue(const Value& v, std::string* out) {
+void AppendValue(const Value& v, JsonOut* out) {
   switch (v.type()) {
-    case ValueType::kBoolean: *out += v.boolean() ? "true" : "false"; return;
+    case ValueType::kBoolean: out->put(v.boolean() ? "true" : "false"); return;
     case ValueType::kLong: return AppendLong(v.long_value(), out);
     case ValueType::kDouble: return AppendDouble(v.double_value(), out);
     case ValueType::kString: return AppendText(v.str(), out);
@@ -282,9 +317,9 @@ void AppendValue(const Value& v, std::string* out) {
     case ValueType::kInstant: {
       char buf[24];
       auto r = std::to_chars(buf, buf + sizeof buf, v.instant());
-      *out += "{\"#inst\":";
-      out->append(buf, r.ptr);
-      out->push_back('}');
+      out->put("{\"#inst\":");
+      out->put(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+      out->put('}');
       return;
     }
     default: break;
@@ -292,39 +327,40 @@ void AppendValue(const Value& v, std::string* out) {
   AppendJson(edn::FromValue(v), out);
 }
 
-void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, std::string* out) {
-  out->push_back('[');
+void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, JsonOut* out) {
+  out->put('[');
   EntityId last_attr = 0;
   std::string attr;  // the JSON text of last_attr
   for (size_t i = 0; i < datoms.size(); ++i) {
     const Datom& d = datoms[i];
-    if (i) out->push_back(',');
-    out->push_back('[');
+    if (i) out->put(',');
+    out->put('[');
     AppendLong(static_cast<int64_t>(d.e), out);
-    out->push_back(',');
+    out->put(',');
     if (i == 0 || d.a != last_attr) {
       last_attr = d.a;
-      attr.clear();
+      JsonOut text;
       const Attribute* a = db.schema().Attr(d.a);
       if (a) {
-        AppendString(":" + a->ident, &attr);
+        AppendString(a->ident, &text, ":");
       } else {
-        AppendLong(static_cast<int64_t>(d.a), &attr);
+        AppendLong(static_cast<int64_t>(d.a), &text);
       }
+      attr = text.Take();
     }
-    *out += attr;
-    out->push_back(',');
+    out->put(attr);
+    out->put(',');
     AppendValue(d.v, out);
-    out->push_back(',');
+    out->put(',');
     AppendLong(static_cast<int64_t>(d.tx), out);
-    *out += d.added ? ",true]" : ",false]";
+    out->put(d.added ? ",true]" : ",false]");
   }
-  out->push_back(']');
+  out->put(']');
 }
 
 // A query's answer as AppendJson(ToEdn(table)) writes it, without the EDN nodes of its
 // plain values: relations and collections are arrays, :keys rows objects.
-void AppendTable(const QueryTable& t, std::string* out) {
+void AppendTable(const QueryTable& t, JsonOut* out) {
   const size_t rows = t.rows();
   auto cell = [&](size_t row, size_t c) {
     if (t.is_node(c)) return AppendJson(t.node(row, c), out);
@@ -332,30 +368,30 @@ void AppendTable(const QueryTable& t, std::string* out) {
   };
   auto row_json = [&](size_t row) {
     const bool object = t.keys != QueryTable::Keys::kNone;
-    out->push_back(object ? '{' : '[');
+    out->put(object ? '{' : '[');
     for (size_t c = 0; c < t.width; ++c) {
-      if (c) out->push_back(',');
+      if (c) out->put(',');
       if (object) {
         AppendString(t.key_names[c], out);
-        out->push_back(':');
+        out->put(':');
       }
       cell(row, c);
     }
-    out->push_back(object ? '}' : ']');
+    out->put(object ? '}' : ']');
   };
   switch (t.shape) {
     case QueryTable::Shape::kRelation:
     case QueryTable::Shape::kCollection:
-      out->push_back('[');
+      out->put('[');
       for (size_t r = 0; r < rows; ++r) {
-        if (r) out->push_back(',');
+        if (r) out->put(',');
         if (t.shape == QueryTable::Shape::kRelation) {
           row_json(r);
         } else {
           cell(r, 0);
         }
       }
-      out->push_back(']');
+      out->put(']');
       return;
     case QueryTable::Shape::kTuple:
       if (rows == 0) break;
@@ -364,7 +400,7 @@ void AppendTable(const QueryTable& t, std::string* out) {
       if (rows == 0) break;
       return cell(0, 0);
   }
-  *out += "null";
+  out->put("null");
 }
 
 // ---- arguments ----
@@ -556,21 +592,22 @@ std::string ConnExists(int store) {
 
 // {"txId", "tempids", "txData"}: txData last (the JS tier parses it lazily).
 std::string ReportJson(const TxReport& report) {
-  std::string out = "{\"txId\":";
+  JsonOut out;
+  out.put("{\"txId\":");
   AppendLong(static_cast<int64_t>(report.tx), &out);
-  out += ",\"tempids\":{";
+  out.put(",\"tempids\":{");
   bool first = true;
   for (const auto& [name, id] : report.tempids) {
-    if (!first) out.push_back(',');
+    if (!first) out.put(',');
     first = false;
     AppendString(name, &out);
-    out.push_back(':');
+    out.put(':');
     AppendLong(static_cast<int64_t>(id), &out);
   }
-  out += "},\"txData\":";
+  out.put("},\"txData\":");
   AppendDatoms(report.db_after, report.tx_data, &out);
-  out.push_back('}');
-  return out;
+  out.put('}');
+  return out.Take();
 }
 
 bool OnBufferStore(const Connection& c) { return dynamic_cast<BufferStore*>(&c.store()) != nullptr; }
@@ -693,9 +730,9 @@ std::string DbDatoms(int db, std::string index_name, std::string components_edn)
       DL_ASSIGN_OR_RETURN(comps, ValuesOfEdn(components_edn, "datoms components"));
     }
     DL_ASSIGN_OR_RETURN(std::vector<Datom> datoms, d->Datoms(index, comps));
-    std::string out;
+    JsonOut out;
     AppendDatoms(*d, datoms, &out);
-    return out;
+    return out.Take();
   });
 }
 
@@ -704,9 +741,9 @@ std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     DL_ASSIGN_OR_RETURN(Value entity, ValueOfEdn(entity_edn));
     DL_ASSIGN_OR_RETURN(edn::Node node, Pull(*d, pattern_edn, entity));
-    std::string out;
+    JsonOut out;
     AppendJson(node, &out);
-    return out;
+    return out.Take();
   });
 }
 
@@ -715,13 +752,14 @@ std::string DbPullMany(int db, std::string pattern_edn, std::string entities_edn
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     DL_ASSIGN_OR_RETURN(std::vector<Value> entities, ValuesOfEdn(entities_edn, "entities"));
     DL_ASSIGN_OR_RETURN(std::vector<edn::Node> nodes, PullMany(*d, pattern_edn, entities));
-    std::string out = "[";
+    JsonOut out;
+    out.put('[');
     for (size_t i = 0; i < nodes.size(); ++i) {
-      if (i) out.push_back(',');
+      if (i) out.put(',');
       AppendJson(nodes[i], &out);
     }
-    out.push_back(']');
-    return out;
+    out.put(']');
+    return out.Take();
   });
 }
 
@@ -737,9 +775,9 @@ std::string Query(std::string query_edn, std::string inputs_json) {
       }
     }
     DL_ASSIGN_OR_RETURN(QueryTable table, QTable(query_edn, inputs));
-    std::string out;
+    JsonOut out;
     AppendTable(table, &out);
-    return out;
+    return out.Take();
   });
 }
 
