@@ -7,12 +7,20 @@
 
 namespace datalith {
 
-inline void PutVarint(std::string* out, uint64_t v) {
+// The varint of `v` at `p` (room for kMaxVarint bytes); returns the end.
+constexpr size_t kMaxVarint = 10;
+inline char* StoreVarint(char* p, uint64_t v) {
   while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    *p++ = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+inline void PutVarint(std::string* out, uint64_t v) {
+  char b[kMaxVarint];
+  out->append(b, static_cast<size_t>(StoreVarint(b, v) - b));
 }
 
 // Reads a varint at *pos; false on truncation or overlong encodings.
@@ -29,10 +37,15 @@ inline bool GetVarint(std::string_view in, size_t* pos, uint64_t* v) {
   return false;
 }
 
+// `v` as 8 big-endian bytes at `p`; returns the end.
+inline char* StoreFixed64BE(char* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<char>(v & 0xff);
+  return p + 8;
+}
+
 inline void PutFixed64BE(std::string* out, uint64_t v) {
   char b[8];
-  for (int i = 7; i >= 0; --i, v >>= 8) b[i] = static_cast<char>(v & 0xff);
-  out->append(b, 8);
+  out->append(b, static_cast<size_t>(StoreFixed64BE(b, v) - b));
 }
 
 inline uint64_t GetFixed64BE(const char* p) {
