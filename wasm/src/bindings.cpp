@@ -180,15 +180,16 @@ class JsonOut {
     end_ += s.size();
   }
   std::string Take() {
-    s_.resize(static_cast<size_t>(end_ - s_.data()));
+    s_.resize(used());
     end_ = cap_ = nullptr;
     return std::move(s_);
   }
 
  private:
+  size_t used() const { return end_ ? static_cast<size_t>(end_ - s_.data()) : 0; }
   void Need(size_t n) {
     if (static_cast<size_t>(cap_ - end_) >= n) return;
-    size_t used = end_ ? static_cast<size_t>(end_ - s_.data()) : 0;
+    size_t used = this->used();
     s_.resize(std::max(2 * s_.size(), used + n + 256));
     end_ = s_.data() + used;
     cap_ = s_.data() + s_.size();
