@@ -74,6 +74,12 @@ export class IdbStore {
     this.id = raw.storeCreate('buffer');
   }
 
+  // Reads the heads again (after another page moved them): the buffer store and
+  // `head` take IndexedDB's values.
+  async reloadHeads() {
+    await this.#loadHeads();
+  }
+
   async #loadHeads() {
     const tx = this.#db.transaction(HEADS);
     const names = tx.objectStore(HEADS).getAllKeys();
@@ -110,7 +116,7 @@ export class IdbStore {
   // The `main` head moves only from the value this store last read or wrote (a
   // compare-and-set inside the transaction): if another page or tab committed to the
   // same database meanwhile, the transaction is aborted, nothing is written, and the
-  // error says so (that page's commits stay; reconnect to build on them).
+  // error (code 'conflict') says so; that page's commits stay.
   async persist() {
     const { blobs, heads } = this.#raw.storeTakePending(this.id);
     if (blobs.length === 0 && heads.length === 0) return;
@@ -135,7 +141,7 @@ export class IdbStore {
     } catch (e) {
       if (moved === undefined) throw e;
       throw Object.assign(new Error(`the head of IndexedDB database "${this.#db.name}" was moved by another ` +
-        `page or tab (expected ${this.head ?? 'none'}, found ${moved}); reconnect to see its commits`), { code: 'conflict' });
+        `page or tab (expected ${this.head ?? 'none'}, found ${moved})`), { code: 'conflict' });
     }
     for (const [name, bytes] of heads) if (name === 'main') this.head = td.decode(bytes);
   }

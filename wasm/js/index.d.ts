@@ -170,6 +170,8 @@ export interface Connection {
    * resolves with its report (a `SyncTxReport`) once the commit is in the replica, and
    * rejects with `code` 'offline' (not sent), 'tx_failed', 'forbidden', 'overloaded',
    * 'commit_failed', 'message_too_large' or 'unknown_outcome' (the socket closed first).
+   * On IndexedDB, `code` 'conflict': another tab committed first; nothing of this
+   * transaction was stored and the connection continues from the stored head.
    */
   transact(txData: TxData | string): Promise<TxReport>;
   /** The replica's sync state; null without `config.sync`. */

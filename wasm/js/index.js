@@ -184,14 +184,34 @@ class Session {
         await core.call([this.store], () => raw.connFlush(this.conn));
         await this.store.persist();
       } catch (e) {
-        this.broken = e;
-        const err = new Error(`the transaction was applied but could not be stored: ${e.message}`);
+        const err = e.code === 'conflict' ? await this.rebase(core, e)
+          : new Error(`the transaction was applied but could not be stored: ${e.message}`);
         return applied.forEach((it) => it.reject(err));
       }
     }
     for (const it of applied) {
       this.notify(it.report);
       it.resolve(it.report);
+    }
+  }
+
+  // Another page or tab committed to this IndexedDB database first (persist found the
+  // head moved), so this batch was not stored: reopen the raw connection at the stored
+  // head, dropping the batch, so reads show the other page's commits and later
+  // transactions build on them. Returns the error for the batch's callers. If the
+  // reopen fails, the session refuses further writes.
+  async rebase(core, conflict) {
+    const { raw } = core;
+    try {
+      await this.store.reloadHeads();
+      const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
+      raw.connRelease(this.conn);
+      this.conn = conn;
+      return Object.assign(new Error(`the transaction was not stored: ${conflict.message}; ` +
+        'this connection now continues from the stored head'), { code: 'conflict' });
+    } catch (e) {
+      this.broken = e;
+      return new Error(`the transaction was applied but could not be stored: ${conflict.message} (${e.message})`);
     }
   }
 

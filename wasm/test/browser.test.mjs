@@ -181,7 +181,7 @@ test('an IndexedDB database and a memory database join in one query', async () =
   assert.ok(rows.read < 100, `the join read ${rows.read} nodes`);
 });
 
-test('two tabs writing one IndexedDB database: a stale writer gets a conflict, never overwrites', async () => {
+test('two tabs writing one IndexedDB database: a stale writer gets a conflict, never overwrites, and goes on from the stored head', async () => {
   // A second page of the same browser context shares the origin's IndexedDB: a tab.
   const other = await page.context().newPage();
   const open = async (p, create) => p.evaluate(async (create) => {
@@ -208,9 +208,16 @@ test('two tabs writing one IndexedDB database: a stale writer gets a conflict, n
     assert.equal(await write(page, 'a1'), 'ok');
     await open(other, false);
     assert.equal(await write(other, 'b1'), 'ok');
-    // This tab still builds on a1: its commit is refused, the other tab's stays.
-    assert.match(await write(page, 'a2'), /moved by another page or tab.*reconnect/);
-    assert.match(await write(page, 'a3'), /failed to persist.*reconnect/);
+    // This tab still builds on a1: its commit is refused, the other tab's stays, and
+    // the connection continues from the stored head (b1 visible, a2 gone).
+    assert.match(await write(page, 'a2'), /not stored: .*moved by another page or tab.*continues from the stored head/);
+    const seen = () => page.evaluate(async () =>
+      (await window.datalith.init()).q('[:find [?n ...] :where [_ :tab/name ?n]]', window.tabConn.db()));
+    assert.deepEqual((await seen()).sort(), ['a1', 'b1']);
+    assert.equal(await write(page, 'a3'), 'ok');
+    assert.deepEqual((await seen()).sort(), ['a1', 'a3', 'b1']);
+    // And the other tab, now stale itself, is refused in turn.
+    assert.match(await write(other, 'b2'), /not stored/);
     await load();
     const names = await page.evaluate(async () => {
       const d = await window.datalith.init();
@@ -219,7 +226,7 @@ test('two tabs writing one IndexedDB database: a stale writer gets a conflict, n
       await conn.close();
       return names;
     });
-    assert.deepEqual(names.sort(), ['a1', 'b1']);
+    assert.deepEqual(names.sort(), ['a1', 'a3', 'b1']);
   } finally {
     await other.close();
   }
