@@ -53,11 +53,11 @@ struct Pattern {
   std::vector<Spec> specs;
   bool wildcard = false;
   std::unordered_set<std::string> keys;      // edn::Write of every result key
-  std::unordered_set<EntityId> named;        // forward attributes named explicitly (beat *)
-  std::vector<EntityId> named_order;         // the same, ascending
+  std::vector<EntityId> named;               // forward attributes named explicitly (beat *), ascending
   // Read the entity's EAVT datoms in one scan (`*`, or several attributes) rather
   // than seeking each attribute.
   bool scan() const { return wildcard || named.size() > 1; }
+  bool Named(EntityId a) const { return std::binary_search(named.begin(), named.end(), a); }
 };
 
 // `*` alone: what a component ref without a sub-pattern is pulled with.
@@ -208,10 +208,8 @@ class Compiler {
     if (!p->keys.insert(edn::Write(s.key)).second)
       return Err(at, "duplicate key " + edn::Write(s.key) + " in pull pattern");
     if (s.type == Spec::Type::kForward && s.attr) {
-      if (p->named.insert(s.attr->id).second) {
-        p->named_order.insert(std::upper_bound(p->named_order.begin(), p->named_order.end(), s.attr->id),
-                              s.attr->id);
-      }
+      auto at = std::lower_bound(p->named.begin(), p->named.end(), s.attr->id);
+      if (at == p->named.end() || *at != s.attr->id) p->named.insert(at, s.attr->id);
     }
     const bool component = s.attr && s.attr->component;
     if (s.sub) {
@@ -268,7 +266,7 @@ class Puller {
   // reached by a forward seek, mostly within the current leaf.
   Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out) {
     std::vector<Value> at = {Value::Ref(e)};
-    if (!p.wildcard) at.push_back(Value::Ref(p.named_order.front()));
+    if (!p.wildcard) at.push_back(Value::Ref(p.named.front()));
     if (!eavt_ || e <= eavt_last_) {
       DL_ASSIGN_OR_RETURN(DatomIterator it, db_.SeekDatoms(IndexType::kEavt, at));
       eavt_.emplace(std::move(it));
@@ -279,13 +277,13 @@ class Puller {
     DatomIterator& it = *eavt_;
     while (it.Valid() && it.datom().e == e) {
       const Datom& d = it.datom();
-      if (p.wildcard || p.named.count(d.a)) {
+      if (p.wildcard || p.Named(d.a)) {
         out->push_back(d);
         it.Next();
         continue;
       }
-      auto next = std::upper_bound(p.named_order.begin(), p.named_order.end(), d.a);
-      if (next == p.named_order.end()) break;
+      auto next = std::upper_bound(p.named.begin(), p.named.end(), d.a);
+      if (next == p.named.end()) break;
       at.resize(1);
       at.push_back(Value::Ref(*next));
       DL_RETURN_IF_ERROR(it.SkipTo(at));
@@ -344,7 +342,7 @@ class Puller {
       const EntityId a = datoms[i].a;
       for (end = i; end < datoms.size() && datoms[end].a == a; ++end) {}
       const WildAttr& w = Wild(a);
-      if (p.named.count(a) || p.keys.count(w.key_text)) continue;
+      if (p.Named(a) || p.keys.count(w.key_text)) continue;
       values.clear();
       for (size_t j = i; j < end; ++j) values.push_back(datoms[j].v);
       const bool component = w.attr && w.attr->component;

@@ -112,8 +112,13 @@ Result<Value> DecodeAt(std::string_view b, size_t* pos, int depth) {
       if (zero == std::string_view::npos || zero + 1 >= b.size()) {
         return DecodeError(b.size(), std::string("unterminated ") + what);
       }
-      s.append(b.data() + p, zero - p);
       uint8_t next = static_cast<uint8_t>(b[zero + 1]);
+      if (next == 0x01 && s.empty()) {  // no escaped zero byte: the common case, one copy
+        std::string whole(b.data() + p, zero - p);
+        p = zero + 2;
+        return whole;
+      }
+      s.append(b.data() + p, zero - p);
       p = zero + 2;
       if (next == 0x01) return s;
       if (next != 0xff) {
