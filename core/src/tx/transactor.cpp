@@ -1444,8 +1444,10 @@ Result<TxOutput> Transactor::Run(const Node& tx_data) {
 
 }  // namespace
 
-Result<TxOutput> Transact(const std::shared_ptr<const DbState>& before, const edn::Node& tx_data,
-                          int64_t now_millis) {
+// Not inlined: with link-time optimisation the transactor would otherwise be inlined
+// into Connection::Transact, which the WASM build compiles -Os, and be optimised for size.
+[[gnu::noinline]] Result<TxOutput> Transact(const std::shared_ptr<const DbState>& before,
+                                            const edn::Node& tx_data, int64_t now_millis) {
   Transactor t(before, now_millis);
   return t.Run(tx_data);
 }
