@@ -76,11 +76,11 @@ class Keys {
 
   size_t size() const { return n_; }
   std::string_view operator[](size_t i) const {
-    uint32_t b = i == 0 ? 0 : ends_[i - 1];
+    uint32_t b = begin_of(i);
     return std::string_view(data_ + b, ends_[i] - b);
   }
-  size_t bytes() const { return n_ == 0 ? 0 : ends_[n_ - 1]; }
-  // Offset of key i's first byte, and bytes of keys [b, e).
+  size_t bytes() const { return begin_of(n_); }
+  // Offset of key i's first byte (of the end, for i == size()).
   uint32_t begin_of(size_t i) const { return i == 0 ? 0 : ends_[i - 1]; }
   const uint32_t* ends() const { return ends_; }
   const char* data() const { return data_; }
@@ -168,7 +168,6 @@ class NodeBuilder {
   void AppendRange(Keys src, size_t b, size_t e);
   // Branch children, default-constructed until set.
   Child* children() { return node_->children_ptr(); }
-  Node* node() { return node_; }
   // The finished node; every key must have been added.
   NodePtr Finish();
 
