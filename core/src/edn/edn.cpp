@@ -289,7 +289,7 @@ const char* InvalidNameReason(std::string_view name, bool keyword) {
 
 class Reader {
  public:
-  explicit Reader(std::string_view text) : text_(text), at_(text.data()), size_(text.size()) {}
+  explicit Reader(std::string_view text) : at_(text.data()), size_(text.size()) {}
 
   Status ValidateUtf8();
   // Skips whitespace, commas, comments and `#_`-discarded forms.
@@ -329,11 +329,11 @@ class Reader {
     size_t start = pos_, end = pos_;
     while (end < size_ && !IsDelimiter(at_[end])) ++end;  // newlines delimit
     AdvanceWithinLine(end);
-    return text_.substr(start, end - start);
+    return Slice(start, end);
   }
   char32_t PeekCodePoint() const {
     size_t i = pos_;
-    return DecodeUtf8(text_, &i);
+    return DecodeUtf8(Slice(0, size_), &i);
   }
 
   Status ReadCollection(Kind kind, Pos open, int depth, Node* out);
@@ -347,8 +347,10 @@ class Reader {
   Status ReadDispatch(int depth, Node* out);
   Status ReadFormAfter(const std::string& what, Pos what_at, int depth, Node* out);
 
-  std::string_view text_;
-  // text_'s bytes and size, read directly: the reader is compiled -Os in the WASM
+  // Bytes [from, to) of the text.
+  DL_INLINE std::string_view Slice(size_t from, size_t to) const { return {at_ + from, to - from}; }
+
+  // The text, read through a pointer: the reader is compiled -Os in the WASM
   // build, where string_view's accessors stay calls.
   const char* at_;
   size_t size_;
@@ -361,7 +363,7 @@ Status DepthError(Pos at) {
 }
 
 Status Reader::ValidateUtf8() {
-  Reader scan(text_);
+  Reader scan(Slice(0, size_));
   while (!scan.AtEnd()) {
     const size_t i = scan.pos_;
     auto b = static_cast<uint8_t>(at_[i]);
@@ -542,7 +544,7 @@ Status Reader::ReadString(Node* out) {
         s.push_back(c);
         Advance();
       } else {
-        s.append(text_.substr(pos_, end - pos_));
+        s.append(Slice(pos_, end));
         AdvanceWithinLine(end);
       }
       continue;
@@ -611,7 +613,7 @@ Status Reader::ReadChar(Node* out) {
   const size_t tok_start = pos_;
   AdvanceCodePoint();
   while (!AtEnd() && !IsDelimiter(Peek())) Advance();
-  const std::string_view tok = text_.substr(tok_start, pos_ - tok_start);
+  const std::string_view tok = Slice(tok_start, pos_);
 
   char32_t cp = 0;
   size_t i = 0;
