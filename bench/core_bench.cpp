@@ -25,7 +25,7 @@ namespace {
 struct Backend {
   std::string name;
   std::string dir;                  // file backend only
-  const char* schema = kSchema;
+  std::string schema = kSchema;
   std::shared_ptr<Store> Make() {
     if (dir.empty()) return MakeMemoryStore();
     std::filesystem::remove_all(dir);
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
                      ("datalith-bench-" + std::to_string(getpid()))).string();
   std::vector<Backend> backends = {{"memory", ""}, {"file", tmp + "/store"}};
   // Memory again with every attribute `:db/index false`: the indices DataScript keeps.
-  Backend no_avet{"memory, :db/index false", "", kSchemaNoAvet};
+  Backend no_avet{"memory, :db/index false", "", SchemaNoAvet()};
 
   for (Backend* bp : {&backends[0], &backends[1], &no_avet}) {
     Backend& b = *bp;
