@@ -241,6 +241,15 @@ void AppendTagged(const char* tag, std::string_view text, JsonOut* out) {
   out->put('}');
 }
 
+// {"#inst": ms}.
+void AppendInstant(int64_t millis, JsonOut* out) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, millis);
+  out->put("{\"#inst\":");
+  out->put(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+  out->put('}');
+}
+
 void AppendLong(int64_t v, JsonOut* out) {
   if (v > kMaxSafeInteger || v < -kMaxSafeInteger) return AppendTagged("#long", std::to_string(v), out);
   char buf[24];
@@ -295,11 +304,7 @@ void AppendJson(const edn::Node& n, JsonOut* out) {
       out->put('}');
       return;
     case Kind::kTagged: return AppendText(edn::Write(n), out);  // unknown tags: their EDN text
-    case Kind::kInst:
-      out->put("{\"#inst\":");
-      out->put(std::to_string(n.i));
-      out->put('}');
-      return;
+    case Kind::kInst: return AppendInstant(n.i, out);
     case Kind::kUuid: return AppendTagged("#uuid", n.uuid.ToString(), out);
   }
   out->put("null");
@@ -315,14 +320,7 @@ void AppendValue(const Value& v, JsonOut* out) {
     case ValueType::kRef:
       if (v.ref() <= static_cast<uint64_t>(kMaxSafeInteger)) return AppendLong(static_cast<int64_t>(v.ref()), out);
       break;
-    case ValueType::kInstant: {
-      char buf[24];
-      auto r = std::to_chars(buf, buf + sizeof buf, v.instant());
-      out->put("{\"#inst\":");
-      out->put(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
-      out->put('}');
-      return;
-    }
+    case ValueType::kInstant: return AppendInstant(v.instant(), out);
     default: break;
   }
   AppendJson(edn::FromValue(v), out);
