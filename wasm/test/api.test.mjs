@@ -16,12 +16,17 @@ const CATALOG_SCHEMA = [
   { 'db/ident': ':product/parts', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' },
 ];
 
-async function catalog() {
-  const cfg = fresh();
+// A new database (config `extra`) and a connection to it.
+async function create(extra = {}) {
+  const cfg = fresh(extra);
   await d.createDatabase(cfg);
-  const conn = await d.connect(cfg);
-  await conn.transact(CATALOG_SCHEMA);
-  return { cfg, conn };
+  return { cfg, conn: await d.connect(cfg) };
+}
+
+async function catalog() {
+  const h = await create();
+  await h.conn.transact(CATALOG_SCHEMA);
+  return h;
 }
 
 test('init loads the module once', async () => {
@@ -83,9 +88,7 @@ test('README: a join across two databases', async () => {
     { 'product/sku': 'W001', 'product/name': 'Widget', 'product/price': 9.99 },
     { 'product/sku': 'G001', 'product/name': 'Gadget', 'product/price': 24.5 },
     { 'product/sku': 'S001', 'product/name': 'Sprocket', 'product/price': 3.5 }]);
-  const invCfg = fresh({ schemaFlexibility: 'read' });
-  await d.createDatabase(invCfg);
-  const inv = await d.connect(invCfg);
+  const { conn: inv } = await create({ schemaFlexibility: 'read' });
   await inv.transact([
     { 'inventory/sku': 'W001', 'inventory/stock': 12 },
     { 'inventory/sku': 'G001', 'inventory/stock': 0 },
@@ -106,9 +109,7 @@ test('README: a join across two databases', async () => {
 test('README: databases bound inside a collection input', async () => {
   const tenants = [];
   for (const [name, orders] of [['acme', 3], ['globex', 1]]) {
-    const cfg = fresh({ schemaFlexibility: 'read' });
-    await d.createDatabase(cfg);
-    const conn = await d.connect(cfg);
+    const { conn } = await create({ schemaFlexibility: 'read' });
     await conn.transact(Array.from({ length: orders }, (_, i) => ({ 'order/id': i, 'order/status': ':completed' })));
     tenants.push([name, conn.db()]);
   }
@@ -157,9 +158,7 @@ test('find specs, rules, :keys and pull in queries', async () => {
 });
 
 test('values round-trip with the JS conventions', async () => {
-  const cfg = fresh({ schemaFlexibility: 'read' });
-  await d.createDatabase(cfg);
-  const conn = await d.connect(cfg);
+  const { conn } = await create({ schemaFlexibility: 'read' });
   const when = new Date(Date.UTC(2024, 1, 29, 12, 30, 0, 250));
   const id = d.uuid('5a0c3f1e-0000-4000-8000-00000000000a');
   const values = {
@@ -191,9 +190,7 @@ test('values round-trip with the JS conventions', async () => {
 test('index order is byte order, also for strings that share long prefixes', async () => {
   // Keys differ after 0-20 equal bytes, in ASCII and in multi-byte UTF-8 (bytes >= 0x80
   // must order above ASCII): the WASM build compares keys with its own memcmp.
-  const cfg = fresh({ schemaFlexibility: 'read' });
-  await d.createDatabase(cfg);
-  const conn = await d.connect(cfg);
+  const { conn } = await create({ schemaFlexibility: 'read' });
   const words = [];
   for (const prefix of ['', 'abcdefg', 'abcdefgh', 'abcdefghijklmnopqrst']) {
     for (const tail of ['', 'a', 'b', 'ab', 'z', 'é', 'ü', 'ā', 'A', '0', 'aa'.repeat(9)]) words.push(prefix + tail);
@@ -207,9 +204,7 @@ test('index order is byte order, also for strings that share long prefixes', asy
 });
 
 test('query results: every find shape and value type', async () => {
-  const cfg = fresh({ schemaFlexibility: 'read' });
-  await d.createDatabase(cfg);
-  const conn = await d.connect(cfg);
+  const { conn } = await create({ schemaFlexibility: 'read' });
   const when = new Date(Date.UTC(2024, 1, 29, 12, 30, 0, 250));
   const id = d.uuid('5a0c3f1e-0000-4000-8000-00000000000b');
   const values = { 'v/kw': ':color/red', 'v/colon': '\\:x', 'v/text': 'q " \\ é', 'v/double': 0.5,
