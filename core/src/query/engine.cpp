@@ -1683,7 +1683,8 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
 
   bool aggregate = false;
   for (const FindElem& f : q->find) aggregate = aggregate || f.kind == FindElem::Kind::kAggregate;
-  // Output rows: one Node per find element. Each keeps the world for pull.
+  // Output rows: the grouping values and, per aggregate element, its bag of values;
+  // each keeps its world for pull.
   struct OutRow {
     std::vector<Value> keys;  // grouping values (non-aggregate elements)
     size_t world = 0;
