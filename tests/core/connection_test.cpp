@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "datalith/db.h"
+#include "fault_injecting_store.h"
 
 using namespace datalith;
 
@@ -510,4 +511,23 @@ TEST_CASE("index access: SeekDatoms runs to the end of the index, IndexRange bou
   REQUIRE(it->status().ok());
   CHECK(seen == range(45, 50));
   CHECK(beyond);
+}
+
+TEST_CASE("a failed automatic flush undoes the transaction that triggered it and says so", "[db]") {
+  CreateOptions o;
+  o.max_pending_tx = 2;
+  // A store that dies right after the bootstrap commit's writes.
+  Result<std::shared_ptr<Connection>> conn = Status::Internal("not created");
+  for (int ops = 1; ops < 10 && !conn.ok(); ++ops)
+    conn = Connection::Create(std::make_shared<FaultInjectingStore>(MakeMemoryStore(), ops), o);
+  REQUIRE(conn.ok());
+  auto schema = (*conn)->Transact(kSchema);  // pending: the group is not full yet
+  REQUIRE(schema.ok());
+  EntityId basis = (*conn)->db().basis_tx();
+  auto item = (*conn)->Transact(AddItem(1));  // fills the group; its flush cannot write
+  REQUIRE(!item.ok());
+  CHECK(item.status().message().rfind("transaction not applied: flush", 0) == 0);
+  CHECK((*conn)->pending_tx() == 1);
+  CHECK((*conn)->db().basis_tx() == basis);
+  CHECK((*conn)->db().Datoms(IndexType::kAevt, {Value::Keyword("item/n")})->empty());
 }

@@ -1,60 +1,53 @@
-// Lazy loading from an asynchronous store (docs/wasm.md): reads that miss nodes fail
-// with kMissingNode however deep the miss is, change nothing, and succeed once the
-// nodes are provided; scans ask for sibling leaves in the same batch.
+// Lazy loading through a BufferStore (docs/design.md, "Lazy loading"): reads that miss
+// nodes fail with kMissingNode however deep the miss is, change nothing, and succeed
+// once the nodes are provided; scans ask for sibling leaves in the same batch; the
+// buffer holds a blob only until it is decoded.
 #include <catch2/catch.hpp>
 
 #include <functional>
 #include <set>
 
 #include "datalith/query.h"
+#include "datalith/buffer_store.h"
 #include "index/btree.h"
 
 using namespace datalith;
 
 namespace {
 
-// A store that, like the browser's, answers only what has been handed to it: any
-// other Get is kMissingNode and is recorded. Writes go through to the base store.
-class AsyncStore final : public Store {
+// The browser's arrangement (docs/design.md, "Lazy loading"): a BufferStore in front of
+// durable storage that only its owner can read. The owner here is synchronous: after a
+// call, it provides what the call reported missing from `base`, and it takes the
+// buffer's writes to `base`, as the IndexedDB backend does.
+class Owner {
  public:
-  explicit AsyncStore(std::shared_ptr<Store> base) : base_(std::move(base)) {}
+  explicit Owner(std::shared_ptr<Store> base)
+      : base_(std::move(base)), buffer_(std::make_shared<BufferStore>()) {
+    std::vector<std::string> heads = *base_->ListHeads();
+    for (const std::string& name : heads) buffer_->ProvideHead(name, *base_->GetHead(name));
+  }
+
+  std::shared_ptr<BufferStore> store() const { return buffer_; }
 
   // Hands over everything recorded as missing; returns how many addresses.
   size_t ProvideMissing() {
-    size_t n = missing_.size();
-    for (const Address& a : missing_) loaded_.insert(a);
-    missing_.clear();
-    return n;
+    std::vector<Address> missing = buffer_->TakeMissing();
+    for (const Address& a : missing) buffer_->Provide(a, *base_->Get(a));
+    return missing.size();
   }
 
-  Result<std::string> Get(const Address& addr) override {
-    if (!loaded_.count(addr)) {
-      missing_.insert(addr);
-      return Status::MissingNode("not loaded: " + addr.Hex());
-    }
-    return base_->Get(addr);
+  // What a call that did not end in kMissingNode leaves: decoded blobs dropped, the
+  // writes taken to durable storage.
+  void Done() {
+    buffer_->Trim();
+    BufferStore::Pending p = buffer_->TakePending();
+    REQUIRE(base_->Put(p.blobs).ok());
+    for (const auto& [name, value] : p.heads) REQUIRE(base_->CasHead(name, *base_->GetHead(name), value).ok());
   }
-  Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override {
-    for (const auto& b : blobs) loaded_.insert(b.first);
-    return base_->Put(blobs);
-  }
-  Status Sync() override { return base_->Sync(); }
-  Result<std::optional<std::string>> GetHead(const std::string& name) override {
-    return base_->GetHead(name);
-  }
-  Status CasHead(const std::string& name, const std::optional<std::string>& expected,
-                 const std::string& value) override {
-    return base_->CasHead(name, expected, value);
-  }
-  Result<std::vector<std::string>> ListHeads() override { return base_->ListHeads(); }
-  Status DeleteHead(const std::string& name) override { return base_->DeleteHead(name); }
-  Result<std::vector<Address>> List() override { return base_->List(); }
-  Status Delete(const Address& addr) override { return base_->Delete(addr); }
 
  private:
   std::shared_ptr<Store> base_;
-  std::set<Address> loaded_;
-  std::set<Address> missing_;
+  std::shared_ptr<BufferStore> buffer_;
 };
 
 struct Rounds {
@@ -65,12 +58,13 @@ struct Rounds {
 // Runs `read` until it stops failing with kMissingNode, providing what it asked for.
 // Any other failure, including a missing node reported under another code, fails.
 template <class F>
-auto Drive(AsyncStore& store, F read, Rounds* r) -> decltype(read()) {
+auto Drive(Owner& store, F read, Rounds* r) -> decltype(read()) {
   for (int round = 0; round < 500; ++round) {
     auto result = read();
     if (result.ok() || result.status().code() != Code::kMissingNode) {
       INFO(result.status().ToString());
       REQUIRE(result.ok());
+      store.Done();
       r->rounds += round;
       return result;
     }
@@ -105,8 +99,8 @@ TEST_CASE("a cold scan loads sibling leaves in batches; a lookup loads one path"
   for (const NodePtr& n : fresh) leaves += n->leaf();
   REQUIRE(leaves > 3 * kPrefetchSiblings);
 
-  auto async = std::make_shared<AsyncStore>(base);
-  NodeSource src(async, 64 << 20);
+  Owner async(base);
+  NodeSource src(async.store(), 64 << 20);
   auto count_all = [&]() -> Result<uint64_t> {
     Iterator it(&src, persisted);
     uint64_t n = 0;
@@ -122,15 +116,15 @@ TEST_CASE("a cold scan loads sibling leaves in batches; a lookup loads one path"
   };
 
   Rounds point;
-  REQUIRE(*Drive(*async, lookup, &point) == "k00031337");
+  REQUIRE(*Drive(async, lookup, &point) == "k00031337");
   CHECK(point.fetched == static_cast<size_t>(point.rounds));  // one node per level, no siblings
 
   Rounds scan;
-  REQUIRE(*Drive(*async, count_all, &scan) == 40000);
+  REQUIRE(*Drive(async, count_all, &scan) == 40000);
   CHECK(scan.fetched >= leaves);
   CHECK(scan.rounds <= static_cast<int>(leaves / kPrefetchSiblings + 2 * (leaves / kMaxBranch) + 4));
   Rounds again;
-  REQUIRE(*Drive(*async, count_all, &again) == 40000);
+  REQUIRE(*Drive(async, count_all, &again) == 40000);
   CHECK(again.rounds == 0);
 }
 
@@ -175,9 +169,9 @@ TEST_CASE("kMissingNode survives every layer: queries, pull, transactions", "[la
       {"reverse ref", "[:find ?n . :where [?x :name \"n1500\"] [?e :friend ?x] [?e :name ?n]]"},
       {"history", "[:find ?a ?added :in $ :where [?e :name \"n7\"] [?e :age ?a _ ?added]]"},
   };
-  auto async = std::make_shared<AsyncStore>(base);
+  Owner async(base);
   Rounds r;
-  auto conn = Drive(*async, [&] { return Connection::Open(async); }, &r);
+  auto conn = Drive(async, [&] { return Connection::Open(async.store()); }, &r);
   Db db = (*conn)->db();
   for (const auto& [name, query] : queries) {
     INFO(name);
@@ -185,18 +179,64 @@ TEST_CASE("kMissingNode survives every layer: queries, pull, transactions", "[la
     if (std::string(name) == "lookup-ref input") inputs.push_back(*QueryInput::Edn("[:name \"n77\"]"));
     if (std::string(name) == "rules") inputs.push_back(*QueryInput::Edn(rules));
     if (std::string(name) == "history") inputs[0] = QueryInput::Database(db.History());
-    auto cold = Drive(*async, [&] { return Q(query, inputs); }, &r);
+    auto cold = Drive(async, [&] { return Q(query, inputs); }, &r);
     auto warm = Q(query, inputs);
     REQUIRE(warm.ok());
     CHECK(edn::Write(*cold) == edn::Write(*warm));
   }
-  auto pulled = Drive(*async, [&] {
+  auto pulled = Drive(async, [&] {
     return Pull(db, "[* {:friend [:name {:friend 2}]} {:_friend [:name]}]", Value::Long(1100));
   }, &r);
   CHECK(edn::Write(*pulled).find("n") != std::string::npos);
-  auto instant = Drive(*async, [&] { return db.AsOfInstant(0); }, &r);
+  auto instant = Drive(async, [&] { return db.AsOfInstant(0); }, &r);
   // Transactions that need nodes (an upsert through a unique identity) are atomic.
-  auto report = Drive(*async, [&] { return (*conn)->Transact("[{:name \"n2999\" :age 1}]"); }, &r);
+  auto report = Drive(async, [&] { return (*conn)->Transact("[{:name \"n2999\" :age 1}]"); }, &r);
   CHECK(report->tx_data.size() == 3);  // tx instant, retract age, add age
   REQUIRE((*conn)->Flush().ok());
+}
+
+TEST_CASE("a buffer store holds blobs only until they are decoded, and writes until they are taken",
+          "[lazy][storage]") {
+  auto base = MakeMemoryStore();
+  {
+    auto conn = Connection::Create(base);
+    REQUIRE(conn.ok());
+    REQUIRE((*conn)->Transact("[{:db/ident :name :db/valueType :db.type/string}]").ok());
+    std::string tx = "[";
+    for (int i = 0; i < 5000; ++i) tx += "{:name \"n" + std::to_string(i) + "\"}";
+    REQUIRE((*conn)->Transact(tx + "]").ok());
+    REQUIRE((*conn)->Flush().ok());
+  }
+  Owner owner(base);
+  BufferStore& buffer = *owner.store();
+  Rounds r;
+  OpenOptions small;
+  small.cache_bytes = 16 << 10;  // far less than the database: nodes are evicted and read again
+  auto conn = Drive(owner, [&] { return Connection::Open(owner.store(), small); }, &r);
+  CHECK(buffer.blob_count() == 0);  // the commit record was decoded, then dropped
+
+  auto count = [&]() -> Result<size_t> {
+    DL_ASSIGN_OR_RETURN(std::vector<Datom> all, (*conn)->db().Datoms(IndexType::kEavt, {}));
+    return all.size();
+  };
+  // A scan whose working set exceeds the node cache still finishes: blobs stay in the
+  // buffer for as long as the call is retried.
+  size_t n = *Drive(owner, count, &r);
+  CHECK(n > 5000);
+  CHECK(buffer.blob_count() == 0);
+  CHECK(buffer.blob_bytes() == 0);
+  // Evicted nodes are fetched again and give the same answer.
+  Rounds again;
+  CHECK(*Drive(owner, count, &again) == n);
+  CHECK(again.fetched > 0);
+
+  // A transaction's nodes wait in the buffer until they are taken, then leave it.
+  REQUIRE(Drive(owner, [&] { return (*conn)->Transact("[{:name \"new\"}]"); }, &r).ok());
+  REQUIRE((*conn)->Flush().ok());
+  CHECK(buffer.blob_count() > 0);
+  BufferStore::Pending pending = buffer.TakePending();
+  CHECK(!pending.blobs.empty());
+  CHECK(pending.heads.size() == 1);
+  CHECK(buffer.blob_count() == 0);
+  CHECK(buffer.blob_bytes() == 0);
 }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "datalith/store.h"
+#include "fault_injecting_store.h"
 
 namespace fs = std::filesystem;
 using datalith::Address;

@@ -218,7 +218,10 @@ class Connection {
   Db db() const;
 
   // Applies tx data (an EDN vector of entity maps and list forms). Atomic: on error
-  // nothing changes and the message names the offending form and why.
+  // nothing changes and the message names the offending form and why. A transaction
+  // that fills the group (max_pending_tx/bytes) flushes it; if that flush fails, the
+  // transaction is not applied and its error is the flush's (earlier pending
+  // transactions stay pending).
   Result<TxReport> Transact(std::string_view edn_text);
   Result<TxReport> Transact(const edn::Node& tx_data);
 
@@ -254,7 +257,7 @@ class Connection {
   Result<std::vector<Address>> CommitRoots(const Address& commit) const;
   Result<std::vector<Address>> NodeChildren(const Address& node) const;
 
-  struct Impl;  // opaque; defined in connection.cpp
+  struct Impl;  // opaque; defined in conn/connection.cpp
 
  private:
   explicit Connection(std::unique_ptr<Impl> impl);

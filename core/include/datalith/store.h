@@ -78,6 +78,12 @@ class Store {
   }
 };
 
+// OK if `blob` is the stored form (docs/format.md §2: a codec byte, then the canonical
+// bytes or one zstd frame of them) of the node or commit record at `addr`: the
+// canonical bytes hash to `addr`. Corruption naming the address otherwise. For readers
+// that receive blobs from elsewhere (a replica, a static host) before storing them.
+Status VerifyBlob(const Address& addr, std::string_view blob);
+
 // In-process store; shares nothing with other processes.
 std::shared_ptr<Store> MakeMemoryStore();
 
@@ -91,33 +97,5 @@ std::shared_ptr<Store> MakeMemoryStore();
 // mostly dead (or small) ones. Several processes may open the same directory; CasHead
 // serialises writers with an advisory lock, readers take no lock.
 Result<std::shared_ptr<Store>> OpenFileStore(const std::string& dir, bool create);
-
-// For tests: wraps a store and fails (as if the process died) every operation after
-// the first `ops_before_crash` mutating operations (Put, Sync, CasHead, Delete,
-// DeleteHead). A Put of many blobs may be cut in the middle. Reads keep working.
-class FaultInjectingStore : public Store {
- public:
-  FaultInjectingStore(std::shared_ptr<Store> base, int64_t ops_before_crash);
-  bool crashed() const { return crashed_; }
-  int64_t mutating_ops() const { return ops_; }
-
-  Result<std::string> Get(const Address& addr) override;
-  Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override;
-  Status Sync() override;
-  Result<std::optional<std::string>> GetHead(const std::string& name) override;
-  Status CasHead(const std::string& name, const std::optional<std::string>& expected,
-                 const std::string& value) override;
-  Result<std::vector<std::string>> ListHeads() override;
-  Status DeleteHead(const std::string& name) override;
-  Result<std::vector<Address>> List() override;
-  Status Delete(const Address& addr) override;
-
- private:
-  bool Step();  // counts one mutating op; false once crashed
-  std::shared_ptr<Store> base_;
-  int64_t budget_;
-  int64_t ops_ = 0;
-  bool crashed_ = false;
-};
 
 }  // namespace datalith

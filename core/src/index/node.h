@@ -19,6 +19,7 @@
 
 #include "datalith/status.h"
 #include "datalith/store.h"
+#include "storage/blob.h"
 
 namespace datalith::index {
 
@@ -198,8 +199,5 @@ inline void NodePtr::Release() {
 std::string EncodeNode(const Node& node);
 // Decodes and validates canonical bytes (bounds, counts, strictly ascending keys).
 Result<NodePtr> DecodeNode(std::string_view canonical, const Address& addr);
-// Blob = 1 byte codec (0 raw, 1 zstd) + payload. Verifies the address on unwrap.
-std::string WrapBlob(const std::string& canonical);
-Result<std::string> UnwrapBlob(std::string_view blob, const Address& addr);
 
 }  // namespace datalith::index

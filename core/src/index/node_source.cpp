@@ -17,14 +17,7 @@ Result<NodePtr> NodeSource::Load(const Address& addr) {
   }
   // Read and decode outside the lock: loads of different nodes proceed in parallel.
   Result<std::string> blob = store_->Get(addr);
-  if (!blob.ok()) {
-    if (blob.status().code() == Code::kMissingNode) {
-      std::lock_guard<std::mutex> lock(mu_);
-      // Bounded: callers that track misses in the store itself never take this list.
-      if (missing_.size() < kMaxMissing) missing_.push_back(addr);
-    }
-    return blob.status().WithContext("loading node " + addr.Hex());
-  }
+  if (!blob.ok()) return blob.status().WithContext("loading node " + addr.Hex());
   DL_ASSIGN_OR_RETURN(std::string canonical, UnwrapBlob(*blob, addr));
   DL_ASSIGN_OR_RETURN(NodePtr node, DecodeNode(canonical, addr));
   std::lock_guard<std::mutex> lock(mu_);
@@ -37,23 +30,6 @@ Result<NodePtr> NodeSource::Load(const Address& addr) {
 void NodeSource::Remember(const NodePtr& node) {
   std::lock_guard<std::mutex> lock(mu_);
   InsertLocked(node->address(), node);
-}
-
-Status NodeSource::Provide(const Address& addr, std::string_view blob) {
-  DL_ASSIGN_OR_RETURN(std::string canonical, UnwrapBlob(blob, addr));
-  DL_ASSIGN_OR_RETURN(NodePtr node, DecodeNode(canonical, addr));
-  std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.loads;
-  stats_.load_bytes += blob.size();
-  InsertLocked(addr, node);
-  return Status::Ok();
-}
-
-std::vector<Address> NodeSource::TakeMissing() {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<Address> out;
-  out.swap(missing_);
-  return out;
 }
 
 NodeSourceStats NodeSource::stats() const {

@@ -3,15 +3,14 @@
 //
 // Lazy loading: nothing is read until a tree walk needs it; a second walk over the
 // same nodes does no I/O while they stay cached. A store that cannot answer
-// synchronously (the browser's IndexedDB, fed by JS) returns kMissingNode; the
-// source records the missing addresses so the caller can fetch them in one batch,
-// Provide() them, and retry the read.
+// synchronously (BufferStore) returns kMissingNode and records the address itself;
+// Load passes that status up unchanged (with context), and the caller fetches what the
+// store recorded and retries (docs/design.md, "Lazy loading").
 #pragma once
 
 #include <list>
 #include <mutex>
 #include <unordered_map>
-#include <vector>
 
 #include "index/node.h"
 
@@ -38,13 +37,6 @@ class NodeSource {
   }
   // Adds a node the caller already has decoded (e.g. just persisted) to the cache.
   void Remember(const NodePtr& node);
-  // Feeds a blob fetched asynchronously (verified like any load).
-  Status Provide(const Address& addr, std::string_view blob);
-  // Addresses that reported kMissingNode since the last call (at most kMaxMissing);
-  // clears the list.
-  std::vector<Address> TakeMissing();
-  static constexpr size_t kMaxMissing = 4096;
-
   Store* store() const { return store_.get(); }
   const std::shared_ptr<Store>& shared_store() const { return store_; }
   NodeSourceStats stats() const;
@@ -59,7 +51,6 @@ class NodeSource {
   size_t bytes_ = 0;
   std::list<std::pair<Address, NodePtr>> lru_;  // front = most recent
   std::unordered_map<Address, std::list<std::pair<Address, NodePtr>>::iterator, AddressHash> map_;
-  std::vector<Address> missing_;
   NodeSourceStats stats_;
 };
 

@@ -1,6 +1,6 @@
 // FaultInjectingStore: simulates a process dying after N mutating operations, so
 // tests can check that every prefix of a commit's writes leaves a readable store.
-#include "datalith/store.h"
+#include "fault_injecting_store.h"
 
 namespace datalith {
 

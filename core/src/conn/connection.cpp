@@ -1,106 +1,27 @@
+// Connection (datalith/db.h): the one writer of a database in this process. Applies
+// transactions through the transactor, groups them into commits (nodes, then the
+// commit record, then a compare-and-set of the branch head), and reads heads, the
+// commit log and GC marks back from the store.
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <unordered_set>
 
 #include "datalith/db.h"
+#include "conn/commit.h"
 #include "db/db_state.h"
 #include "tx/transactor.h"
-#include "util/varint.h"
 
 namespace datalith {
 namespace {
 
+using internal::Commit;
 using internal::DbState;
-
-constexpr uint8_t kCommitVersion = 1;
-constexpr uint8_t kKindCommit = 3;  // node kinds 1, 2 are tree nodes (docs/format.md)
+using internal::LoadCommit;
 
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-void PutAddress(std::string* out, const Address& a) {
-  out->append(reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size());
-}
-
-bool GetAddress(std::string_view in, size_t* pos, Address* a) {
-  if (in.size() - *pos < a->bytes.size()) return false;
-  std::memcpy(a->bytes.data(), in.data() + *pos, a->bytes.size());
-  *pos += a->bytes.size();
-  return true;
-}
-
-struct Commit {
-  Address parent;
-  EntityId first_tx = 0;
-  std::shared_ptr<DbState> state;
-};
-
-std::string EncodeCommit(const DbState& s, const Address& parent, EntityId first_tx) {
-  std::string out;
-  out.push_back(static_cast<char>(kCommitVersion));
-  out.push_back(static_cast<char>(kKindCommit));
-  PutAddress(&out, parent);
-  PutVarint(&out, first_tx);
-  PutVarint(&out, s.max_tx);
-  PutVarint(&out, s.max_eid);
-  PutFixed64BE(&out, static_cast<uint64_t>(s.last_instant));
-  out.push_back(s.keep_history ? 1 : 0);
-  for (const auto* trees : {s.current, s.history}) {
-    for (int i = 0; i < kIndexCount; ++i) {
-      PutAddress(&out, trees[i].empty() ? Address() : trees[i].address());
-      PutVarint(&out, trees[i].count);
-    }
-  }
-  s.schema->Encode(&out);
-  return out;
-}
-
-Result<Commit> DecodeCommit(std::string_view in, const Address& addr,
-                            const std::shared_ptr<index::NodeSource>& src) {
-  auto bad = [&](const std::string& what) {
-    return Status::Corruption("commit " + addr.Hex() + ": " + what);
-  };
-  if (in.size() < 2 || static_cast<uint8_t>(in[0]) != kCommitVersion)
-    return bad("unsupported commit version");
-  if (static_cast<uint8_t>(in[1]) != kKindCommit) return bad("not a commit record");
-  size_t pos = 2;
-  Commit c;
-  c.state = std::make_shared<DbState>();
-  DbState& s = *c.state;
-  s.src = src;
-  s.commit = addr;
-  uint64_t max_tx, max_eid;
-  if (!GetAddress(in, &pos, &c.parent) || !GetVarint(in, &pos, &c.first_tx) ||
-      !GetVarint(in, &pos, &max_tx) || !GetVarint(in, &pos, &max_eid) || in.size() - pos < 9)
-    return bad("truncated header");
-  s.max_tx = max_tx;
-  s.max_eid = max_eid;
-  s.last_instant = static_cast<int64_t>(GetFixed64BE(in.data() + pos));
-  pos += 8;
-  s.keep_history = in[pos++] != 0;
-  for (auto* trees : {s.current, s.history}) {
-    for (int i = 0; i < kIndexCount; ++i) {
-      if (!GetAddress(in, &pos, &trees[i].addr) || !GetVarint(in, &pos, &trees[i].count))
-        return bad("truncated roots");
-      if (trees[i].addr.IsZero() != (trees[i].count == 0)) return bad("root count mismatch");
-    }
-  }
-  auto schema = Schema::Decode(in, &pos);
-  if (!schema.ok()) return bad(schema.status().message());
-  s.schema = std::move(schema).value();
-  if (pos != in.size()) return bad("trailing bytes");
-  return c;
-}
-
-Result<Commit> LoadCommit(Store& store, const Address& addr,
-                          const std::shared_ptr<index::NodeSource>& src) {
-  DL_ASSIGN_OR_RETURN(std::string blob, store.Get(addr));
-  DL_ASSIGN_OR_RETURN(std::string canonical, index::UnwrapBlob(blob, addr));
-  return DecodeCommit(canonical, addr, src);
 }
 
 // The datoms every database starts with: the system attributes.
@@ -173,11 +94,11 @@ Status Connection::Impl::FlushLocked() {
   for (const auto* trees : {state->current, state->history}) {
     for (int i = 0; i < kIndexCount; ++i) index::Persist(trees[i], &blobs, &fresh);
   }
-  std::string canonical = EncodeCommit(*state, head_commit, first_pending_tx);
+  std::string canonical = internal::EncodeCommit(*state, head_commit, first_pending_tx);
   Address commit = Address::Of(canonical);
   uint64_t bytes = 0;
   for (const auto& b : blobs) bytes += b.second.size();
-  std::string commit_blob = index::WrapBlob(canonical);
+  std::string commit_blob = WrapBlob(canonical);
   bytes += commit_blob.size();
   blobs.emplace_back(commit, std::move(commit_blob));
   // Nodes first, then the commit record, then the head (CasHead syncs the blobs).
@@ -283,13 +204,23 @@ Result<TxReport> Connection::Transact(const edn::Node& tx_data) {
   report.tx_data = std::move(out.tx_data);
   report.tempids = std::move(out.tempids);
   report.tx = out.tx;
+  const size_t pending_tx = impl_->pending_tx, pending_bytes = impl_->pending_bytes;
+  const EntityId first_pending_tx = impl_->first_pending_tx;
   impl_->state = std::move(out.after);
   if (impl_->pending_tx++ == 0) impl_->first_pending_tx = report.tx;
   impl_->pending_bytes += out.key_bytes;
   if (impl_->pending_tx >= impl_->max_pending_tx || impl_->pending_bytes >= impl_->max_pending_bytes) {
-    // The transaction is applied either way; a failed flush is retried by the next
-    // one and reported by an explicit Flush().
-    (void)impl_->FlushLocked();
+    // A transaction that triggers a flush is applied only if that commit is written:
+    // on failure it is undone and the caller gets the error; the transactions pending
+    // before it stay pending for the next flush.
+    Status flushed = impl_->FlushLocked();
+    if (!flushed.ok()) {
+      impl_->state = std::move(before);
+      impl_->pending_tx = pending_tx;
+      impl_->pending_bytes = pending_bytes;
+      impl_->first_pending_tx = first_pending_tx;
+      return flushed.WithContext("transaction not applied");
+    }
   }
   return report;
 }

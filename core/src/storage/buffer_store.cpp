@@ -1,11 +1,12 @@
-#include "buffer_store.h"
+#include "datalith/buffer_store.h"
 
 #include <algorithm>
 
-namespace datalith::wasm {
+namespace datalith {
 
 void BufferStore::Provide(const Address& addr, std::string blob) {
-  blobs_.try_emplace(addr, std::move(blob));
+  size_t size = blob.size();
+  if (blobs_.try_emplace(addr, Blob{std::move(blob)}).second) blob_bytes_ += size;
 }
 
 void BufferStore::ProvideHead(const std::string& name, std::optional<std::string> value) {
@@ -24,7 +25,10 @@ BufferStore::Pending BufferStore::TakePending() {
   Pending p;
   for (const Address& a : pending_blobs_) {
     auto it = blobs_.find(a);
-    if (it != blobs_.end()) p.blobs.emplace_back(a, it->second);
+    if (it == blobs_.end() || !it->second.pending) continue;
+    blob_bytes_ -= it->second.bytes.size();
+    p.blobs.emplace_back(a, std::move(it->second.bytes));
+    blobs_.erase(it);
   }
   for (const std::string& name : pending_heads_) {
     auto it = heads_.find(name);
@@ -35,17 +39,39 @@ BufferStore::Pending BufferStore::TakePending() {
   return p;
 }
 
+void BufferStore::Trim() {
+  for (const Address& a : read_) {
+    auto it = blobs_.find(a);
+    if (it != blobs_.end() && !it->second.pending) Erase(it);
+  }
+  read_.clear();
+}
+
+void BufferStore::Erase(std::unordered_map<Address, Blob, AddressHash>::iterator it) {
+  blob_bytes_ -= it->second.bytes.size();
+  blobs_.erase(it);
+}
+
 Result<std::string> BufferStore::Get(const Address& addr) {
   auto it = blobs_.find(addr);
-  if (it != blobs_.end()) return it->second;
-  ++missing_recorded_;
+  if (it != blobs_.end()) {
+    if (!it->second.read && !it->second.pending) {
+      it->second.read = true;
+      read_.push_back(addr);
+    }
+    return it->second.bytes;
+  }
   if (missing_set_.insert(addr).second) missing_.push_back(addr);
   return Status::MissingNode("blob " + addr.Hex() + " is not loaded yet");
 }
 
 Status BufferStore::Put(const std::vector<std::pair<Address, std::string>>& blobs) {
   for (const auto& [addr, bytes] : blobs) {
-    if (blobs_.try_emplace(addr, bytes).second) pending_blobs_.push_back(addr);
+    auto [it, fresh] = blobs_.try_emplace(addr, Blob{bytes, /*pending=*/true});
+    if (fresh) {
+      blob_bytes_ += bytes.size();
+      pending_blobs_.push_back(addr);
+    }
   }
   return Status::Ok();
 }
@@ -63,7 +89,7 @@ Status BufferStore::CasHead(const std::string& name, const std::optional<std::st
   if (it != heads_.end()) current = it->second;
   if (current != expected) return Status::Conflict("head `" + name + "` changed concurrently");
   heads_[name] = value;
-  // One entry per head: only its latest value needs to reach IndexedDB.
+  // One entry per head: only its latest value needs to reach durable storage.
   if (std::find(pending_heads_.begin(), pending_heads_.end(), name) == pending_heads_.end())
     pending_heads_.push_back(name);
   return Status::Ok();
@@ -80,6 +106,7 @@ Status BufferStore::DeleteHead(const std::string& name) {
   return Status::Ok();
 }
 
+// Only what is held here: GC of the durable storage behind a buffer is its owner's.
 Result<std::vector<Address>> BufferStore::List() {
   std::vector<Address> out;
   for (const auto& [addr, _] : blobs_) out.push_back(addr);
@@ -88,8 +115,9 @@ Result<std::vector<Address>> BufferStore::List() {
 }
 
 Status BufferStore::Delete(const Address& addr) {
-  blobs_.erase(addr);
+  auto it = blobs_.find(addr);
+  if (it != blobs_.end()) Erase(it);
   return Status::Ok();
 }
 
-}  // namespace datalith::wasm
+}  // namespace datalith

@@ -1,0 +1,90 @@
+#include "conn/commit.h"
+
+#include <cstring>
+
+#include "util/varint.h"
+
+namespace datalith::internal {
+namespace {
+
+constexpr uint8_t kCommitVersion = 1;
+constexpr uint8_t kKindCommit = 3;  // node kinds 1, 2 are tree nodes (docs/format.md)
+
+void PutAddress(std::string* out, const Address& a) {
+  out->append(reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size());
+}
+
+bool GetAddress(std::string_view in, size_t* pos, Address* a) {
+  if (in.size() - *pos < a->bytes.size()) return false;
+  std::memcpy(a->bytes.data(), in.data() + *pos, a->bytes.size());
+  *pos += a->bytes.size();
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeCommit(const DbState& s, const Address& parent, EntityId first_tx) {
+  std::string out;
+  out.push_back(static_cast<char>(kCommitVersion));
+  out.push_back(static_cast<char>(kKindCommit));
+  PutAddress(&out, parent);
+  PutVarint(&out, first_tx);
+  PutVarint(&out, s.max_tx);
+  PutVarint(&out, s.max_eid);
+  PutFixed64BE(&out, static_cast<uint64_t>(s.last_instant));
+  out.push_back(s.keep_history ? 1 : 0);
+  for (const auto* trees : {s.current, s.history}) {
+    for (int i = 0; i < kIndexCount; ++i) {
+      PutAddress(&out, trees[i].empty() ? Address() : trees[i].address());
+      PutVarint(&out, trees[i].count);
+    }
+  }
+  s.schema->Encode(&out);
+  return out;
+}
+
+Result<Commit> DecodeCommit(std::string_view in, const Address& addr,
+                            const std::shared_ptr<index::NodeSource>& src) {
+  auto bad = [&](const std::string& what) {
+    return Status::Corruption("commit " + addr.Hex() + ": " + what);
+  };
+  if (in.size() < 2 || static_cast<uint8_t>(in[0]) != kCommitVersion)
+    return bad("unsupported commit version");
+  if (static_cast<uint8_t>(in[1]) != kKindCommit) return bad("not a commit record");
+  size_t pos = 2;
+  Commit c;
+  c.state = std::make_shared<DbState>();
+  DbState& s = *c.state;
+  s.src = src;
+  s.commit = addr;
+  uint64_t max_tx, max_eid;
+  if (!GetAddress(in, &pos, &c.parent) || !GetVarint(in, &pos, &c.first_tx) ||
+      !GetVarint(in, &pos, &max_tx) || !GetVarint(in, &pos, &max_eid) || in.size() - pos < 9)
+    return bad("truncated header");
+  s.max_tx = max_tx;
+  s.max_eid = max_eid;
+  s.last_instant = static_cast<int64_t>(GetFixed64BE(in.data() + pos));
+  pos += 8;
+  s.keep_history = in[pos++] != 0;
+  for (auto* trees : {s.current, s.history}) {
+    for (int i = 0; i < kIndexCount; ++i) {
+      if (!GetAddress(in, &pos, &trees[i].addr) || !GetVarint(in, &pos, &trees[i].count))
+        return bad("truncated roots");
+      if (trees[i].addr.IsZero() != (trees[i].count == 0)) return bad("root count mismatch");
+    }
+  }
+  auto schema = Schema::Decode(in, &pos);
+  if (!schema.ok()) return bad(schema.status().message());
+  s.schema = std::move(schema).value();
+  if (pos != in.size()) return bad("trailing bytes");
+  return c;
+}
+
+Result<Commit> LoadCommit(Store& store, const Address& addr,
+                          const std::shared_ptr<index::NodeSource>& src) {
+  DL_ASSIGN_OR_RETURN(std::string blob, store.Get(addr));
+  DL_ASSIGN_OR_RETURN(std::string canonical, UnwrapBlob(blob, addr));
+  return DecodeCommit(canonical, addr, src);
+}
+
+}  // namespace datalith::internal

@@ -1,0 +1,195 @@
+// Connections (docs/wasm.md, "Raw tier contract"): create, open, transact, flush,
+// refresh, the commit log.
+#include <emscripten/bind.h>
+
+#include "boundary.h"
+#include "json_writer.h"
+
+namespace datalith::wasm {
+namespace {
+
+using emscripten::val;
+
+// The wasm heap is small next to a server's: a byte-bounded node cache per connection.
+constexpr size_t kCacheBytes = size_t{64} << 20;
+
+// The cache size, and for a memory store (nothing to persist) no flushing by itself;
+// shared by CreateOptions and OpenOptions.
+template <class Options>
+Options ConnectionOptions(const StoreEntry& s) {
+  Options o;
+  o.cache_bytes = kCacheBytes;
+  if (!s.buffer) {
+    o.max_pending_tx = SIZE_MAX;
+    o.max_pending_bytes = SIZE_MAX;
+  }
+  return o;
+}
+
+std::string ConnCreate(int store, std::string opts_json) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
+    auto o = ConnectionOptions<CreateOptions>(*s);
+    if (!opts_json.empty()) {
+      DL_ASSIGN_OR_RETURN(Json opts, ParseJson(opts_json, "connection options"));
+      if (!opts.is_object()) return Status::Invalid("connection options must be a JSON object");
+      Json flex = opts.value("schemaFlexibility", Json("write"));
+      if (flex != "read" && flex != "write")
+        return Status::Invalid("schemaFlexibility must be \"read\" or \"write\", got " + Dump(flex));
+      o.schema_flexibility = flex == "read" ? SchemaFlexibility::kRead : SchemaFlexibility::kWrite;
+      Json history = opts.value("keepHistory", Json(true));
+      if (!history.is_boolean()) return Status::Invalid("keepHistory must be true or false");
+      o.keep_history = history.get<bool>();
+    }
+    DL_ASSIGN_OR_RETURN(auto conn, Connection::Create(s->store, o));
+    return Json(conns.Add(std::move(conn)));
+  });
+}
+
+std::string ConnOpen(int store) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
+    DL_ASSIGN_OR_RETURN(auto conn, Connection::Open(s->store, ConnectionOptions<OpenOptions>(*s)));
+    return Json(conns.Add(std::move(conn)));
+  });
+}
+
+std::string ConnExists(int store) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
+    DL_ASSIGN_OR_RETURN(bool exists, Connection::Exists(*s->store));
+    return Json(exists);
+  });
+}
+
+// {"txId", "tempids", "txData"}: txData last (the JS tier parses it lazily).
+std::string ReportJson(const TxReport& report) {
+  JsonOut out;
+  out.put("{\"txId\":");
+  AppendLong(static_cast<int64_t>(report.tx), &out);
+  out.put(",\"tempids\":{");
+  bool first = true;
+  for (const auto& [name, id] : report.tempids) {
+    if (!first) out.put(',');
+    first = false;
+    AppendString(name, &out);
+    out.put(':');
+    AppendLong(static_cast<int64_t>(id), &out);
+  }
+  out.put("},\"txData\":");
+  AppendDatoms(report.db_after, report.tx_data, &out);
+  out.put('}');
+  return out.Take();
+}
+
+bool OnBufferStore(const Connection& c) { return dynamic_cast<BufferStore*>(&c.store()) != nullptr; }
+
+// Applies a transaction. On a buffer store it is also flushed, so the commit is in the
+// store (pending) when JS sees the report; a memory store is never flushed (its
+// connections do not flush by themselves either): nothing would read the commits but
+// connLog, and every flushed version's blobs would stay in memory.
+std::string ConnTransact(int conn, std::string tx_edn) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx_edn));
+    if (OnBufferStore(**c)) DL_RETURN_IF_ERROR((*c)->Flush());
+    return ReportJson(report);
+  });
+}
+
+// Applies a transaction without flushing (group commit: several connApply, then one
+// connFlush).
+std::string ConnApply(int conn, std::string tx_edn) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx_edn));
+    return ReportJson(report);
+  });
+}
+
+// Makes the pending transactions one commit: {"commit": hex, "transactions", "nodes",
+// "bytes"} (transactions 0 and the old commit when nothing was pending).
+std::string ConnFlush(int conn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    if ((*c)->pending_tx() == 0) {
+      return Json{{"commit", (*c)->head_commit().Hex()}, {"transactions", 0}, {"nodes", 0}, {"bytes", 0}};
+    }
+    DL_RETURN_IF_ERROR((*c)->Flush());
+    FlushStats f = (*c)->last_flush();
+    return Json{{"commit", f.commit.Hex()},
+                {"transactions", f.transactions},
+                {"nodes", f.nodes_written},
+                {"bytes", f.bytes_written}};
+  });
+}
+
+// Re-reads the head (a replica whose head JS moved): true if the snapshot moved.
+std::string ConnRefresh(int conn) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(bool moved, (*c)->Refresh());
+    return Json(moved);
+  });
+}
+
+// The durable head commit (hex; "" before the first commit).
+std::string ConnHead(int conn) {
+  return Guard([&] {
+    Address a = conns.Get(conn)->head_commit();
+    return a.IsZero() ? std::string() : a.Hex();
+  });
+}
+
+int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db()); }); }
+
+std::string ConnLog(int conn, double limit) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    size_t n = limit >= 1 ? static_cast<size_t>(limit) : SIZE_MAX;
+    DL_ASSIGN_OR_RETURN(std::vector<CommitInfo> log, (*c)->Log(n));
+    Json out = Json::array();
+    for (const CommitInfo& ci : log) {
+      out.push_back(Json{{"address", ci.address.Hex()},
+                         {"parent", ci.parent.IsZero() ? Json(nullptr) : Json(ci.parent.Hex())},
+                         {"firstTx", ci.first_tx},
+                         {"lastTx", ci.last_tx},
+                         {"instant", ci.instant},
+                         {"datoms", ci.datoms}});
+    }
+    return out;
+  });
+}
+
+void ConnRelease(int conn) { conns.Release(conn); }
+
+val CacheStatsOf(int conn) {
+  return Guard([&] {
+    CacheStats s = conns.Get(conn)->cache_stats();
+    val out = val::object();
+    out.set("loads", static_cast<double>(s.loads));
+    out.set("loadBytes", static_cast<double>(s.load_bytes));
+    out.set("hits", static_cast<double>(s.hits));
+    return out;
+  });
+}
+
+}  // namespace
+}  // namespace datalith::wasm
+
+EMSCRIPTEN_BINDINGS(datalith_connections) {
+  using namespace datalith::wasm;
+  using emscripten::function;
+  function("connCreate", &ConnCreate);
+  function("connOpen", &ConnOpen);
+  function("connExists", &ConnExists);
+  function("connTransact", &ConnTransact);
+  function("connApply", &ConnApply);
+  function("connFlush", &ConnFlush);
+  function("connRefresh", &ConnRefresh);
+  function("connHead", &ConnHead);
+  function("connDb", &ConnDb);
+  function("connLog", &ConnLog);
+  function("connRelease", &ConnRelease);
+  function("cacheStats", &CacheStatsOf);
+}

@@ -1,0 +1,193 @@
+// Snapshots, queries and pull (docs/wasm.md, "Raw tier contract"): time views,
+// datoms, pull, q. Arguments arrive as EDN text (values, patterns, queries) or JSON
+// (query inputs); answers leave as JSON text.
+#include <emscripten/bind.h>
+
+#include <charconv>
+#include <optional>
+
+#include "boundary.h"
+#include "json_writer.h"
+
+#ifndef DATALITH_VERSION
+#define DATALITH_VERSION "0"
+#endif
+
+namespace datalith::wasm {
+namespace {
+
+// ---- arguments ----
+
+Result<Value> ValueOfEdn(const std::string& text) {
+  DL_ASSIGN_OR_RETURN(edn::Node n, edn::ReadOne(text));
+  return edn::ToValue(n);
+}
+
+// A vector of plain non-negative integers (what pullMany of entity ids sends), read
+// without the EDN reader; nullopt for anything else, which the reader then handles.
+std::optional<std::vector<Value>> PlainLongs(std::string_view text) {
+  if (text.size() < 2 || text.front() != '[' || text.back() != ']') return std::nullopt;
+  std::vector<Value> out;
+  const char* p = text.data() + 1;
+  const char* end = text.data() + text.size() - 1;
+  while (true) {
+    while (p < end && (*p == ' ' || *p == ',')) ++p;
+    if (p == end) return out;
+    int64_t v = 0;
+    auto r = std::from_chars(p, end, v);
+    bool leading_zero = *p == '0' && r.ptr - p > 1;
+    if (r.ec != std::errc() || (r.ptr < end && *r.ptr != ' ' && *r.ptr != ',') || *p == '-' || leading_zero)
+      return std::nullopt;
+    out.push_back(Value::Long(v));
+    p = r.ptr;
+  }
+}
+
+Result<std::vector<Value>> ValuesOfEdn(const std::string& text, const char* what) {
+  if (auto longs = PlainLongs(text)) return std::move(*longs);
+  DL_ASSIGN_OR_RETURN(edn::Node n, edn::ReadOne(text));
+  if (!n.is(edn::Kind::kVector) && !n.is(edn::Kind::kList))
+    return Status::Invalid(n.Where() + ": " + what + " must be a vector");
+  std::vector<Value> out;
+  for (const edn::Node& item : n.items) {
+    DL_ASSIGN_OR_RETURN(Value v, edn::ToValue(item));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<QueryInput> InputOf(const Json& j) {
+  if (j.is_object() && j.size() == 1) {
+    if (auto it = j.find("db"); it != j.end() && it->is_number_integer()) {
+      DL_ASSIGN_OR_RETURN(Db * db, dbs.Lookup(it->get<int>()));
+      return QueryInput::Database(*db);
+    }
+    if (auto it = j.find("edn"); it != j.end() && it->is_string()) {
+      return QueryInput::Edn(it->get<std::string>());
+    }
+    if (auto it = j.find("list"); it != j.end() && it->is_array()) {
+      std::vector<QueryInput> items;
+      for (const Json& item : *it) {
+        DL_ASSIGN_OR_RETURN(QueryInput in, InputOf(item));
+        items.push_back(std::move(in));
+      }
+      return QueryInput::List(std::move(items));
+    }
+  }
+  return Status::Invalid("query input " + Dump(j) +
+                         ": expected {\"db\": id}, {\"edn\": text} or {\"list\": [...]}");
+}
+
+// ---- the functions ----
+
+std::string Version() { return DATALITH_VERSION " (format 1)"; }
+
+// t: a tx id, or (below 2^42) a count of transactions, as Db::AsOf takes it.
+int DbAsOf(int db, double t) {
+  return Guard([&] { return dbs.Add(dbs.Get(db).AsOf(static_cast<EntityId>(t))); });
+}
+int DbSince(int db, double t) {
+  return Guard([&] { return dbs.Add(dbs.Get(db).Since(static_cast<EntityId>(t))); });
+}
+int DbHistory(int db) { return Guard([&] { return dbs.Add(dbs.Get(db).History()); }); }
+
+// The views at an instant must read the transaction log, so they may miss nodes.
+std::string DbAsOfInstant(int db, double millis) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(Db view, d->AsOfInstant(static_cast<int64_t>(millis)));
+    return Json(dbs.Add(std::move(view)));
+  });
+}
+std::string DbSinceInstant(int db, double millis) {
+  return Respond([&]() -> Result<Json> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(Db view, d->SinceInstant(static_cast<int64_t>(millis)));
+    return Json(dbs.Add(std::move(view)));
+  });
+}
+
+double DbBasis(int db) { return Guard([&] { return static_cast<double>(dbs.Get(db).basis_tx()); }); }
+void DbRelease(int db) { dbs.Release(db); }
+
+std::string DbDatoms(int db, std::string index_name, std::string components_edn) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    IndexType index;
+    if (!ParseIndexName(index_name, &index))
+      return Status::Invalid("unknown index `" + index_name + "` (eavt, aevt, avet or vaet)");
+    std::vector<Value> comps;
+    if (!components_edn.empty()) {
+      DL_ASSIGN_OR_RETURN(comps, ValuesOfEdn(components_edn, "datoms components"));
+    }
+    DL_ASSIGN_OR_RETURN(std::vector<Datom> datoms, d->Datoms(index, comps));
+    JsonOut out;
+    AppendDatoms(*d, datoms, &out);
+    return out.Take();
+  });
+}
+
+std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(Value entity, ValueOfEdn(entity_edn));
+    DL_ASSIGN_OR_RETURN(edn::Node node, Pull(*d, pattern_edn, entity));
+    JsonOut out;
+    AppendJson(node, &out);
+    return out.Take();
+  });
+}
+
+std::string DbPullMany(int db, std::string pattern_edn, std::string entities_edn) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+    DL_ASSIGN_OR_RETURN(std::vector<Value> entities, ValuesOfEdn(entities_edn, "entities"));
+    DL_ASSIGN_OR_RETURN(std::vector<edn::Node> nodes, PullMany(*d, pattern_edn, entities));
+    JsonOut out;
+    out.put('[');
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (i) out.put(',');
+      AppendJson(nodes[i], &out);
+    }
+    out.put(']');
+    return out.Take();
+  });
+}
+
+std::string Query(std::string query_edn, std::string inputs_json) {
+  return RespondText([&]() -> Result<std::string> {
+    std::vector<QueryInput> inputs;
+    if (!inputs_json.empty()) {
+      DL_ASSIGN_OR_RETURN(Json j, ParseJson(inputs_json, "query inputs"));
+      if (!j.is_array()) return Status::Invalid("query inputs must be a JSON array");
+      for (const Json& item : j) {
+        DL_ASSIGN_OR_RETURN(QueryInput in, InputOf(item));
+        inputs.push_back(std::move(in));
+      }
+    }
+    DL_ASSIGN_OR_RETURN(QueryTable table, QTable(query_edn, inputs));
+    JsonOut out;
+    AppendTable(table, &out);
+    return out.Take();
+  });
+}
+
+}  // namespace
+}  // namespace datalith::wasm
+
+EMSCRIPTEN_BINDINGS(datalith_dbs) {
+  using namespace datalith::wasm;
+  using emscripten::function;
+  function("version", &Version);
+  function("dbAsOf", &DbAsOf);
+  function("dbSince", &DbSince);
+  function("dbAsOfInstant", &DbAsOfInstant);
+  function("dbSinceInstant", &DbSinceInstant);
+  function("dbHistory", &DbHistory);
+  function("dbBasis", &DbBasis);
+  function("dbRelease", &DbRelease);
+  function("dbDatoms", &DbDatoms);
+  function("dbPull", &DbPull);
+  function("dbPullMany", &DbPullMany);
+  function("q", &Query);
+}

@@ -1,0 +1,63 @@
+// JSON replies of the raw tier (docs/wasm.md, "JSON value encoding"), written as text.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datalith/db.h"
+#include "datalith/query.h"
+
+namespace datalith::wasm {
+
+// The writers' output: an append is a bounds check and a copy into a std::string
+// grown by doubling. (With this toolchain's libc++, std::string::append and push_back
+// are out-of-line calls into the prebuilt library, each making several more calls:
+// docs/wasm.md, "Size and speed".)
+class JsonOut {
+ public:
+  void put(char c) {
+    Need(1);
+    *end_++ = c;
+  }
+  void put(std::string_view s) {
+    Need(s.size());
+    std::memcpy(end_, s.data(), s.size());
+    end_ += s.size();
+  }
+  std::string Take() {
+    s_.resize(used());
+    end_ = cap_ = nullptr;
+    return std::move(s_);
+  }
+
+ private:
+  size_t used() const { return end_ ? static_cast<size_t>(end_ - s_.data()) : 0; }
+  void Need(size_t n) {
+    if (static_cast<size_t>(cap_ - end_) >= n) return;
+    size_t used = this->used();
+    s_.resize(std::max(2 * s_.size(), used + n + 256));
+    end_ = s_.data() + used;
+    cap_ = s_.data() + s_.size();
+  }
+
+  std::string s_;  // [data, end_) written, [end_, cap_) spare
+  char* end_ = nullptr;
+  char* cap_ = nullptr;
+};
+
+// `s` as a JSON string; `prefix`: JSON text put before it inside the quotes.
+void AppendString(std::string_view s, JsonOut* out, std::string_view prefix = {});
+// A long; beyond 2^53 as {"#long": "digits"}.
+void AppendLong(int64_t v, JsonOut* out);
+// An EDN node (pull results, aggregates, EDN data).
+void AppendJson(const edn::Node& n, JsonOut* out);
+// Datoms as [[e, a, v, tx, added]...], `a` as the attribute's name.
+void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, JsonOut* out);
+// A query's answer as AppendJson(ToEdn(table)) writes it, without the EDN nodes of its
+// plain values: relations and collections are arrays, :keys rows objects.
+void AppendTable(const QueryTable& t, JsonOut* out);
+
+}  // namespace datalith::wasm

@@ -1,0 +1,150 @@
+// Stores and blobs (docs/wasm.md, "Raw tier contract"): creating stores, feeding a
+// buffer store what JS read and taking what the core wrote, verifying and
+// decompressing blobs that arrive from a sync server.
+#include <emscripten/bind.h>
+
+#include <zstd.h>
+
+#include "boundary.h"
+
+namespace datalith::wasm {
+namespace {
+
+using emscripten::val;
+
+int StoreCreate(std::string kind) {
+  return Guard([&] {
+    StoreEntry e;
+    if (kind == "memory") {
+      e.store = MakeMemoryStore();
+    } else if (kind == "buffer") {
+      e.buffer = std::make_shared<BufferStore>();
+      e.store = e.buffer;
+    } else {
+      throw std::invalid_argument("unknown store kind `" + kind + "` (memory or buffer)");
+    }
+    return stores.Add(std::move(e));
+  });
+}
+
+BufferStore& Buffer(int store) {
+  StoreEntry& e = stores.Get(store);
+  if (!e.buffer) throw std::invalid_argument("store " + std::to_string(store) + " is not a buffer store");
+  return *e.buffer;
+}
+
+// A blob read by JS. A memory store (the memory backend of a replica, to which JS
+// provides every blob it received) stores it; a buffer store holds it until decoded.
+void StoreProvide(int store, std::string addr_hex, std::string bytes) {
+  Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    StoreEntry& e = stores.Get(store);
+    if (e.buffer) return e.buffer->Provide(addr, std::move(bytes));
+    Status put = e.store->Put({{addr, std::move(bytes)}});
+    if (!put.ok()) throw StatusError(put);
+  });
+}
+
+// A head's value read by JS (empty: no head). A memory store's head is set to it.
+void StoreProvideHead(int store, std::string name, std::string bytes) {
+  Guard([&] {
+    std::optional<std::string> value;
+    if (!bytes.empty()) value = std::move(bytes);
+    StoreEntry& e = stores.Get(store);
+    if (e.buffer) return e.buffer->ProvideHead(name, std::move(value));
+    Status set = value ? e.store->CasHead(name, OrThrow(e.store->GetHead(name)), *value)
+                       : e.store->DeleteHead(name);
+    if (!set.ok()) throw StatusError(set);
+  });
+}
+
+val StoreTakeMissing(int store) {
+  return Guard([&] {
+    val out = val::array();
+    for (const Address& a : Buffer(store).TakeMissing()) out.call<void>("push", val(a.Hex()));
+    return out;
+  });
+}
+
+val StoreTakePending(int store) {
+  return Guard([&] {
+    BufferStore::Pending p = Buffer(store).TakePending();
+    val blobs = val::array();
+    for (const auto& [addr, bytes] : p.blobs) {
+      val pair = val::array();
+      pair.call<void>("push", val(addr.Hex()), Bytes(bytes));
+      blobs.call<void>("push", pair);
+    }
+    val heads = val::array();
+    for (const auto& [name, value] : p.heads) {
+      val pair = val::array();
+      pair.call<void>("push", val(name), Bytes(value));
+      heads.call<void>("push", pair);
+    }
+    val out = val::object();
+    out.set("blobs", blobs);
+    out.set("heads", heads);
+    return out;
+  });
+}
+
+void StoreRelease(int store) { stores.Release(store); }
+
+// Whether a store holds a blob (a buffer store: holds it now; never recorded as missing).
+bool StoreHas(int store, std::string addr_hex) {
+  return Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    StoreEntry& e = stores.Get(store);
+    if (e.buffer) return e.buffer->Holds(addr);
+    return e.store->Get(addr).ok();
+  });
+}
+
+// Whether `bytes` is the stored blob of `addr_hex` (docs/format.md §2: codec byte, then
+// the canonical bytes or one zstd frame of them; XXH3-128 of the canonical bytes is the
+// address). False for a mismatch or a corrupt blob; a malformed address throws.
+bool BlobVerify(std::string addr_hex, std::string bytes) {
+  return Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    return VerifyBlob(addr, bytes).ok();
+  });
+}
+
+// One zstd frame that must declare content size `size` and decompress to exactly that
+// many bytes, with nothing after the frame (docs/sync-protocol.md §4). Throws otherwise.
+val ZstdDecompress(std::string frame, double size) {
+  return Guard([&] {
+    if (!(size >= 0) || size > double(uint32_t(-1))) throw std::invalid_argument("zstdDecompress: bad size");
+    size_t want = static_cast<size_t>(size);
+    size_t frame_size = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
+    if (ZSTD_isError(frame_size)) throw std::invalid_argument("zstd: not a complete zstd frame");
+    if (frame_size != frame.size()) throw std::invalid_argument("zstd: trailing bytes after the frame");
+    unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
+    if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN)
+      throw std::invalid_argument("zstd: the frame does not declare its content size");
+    if (declared != want)
+      throw std::invalid_argument("zstd: the frame holds " + std::to_string(declared) + " bytes, expected " +
+                                  std::to_string(want));
+    std::string out(want, '\0');
+    size_t n = ZSTD_decompress(out.data(), want, frame.data(), frame.size());
+    if (ZSTD_isError(n) || n != want) throw std::invalid_argument("zstd: corrupt frame");
+    return Bytes(out);
+  });
+}
+
+}  // namespace
+}  // namespace datalith::wasm
+
+EMSCRIPTEN_BINDINGS(datalith_stores) {
+  using namespace datalith::wasm;
+  using emscripten::function;
+  function("storeCreate", &StoreCreate);
+  function("storeProvide", &StoreProvide);
+  function("storeProvideHead", &StoreProvideHead);
+  function("storeTakeMissing", &StoreTakeMissing);
+  function("storeTakePending", &StoreTakePending);
+  function("storeRelease", &StoreRelease);
+  function("storeHas", &StoreHas);
+  function("blobVerify", &BlobVerify);
+  function("zstdDecompress", &ZstdDecompress);
+}
