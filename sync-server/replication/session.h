@@ -1,6 +1,6 @@
 // SyncSession: the protocol state machine of one WebSocket client, without any I/O.
 //
-// The transport (sync-server/src/) feeds it the client's messages and drains its
+// The transport (sync-server/net/) feeds it the client's messages and drains its
 // outbox; everything that happens on another thread (a commit, a finished
 // transaction) comes back through `post`, which must run the closure on the session's
 // own thread (its strand) and then let the transport drain the outbox. So all methods
