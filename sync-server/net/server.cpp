@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "log.h"
-#include "session.h"
+#include "client_sync.h"
 
 namespace datalith::server {
 
@@ -18,15 +18,15 @@ namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using Json = nlohmann::json;
 
-void ServerState::Register(const std::shared_ptr<WsSession>& s) {
+void ServerState::Register(const std::shared_ptr<WebSocketSession>& s) {
   std::lock_guard<std::mutex> lock(mu);
   std::erase_if(sessions, [](const auto& w) { return w.expired(); });
   sessions.push_back(s);
 }
 
-std::vector<std::shared_ptr<WsSession>> ServerState::LiveSessions() {
+std::vector<std::shared_ptr<WebSocketSession>> ServerState::LiveSessions() {
   std::lock_guard<std::mutex> lock(mu);
-  std::vector<std::shared_ptr<WsSession>> out;
+  std::vector<std::shared_ptr<WebSocketSession>> out;
   for (const auto& w : sessions) {
     if (auto s = w.lock()) out.push_back(std::move(s));
   }
@@ -112,19 +112,19 @@ http::response<http::string_body> Response(http::status status, unsigned version
 
 // ---- WebSocket session ----
 
-class WsSession : public std::enable_shared_from_this<WsSession> {
+class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
  public:
-  WsSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
+  WebSocketSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
       : ws_(std::move(socket)), state_(std::move(state)), limits_(state_->registry.limits()) {
     beast::error_code ec;
     auto ep = ws_.next_layer().socket().remote_endpoint(ec);
     peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
   }
-  ~WsSession() {
+  ~WebSocketSession() {
     if (!accepted_) return;
     state_->ws_sessions--;
     Log("info", "ws_close", {{"peer", peer_},
-                             {"db", logic_ && logic_->database() ? logic_->database()->name() : ""},
+                             {"db", sync_ && sync_->database() ? sync_->database()->name() : ""},
                              {"reason", end_reason_},
                              {"frames", std::to_string(frames_)},
                              {"bytes_out", std::to_string(bytes_out_)}});
@@ -138,8 +138,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // Called from any thread at shutdown: tells the client and closes with 1001.
   void Shutdown() {
     net::post(ws_.get_executor(), [self = shared_from_this()] {
-      if (!self->logic_) return;
-      self->logic_->Shutdown();
+      if (!self->sync_) return;
+      self->sync_->Shutdown();
       self->Flush();
     });
   }
@@ -150,7 +150,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "datalith-server"); }));
     ws_.read_message_max(limits_.max_message_bytes);
-    ws_.async_accept(*upgrade_, beast::bind_front_handler(&WsSession::OnAccept, shared_from_this()));
+    ws_.async_accept(*upgrade_, beast::bind_front_handler(&WebSocketSession::OnAccept, shared_from_this()));
   }
 
   void OnAccept(beast::error_code ec) {
@@ -167,16 +167,16 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         }
       });
     };
-    logic_ = std::make_shared<sync::SyncSession>(state_->registry, std::move(post));
+    sync_ = std::make_shared<sync::ClientSync>(state_->registry, std::move(post));
     Log("info", "ws_open", {{"peer", peer_}});
-    if (state_->stopping) logic_->Shutdown();
+    if (state_->stopping) sync_->Shutdown();
     Flush();
     DoRead();
   }
 
   void DoRead() {
     if (closing_) return;
-    ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
+    ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t) {
@@ -187,12 +187,12 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       return;  // the session ends when the last handler lets go of it
     }
     std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-    bool had_db = logic_->database() != nullptr;
-    logic_->OnMessage(data, ws_.got_binary());
+    bool had_db = sync_->database() != nullptr;
+    sync_->OnMessage(data, ws_.got_binary());
     buffer_.consume(buffer_.size());
-    if (!had_db && logic_->database())
-      Log("info", "hello", {{"peer", peer_}, {"db", logic_->database()->name()}});
-    if (const auto& e = logic_->close_error())
+    if (!had_db && sync_->database())
+      Log("info", "hello", {{"peer", peer_}, {"db", sync_->database()->name()}});
+    if (const auto& e = sync_->close_error())
       Log("info", "ws_error", {{"peer", peer_}, {"code", sync::ErrorName(e->code)}, {"message", e->message}});
     Flush();
     if (queue_bytes_ > limits_.write_queue_bytes) {
@@ -206,7 +206,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // queue has room, and starts the next write (or the close).
   void Flush() {
     auto take = [&] {
-      auto& out = logic_->outbox();
+      auto& out = sync_->outbox();
       while (!out.empty()) {
         queue_bytes_ += out.front().data.size();
         queue_.push_back(std::move(out.front()));
@@ -214,11 +214,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       }
     };
     take();
-    while (queue_bytes_ < limits_.write_queue_bytes && logic_->Pump()) take();
-    if (logic_->close_error() && !closing_) {
+    while (queue_bytes_ < limits_.write_queue_bytes && sync_->Pump()) take();
+    if (sync_->close_error() && !closing_) {
       closing_ = true;
-      close_code_ = sync::CloseCode(logic_->close_error()->code);
-      end_reason_ = sync::ErrorName(logic_->close_error()->code);
+      close_code_ = sync::CloseCode(sync_->close_error()->code);
+      end_reason_ = sync::ErrorName(sync_->close_error()->code);
     }
     if (!writing_ && !queue_.empty()) return DoWrite();
     if (closing_ && !writing_ && queue_.empty()) return DoClose();
@@ -232,7 +232,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     writing_ = true;
     ws_.binary(queue_.front().binary);
     ws_.async_write(net::buffer(queue_.front().data),
-                    beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
+                    beast::bind_front_handler(&WebSocketSession::OnWrite, shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t n) {
@@ -253,7 +253,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     close_sent_ = true;
     websocket::close_reason reason;
     reason.code = close_code_;
-    reason.reason = sync::ErrorName(logic_->close_error()->code);
+    reason.reason = sync::ErrorName(sync_->close_error()->code);
     ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {});
   }
 
@@ -262,8 +262,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   const sync::Limits limits_;
   std::optional<http::request<http::string_body>> upgrade_;
   beast::flat_buffer buffer_;
-  std::shared_ptr<sync::SyncSession> logic_;
-  std::deque<sync::SyncSession::Outgoing> queue_;
+  std::shared_ptr<sync::ClientSync> sync_;
+  std::deque<sync::ClientSync::Outgoing> queue_;
   size_t queue_bytes_ = 0;
   bool accepted_ = false, writing_ = false, closing_ = false, close_sent_ = false, read_paused_ = false;
   uint16_t close_code_ = 1000;
@@ -308,7 +308,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                              sync::ErrorJson({code, "no more WebSocket clients accepted"})));
       }
       stream_.expires_never();  // the WebSocket has its own timeouts
-      std::make_shared<WsSession>(stream_.release_socket(), state_)->Run(std::move(req));
+      std::make_shared<WebSocketSession>(stream_.release_socket(), state_)->Run(std::move(req));
       return;
     }
     state_->http_busy++;

@@ -1,7 +1,7 @@
 // The network half of datalith-server, in the shape of Beast's own server examples:
 // a Listener accepts connections onto their own strand; an HttpSession serves health,
 // metrics, static files and the transact endpoint, and hands WebSocket upgrades on
-// /sync to a WsSession, which runs the protocol (sync::SyncSession) with a bounded
+// /sync to a WebSocketSession, which runs the protocol (sync::ClientSync) with a bounded
 // write queue. Shared state lives in ServerState; per-database state in sync::Database.
 #pragma once
 
@@ -17,7 +17,7 @@ namespace datalith::server {
 
 namespace net = boost::asio;
 
-class WsSession;
+class WebSocketSession;
 
 struct ServerState {
   explicit ServerState(ServerConfig c) : config(std::move(c)), registry(config.registry) {}
@@ -30,9 +30,9 @@ struct ServerState {
   std::atomic<uint64_t> http_requests{0};
 
   std::mutex mu;
-  std::vector<std::weak_ptr<WsSession>> sessions;
-  void Register(const std::shared_ptr<WsSession>& s);
-  std::vector<std::shared_ptr<WsSession>> LiveSessions();
+  std::vector<std::weak_ptr<WebSocketSession>> sessions;
+  void Register(const std::shared_ptr<WebSocketSession>& s);
+  std::vector<std::shared_ptr<WebSocketSession>> LiveSessions();
 };
 
 // Runs the server until SIGINT/SIGTERM, then shuts down gracefully: stop accepting,
