@@ -1,12 +1,12 @@
-// The network half of datalith-server, in the shape of Beast's own server examples:
-// a Listener accepts connections onto their own strand; an HttpSession serves health,
-// metrics, static files and the transact endpoint, and hands WebSocket upgrades on
-// /sync to a WebSocketSession, which runs the protocol (sync::ClientSync) with a bounded
-// write queue. Shared state lives in ServerState; per-database state in sync::Database.
+// What every connection of datalith-server shares: the configuration, the hosted
+// databases (sync::Registry), the counters behind /metrics and the graceful shutdown,
+// and the live WebSocket sessions (told to close at shutdown). Per-database state is
+// in sync::Database. Thread-safe: the flags and counters are atomic, the list of
+// sessions is guarded by `mu`.
 #pragma once
 
 #include <atomic>
-#include <boost/asio.hpp>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -14,8 +14,6 @@
 #include "config.h"
 
 namespace datalith::server {
-
-namespace net = boost::asio;
 
 class WebSocketSession;
 
@@ -34,9 +32,5 @@ struct ServerState {
   void Register(const std::shared_ptr<WebSocketSession>& s);
   std::vector<std::shared_ptr<WebSocketSession>> LiveSessions();
 };
-
-// Runs the server until SIGINT/SIGTERM, then shuts down gracefully: stop accepting,
-// commit and answer every queued transaction, close every session with 1001.
-int Run(ServerConfig config);
 
 }  // namespace datalith::server
