@@ -1,3 +1,3 @@
-// The Catch2 main for the sync tests (protocol codec, commit diff, session logic).
+// The Catch2 main for the sync tests (protocol codec, commit diff, ClientSync).
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>

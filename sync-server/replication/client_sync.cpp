@@ -1,17 +1,17 @@
-#include "session.h"
+#include "client_sync.h"
 
 #include <algorithm>
 
 namespace datalith::sync {
 
-SyncSession::SyncSession(Registry& registry, Post post)
+ClientSync::ClientSync(Registry& registry, Post post)
     : registry_(registry), limits_(registry.limits()), post_(std::move(post)) {}
 
-SyncSession::~SyncSession() {
+ClientSync::~ClientSync() {
   if (db_) db_->metrics().clients--;
 }
 
-void SyncSession::Fail(ErrorCode code, std::string message) {
+void ClientSync::Fail(ErrorCode code, std::string message) {
   if (state_ == State::kClosed) return;
   ProtocolError e{code, std::move(message)};
   Send(ErrorJson(e), false);
@@ -19,9 +19,9 @@ void SyncSession::Fail(ErrorCode code, std::string message) {
   state_ = State::kClosed;
 }
 
-void SyncSession::Shutdown() { Fail(ErrorCode::kShuttingDown, "the server is shutting down"); }
+void ClientSync::Shutdown() { Fail(ErrorCode::kShuttingDown, "the server is shutting down"); }
 
-void SyncSession::OnMessage(std::string_view data, bool binary) {
+void ClientSync::OnMessage(std::string_view data, bool binary) {
   if (state_ == State::kClosed) return;
   if (binary) {
     auto f = DecodeFrame(data, limits_.max_message_bytes);
@@ -43,7 +43,7 @@ void SyncSession::OnMessage(std::string_view data, bool binary) {
   OnAck(std::get<Ack>(msg));
 }
 
-void SyncSession::OnHello(const Hello& h) {
+void ClientSync::OnHello(const Hello& h) {
   if (h.protocol != kProtocolVersion)
     return Fail(ErrorCode::kVersionMismatch, "the server speaks protocol " +
                                                  std::to_string(kProtocolVersion) + ", the client " +
@@ -62,7 +62,7 @@ void SyncSession::OnHello(const Hello& h) {
   MaybeStartUpdate();
 }
 
-void SyncSession::OnCommit() {
+void ClientSync::OnCommit() {
   if (commit_posted_.exchange(true)) return;  // one pending notification is enough
   post_([w = weak_from_this()] {
     if (auto s = w.lock()) {
@@ -72,7 +72,7 @@ void SyncSession::OnCommit() {
   });
 }
 
-void SyncSession::MaybeStartUpdate() {
+void ClientSync::MaybeStartUpdate() {
   if (state_ != State::kLive || sent_) return;
   Database::Head head = db_->head();
   if (head.commit == acked_) return;
@@ -97,14 +97,14 @@ void SyncSession::MaybeStartUpdate() {
   SendProbe();
 }
 
-void SyncSession::SendProbe() {
+void ClientSync::SendProbe() {
   size_t n = std::min(frontier_.size(), limits_.max_probe);
   asked_.assign(frontier_.begin(), frontier_.begin() + n);
   frontier_.erase(frontier_.begin(), frontier_.begin() + n);
   Send(EncodeProbe(asked_), true);
 }
 
-void SyncSession::OnHave(const std::vector<bool>& have) {
+void ClientSync::OnHave(const std::vector<bool>& have) {
   if (have.size() != asked_.size())
     return Fail(ErrorCode::kMalformedMessage, "HAVE answers " + std::to_string(have.size()) +
                                                   " addresses, the PROBE asked " +
@@ -125,7 +125,7 @@ void SyncSession::OnHave(const std::vector<bool>& have) {
   next_blob_ = 0;
 }
 
-bool SyncSession::Pump() {
+bool ClientSync::Pump() {
   if (state_ != State::kLive || !sent_ || probing_ || next_blob_ > to_send_.size()) return false;
   if (next_blob_ == to_send_.size()) {  // every blob is out: the head ends the update
     Send(HeadJson(update_), false);
@@ -166,7 +166,7 @@ bool SyncSession::Pump() {
   return true;
 }
 
-void SyncSession::OnAck(const Ack& a) {
+void ClientSync::OnAck(const Ack& a) {
   if (!sent_ || next_blob_ <= to_send_.size() || probing_ || a.commit != sent_->commit)
     return Fail(ErrorCode::kUnexpectedMessage, "ack of " + a.commit.Hex() + ", which is not the head just sent");
   acked_ = a.commit;
@@ -176,7 +176,7 @@ void SyncSession::OnAck(const Ack& a) {
   MaybeStartUpdate();
 }
 
-void SyncSession::OnTx(TxRequest&& t) {
+void ClientSync::OnTx(TxRequest&& t) {
   if (!writable_)
     return Send(ErrorJson({ErrorCode::kForbidden, "this token is read-only"}, t.id), false);
   if (inflight_ >= limits_.max_inflight_tx)
@@ -196,7 +196,7 @@ void SyncSession::OnTx(TxRequest&& t) {
   ++inflight_;
 }
 
-void SyncSession::OnTxDone(uint64_t id, TxOutcome o) {
+void ClientSync::OnTxDone(uint64_t id, TxOutcome o) {
   --inflight_;
   if (state_ == State::kClosed) return;
   if (o.error) return Send(ErrorJson(*o.error, id), false);

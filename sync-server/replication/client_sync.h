@@ -1,10 +1,11 @@
-// SyncSession: the protocol state machine of one WebSocket client, without any I/O.
+// ClientSync: the protocol state machine of one WebSocket client, without any I/O.
 //
-// The transport (sync-server/src/) feeds it the client's messages and drains its
-// outbox; everything that happens on another thread (a commit, a finished
-// transaction) comes back through `post`, which must run the closure on the session's
-// own thread (its strand) and then let the transport drain the outbox. So all methods
-// run on that one thread.
+// The transport (the WebSocketSession in net/) feeds it the client's messages and drains
+// its outbox; everything that happens on another thread (a commit, a finished
+// transaction) comes back through `post`, which must run the closure on the WebSocket
+// session's own thread (its strand) and then let the transport drain the outbox. So
+// all methods run on that one thread. "Session" in sync-server names the network
+// connection (HttpSession, WebSocketSession); this is the protocol it carries.
 //
 // State machine (docs/sync-protocol.md §5): kAwaitHello → kLive, with at most one
 // update (NODES frames then a head) or one probe negotiation in flight. Node frames are
@@ -28,11 +29,11 @@
 
 namespace datalith::sync {
 
-class SyncSession : public Subscriber, public std::enable_shared_from_this<SyncSession> {
+class ClientSync : public Subscriber, public std::enable_shared_from_this<ClientSync> {
  public:
   using Post = std::function<void(std::function<void()>)>;
-  SyncSession(Registry& registry, Post post);
-  ~SyncSession() override;
+  ClientSync(Registry& registry, Post post);
+  ~ClientSync() override;
 
   enum class State : uint8_t { kAwaitHello, kLive, kClosed };
   struct Outgoing {
@@ -46,7 +47,7 @@ class SyncSession : public Subscriber, public std::enable_shared_from_this<SyncS
   // Produces the next NODES frame (or the head that ends an update) if one is due.
   // Returns false when there is nothing to produce right now.
   bool Pump();
-  // Ends the session because the server shuts down (an error message, then close).
+  // Ends the sync because the server shuts down (an error message, then close).
   void Shutdown();
 
   std::deque<Outgoing>& outbox() { return outbox_; }

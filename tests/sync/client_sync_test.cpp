@@ -1,4 +1,4 @@
-// SyncSession driven without a network: a fake transport that runs posted closures,
+// ClientSync driven without a network: a fake transport that runs posted closures,
 // pumps frames, and applies them to an in-memory replica like a client would.
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "session.h"
+#include "client_sync.h"
 
 using namespace datalith;
 using namespace datalith::sync;
@@ -39,7 +39,7 @@ RegistryConfig Config(const std::string& dir) {
 struct Client {
   std::mutex mu;
   std::vector<std::function<void()>> posted;
-  std::shared_ptr<SyncSession> session;
+  std::shared_ptr<ClientSync> sync;
   std::map<Address, std::string> replica;
   std::vector<Json> texts;
   Address head;           // the last head received
@@ -49,12 +49,12 @@ struct Client {
   bool auto_ack = true;
 
   explicit Client(Registry& r) {
-    session = std::make_shared<SyncSession>(r, [this](std::function<void()> f) {
+    sync = std::make_shared<ClientSync>(r, [this](std::function<void()> f) {
       std::lock_guard<std::mutex> lock(mu);
       posted.push_back(std::move(f));
     });
   }
-  void SendText(const Json& j) { session->OnMessage(j.dump(), false); }
+  void SendText(const Json& j) { sync->OnMessage(j.dump(), false); }
   void Hello(const std::string& token, const Address& have = Address(), const std::string& db = "inv") {
     Json h = {{"type", "hello"}, {"protocol", 1}, {"db", db}, {"token", token}};
     h["have"] = have.IsZero() ? Json(nullptr) : Json(have.Hex());
@@ -71,16 +71,16 @@ struct Client {
         work.swap(posted);
       }
       for (auto& f : work) f();
-      while (session->Pump()) {}
-      if (work.empty() && session->outbox().empty()) return;
-      while (!session->outbox().empty()) {
-        auto out = std::move(session->outbox().front());
-        session->outbox().pop_front();
+      while (sync->Pump()) {}
+      if (work.empty() && sync->outbox().empty()) return;
+      while (!sync->outbox().empty()) {
+        auto out = std::move(sync->outbox().front());
+        sync->outbox().pop_front();
         Handle(out);
       }
     }
   }
-  void Handle(const SyncSession::Outgoing& out) {
+  void Handle(const ClientSync::Outgoing& out) {
     if (!out.binary) {
       texts.push_back(Json::parse(out.data));
       if (texts.back()["type"] == "head") {
@@ -101,7 +101,7 @@ struct Client {
       ++probes;
       std::vector<bool> have;
       for (const Address& a : f.addresses) have.push_back(replica.count(a) > 0);
-      session->OnMessage(EncodeHave(have), true);
+      sync->OnMessage(EncodeHave(have), true);
     }
   }
   // Drains until `pred` holds (work arrives from the writer thread), at most 10 s.
@@ -134,7 +134,7 @@ void Commit(Database& db, const std::string& tx) {
 }
 
 // A registry serving "inv" from a fresh data directory, the database opened (the
-// fixture of the session tests).
+// fixture of the ClientSync tests).
 struct Server {
   TempDir dir;
   Registry registry{Config(dir.path)};
@@ -157,7 +157,7 @@ const char* kSkuSchema = "[{:db/ident :item/sku :db/valueType :db.type/string :d
 
 }  // namespace
 
-TEST_CASE_METHOD(Server, "hello errors close the session with their code", "[sync][session]") {
+TEST_CASE_METHOD(Server, "hello errors close the session with their code", "[sync][client_sync]") {
   struct Case {
     Json hello;
     ErrorCode code;
@@ -173,9 +173,9 @@ TEST_CASE_METHOD(Server, "hello errors close the session with their code", "[syn
     Client client(registry);
     client.SendText(c.hello);
     client.Drain();
-    REQUIRE(client.session->close_error());
-    CHECK(client.session->close_error()->code == c.code);
-    CHECK(client.session->state() == SyncSession::State::kClosed);
+    REQUIRE(client.sync->close_error());
+    CHECK(client.sync->close_error()->code == c.code);
+    CHECK(client.sync->state() == ClientSync::State::kClosed);
     CHECK(client.Last("error")["code"] == ErrorName(c.code));
     // Nothing more happens after a fatal error.
     client.SendText({{"type", "hello"}, {"protocol", 1}, {"db", "inv"}, {"token", "writer"}});
@@ -183,12 +183,12 @@ TEST_CASE_METHOD(Server, "hello errors close the session with their code", "[syn
     CHECK(client.texts.size() == 1);
   }
   Client binary(registry);
-  binary.session->OnMessage("\x01\x00garbage", true);
-  CHECK(binary.session->close_error()->code == ErrorCode::kMalformedMessage);
+  binary.sync->OnMessage("\x01\x00garbage", true);
+  CHECK(binary.sync->close_error()->code == ErrorCode::kMalformedMessage);
   registry.CloseAll();
 }
 
-TEST_CASE_METHOD(Server, "initial sync, resume with zero nodes, pushed diffs", "[sync][session]") {
+TEST_CASE_METHOD(Server, "initial sync, resume with zero nodes, pushed diffs", "[sync][client_sync]") {
   Load(kSkuSchema, 3000);
 
   Client a(registry);
@@ -230,18 +230,18 @@ TEST_CASE_METHOD(Server, "initial sync, resume with zero nodes, pushed diffs", "
   a.SendText({{"type", "ack"}, {"commit", a.head.Hex()}});  // a second ack: protocol error
   a.Drain();
   CHECK(a.texts[a.texts.size() - 2]["code"] == "forbidden");
-  CHECK(a.session->close_error()->code == ErrorCode::kUnexpectedMessage);
+  CHECK(a.sync->close_error()->code == ErrorCode::kUnexpectedMessage);
   b.SendText({{"type", "tx"}, {"id", 2}, {"tx", "[{:item/sku"}});
   b.SendText({{"type", "tx"}, {"id", 3}, {"tx", "[{:item/nope 1}]"}});
   REQUIRE(b.WaitFor([&] { return b.Last("error")["id"] == 3; }));
   CHECK(b.texts[b.texts.size() - 2]["code"] == "tx_failed");
   CHECK(b.Last("error")["code"] == "tx_failed");
-  CHECK(b.session->inflight_tx() == 0);
-  CHECK_FALSE(b.session->close_error());
+  CHECK(b.sync->inflight_tx() == 0);
+  CHECK_FALSE(b.sync->close_error());
   registry.CloseAll();
 }
 
-TEST_CASE_METHOD(Server, "a client that does not ack gets one coalesced diff later", "[sync][session]") {
+TEST_CASE_METHOD(Server, "a client that does not ack gets one coalesced diff later", "[sync][client_sync]") {
   Load("[{:db/ident :n :db/valueType :db.type/long}]");
   Client slow(registry);
   slow.auto_ack = false;
@@ -251,7 +251,7 @@ TEST_CASE_METHOD(Server, "a client that does not ack gets one coalesced diff lat
   for (int i = 0; i < 20; ++i) Commit(*db, "[{:n " + std::to_string(i) + "}]");
   slow.Drain();
   CHECK(slow.blobs_per_update.size() == 1);  // nothing while the head is unacknowledged
-  CHECK(slow.session->outbox().empty());
+  CHECK(slow.sync->outbox().empty());
   slow.Ack();
   slow.Drain();
   REQUIRE(slow.blobs_per_update.size() == 2);
@@ -260,7 +260,7 @@ TEST_CASE_METHOD(Server, "a client that does not ack gets one coalesced diff lat
   registry.CloseAll();
 }
 
-TEST_CASE_METHOD(Server, "an unknown client commit is negotiated down to the missing nodes", "[sync][session]") {
+TEST_CASE_METHOD(Server, "an unknown client commit is negotiated down to the missing nodes", "[sync][client_sync]") {
   Load(kSkuSchema, 4000);
   Client c(registry);
   c.Hello("reader");
@@ -283,7 +283,7 @@ TEST_CASE_METHOD(Server, "an unknown client commit is negotiated down to the mis
   registry.CloseAll();
 }
 
-TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown drains", "[sync][session]") {
+TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown drains", "[sync][client_sync]") {
   Load("[{:db/ident :k :db/valueType :db.type/long :db/unique :db.unique/identity}]");
   std::vector<std::thread> threads;
   std::atomic<int> ok{0}, failed{0};
@@ -313,7 +313,7 @@ TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown dra
   auto late = db->Submit(*edn::ReadOne("[]"), [](TxOutcome) { FAIL("called"); });
   REQUIRE(late);
   CHECK(late->code == ErrorCode::kShuttingDown);
-  c.session->Shutdown();
-  CHECK(c.session->close_error()->code == ErrorCode::kShuttingDown);
-  CHECK(CloseCode(c.session->close_error()->code) == 1001);
+  c.sync->Shutdown();
+  CHECK(c.sync->close_error()->code == ErrorCode::kShuttingDown);
+  CHECK(CloseCode(c.sync->close_error()->code) == 1001);
 }

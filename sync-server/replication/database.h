@@ -1,6 +1,6 @@
 // A hosted database: one Connection, one writer thread with group commit, the
-// sessions subscribed to its head, and its metrics. And the Registry that maps names
-// and tokens to hosted databases.
+// clients (each a ClientSync) subscribed to its head, and its metrics. And the
+// Registry that maps names and tokens to hosted databases.
 //
 // Thread-safety: every method may be called from any thread. Subscribers are called
 // on the writer thread and must only hand the event over to their own thread.
