@@ -95,10 +95,10 @@ class MemoryStore {
   close() {}  // the data outlives connections; deleteDatabase releases it
 }
 
-// The memory backend of a replica (config.sync): a memory store in the WASM module that
-// the sync client provides every received blob and head to (it is their only copy).
-// Kept for the life of the process, like MemoryStore, so a later connect() resumes
-// from its head.
+// The memory backend of a replica (config.sync): a buffer store in the WASM module that
+// the sync client provides every received blob and head to, and that keeps them all
+// (kind 'replica': it is their only copy). Kept for the life of the process, like
+// MemoryStore, so a later connect() resumes from its head.
 class ReplicaMemoryStore {
   flushes = false;
   replica = true;
@@ -106,7 +106,7 @@ class ReplicaMemoryStore {
   #raw;
   constructor(raw) {
     this.#raw = raw;
-    this.id = raw.storeCreate('memory');
+    this.id = raw.storeCreate('replica');
   }
   async fetchMissing() { return 0; }
   async persist() {}

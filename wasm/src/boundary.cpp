@@ -1,5 +1,7 @@
 #include "boundary.h"
 
+#include "json_writer.h"
+
 namespace datalith::wasm {
 
 using emscripten::val;
@@ -18,7 +20,10 @@ Registry<StoreEntry> stores("store");
 Registry<std::shared_ptr<Connection>> conns("connection");
 Registry<Db> dbs("db");
 
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Describe(const Json& j) {
+  if (j.is_string()) return "\"" + j.get_ref<const std::string&>() + "\"";
+  return std::string("a JSON ") + j.type_name();
+}
 
 Result<Json> ParseJson(const std::string& text, const char* what) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -28,7 +33,7 @@ Result<Json> ParseJson(const std::string& text, const char* what) {
 
 // One out-of-line copy for every call keeps the wasm small.
 std::string RespondText(const std::function<Result<std::string>()>& f) {
-  Json out;
+  Status error;
   try {
     Result<std::string> r = f();
     if (r.ok() || r.status().code() != Code::kMissingNode) {
@@ -38,21 +43,19 @@ std::string RespondText(const std::function<Result<std::string>()>& f) {
     }
     if (r.ok()) return "{\"ok\":" + std::move(r).value() + "}";
     if (r.status().code() == Code::kMissingNode) return "{\"missing\":true}";
-    out["error"] = r.status().message();
-    out["code"] = CodeName(r.status().code());
+    error = r.status();
   } catch (const std::exception& e) {
-    out = Json{{"error", std::string("internal error: ") + e.what()}, {"code", "Internal"}};
+    error = Status::Internal(std::string("internal error: ") + e.what());
   } catch (...) {
-    out = Json{{"error", "internal error"}, {"code", "Internal"}};
+    error = Status::Internal("internal error");
   }
-  return Dump(out);
-}
-
-std::string Respond(const std::function<Result<Json>()>& f) {
-  return RespondText([&]() -> Result<std::string> {
-    DL_ASSIGN_OR_RETURN(Json j, f());
-    return Dump(j);
-  });
+  JsonOut out;
+  out.put("{\"error\":");
+  AppendString(error.message(), &out);
+  out.put(",\"code\":\"");
+  out.put(CodeName(error.code()));
+  out.put("\"}");
+  return out.Take();
 }
 
 void ThrowJs(const std::string& message, const char* code) {

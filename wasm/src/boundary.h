@@ -79,14 +79,13 @@ extern Registry<Db> dbs;
 
 // ---- calls ----
 
-std::string Dump(const Json& j);
+// A JSON value for an error message: a string quoted, anything else by its type.
+std::string Describe(const Json& j);
 Result<Json> ParseJson(const std::string& text, const char* what);
 
 // Runs an R call whose value is JSON text (see above). After a call that did not end
 // in kMissingNode, buffer stores drop the blobs it decoded (BufferStore::Trim).
 std::string RespondText(const std::function<Result<std::string>()>& f);
-// Runs an R call whose value is a JSON value.
-std::string Respond(const std::function<Result<Json>()>& f);
 
 [[noreturn]] void ThrowJs(const std::string& message, const char* code);
 // Inside a catch block: the caught exception's message and code (the code of a

@@ -27,7 +27,7 @@ Options ConnectionOptions(const StoreEntry& s) {
 }
 
 std::string ConnCreate(int store, std::string opts_json) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
     auto o = ConnectionOptions<CreateOptions>(*s);
     if (!opts_json.empty()) {
@@ -35,30 +35,30 @@ std::string ConnCreate(int store, std::string opts_json) {
       if (!opts.is_object()) return Status::Invalid("connection options must be a JSON object");
       Json flex = opts.value("schemaFlexibility", Json("write"));
       if (flex != "read" && flex != "write")
-        return Status::Invalid("schemaFlexibility must be \"read\" or \"write\", got " + Dump(flex));
+        return Status::Invalid("schemaFlexibility must be \"read\" or \"write\", got " + Describe(flex));
       o.schema_flexibility = flex == "read" ? SchemaFlexibility::kRead : SchemaFlexibility::kWrite;
       Json history = opts.value("keepHistory", Json(true));
       if (!history.is_boolean()) return Status::Invalid("keepHistory must be true or false");
       o.keep_history = history.get<bool>();
     }
     DL_ASSIGN_OR_RETURN(auto conn, Connection::Create(s->store, o));
-    return Json(conns.Add(std::move(conn)));
+    return std::to_string(conns.Add(std::move(conn)));
   });
 }
 
 std::string ConnOpen(int store) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
     DL_ASSIGN_OR_RETURN(auto conn, Connection::Open(s->store, ConnectionOptions<OpenOptions>(*s)));
-    return Json(conns.Add(std::move(conn)));
+    return std::to_string(conns.Add(std::move(conn)));
   });
 }
 
 std::string ConnExists(int store) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
     DL_ASSIGN_OR_RETURN(bool exists, Connection::Exists(*s->store));
-    return Json(exists);
+    return std::string(exists ? "true" : "false");
   });
 }
 
@@ -110,26 +110,24 @@ std::string ConnApply(int conn, std::string tx_edn) {
 // Makes the pending transactions one commit: {"commit": hex, "transactions", "nodes",
 // "bytes"} (transactions 0 and the old commit when nothing was pending).
 std::string ConnFlush(int conn) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
-    if ((*c)->pending_tx() == 0) {
-      return Json{{"commit", (*c)->head_commit().Hex()}, {"transactions", 0}, {"nodes", 0}, {"bytes", 0}};
+    FlushStats f{0, 0, 0, (*c)->head_commit()};
+    if ((*c)->pending_tx() > 0) {
+      DL_RETURN_IF_ERROR((*c)->Flush());
+      f = (*c)->last_flush();
     }
-    DL_RETURN_IF_ERROR((*c)->Flush());
-    FlushStats f = (*c)->last_flush();
-    return Json{{"commit", f.commit.Hex()},
-                {"transactions", f.transactions},
-                {"nodes", f.nodes_written},
-                {"bytes", f.bytes_written}};
+    return "{\"commit\":\"" + f.commit.Hex() + "\",\"transactions\":" + std::to_string(f.transactions) +
+           ",\"nodes\":" + std::to_string(f.nodes_written) + ",\"bytes\":" + std::to_string(f.bytes_written) + "}";
   });
 }
 
 // Re-reads the head (a replica whose head JS moved): true if the snapshot moved.
 std::string ConnRefresh(int conn) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
     DL_ASSIGN_OR_RETURN(bool moved, (*c)->Refresh());
-    return Json(moved);
+    return std::string(moved ? "true" : "false");
   });
 }
 
@@ -144,20 +142,19 @@ std::string ConnHead(int conn) {
 int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db()); }); }
 
 std::string ConnLog(int conn, double limit) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
     size_t n = limit >= 1 ? static_cast<size_t>(limit) : SIZE_MAX;
     DL_ASSIGN_OR_RETURN(std::vector<CommitInfo> log, (*c)->Log(n));
-    Json out = Json::array();
+    std::string out = "[";
     for (const CommitInfo& ci : log) {
-      out.push_back(Json{{"address", ci.address.Hex()},
-                         {"parent", ci.parent.IsZero() ? Json(nullptr) : Json(ci.parent.Hex())},
-                         {"firstTx", ci.first_tx},
-                         {"lastTx", ci.last_tx},
-                         {"instant", ci.instant},
-                         {"datoms", ci.datoms}});
+      if (out.size() > 1) out += ',';
+      out += "{\"address\":\"" + ci.address.Hex() + "\",\"parent\":" +
+             (ci.parent.IsZero() ? std::string("null") : "\"" + ci.parent.Hex() + "\"") +
+             ",\"firstTx\":" + std::to_string(ci.first_tx) + ",\"lastTx\":" + std::to_string(ci.last_tx) +
+             ",\"instant\":" + std::to_string(ci.instant) + ",\"datoms\":" + std::to_string(ci.datoms) + "}";
     }
-    return out;
+    return out + "]";
   });
 }
 

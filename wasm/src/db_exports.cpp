@@ -74,7 +74,7 @@ Result<QueryInput> InputOf(const Json& j) {
       return QueryInput::List(std::move(items));
     }
   }
-  return Status::Invalid("query input " + Dump(j) +
+  return Status::Invalid("query input " + Describe(j) +
                          ": expected {\"db\": id}, {\"edn\": text} or {\"list\": [...]}");
 }
 
@@ -93,17 +93,17 @@ int DbHistory(int db) { return Guard([&] { return dbs.Add(dbs.Get(db).History())
 
 // The views at an instant must read the transaction log, so they may miss nodes.
 std::string DbAsOfInstant(int db, double millis) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     DL_ASSIGN_OR_RETURN(Db view, d->AsOfInstant(static_cast<int64_t>(millis)));
-    return Json(dbs.Add(std::move(view)));
+    return std::to_string(dbs.Add(std::move(view)));
   });
 }
 std::string DbSinceInstant(int db, double millis) {
-  return Respond([&]() -> Result<Json> {
+  return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     DL_ASSIGN_OR_RETURN(Db view, d->SinceInstant(static_cast<int64_t>(millis)));
-    return Json(dbs.Add(std::move(view)));
+    return std::to_string(dbs.Add(std::move(view)));
   });
 }
 

@@ -17,11 +17,11 @@ int StoreCreate(std::string kind) {
     StoreEntry e;
     if (kind == "memory") {
       e.store = MakeMemoryStore();
-    } else if (kind == "buffer") {
-      e.buffer = std::make_shared<BufferStore>();
+    } else if (kind == "buffer" || kind == "replica") {
+      e.buffer = std::make_shared<BufferStore>(/*retain=*/kind == "replica");
       e.store = e.buffer;
     } else {
-      throw std::invalid_argument("unknown store kind `" + kind + "` (memory or buffer)");
+      throw std::invalid_argument("unknown store kind `" + kind + "` (memory, buffer or replica)");
     }
     return stores.Add(std::move(e));
   });
@@ -33,28 +33,18 @@ BufferStore& Buffer(int store) {
   return *e.buffer;
 }
 
-// A blob read by JS. A memory store (the memory backend of a replica, to which JS
-// provides every blob it received) stores it; a buffer store holds it until decoded.
+// A blob read by JS (verified when decoded).
 void StoreProvide(int store, std::string addr_hex, std::string bytes) {
   Guard([&] {
     Address addr = OrThrow(Address::FromHex(addr_hex));
-    StoreEntry& e = stores.Get(store);
-    if (e.buffer) return e.buffer->Provide(addr, std::move(bytes));
-    Status put = e.store->Put({{addr, std::move(bytes)}});
-    if (!put.ok()) throw StatusError(put);
+    Buffer(store).Provide(addr, std::move(bytes));
   });
 }
 
-// A head's value read by JS (empty: no head). A memory store's head is set to it.
+// A head's value read by JS (empty: no head).
 void StoreProvideHead(int store, std::string name, std::string bytes) {
   Guard([&] {
-    std::optional<std::string> value;
-    if (!bytes.empty()) value = std::move(bytes);
-    StoreEntry& e = stores.Get(store);
-    if (e.buffer) return e.buffer->ProvideHead(name, std::move(value));
-    Status set = value ? e.store->CasHead(name, OrThrow(e.store->GetHead(name)), *value)
-                       : e.store->DeleteHead(name);
-    if (!set.ok()) throw StatusError(set);
+    Buffer(store).ProvideHead(name, bytes.empty() ? std::nullopt : std::optional(std::move(bytes)));
   });
 }
 

@@ -129,9 +129,10 @@ test('errors come back as values with line and column; nothing crosses as a bare
   assert.match(JSON.parse(m.dbDatoms(db, 'xyz', '')).error, /unknown index/);
   assert.match(JSON.parse(m.connCreate(store, '{"schemaFlexibility": 1}')).error, /schemaFlexibility/);
   assert.equal(JSON.parse(m.connCreate(store, '{}')).code, 'Conflict');  // already exists
-  // Non-R calls throw real Errors.
-  assert.throws(() => m.connDb(987654), /unknown connection handle 987654/);
-  assert.throws(() => m.storeCreate('disk'), /unknown store kind/);
+  // Non-R calls throw real Errors, with the same `code` an R call's error has.
+  assert.throws(() => m.connDb(987654), { message: /unknown connection handle 987654/, code: 'InvalidArgument' });
+  assert.throws(() => m.storeCreate('disk'), { message: /unknown store kind/, code: 'InvalidArgument' });
+  assert.throws(() => m.storeProvide(store, 'xyz', new Uint8Array([0])), { code: 'InvalidArgument' });
   assert.throws(() => m.storeTakeMissing(store), /not a buffer store/);
   assert.throws(() => m.dbAsOf(conn, 1), /unknown db handle/);  // a handle of another kind
   // The module still works after all that.
@@ -238,6 +239,27 @@ test('a head provided as empty bytes is absent', () => {
   assert.equal(ok(m.connExists(s)), false);
   assert.match(JSON.parse(m.connOpen(s)).error, /no database/);
   m.storeRelease(s);
+});
+
+test('a buffer store drops a blob once a call has decoded it; a replica store keeps every blob', () => {
+  const writer = m.storeCreate('buffer');
+  const conn = ok(m.connCreate(writer, ''));
+  ok(m.connTransact(conn, SCHEMA));
+  const { blobs, heads } = m.storeTakePending(writer);
+  assert.equal(m.storeHas(writer, new TextDecoder().decode(heads[0][1])), false, 'taken blobs leave the buffer');
+  const commit = new TextDecoder().decode(heads[0][1]);
+  for (const kind of ['buffer', 'replica']) {
+    const s = m.storeCreate(kind);
+    m.storeProvideHead(s, 'main', heads[0][1]);
+    for (const [addr, bytes] of blobs) m.storeProvide(s, addr, bytes);
+    assert.equal(m.storeHas(s, commit), true);
+    const c = ok(m.connOpen(s));  // reads and decodes the commit record
+    assert.equal(m.storeHas(s, commit), kind === 'replica', `${kind}: the commit record after open`);
+    m.connRelease(c);
+    m.storeRelease(s);
+  }
+  m.connRelease(conn);
+  m.storeRelease(writer);
 });
 
 // A zstd frame holding `bytes` in one raw block (content size declared), as the

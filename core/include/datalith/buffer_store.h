@@ -27,6 +27,10 @@ namespace datalith {
 
 class BufferStore final : public Store {
  public:
+  // `retain`: keep every provided blob (Trim does nothing), for a buffer that is the
+  // only copy of its blobs (a replica kept in memory).
+  explicit BufferStore(bool retain = false) : retain_(retain) {}
+
   // A blob or a head value the owner read. A head with no value is absent.
   void Provide(const Address& addr, std::string blob);
   void ProvideHead(const std::string& name, std::optional<std::string> value);
@@ -69,6 +73,7 @@ class BufferStore final : public Store {
   };
   void Erase(std::unordered_map<Address, Blob, AddressHash>::iterator it);
 
+  const bool retain_;
   std::unordered_map<Address, Blob, AddressHash> blobs_;
   size_t blob_bytes_ = 0;
   std::map<std::string, std::string> heads_;

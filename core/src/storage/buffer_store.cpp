@@ -55,7 +55,7 @@ void BufferStore::Erase(std::unordered_map<Address, Blob, AddressHash>::iterator
 Result<std::string> BufferStore::Get(const Address& addr) {
   auto it = blobs_.find(addr);
   if (it != blobs_.end()) {
-    if (!it->second.read && !it->second.pending) {
+    if (!it->second.read && !it->second.pending && !retain_) {
       it->second.read = true;
       read_.push_back(addr);
     }
