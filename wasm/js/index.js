@@ -29,7 +29,7 @@ async function load() {
   const options = {};
   const node = typeof process === 'object' && typeof process.versions?.node === 'string';
   if (node) {
-    // Emscripten's loader cannot fetch a file path under Node (TOOLCHAIN.md).
+    // Emscripten 3.1.6's loader cannot fetch a file path under Node (docs/wasm.md).
     const fs = 'node:fs/promises';  // a variable keeps browser bundlers from resolving it
     options.wasmBinary = await (await import(fs)).readFile(wasmUrl);
   } else {

@@ -1,4 +1,4 @@
-// Debian's Chromium, headless, driven by playwright-core (flags from TOOLCHAIN.md), for
+// Debian's Chromium, headless, driven by playwright-core, for
 // the browser tests and benchmarks. Pages must come from 127.0.0.1 (IndexedDB needs a
 // real origin): see server.mjs.
 import { chromium } from 'playwright-core';
