@@ -1,34 +1,23 @@
 #include "db/keys.h"
 
-#include "util/varint.h"
-
 namespace datalith::internal {
 
 void EncodeKey(IndexType index, const Datom& d, bool history, std::string* out) {
-  switch (index) {
-    case IndexType::kEavt:
-      PutFixed64BE(out, d.e);
-      PutFixed64BE(out, d.a);
-      EncodeValue(d.v, out);
-      break;
-    case IndexType::kAevt:
-      PutFixed64BE(out, d.a);
-      PutFixed64BE(out, d.e);
-      EncodeValue(d.v, out);
-      break;
-    case IndexType::kAvet:
-      PutFixed64BE(out, d.a);
-      EncodeValue(d.v, out);
-      PutFixed64BE(out, d.e);
-      break;
-    case IndexType::kVaet:
-      PutFixed64BE(out, d.v.ref());
-      PutFixed64BE(out, d.a);
-      PutFixed64BE(out, d.e);
-      break;
+  std::string value;
+  EntityId ref = 0;
+  if (index == IndexType::kVaet) {
+    ref = d.v.ref();
+  } else {
+    EncodeValue(d.v, &value);
   }
-  PutFixed64BE(out, d.tx);
-  if (history) out->push_back(d.added ? 1 : 0);
+  size_t at = out->size();
+  out->resize(at + KeySize(index, value.size(), history));
+  char* p = out->data() + at;
+  if (history) {
+    WriteHistoryKey(p, index, d.e, d.a, value, ref, d.tx, d.added);
+  } else {
+    WriteKey(p, index, d.e, d.a, value, ref, d.tx);
+  }
 }
 
 Status DecodeKey(IndexType index, std::string_view key, bool history, Datom* out) {

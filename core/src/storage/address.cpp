@@ -4,22 +4,14 @@
 #include <cstring>
 
 #include "datalith/store.h"
+#include "util/hex.h"
 
 namespace datalith {
 
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr size_t kAddressBytes = 16;
 constexpr size_t kAddressHexChars = 2 * kAddressBytes;
-
-// Value of one hex digit (either case), or -1.
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 void StoreBigEndian64(uint64_t v, uint8_t* out) {
   for (int i = 7; i >= 0; --i) {

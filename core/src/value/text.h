@@ -1,5 +1,5 @@
 // Private: EDN text helpers shared by Value::ToString (value.cpp) and edn::Write
-// (edn.cpp), so a value prints identically whichever path renders it.
+// (edn/writer.cpp), so a value prints identically whichever path renders it.
 #pragma once
 
 #include <string>

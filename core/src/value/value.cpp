@@ -5,24 +5,21 @@
 #include <cmath>
 #include <cstring>
 
+#include "util/hash.h"
+#include "util/hex.h"
+#include "value/canonical.h"
 #include "value/text.h"
 
 namespace datalith {
 namespace {
 
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
-constexpr uint64_t kCanonicalNaNBits = 0x7ff8000000000000ULL;
 constexpr int64_t kMillisPerDay = 86400000;
 // Tuples nest; bytes from storage can claim any depth, so decoding stops here rather
 // than recursing until the stack runs out. The EDN reader nests no deeper either.
 constexpr int kMaxDecodeDepth = 512;
-constexpr char kHexDigits[] = "0123456789abcdef";
 
-double CanonicalDouble(double d) {
-  if (std::isnan(d)) return std::bit_cast<double>(kCanonicalNaNBits);
-  if (d == 0) return 0.0;  // folds -0.0 into 0.0
-  return d;
-}
+using internal::CanonicalDouble;
 
 // The order-preserving 8-byte image of a double (see docs/format.md §1). Comparing
 // these as unsigned integers is exactly the memcmp order of the encoding.
@@ -71,22 +68,6 @@ void EncodeText(std::string_view s, std::string* out) {
   out->append(s.data() + start, s.size() - start);
   out->push_back('\0');
   out->push_back('\x01');
-}
-
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t HashBytes(std::string_view s) {  // FNV-1a, then mixed
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return Mix(h);
 }
 
 Status DecodeError(size_t at, const std::string& what) {
@@ -245,13 +226,6 @@ void AppendPadded(int64_t v, int width, std::string* out) {
   if (v < 0) out->push_back('-');
   if (static_cast<int>(digits.size()) < width) out->append(width - digits.size(), '0');
   out->append(digits);
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -498,20 +472,20 @@ int Value::Compare(const Value& a, const Value& b) {
 }
 
 size_t Value::Hash() const {
-  uint64_t h = Mix(static_cast<uint64_t>(type_));
+  uint64_t h = SplitMix64(static_cast<uint64_t>(type_));
   switch (type_) {
     case ValueType::kNil: break;
-    case ValueType::kBoolean: h ^= Mix(u_.b ? 1 : 0); break;
+    case ValueType::kBoolean: h ^= SplitMix64(u_.b ? 1 : 0); break;
     case ValueType::kLong:
     case ValueType::kInstant:
-    case ValueType::kRef: h ^= Mix(u_.u); break;
-    case ValueType::kDouble: h ^= Mix(DoubleKey(u_.d)); break;
+    case ValueType::kRef: h ^= SplitMix64(u_.u); break;
+    case ValueType::kDouble: h ^= SplitMix64(DoubleKey(u_.d)); break;
     case ValueType::kString:
     case ValueType::kKeyword:
     case ValueType::kSymbol: h ^= HashBytes(s_); break;
-    case ValueType::kUuid: h ^= Mix(u_.uuid.hi ^ Mix(u_.uuid.lo)); break;
+    case ValueType::kUuid: h ^= SplitMix64(u_.uuid.hi ^ SplitMix64(u_.uuid.lo)); break;
     case ValueType::kTuple:
-      for (const Value& item : tuple()) h = Mix(h ^ item.Hash());
+      for (const Value& item : tuple()) h = SplitMix64(h ^ item.Hash());
       break;
   }
   return static_cast<size_t>(h);

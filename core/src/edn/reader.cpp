@@ -1,22 +1,26 @@
-#include "datalith/edn.h"
-
+// The EDN reader: text to Nodes, every node carrying its line and column, every error
+// naming them.
 #include <algorithm>
-#include <bit>
 #include <charconv>
-#include <cmath>
 #include <limits>
 
+#include "edn/edn_internal.h"
 #include "value/text.h"
 
 namespace datalith::edn {
 namespace {
 
+using detail::ErrorAt;
+using detail::Hex4;
+using detail::IsSurrogate;
+using detail::KindName;
+using detail::NodeHash;
+using detail::Quote;
+using detail::WhereText;
+
 // Collections, tags and discards nest by recursion; past this depth the reader
 // reports an error instead of risking the stack.
 constexpr int kMaxDepth = 512;
-// Error messages quote offending forms; long ones are cut to keep messages readable.
-constexpr size_t kMaxQuotedForm = 60;
-constexpr uint64_t kCanonicalNaNBits = 0x7ff8000000000000ULL;
 
 bool IsWhitespace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == ',';
@@ -69,15 +73,6 @@ bool IsSymbolChar(char c) {
 
 bool IsSymbolStart(char c) { return IsSymbolChar(c) && !IsDigit(c) && c != ':' && c != '#'; }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool IsSurrogate(char32_t cp) { return cp >= 0xd800 && cp <= 0xdfff; }
-
 // Decodes the code point at s[*i] (the text is already validated UTF-8).
 char32_t DecodeUtf8(std::string_view s, size_t* i) {
   auto b = static_cast<uint8_t>(s[*i]);
@@ -90,172 +85,18 @@ char32_t DecodeUtf8(std::string_view s, size_t* i) {
   return cp;
 }
 
-std::string Hex4(char32_t cp) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (int shift = 12; shift >= 0; shift -= 4) out.push_back(kHex[(cp >> shift) & 0xf]);
-  return out;
-}
-
 // "'x'" for printable ASCII, "U+XXXX" otherwise (control characters, non-ASCII).
 std::string DescribeCodePoint(char32_t cp) {
   if (cp > 0x20 && cp < 0x7f) return std::string("'") + static_cast<char>(cp) + "'";
   std::string hex = Hex4(cp);
   if (cp > 0xffff) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    hex.insert(hex.begin(), kHex[(cp >> 16) & 0xf]);
-    if (cp > 0xfffff) hex.insert(hex.begin(), kHex[cp >> 20]);
+    hex.insert(hex.begin(), kHexDigitsUpper[(cp >> 16) & 0xf]);
+    if (cp > 0xfffff) hex.insert(hex.begin(), kHexDigitsUpper[cp >> 20]);
   }
   return "U+" + hex;
 }
 
-std::string WhereText(Pos p) {
-  return "line " + std::to_string(p.line) + ", col " + std::to_string(p.col);
-}
-
-Status ErrorAt(Pos p, const std::string& message) {
-  return Status::Invalid(WhereText(p) + ": " + message);
-}
-
-const char* KindName(Kind k) {
-  switch (k) {
-    case Kind::kNil: return "nil";
-    case Kind::kBool: return "boolean";
-    case Kind::kLong: return "integer";
-    case Kind::kBigInt: return "big integer";
-    case Kind::kDouble: return "float";
-    case Kind::kBigDec: return "big decimal";
-    case Kind::kString: return "string";
-    case Kind::kChar: return "character";
-    case Kind::kKeyword: return "keyword";
-    case Kind::kSymbol: return "symbol";
-    case Kind::kList: return "list";
-    case Kind::kVector: return "vector";
-    case Kind::kMap: return "map";
-    case Kind::kSet: return "set";
-    case Kind::kTagged: return "tagged element";
-    case Kind::kInst: return "instant";
-    case Kind::kUuid: return "uuid";
-  }
-  return "form";
-}
-
 const char* CloserFor(Kind k) { return k == Kind::kList ? ")" : k == Kind::kVector ? "]" : "}"; }
-
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t HashText(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return Mix(h);
-}
-
-// Bits of a double as Equal sees it: -0.0 is 0.0 and all NaNs are one NaN.
-uint64_t CanonicalBits(double d) {
-  if (std::isnan(d)) return kCanonicalNaNBits;
-  if (d == 0) return 0;
-  return std::bit_cast<uint64_t>(d);
-}
-
-// A hash consistent with Equal: ignores positions, order-independent for sets/maps.
-uint64_t NodeHash(const Node& n) {
-  uint64_t h = Mix(static_cast<uint64_t>(n.kind) + 1);
-  switch (n.kind) {
-    case Kind::kNil: break;
-    case Kind::kBool: h ^= Mix(n.b); break;
-    case Kind::kLong:
-    case Kind::kInst: h ^= Mix(static_cast<uint64_t>(n.i)); break;
-    case Kind::kDouble: h ^= Mix(CanonicalBits(n.d)); break;
-    case Kind::kChar: h ^= Mix(n.ch); break;
-    case Kind::kUuid: h ^= Mix(n.uuid.hi ^ Mix(n.uuid.lo)); break;
-    case Kind::kBigInt:
-    case Kind::kBigDec:
-    case Kind::kString:
-    case Kind::kKeyword:
-    case Kind::kSymbol: h ^= HashText(n.text); break;
-    case Kind::kTagged: h ^= HashText(n.text); [[fallthrough]];
-    case Kind::kList:
-    case Kind::kVector:
-      for (const Node& item : n.items) h = Mix(h ^ NodeHash(item));
-      break;
-    case Kind::kSet: {
-      uint64_t sum = 0;
-      for (const Node& item : n.items) sum += NodeHash(item);
-      h ^= Mix(sum);
-      break;
-    }
-    case Kind::kMap: {
-      uint64_t sum = 0;
-      for (size_t i = 0; i + 1 < n.items.size(); i += 2) {
-        sum += Mix(NodeHash(n.items[i]) * 31 + NodeHash(n.items[i + 1]));
-      }
-      h ^= Mix(sum + n.items.size());
-      break;
-    }
-  }
-  return h;
-}
-
-// Entries of a set (stride 1) or map (stride 2, key then value).
-bool EntryEqual(const Node& a, size_t i, const Node& b, size_t j, size_t stride) {
-  for (size_t k = 0; k < stride; ++k) {
-    if (!Equal(a.items[i + k], b.items[j + k])) return false;
-  }
-  return true;
-}
-
-uint64_t EntryHash(const Node& n, size_t i, size_t stride) {
-  uint64_t h = NodeHash(n.items[i]);
-  return stride == 1 ? h : Mix(h * 31 + NodeHash(n.items[i + 1]));
-}
-
-// Multiset equality of entries, bucketed by hash so large sets/maps stay n log n.
-bool UnorderedEqual(const Node& a, const Node& b, size_t stride) {
-  if (a.items.size() != b.items.size()) return false;
-  if (a.items.size() % stride != 0) return false;
-  const size_t n = a.items.size() / stride;
-  std::vector<std::pair<uint64_t, size_t>> bh(n);
-  for (size_t j = 0; j < n; ++j) bh[j] = {EntryHash(b, j * stride, stride), j};
-  std::sort(bh.begin(), bh.end());
-  std::vector<bool> used(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t h = EntryHash(a, i * stride, stride);
-    auto it = std::lower_bound(bh.begin(), bh.end(), std::make_pair(h, size_t{0}));
-    bool found = false;
-    for (; it != bh.end() && it->first == h; ++it) {
-      if (!used[it->second] && EntryEqual(a, i * stride, b, it->second * stride, stride)) {
-        used[it->second] = true;
-        found = true;
-        break;
-      }
-    }
-    if (!found) return false;
-  }
-  return true;
-}
-
-void WriteTo(const Node& n, std::string* out);
-
-std::string Quote(const Node& n) {
-  std::string text;
-  WriteTo(n, &text);
-  if (text.size() > kMaxQuotedForm) {
-    // Cut on a code point boundary so the message stays valid UTF-8.
-    size_t cut = kMaxQuotedForm;
-    while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xc0) == 0x80) --cut;
-    text.resize(cut);
-    text.append("...");
-  }
-  return text;
-}
 
 // Returns why `name` is not a valid symbol (or keyword name, without the colon), or
 // nullptr. Keyword names may start with a digit, as Clojure and Datomic allow (:1).
@@ -828,199 +669,7 @@ Status Reader::ReadDispatch(int depth, Node* out) {
   return Status::Ok();
 }
 
-void WriteChar(char32_t cp, std::string* out) {
-  switch (cp) {
-    case '\n': out->append("\\newline"); return;
-    case ' ': out->append("\\space"); return;
-    case '\t': out->append("\\tab"); return;
-    case '\r': out->append("\\return"); return;
-    case '\b': out->append("\\backspace"); return;
-    case '\f': out->append("\\formfeed"); return;
-    default: break;
-  }
-  // Invisible (control) characters are spelled out so the text stays readable;
-  // a surrogate or an out-of-range value cannot be read back either way.
-  if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || IsSurrogate(cp) || cp > 0x10ffff) {
-    out->append("\\u");
-    out->append(Hex4(cp > 0xffff ? 0xfffd : cp));
-    return;
-  }
-  out->push_back('\\');
-  internal::AppendUtf8(cp, out);
-}
-
-void WriteItems(const std::vector<Node>& items, const char* sep, std::string* out) {
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out->append(sep);
-    WriteTo(items[i], out);
-  }
-}
-
-void WriteTo(const Node& n, std::string* out) {
-  switch (n.kind) {
-    case Kind::kNil: out->append("nil"); return;
-    case Kind::kBool: out->append(n.b ? "true" : "false"); return;
-    case Kind::kLong: out->append(std::to_string(n.i)); return;
-    case Kind::kBigInt: out->append(n.text).push_back('N'); return;
-    case Kind::kDouble: internal::AppendEdnDouble(n.d, out); return;
-    case Kind::kBigDec: out->append(n.text).push_back('M'); return;
-    case Kind::kString: internal::AppendEdnString(n.text, out); return;
-    case Kind::kChar: WriteChar(n.ch, out); return;
-    case Kind::kKeyword: out->append(":").append(n.text); return;
-    case Kind::kSymbol: out->append(n.text); return;
-    case Kind::kList:
-      out->push_back('(');
-      WriteItems(n.items, " ", out);
-      out->push_back(')');
-      return;
-    case Kind::kVector:
-      out->push_back('[');
-      WriteItems(n.items, " ", out);
-      out->push_back(']');
-      return;
-    case Kind::kSet:
-      out->append("#{");
-      WriteItems(n.items, " ", out);
-      out->push_back('}');
-      return;
-    case Kind::kMap:
-      out->push_back('{');
-      for (size_t i = 0; i < n.items.size(); ++i) {
-        if (i > 0) out->append(i % 2 == 0 ? ", " : " ");
-        WriteTo(n.items[i], out);
-      }
-      out->push_back('}');
-      return;
-    case Kind::kTagged:
-      out->append("#").append(n.text).push_back(' ');
-      if (n.items.empty()) {
-        out->append("nil");
-      } else {
-        WriteTo(n.items[0], out);
-      }
-      return;
-    case Kind::kInst: out->append("#inst \"").append(FormatInstant(n.i)).push_back('"'); return;
-    case Kind::kUuid: out->append("#uuid \"").append(n.uuid.ToString()).push_back('"'); return;
-  }
-}
-
 }  // namespace
-
-// ---- Node ----
-
-const Node* Node::Get(const Node& key) const {
-  if (kind != Kind::kMap) return nullptr;
-  for (size_t i = 0; i + 1 < items.size(); i += 2) {
-    if (Equal(items[i], key)) return &items[i + 1];
-  }
-  return nullptr;
-}
-
-const Node* Node::GetKeyword(std::string_view name) const {
-  if (kind != Kind::kMap) return nullptr;
-  for (size_t i = 0; i + 1 < items.size(); i += 2) {
-    if (items[i].IsKeyword(name)) return &items[i + 1];
-  }
-  return nullptr;
-}
-
-std::string Node::Where() const { return WhereText(pos); }
-
-Node Node::Bool(bool v) {
-  Node n;
-  n.kind = Kind::kBool;
-  n.b = v;
-  return n;
-}
-
-Node Node::Long(int64_t v) {
-  Node n;
-  n.kind = Kind::kLong;
-  n.i = v;
-  return n;
-}
-
-Node Node::Double(double v) {
-  Node n;
-  n.kind = Kind::kDouble;
-  n.d = v;
-  return n;
-}
-
-Node Node::String(std::string v) {
-  Node n;
-  n.kind = Kind::kString;
-  n.text = std::move(v);
-  return n;
-}
-
-Node Node::Keyword(std::string name) {
-  Node n;
-  n.kind = Kind::kKeyword;
-  n.text = std::move(name);
-  return n;
-}
-
-Node Node::Symbol(std::string name) {
-  Node n;
-  n.kind = Kind::kSymbol;
-  n.text = std::move(name);
-  return n;
-}
-
-Node Node::Inst(int64_t millis) {
-  Node n;
-  n.kind = Kind::kInst;
-  n.i = millis;
-  return n;
-}
-
-Node Node::MakeUuid(Uuid u) {
-  Node n;
-  n.kind = Kind::kUuid;
-  n.uuid = u;
-  return n;
-}
-
-Node Node::Coll(Kind kind, std::vector<Node> items) {
-  Node n;
-  n.kind = kind;
-  n.items = std::move(items);
-  return n;
-}
-
-// ---- equality ----
-
-bool Equal(const Node& a, const Node& b) {
-  if (a.kind != b.kind) return false;
-  switch (a.kind) {
-    case Kind::kNil: return true;
-    case Kind::kBool: return a.b == b.b;
-    case Kind::kLong:
-    case Kind::kInst: return a.i == b.i;
-    case Kind::kDouble: return CanonicalBits(a.d) == CanonicalBits(b.d);
-    case Kind::kChar: return a.ch == b.ch;
-    case Kind::kUuid: return a.uuid == b.uuid;
-    case Kind::kBigInt:
-    case Kind::kBigDec:
-    case Kind::kString:
-    case Kind::kKeyword:
-    case Kind::kSymbol: return a.text == b.text;
-    case Kind::kTagged:
-      if (a.text != b.text) return false;
-      [[fallthrough]];
-    case Kind::kList:
-    case Kind::kVector:
-      if (a.items.size() != b.items.size()) return false;
-      for (size_t i = 0; i < a.items.size(); ++i) {
-        if (!Equal(a.items[i], b.items[i])) return false;
-      }
-      return true;
-    case Kind::kSet: return UnorderedEqual(a, b, 1);
-    case Kind::kMap: return UnorderedEqual(a, b, 2);
-  }
-  return false;
-}
 
 // ---- reading ----
 
@@ -1054,81 +703,6 @@ Result<Node> ReadOne(std::string_view text) {
                                       ", found another form");
   }
   return form;
-}
-
-// ---- writing ----
-
-std::string Write(const Node& node) {
-  std::string out;
-  WriteTo(node, &out);
-  return out;
-}
-
-// ---- conversions ----
-
-Result<Value> ToValue(const Node& node) {
-  switch (node.kind) {
-    case Kind::kNil: return Value::Nil();
-    case Kind::kBool: return Value::Boolean(node.b);
-    case Kind::kLong: return Value::Long(node.i);
-    case Kind::kDouble: return Value::Double(node.d);
-    case Kind::kString: return Value::String(node.text);
-    case Kind::kKeyword: return Value::Keyword(node.text);
-    case Kind::kSymbol: return Value::Symbol(node.text);
-    case Kind::kInst: return Value::Instant(node.i);
-    case Kind::kUuid: return Value::MakeUuid(node.uuid);
-    case Kind::kBigInt: {
-      int64_t v = 0;
-      const char* end = node.text.data() + node.text.size();
-      auto res = std::from_chars(node.text.data(), end, v);
-      if (res.ec != std::errc() || res.ptr != end) {
-        return ErrorAt(node.pos, "integer " + node.text + "N does not fit in 64 bits");
-      }
-      return Value::Long(v);
-    }
-    case Kind::kVector: {
-      std::vector<Value> items;
-      items.reserve(node.items.size());
-      for (const Node& item : node.items) {
-        DL_ASSIGN_OR_RETURN(Value v, ToValue(item));
-        items.push_back(std::move(v));
-      }
-      return Value::Tuple(std::move(items));
-    }
-    default:
-      return ErrorAt(node.pos, std::string("a ") + KindName(node.kind) + " (" + Quote(node) +
-                                   ") cannot be used as a value");
-  }
-}
-
-Node FromValue(const Value& v) {
-  switch (v.type()) {
-    case ValueType::kNil: return Node::Nil();
-    case ValueType::kBoolean: return Node::Bool(v.boolean());
-    case ValueType::kLong: return Node::Long(v.long_value());
-    case ValueType::kDouble: return Node::Double(v.double_value());
-    case ValueType::kString: return Node::String(v.str());
-    case ValueType::kKeyword: return Node::Keyword(v.str());
-    case ValueType::kSymbol: return Node::Symbol(v.str());
-    case ValueType::kRef: {
-      if (v.ref() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return Node::Long(static_cast<int64_t>(v.ref()));
-      }
-      Node n;  // not an entity id Datalith allocates, but keep the digits exact
-      n.kind = Kind::kBigInt;
-      n.text = std::to_string(v.ref());
-      return n;
-    }
-    case ValueType::kInstant: return Node::Inst(v.instant());
-    case ValueType::kUuid: return Node::MakeUuid(v.uuid());
-    case ValueType::kTuple: {
-      std::vector<Node> items;
-      items.reserve(v.tuple().size());
-      for (const Value& item : v.tuple()) items.push_back(FromValue(item));
-      return Node::Coll(Kind::kVector, std::move(items));
-    }
-  }
-  return Node::Nil();
 }
 
 }  // namespace datalith::edn
