@@ -1,4 +1,6 @@
-// Directory-backed Store (native builds only; POSIX).
+// Directory-backed Store (native builds only; POSIX). One concern in one file (~800
+// lines): the pack format, its index, crash-safe writes, the head lock and GC all
+// share the same private state (open pack fds, the address index) and invariants.
 //
 // Layout (docs/format.md §5):
 //   <dir>/FORMAT                  "datalith-store 2\n"
