@@ -1,10 +1,31 @@
-// The clause context: joining a clause's rows into it, and merging or collecting the
-// relations that bind a set of variables.
+// The clause context: joining a clause's rows into it, merging or collecting the
+// relations that bind a set of variables; the small helpers every stage shares.
 #include <algorithm>
 
 #include "query/exec.h"
 
 namespace datalith::query::internal {
+
+std::string At(const edn::Pos& pos) {
+  return "line " + std::to_string(pos.line) + ", col " + std::to_string(pos.col);
+}
+
+Status ErrAt(const edn::Pos& pos, const std::string& msg) {
+  return Status::Invalid(At(pos) + ": " + msg);
+}
+
+std::vector<VarId> BoundOf(const Ctx& ctx, const std::vector<VarId>& vars) {
+  std::vector<VarId> out;
+  for (VarId v : vars)
+    if (ctx.Bound(v)) out.push_back(v);
+  return out;
+}
+
+std::vector<const Clause*> Pointers(const std::vector<Clause>& cs) {
+  std::vector<const Clause*> out;
+  for (const Clause& c : cs) out.push_back(&c);
+  return out;
+}
 
 // Adds `r` to the context, joining it with every relation it shares variables with.
 Status JoinInto(Env& env, Ctx& ctx, Rel r) {

@@ -16,13 +16,9 @@
 
 namespace datalith::query::internal {
 
-inline std::string At(const edn::Pos& pos) {
-  return "line " + std::to_string(pos.line) + ", col " + std::to_string(pos.col);
-}
-
-inline Status ErrAt(const edn::Pos& pos, const std::string& msg) {
-  return Status::Invalid(At(pos) + ": " + msg);
-}
+// "line 3, col 7", and an error that starts with it (context.cpp).
+std::string At(const edn::Pos& pos);
+Status ErrAt(const edn::Pos& pos, const std::string& msg);
 
 // A data source: a database, or a collection of tuples given as input.
 struct Source {
@@ -104,20 +100,11 @@ class SourceScope {
   std::string saved_;
 };
 
-inline std::vector<VarId> BoundOf(const Ctx& ctx, const std::vector<VarId>& vars) {
-  std::vector<VarId> out;
-  for (VarId v : vars)
-    if (ctx.Bound(v)) out.push_back(v);
-  return out;
-}
-
-inline std::vector<const Clause*> Pointers(const std::vector<Clause>& cs) {
-  std::vector<const Clause*> out;
-  for (const Clause& c : cs) out.push_back(&c);
-  return out;
-}
-
 // ---- the context (context.cpp) ----
+
+// The variables of `vars` that `ctx` binds.
+std::vector<VarId> BoundOf(const Ctx& ctx, const std::vector<VarId>& vars);
+std::vector<const Clause*> Pointers(const std::vector<Clause>& cs);
 
 // Adds `r` to the context, joining it with every relation it shares variables with.
 Status JoinInto(Env& env, Ctx& ctx, Rel r);
