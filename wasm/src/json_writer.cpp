@@ -190,7 +190,7 @@ void AppendTable(const QueryTable& t, JsonOut* out) {
   auto row_json = [&](size_t row) {
     const bool object = t.keys != QueryTable::Keys::kNone;
     out->put(object ? '{' : '[');
-    for (size_t c = 0; c < t.width; ++c) {
+    for (size_t c = 0; c < t.width(); ++c) {
       if (c) out->put(',');
       if (object) {
         AppendString(t.key_names[c], out);

@@ -52,7 +52,8 @@ struct QueryOptions {
 // themselves (the WASM bindings write JSON straight from it). One row per result row,
 // one cell per find element: plain values, except pull and aggregate elements, which
 // are EDN nodes. ToEdn gives exactly what Q returns.
-struct QueryTable {
+class QueryTable {
+ public:
   enum class Shape : uint8_t { kRelation, kCollection, kTuple, kScalar };
   Shape shape = Shape::kRelation;
   bool as_vector = false;  // a relation as a vector (:keys/:strs/:syms, a :with bag), not a set
@@ -61,17 +62,32 @@ struct QueryTable {
   enum class Keys : uint8_t { kNone, kKeys, kStrs, kSyms };
   Keys keys = Keys::kNone;
   std::vector<std::string> key_names;
-  size_t width = 0;             // find elements
-  std::vector<int> node_slot;   // per find element: its index among node columns, or -1
-  size_t node_width = 0;        // node columns
-  std::vector<Value> values;    // rows × width, row-major (nil in node columns)
-  std::vector<edn::Node> nodes;  // rows × node_width, row-major
 
-  size_t rows() const { return width == 0 ? 0 : values.size() / width; }
-  bool is_node(size_t col) const { return node_slot[col] >= 0; }
-  const Value& value(size_t row, size_t col) const { return values[row * width + col]; }
-  edn::Node& node(size_t row, size_t col) { return nodes[row * node_width + node_slot[col]]; }
-  const edn::Node& node(size_t row, size_t col) const { return nodes[row * node_width + node_slot[col]]; }
+  size_t width() const { return node_slot_.size(); }  // find elements
+  size_t rows() const { return width() == 0 ? 0 : values_.size() / width(); }
+  // Whether column `col` holds EDN nodes (pull, aggregates) rather than values.
+  bool is_node(size_t col) const { return node_slot_[col] >= 0; }
+  const Value& value(size_t row, size_t col) const { return values_[row * width() + col]; }
+  edn::Node& node(size_t row, size_t col) { return nodes_[row * node_width_ + node_slot_[col]]; }
+  const edn::Node& node(size_t row, size_t col) const { return nodes_[row * node_width_ + node_slot_[col]]; }
+
+  // Building (the engine): the columns first, then the cells row by row, left to right.
+  void AddColumn(bool node) { node_slot_.push_back(node ? static_cast<int>(node_width_++) : -1); }
+  void Reserve(size_t rows) {
+    values_.reserve(rows * width());
+    nodes_.reserve(rows * node_width_);
+  }
+  void AddValue(Value v) { values_.push_back(std::move(v)); }
+  void AddNode(edn::Node n) {
+    values_.emplace_back();  // nil in node columns
+    nodes_.push_back(std::move(n));
+  }
+
+ private:
+  std::vector<int> node_slot_;  // per column: its index among node columns, or -1
+  size_t node_width_ = 0;       // node columns
+  std::vector<Value> values_;   // rows × width, row-major
+  std::vector<edn::Node> nodes_;  // rows × node columns, row-major
 };
 
 // Runs a query (vector or map form, incl. :limit/:offset) against its inputs.

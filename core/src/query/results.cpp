@@ -257,13 +257,9 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
   table.as_vector = q->keys != Query::Keys::kNone || bag;
   table.keys = static_cast<QueryTable::Keys>(q->keys);
   table.key_names = q->key_names;
-  table.width = q->find.size();
-  for (const FindElem& f : q->find) {
-    bool node = f.kind == FindElem::Kind::kAggregate || f.kind == FindElem::Kind::kPull;
-    table.node_slot.push_back(node ? static_cast<int>(table.node_width++) : -1);
-  }
-  table.values.reserve(out.size() * table.width);
-  table.nodes.reserve(out.size() * table.node_width);
+  for (const FindElem& f : q->find)
+    table.AddColumn(f.kind == FindElem::Kind::kAggregate || f.kind == FindElem::Kind::kPull);
+  table.Reserve(out.size());
   for (size_t row = 0; row < out.size(); ++row) {
     OutRow& r = out[row];
     size_t k = 0;
@@ -272,16 +268,14 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
       if (f.kind == FindElem::Kind::kAggregate) {
         auto agg = RunAggregate(f.fn, f.params, std::move(r.bags[i]));
         if (!agg.ok()) return ErrAt(f.pos, f.text + ": " + agg.status().message());
-        table.values.emplace_back();
-        table.nodes.push_back(std::move(*agg));
+        table.AddNode(std::move(*agg));
         continue;
       }
       Value& v = r.keys[k++];
       if (f.kind == FindElem::Kind::kPull) {
-        table.values.emplace_back();
-        table.nodes.push_back(std::move(pulled[i][row]));
+        table.AddNode(std::move(pulled[i][row]));
       } else {
-        table.values.push_back(std::move(v));
+        table.AddValue(std::move(v));
       }
     }
   }
@@ -300,8 +294,8 @@ edn::Node ToEdn(QueryTable t) {
   };
   auto row_node = [&](size_t row) {
     std::vector<Node> cells;
-    cells.reserve(t.keys == QueryTable::Keys::kNone ? t.width : 2 * t.width);
-    for (size_t c = 0; c < t.width; ++c) {
+    cells.reserve(t.keys == QueryTable::Keys::kNone ? t.width() : 2 * t.width());
+    for (size_t c = 0; c < t.width(); ++c) {
       if (t.keys != QueryTable::Keys::kNone) {
         const std::string& name = t.key_names[c];
         cells.push_back(t.keys == QueryTable::Keys::kKeys   ? Node::Keyword(name)
