@@ -92,7 +92,9 @@ test('the join shows the expected rows', { ...T, skip: missing ?? false }, async
   await pageA.evaluate(() => navigator.serviceWorker.ready);
   await pageA.waitForFunction(() => caches.keys().then((k) => k.length > 0), null, { timeout: WAIT, polling: 100 });
   await shot(pageA, 'join', '#join');
-  // The other read-only panels.
+  // The other read-only panels (each renders on its own, after the data arrives: wait for their rows).
+  await pageA.waitForFunction(() => document.querySelector('#time-result tbody tr') && document.querySelector('#tenants-result tbody tr'),
+    null, { timeout: WAIT, polling: 100 });
   assert.match(await pageA.textContent('#time-commit-label'), /January price list/);
   assert.ok((await rowsOf(pageA, '#time-result')).length > 200);
   assert.deepEqual((await rowsOf(pageA, '#tenants-result')).map((r) => r[0]), ['acme', 'globex', 'initech', 'umbrella', 'hooli']);
