@@ -80,8 +80,6 @@ std::optional<Address> AddressField(const Json& j, const char* key, bool nullabl
   return *a;
 }
 
-std::string HexOrNull(const Address& a) { return a.IsZero() ? "null" : "\"" + a.Hex() + "\""; }
-
 }  // namespace
 
 const char* ErrorName(ErrorCode code) {
