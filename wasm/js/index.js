@@ -33,7 +33,10 @@ async function load() {
     const fs = 'node:fs/promises';  // a variable keeps browser bundlers from resolving it
     options.wasmBinary = await (await import(fs)).readFile(wasmUrl);
   } else {
-    options.locateFile = (file) => new URL(file, wasmUrl).href;
+    // `wasmUrl` is the file itself: bundlers rewrite `new URL('…', import.meta.url)` to
+    // the asset they emit, often under a hashed name, so the loader must not derive the
+    // name from its own file name next to it.
+    options.locateFile = (file) => (file.endsWith('.wasm') ? wasmUrl.href : new URL(file, wasmUrl).href);
   }
   return new Datalith(await (node ? startInNode(factory, options) : factory(options)));
 }
