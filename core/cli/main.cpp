@@ -164,8 +164,12 @@ int Parse(const Command& c, const std::vector<std::string>& argv, Args* a) {
       if (i + 1 == argv.size()) return Usage(*a, "--" + name + " needs a value " + flag->arg);
       value = argv[++i];
     }
-    if (flag->check && !flag->check(*value))
-      return Usage(*a, "bad value '" + *value + "' for --" + name + " (expected " + flag->arg + ")");
+    if (flag->check && !flag->check(*value)) {
+      std::string expected = flag->check == IsTime
+          ? "a tx id, a count t (1 = the first transaction) or an ISO-8601 instant such as 2026-01-01T00:00:00Z"
+          : flag->arg;
+      return Usage(*a, "bad value '" + *value + "' for --" + name + " (expected " + expected + ")");
+    }
     a->opts.emplace_back(name, value.value_or(""));
   }
   if (a->pos.size() < c.min_pos) return Usage(*a, "missing arguments");

@@ -137,6 +137,8 @@ expect_exit 1 "$DL" query '[:find ?e :wher [?e :item/sku]]' --db cat
 expect_has "bad query" "$ERR" "line 1, col"
 expect_exit 2 "$DL" query '[:find ?e :where [?e :item/sku]]' --db cat --frobnicate
 expect_has "unknown flag" "$ERR" "unknown flag --frobnicate"
+expect_exit 2 "$DL" query '[:find ?e :where [?e :item/sku]]' --db cat --as-of yesterday
+expect_has "a bad time says what a time may be" "$ERR" "bad value 'yesterday' for --as-of (expected a tx id, a count t (1 = the first transaction) or an ISO-8601 instant"
 expect_has "usage" "$ERR" "usage: datalith query"
 expect_exit 2 "$DL" frobnicate
 expect_exit 2 "$DL"

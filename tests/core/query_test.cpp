@@ -208,3 +208,16 @@ TEST_CASE("query: a file-backed database reopened cold", "[query]") {
 }  // namespace
 }  // namespace datalith
 
+
+namespace datalith {
+namespace {
+
+TEST_CASE("query: a collection literal where a value goes names its position once", "[query]") {
+  auto conn = People(3);
+  auto r = Q("[:find ?e :where [?e :name #{\"Anna\"}]]", {QueryInput::Database(conn->db())});
+  REQUIRE(!r.ok());
+  CHECK(r.status().message() == "line 1, col 28: a set (#{\"Anna\"}) cannot be used as a value");
+}
+
+}  // namespace
+}  // namespace datalith

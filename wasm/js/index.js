@@ -296,6 +296,10 @@ class Datalith {
       try {
         core.raw.connRelease(await core.call([store], () => core.raw.connCreate(store.id, options)));
         await store.persist();
+      } catch (e) {
+        // The core names the branch ('main'); the user named the store.
+        if (e.code !== 'Conflict') throw e;
+        throw Object.assign(new Error(`database "${where.id}" already exists (${where.backend} backend)`), { code: e.code });
       } finally {
         store.close();
       }

@@ -160,7 +160,8 @@ Result<std::vector<World>> BindInputs(const Query& q, Query* rules_into,
                                       const std::vector<QueryInput>& inputs) {
   if (inputs.size() != q.in.size()) {
     return Status::Invalid("the query takes " + std::to_string(q.in.size()) +
-                           " inputs (:in), got " + std::to_string(inputs.size()));
+                           (q.in.size() == 1 ? " input" : " inputs") + " (:in), got " +
+                           std::to_string(inputs.size()));
   }
   std::vector<World> worlds(1);
   for (size_t i = 0; i < q.in.size(); ++i) {

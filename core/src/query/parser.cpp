@@ -47,7 +47,7 @@ class Parser {
       return Err(n, "unexpected symbol `" + n.text + "` (variables start with ?)");
     }
     auto v = edn::ToValue(n);
-    if (!v.ok()) return Err(n, v.status().message());
+    if (!v.ok()) return v.status();  // it names the position already
     t.kind = Term::Kind::kConst;
     t.value = std::move(*v);
     return t;
