@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 bash .ci/install-deps.sh
 if [ ! -d node_modules/datascript ] || [ ! -d node_modules/ws ] || [ ! -d node_modules/playwright-core ] ||
-   [ ! -d node_modules/typescript ] || [ ! -d node_modules/vite ]; then
+   [ ! -d node_modules/typescript ] || [ ! -d node_modules/vite ] ||
+   [ ! -d node_modules/webpack ]; then
   npm install --no-audit --no-fund --loglevel=error
 fi
 

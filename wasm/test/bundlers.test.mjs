@@ -58,6 +58,8 @@ before(() => {
   writeFileSync(join(app, 'index.html'),
     '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="./main.js"></script>\n');
   writeFileSync(join(app, 'main.js'), MAIN);
+  mkdirSync(join(app, 'src'));
+  writeFileSync(join(app, 'src', 'index.js'), MAIN);  // webpack's default entry
 });
 
 // Loads the app's page from `server` ({ url, close }), writes, reloads, reads back.
@@ -91,6 +93,19 @@ test('a Vite production build of an app that imports datalith runs in Chromium',
   await build({ root: app, logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
   const assets = readdirSync(join(out, 'assets'));
   assert.ok(assets.some((f) => /^datalith_wasm-.+\.wasm$/.test(f)), `the .wasm is emitted under a hashed name: ${assets}`);
+  await runInChromium(await serve(out));
+});
+
+test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) runs in Chromium', async () => {
+  const { default: webpack } = await import('webpack');
+  const out = join(tmp, 'webpack-dist');
+  const stats = await new Promise((resolve, reject) => webpack({ mode: 'production', context: app, output: { path: out } },
+    (err, result) => (err ? reject(err) : resolve(result))));
+  const info = stats.toJson({ all: false, errors: true, assets: true });
+  assert.deepEqual(info.errors.map((e) => e.message), []);
+  assert.ok(info.assets.some((a) => a.name.endsWith('.wasm')), 'the .wasm is emitted as an asset');
+  writeFileSync(join(out, 'index.html'),
+    '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script src="./main.js"></script>\n');
   await runInChromium(await serve(out));
 });
 
