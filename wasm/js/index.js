@@ -8,7 +8,6 @@
 
 import { toEdn, txToEdn, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';
-import { SyncClient, checkSyncConfig } from './sync.js';
 
 export { Uuid };
 
@@ -57,6 +56,11 @@ function startInNode(factory, options) {
     events.forEach((e, i) => process.listeners(e).forEach((l) => before[i].has(l) || process.removeListener(e, l)));
   }
 }
+
+// The sync client loads only when a replica is opened: a dynamic import that bundlers
+// split into a chunk of its own, so a page using local databases only never downloads it.
+let syncModule = null;
+const loadSync = () => (syncModule ??= import('./sync.js'));
 
 const HANDLE = Symbol('datalith.handle');  // a Db's { id, stores }, for d.q
 
@@ -336,7 +340,7 @@ class Datalith {
 
   async connect(cfg) {
     const where = storeOf(cfg);
-    const sync = cfg.sync === undefined ? null : checkSyncConfig(cfg.sync);
+    const sync = cfg.sync === undefined ? null : (await loadSync()).checkSyncConfig(cfg.sync);
     const core = this.#core;
     return this.#exclusive(where.key, async () => {
       let session = this.#sessions.get(where.key);
@@ -394,6 +398,7 @@ class Datalith {
       store.close();
       throw e;
     }
+    const { SyncClient } = await loadSync();
     session.sync = new SyncClient(raw, {
       get head() { return store.head; },
       has: (addrs) => store.has(addrs),
