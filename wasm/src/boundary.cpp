@@ -36,13 +36,11 @@ std::string RespondText(const std::function<Result<std::string>()>& f) {
   Status error;
   try {
     Result<std::string> r = f();
-    if (r.ok() || r.status().code() != Code::kMissingNode) {
-      for (const auto& [_, s] : stores.items()) {
-        if (s.buffer) s.buffer->Trim();
-      }
+    if (r.status().code() == Code::kMissingNode) return "{\"missing\":true}";
+    for (const auto& [_, s] : stores.items()) {
+      if (s.buffer) s.buffer->Trim();
     }
     if (r.ok()) return "{\"ok\":" + std::move(r).value() + "}";
-    if (r.status().code() == Code::kMissingNode) return "{\"missing\":true}";
     error = r.status();
   } catch (const std::exception& e) {
     error = Status::Internal(std::string("internal error: ") + e.what());

@@ -71,7 +71,8 @@ class BufferStore final : public Store {
     bool pending = false;  // written by the core, not yet taken
     bool read = false;     // returned by Get since the last Trim
   };
-  void Erase(std::unordered_map<Address, Blob, AddressHash>::iterator it);
+  // Takes the blob out of the buffer (and its bytes out of blob_bytes_).
+  std::string Remove(std::unordered_map<Address, Blob, AddressHash>::iterator it);
 
   const bool retain_;
   std::unordered_map<Address, Blob, AddressHash> blobs_;

@@ -26,9 +26,7 @@ BufferStore::Pending BufferStore::TakePending() {
   for (const Address& a : pending_blobs_) {
     auto it = blobs_.find(a);
     if (it == blobs_.end() || !it->second.pending) continue;
-    blob_bytes_ -= it->second.bytes.size();
-    p.blobs.emplace_back(a, std::move(it->second.bytes));
-    blobs_.erase(it);
+    p.blobs.emplace_back(a, Remove(it));
   }
   for (const std::string& name : pending_heads_) {
     auto it = heads_.find(name);
@@ -42,14 +40,16 @@ BufferStore::Pending BufferStore::TakePending() {
 void BufferStore::Trim() {
   for (const Address& a : read_) {
     auto it = blobs_.find(a);
-    if (it != blobs_.end() && !it->second.pending) Erase(it);
+    if (it != blobs_.end() && !it->second.pending) Remove(it);
   }
   read_.clear();
 }
 
-void BufferStore::Erase(std::unordered_map<Address, Blob, AddressHash>::iterator it) {
+std::string BufferStore::Remove(std::unordered_map<Address, Blob, AddressHash>::iterator it) {
   blob_bytes_ -= it->second.bytes.size();
+  std::string bytes = std::move(it->second.bytes);
   blobs_.erase(it);
+  return bytes;
 }
 
 Result<std::string> BufferStore::Get(const Address& addr) {
@@ -116,7 +116,7 @@ Result<std::vector<Address>> BufferStore::List() {
 
 Status BufferStore::Delete(const Address& addr) {
   auto it = blobs_.find(addr);
-  if (it != blobs_.end()) Erase(it);
+  if (it != blobs_.end()) Remove(it);
   return Status::Ok();
 }
 
