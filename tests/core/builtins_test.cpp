@@ -196,11 +196,23 @@ TEST_CASE("builtins: comparisons", "[builtins]") {
   CHECK(Ok("(< 9007199254740993 9007199254740992.0)") == "false");
   CHECK(Ok("(> 9007199254740993 9007199254740992.0)") == "true");
   CHECK(Ok("(< 9223372036854775807 9223372036854775808.0)") == "true");
-  // Other types by the total order: strings, keywords, across types.
+  // Other values within their own type: strings, keywords, instants, tuples.
   CHECK(Ok("(< \"a\" \"b\")") == "true");
   CHECK(Ok("(> :b :a)") == "true");
-  CHECK(Ok("(< 100 \"a\")") == "true");  // numbers sort before strings
-  CHECK(Ok("(< nil false true 0)") == "true");
+  CHECK(Ok("(< false true)") == "true");
+  CHECK(Ok("(< #inst \"2024-01-01\" #inst \"2024-06-01\")") == "true");
+  CHECK(Ok("(< [1 \"a\"] [1 \"b\"])") == "true");
+  // Across types (and with nil) ordering is an error, as in Datomic; `=` is just false.
+  const std::string rule =
+      ": ordering compares numbers with numbers and other values with their own type";
+  CHECK(Err("(< 100 \"a\")") == "`<`: cannot compare a long (100) with a string (\"a\")" + rule);
+  CHECK(Err("(>= nil 0)") == "`>=`: cannot compare nil with a long (0)" + rule);
+  CHECK(Err("(> 3 2 :x)") == "`>`: cannot compare a long (2) with a keyword (:x)" + rule);
+  CHECK(Err("(< \"ééééééééééééééééééééééééééééééé\" 1)") ==
+        "`<`: cannot compare a string (\"éééééééééééééééééé...) with a long (1)" + rule);
+  CHECK(Ok("(> 1 2 :x)") == "false");  // stops at the first pair that fails, as Clojure does
+  CHECK(Ok("(= 1 \"1\")") == "false");
+  CHECK(Ok("(compare 100 \"a\")") == "-1");  // compare keeps the total order
   CHECK(Ok("(compare 1 2)") == "-1");
   CHECK(Ok("(compare \"b\" \"a\")") == "1");
   CHECK(Ok("(compare 1 1.0)") == "0");

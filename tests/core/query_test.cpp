@@ -219,5 +219,56 @@ TEST_CASE("query: a collection literal where a value goes names its position onc
   CHECK(r.status().message() == "line 1, col 28: a set (#{\"Anna\"}) cannot be used as a value");
 }
 
+TEST_CASE("query: set and vector literals as function arguments", "[query]") {
+  auto conn = People(6);
+  const std::vector<QueryInput> in{QueryInput::Database(conn->db())};
+  auto names = [&](const std::string& where) {
+    auto r = Q("[:find [?n ...] :where [?e :name ?n] " + where + "]", in);
+    INFO(where << " → " << r.status().ToString());
+    REQUIRE(r.ok());
+    std::vector<std::string> out;
+    for (const auto& n : r->items) out.push_back(n.text);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const auto all = names("");
+  REQUIRE(all.size() >= 3);
+  const std::string set = "#{\"" + all[0] + "\" \"" + all[2] + "\" \"nobody\"}";
+  CHECK(names("[(contains? " + set + " ?n)]") == std::vector<std::string>{all[0], all[2]});
+  CHECK(names("[(contains? [\"" + all[1] + "\"] ?n)]") == std::vector<std::string>{all[1]});
+  CHECK(names("[(contains? #{} ?n)]").empty());
+  auto r = Q("[:find ?c . :where [(count #{3 1 2}) ?c]]", in);
+  REQUIRE(r.ok());
+  CHECK(r->i == 3);
+  r = Q("[:find ?s . :where [(str [1 [\"a\" 2.5]]) ?s]]", in);  // vectors nest
+  REQUIRE(r.ok());
+  CHECK(r->text == "[1 [\"a\" 2.5]]");
+
+  auto err = [&](const std::string& q) {
+    auto e = Q(q, in);
+    REQUIRE_FALSE(e.ok());
+    return e.status().message();
+  };
+  CHECK(err("[:find ?n :where [?e :name ?n] [(contains? #{?n} \"x\")]]") ==
+        "line 1, col 46: a collection literal holds constants; `?n` is not bound there "
+        "(build it with (vector ...) or (set ...))");
+  CHECK(err("[:find ?n :where [?e :name ?n] [(get {:a 1} :a) ?n]]") ==
+        "line 1, col 38: a map literal cannot be a function argument: Datalith values have no "
+        "maps (a vector of [key value] pairs or an :in binding can stand in)");
+}
+
+}  // namespace
+}  // namespace datalith
+
+namespace datalith {
+namespace {
+
+TEST_CASE("explain: an attribute the schema lacks is a warning", "[query]") {
+  auto conn = People(3);
+  auto plan = Explain("[:find ?e :where [?e :nmae \"Ivan\"]]", {QueryInput::Database(conn->db())});
+  REQUIRE(plan.ok());
+  CHECK(*plan == "[?e :nmae \"Ivan\"]: warning: :nmae is not an attribute of $ → 0 rows\nresult: 0 rows\n");
+}
+
 }  // namespace
 }  // namespace datalith

@@ -94,7 +94,8 @@ std::mt19937_64& Rng();
 
 // ---- order ----
 
-// The order of the comparison functions, `compare`, `min`/`max` and the aggregates:
+// The order of `compare`, `min`/`max`, the aggregates and (between values they accept,
+// see Orderable in builtins.cpp) `< > <= >=`:
 // two numbers compare by numeric value (1 < 1.5, 1 and 1.0 tie); everything else by
 // the total Value order. Numbers are adjacent in the Value order, so this is still a
 // total preorder.

@@ -194,10 +194,31 @@ Result<Value> Extreme(const Call& c) {  // max (+1), min (-1)
 
 enum class Rel { kEq, kNumEq, kLt, kGt, kLe, kGe };
 
+// Ordering compares numbers with numbers and otherwise values of one type, as Datomic
+// does: `(< "b" 5)` is an error, not an answer from the total Value order (docs/query.md).
+Status Orderable(const Call& c, size_t i) {
+  const Value& a = c[i - 1];
+  const Value& b = c[i];
+  if (a.type() == b.type() ? !a.is_nil() : a.is_number() && b.is_number()) return Status::Ok();
+  auto shown = [](const Value& v) {
+    if (v.is_nil()) return std::string("nil");
+    std::string text = v.ToString();
+    if (text.size() > 40) {
+      size_t cut = 37;  // on a code point boundary
+      while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xc0) == 0x80) --cut;
+      text = text.substr(0, cut) + "...";
+    }
+    return Describe(v) + " (" + text + ")";
+  };
+  return c.Fail("cannot compare " + shown(a) + " with " + shown(b) +
+                ": ordering compares numbers with numbers and other values with their own type");
+}
+
 template <Rel rel>
 Result<Value> Chain(const Call& c) {  // variadic: every adjacent pair satisfies rel
   if (rel == Rel::kNumEq) DL_RETURN_IF_ERROR(c.Numbers());
   for (size_t i = 1; i < c.size(); ++i) {
+    if (rel != Rel::kEq && rel != Rel::kNumEq) DL_RETURN_IF_ERROR(Orderable(c, i));
     const int d = rel == Rel::kEq ? Value::Compare(c[i - 1], c[i]) : Cmp(c[i - 1], c[i]);
     const bool holds = rel == Rel::kEq || rel == Rel::kNumEq ? d == 0
                        : rel == Rel::kLt                     ? d < 0

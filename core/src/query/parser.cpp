@@ -3,6 +3,7 @@
 #include <set>
 
 #include "query/ast.h"
+#include "query/builtin_call.h"
 
 namespace datalith::query {
 
@@ -51,6 +52,29 @@ class Parser {
     t.kind = Term::Kind::kConst;
     t.value = std::move(*v);
     return t;
+  }
+
+  // A set or vector literal as a function argument: a constant tuple, a set's items
+  // sorted and distinct as `(set ...)` makes them. Its items are constants: a variable
+  // inside is not bound (write `(vector ?a ?b)` for that).
+  Result<Value> ParseCollectionArg(const edn::Node& n) {
+    std::vector<Value> items;
+    items.reserve(n.items.size());
+    for (const edn::Node& item : n.items) {
+      if (IsVarSym(item) || IsBlank(item)) {
+        return Err(item, "a collection literal holds constants; `" + item.text +
+                             "` is not bound there (build it with (vector ...) or (set ...))");
+      }
+      if (item.kind == edn::Kind::kSet || item.kind == edn::Kind::kVector) {
+        DL_ASSIGN_OR_RETURN(Value v, ParseCollectionArg(item));
+        items.push_back(std::move(v));
+      } else {
+        DL_ASSIGN_OR_RETURN(Value v, edn::ToValue(item));
+        items.push_back(std::move(v));
+      }
+    }
+    if (n.kind == edn::Kind::kSet) builtin::SortDistinct(&items);
+    return Value::Tuple(std::move(items));
   }
 
   Result<Binding> ParseBinding(const edn::Node& n, bool allow_sources) {
@@ -184,6 +208,13 @@ class Parser {
         t.kind = Term::Kind::kConst;
         t.value = Value::Symbol(a.text);
         t.pos = a.pos;
+      } else if (a.kind == edn::Kind::kSet || a.kind == edn::Kind::kVector) {
+        DL_ASSIGN_OR_RETURN(t.value, ParseCollectionArg(a));
+        t.kind = Term::Kind::kConst;
+        t.pos = a.pos;
+      } else if (a.kind == edn::Kind::kMap) {
+        return Err(a, "a map literal cannot be a function argument: Datalith values have no "
+                      "maps (a vector of [key value] pairs or an :in binding can stand in)");
       } else {
         DL_ASSIGN_OR_RETURN(t, ParseTerm(a));
       }

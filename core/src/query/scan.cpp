@@ -302,6 +302,17 @@ void FindRange(Env& env, const Ctx& ctx, VarId var, ValueType type,
   }
 }
 
+// For explain: why a pattern can match nothing. An attribute the schema lacks is
+// usually a typo, so it is a warning.
+std::string NothingNamed(const Db& db, const Clause& c, const std::string& source) {
+  const auto& t = c.terms;
+  if (t.size() > 1 && t[1].is_const() && t[1].value.type() == ValueType::kKeyword &&
+      !db.schema().AttrByIdent(t[1].value.str()) && !db.schema().Entid(t[1].value.str())) {
+    return "warning: " + t[1].value.ToString() + " is not an attribute of " + source;
+  }
+  return "a constant names nothing";
+}
+
 // The constants of a pattern plus an AVET range from pending comparisons on its value
 // variable. False if a constant names nothing.
 Result<bool> PrepareKnown(Env& env, const Ctx& ctx, const Clause& c, const Db& db,
@@ -337,7 +348,7 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
   for (size_t i = 0; i < c.terms.size(); ++i)
     if (c.terms[i].is_var()) ps.slot_col[i] = out.Col(c.terms[i].var);
   if (!possible) {
-    env.Note([&] { return c.text + ": a constant names nothing → 0 rows"; });
+    env.Note([&] { return c.text + ": " + NothingNamed(db, c, env.Resolve(c.source)) + " → 0 rows"; });
     ctx.empty = true;
     return Status::Ok();
   }
