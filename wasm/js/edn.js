@@ -101,12 +101,12 @@ function describe(v) {
   return `${typeof v} ${String(v)}`;
 }
 
-// A plain object as a map with keyword keys; `write(key, value)` writes the values.
-function ednObject(obj, write = (_, v) => toEdn(v)) {
+// A plain object as a map with keyword keys.
+function ednObject(obj) {
   const parts = [];
   for (const k in obj) {
     const v = obj[k];
-    if (v !== undefined) parts.push(keyword(k), write(k, v));  // skipped as JSON.stringify does
+    if (v !== undefined) parts.push(keyword(k), toEdn(v));  // skipped as JSON.stringify does
   }
   return '{' + parts.join(' ') + '}';
 }
@@ -154,28 +154,87 @@ export function entityToEdn(e) {
 const DATOM_OPS = new Set([':db/add', ':db/retract', ':db/cas', ':db.fn/cas']);
 const ENTITY_OPS = new Set([':db/retractEntity', ':db.fn/retractEntity']);
 
-const entityMapValue = (k, v) => (k === 'db/id' || k === ':db/id' ? entityToEdn(v) : toEdn(v));
-
-function txFormToEdn(form) {
+// One transaction form. `mark(offset, attr)` is told where in the returned text each
+// attribute's part starts (txToEdn keeps the marks to name positions in errors).
+function txFormToEdn(form, mark) {
   if (Array.isArray(form)) {
     if (form.length === 0) throw new Error('empty list form in transaction');
     const op = keyword(form[0]);
+    if (DATOM_OPS.has(op) && typeof form[2] === 'string') mark(0, keyword(form[2]));
     const args = form.slice(1).map((x, i) =>
       i === 0 && (DATOM_OPS.has(op) || ENTITY_OPS.has(op)) ? entityToEdn(x)
         : i === 1 && DATOM_OPS.has(op) ? keyword(x) : toEdn(x));
     return ednSeq('[', [op, ...args], ']', String);
   }
   if (form !== null && typeof form === 'object' && isPlainObject(form)) {
-    return ednObject(form, entityMapValue);
+    let text = '{';
+    for (const k in form) {
+      const v = form[k];
+      if (v === undefined) continue;  // skipped as JSON.stringify does
+      if (text.length > 1) text += ' ';
+      const attr = keyword(k);
+      mark(text.length, attr);
+      text += attr + ' ' + (attr === ':db/id' ? entityToEdn(v) : toEdn(v));
+    }
+    return text + '}';
   }
   throw new Error(`transaction forms are entity maps or list forms, got ${describe(form)}`);
 }
 
-// Transaction data: an array of entity maps and list forms, or EDN text as is.
-export function txToEdn(tx) {
+const txPlace = (index, attr) => `txData[${index}]` + (attr ? `, attribute ${attr}` : '');
+
+// Transaction data: an array of entity maps and list forms, or EDN text as is. A value
+// that cannot be converted is named by its place (`txData[2], attribute :a/b: ...`).
+// With `marks` (an array) it records where each form and attribute starts in the text,
+// for locateTxError.
+export function txToEdn(tx, marks) {
   if (typeof tx === 'string') return tx;
   if (!Array.isArray(tx)) throw new Error('transaction data must be an array (or EDN text)');
-  return ednSeq('[', tx, ']', txFormToEdn);
+  let text = '[';
+  tx.forEach((form, index) => {
+    if (index > 0) text += ' ';
+    const start = text.length;
+    let attr = null;
+    marks?.push({ offset: start, index, attr });
+    try {
+      text += txFormToEdn(form, (offset, a) => {
+        attr = a;
+        marks?.push({ offset: start + offset, index, attr });
+      });
+    } catch (e) {
+      throw Object.assign(new Error(`${txPlace(index, attr)}: ${e.message}`), e.code ? { code: e.code } : {});
+    }
+  });
+  return text + ']';
+}
+
+// The index in `text` of EDN position line:col (the core counts columns in code points).
+function offsetOf(text, line, col) {
+  let i = 0;
+  for (let l = 1; l < line; l++) {
+    i = text.indexOf('\n', i) + 1;
+    if (i === 0) return text.length;
+  }
+  for (let c = 1; c < col && i < text.length; c++) i += text.codePointAt(i) > 0xffff ? 2 : 1;
+  return i;
+}
+
+// An error the core reported by position in the EDN txToEdn wrote for JS data `tx`: each
+// `line L, col C` becomes the place in `tx` it falls in (`txData[0], attribute :a/b`).
+export function locateTxError(error, tx) {
+  if (!Array.isArray(tx) || !/line \d+, col \d+/.test(error.message)) return error;
+  const marks = [];
+  const text = txToEdn(tx, marks);
+  error.message = error.message.replace(/line (\d+), col (\d+)/g, (_, line, col) => {
+    const offset = offsetOf(text, Number(line), Number(col));
+    let at = null;
+    for (const m of marks) {
+      if (m.offset > offset) break;
+      at = m;
+    }
+    return at && offset < text.length - 1 ? txPlace(at.index, at.attr) : 'the transaction';
+  });
+  return error;
 }
 
 // ---- replies ----

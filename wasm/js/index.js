@@ -6,7 +6,7 @@
 //   await d.createDatabase(cfg); const conn = await d.connect(cfg);
 //   await conn.transact([...]); const db = conn.db(); await d.q(query, db);
 
-import { toEdn, txToEdn, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
+import { toEdn, txToEdn, locateTxError, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';
 
 export { Uuid };
@@ -489,9 +489,12 @@ class Connection {
   async transact(txData) {
     const s = this.#open();
     const edn = txToEdn(txData);
-    if (s.sync) return s.sync.transact(edn);
-    if (s.store.replica) throw new Error('this database is a replica: connect with config.sync to write through its server');
-    return s.submit(this.#core, edn);
+    if (!s.sync && s.store.replica) throw new Error('this database is a replica: connect with config.sync to write through its server');
+    try {
+      return await (s.sync ? s.sync.transact(edn) : s.submit(this.#core, edn));
+    } catch (e) {
+      throw e instanceof Error ? locateTxError(e, txData) : e;  // positions in JS data
+    }
   }
 
   // The replica's sync state ('connecting', 'syncing', 'live', 'offline'); null

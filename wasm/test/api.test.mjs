@@ -83,6 +83,22 @@ test('README: transact, tempids, lookup refs, pull, datoms', async () => {
   assert.ok(db.basisT >= report.txId);
 });
 
+test('schema-on-read: undeclared attributes are accepted, declared identities upsert', async () => {
+  const { conn } = await create({ schemaFlexibility: 'read' });
+  await conn.transact([{ 'product/sku': 'W001', 'product/stock': 1 }]);
+  await conn.transact([{ 'product/sku': 'W001', 'product/stock': 2 }]);  // no identity: a second entity
+  assert.equal(await d.q('[:find (count ?e) . :where [?e :product/sku "W001"]]', conn.db()), 2);
+  await assert.rejects(conn.db().pull('[*]', ['product/sku', 'W001']), /:product\/sku is not (:db\/)?unique/);
+
+  const { conn: inv } = await create({ schemaFlexibility: 'read' });
+  await inv.transact([{ 'db/ident': ':inventory/sku', 'db/unique': ':db.unique/identity' }]);
+  await inv.transact([{ 'inventory/sku': 'W001', 'inventory/stock': 1, 'inventory/bin': 'A3' }]);
+  await inv.transact([{ 'inventory/sku': 'W001', 'inventory/stock': 2 }]);  // upserts
+  assert.equal(await d.q('[:find (count ?e) . :where [?e :inventory/sku "W001"]]', inv.db()), 1);
+  assert.deepEqual(await inv.db().pull('[:inventory/stock :inventory/bin]', ['inventory/sku', 'W001']),
+    { 'inventory/stock': 2, 'inventory/bin': 'A3' });
+});
+
 test('README: a join across two databases', async () => {
   const { conn: cat } = await catalog();
   await cat.transact([
@@ -90,6 +106,7 @@ test('README: a join across two databases', async () => {
     { 'product/sku': 'G001', 'product/name': 'Gadget', 'product/price': 24.5 },
     { 'product/sku': 'S001', 'product/name': 'Sprocket', 'product/price': 3.5 }]);
   const { conn: inv } = await create({ schemaFlexibility: 'read' });
+  await inv.transact([{ 'db/ident': ':inventory/sku', 'db/unique': ':db.unique/identity' }]);
   await inv.transact([
     { 'inventory/sku': 'W001', 'inventory/stock': 12 },
     { 'inventory/sku': 'G001', 'inventory/stock': 0 },
@@ -283,6 +300,16 @@ test('errors are Errors naming what and where, and change nothing', async () => 
     e instanceof Error && /line 1, col \d+/.test(e.message) && /:product\/price/.test(e.message));
   await assert.rejects(conn.transact([{ 'product/nope': 1 }]), /product\/nope/);
   await assert.rejects(conn.transact([{ 'product/sku': () => 1 }]), /cannot convert a function/);
+  // Errors in JS data name the item and attribute, not positions in generated EDN.
+  await assert.rejects(conn.transact([{ 'product/sku': 'B' }, { 'product/sku': 'C', 'product/price': 'cheap' }]),
+    (e) => e instanceof Error && e.message.startsWith('txData[1], attribute :product/price: ') &&
+      /"cheap"/.test(e.message) && !/line \d/.test(e.message) && typeof e.code === 'string');
+  await assert.rejects(conn.transact([[':db/add', 'x', ':product/sku', 'é𝄞'], [':db/add', 'x', ':product/price', 'no']]),
+    (e) => e.message.startsWith('txData[1], attribute :product/price: '));
+  await assert.rejects(conn.transact([{ 'product/sku': 'D' }, { 'product/name': 'n', 'product/parts': [() => 1] }]),
+    (e) => e.message === 'txData[1], attribute :product/parts: cannot convert a function to EDN');
+  await assert.rejects(conn.transact([{ 'product/sku': 'E' }, 7]),
+    (e) => e.message === 'txData[1]: transaction forms are entity maps or list forms, got number 7');
   assert.equal(conn.db().basisT, basis);  // nothing changed
   await conn.transact([{ 'product/sku': 'A' }]);
   await assert.rejects(d.q('[:find ?x :where [?x :product/sku ?y] [(frob ?y)]]', conn.db()), (e) =>
