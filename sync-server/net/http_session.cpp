@@ -59,6 +59,8 @@ std::string MetricsJson(ServerState& state) {
                        {"transactions", m.transactions.load()},
                        {"tx_errors", m.tx_errors.load()},
                        {"updates_sent", m.updates_sent.load()},
+                       {"log_updates_sent", m.log_updates_sent.load()},
+                       {"log_resends", m.log_resends.load()},
                        {"blobs_sent", m.blobs_sent.load()},
                        {"blob_bytes_sent", m.blob_bytes_sent.load()},
                        {"frame_bytes_sent", m.frame_bytes_sent.load()},

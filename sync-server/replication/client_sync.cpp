@@ -40,10 +40,27 @@ void ClientSync::OnMessage(std::string_view data, bool binary) {
   }
   if (state_ != State::kLive) return Fail(ErrorCode::kUnexpectedMessage, "send hello first");
   if (auto* t = std::get_if<TxRequest>(&msg)) return OnTx(std::move(*t));
+  if (auto* r = std::get_if<Resend>(&msg)) return OnResend(*r);
   OnAck(std::get<Ack>(msg));
 }
 
+namespace {
+
+// A log update replays at most this many segments (64 KiB each; a few hundred datoms
+// per segment): beyond that the client stores nodes rather than rebuild them.
+constexpr size_t kMaxApplySegments = 4;
+// Transactions are sent for the listeners of a node update over at most this many
+// commits and segments; beyond that the client learns only that it skipped some.
+constexpr size_t kMaxLogCommits = 64;
+constexpr size_t kMaxReportSegments = 64;
+
+}  // namespace
+
 void ClientSync::OnHello(const Hello& h) {
+  if (h.protocol == 1)
+    return Fail(ErrorCode::kVersionMismatch,
+                "the server speaks protocol 2, the client 1: commits now carry their transaction log "
+                "(commit format 2), which protocol-1 clients cannot read; upgrade the datalith package");
   if (h.protocol != kProtocolVersion)
     return Fail(ErrorCode::kVersionMismatch, "the server speaks protocol " +
                                                  std::to_string(kProtocolVersion) + ", the client " +
@@ -77,15 +94,14 @@ void ClientSync::MaybeStartUpdate() {
   Database::Head head = db_->head();
   if (head.commit == acked_) return;
   sent_ = head;
-  update_ = HeadInfo{head.commit, head.tx};
-  auto blobs = db_->connection().BlobsToReach(head.commit, acked_);
-  if (blobs.ok()) {
-    to_send_ = std::move(blobs).value();
-    next_blob_ = 0;
-    return;
-  }
-  if (blobs.status().code() != Code::kNotFound || acked_.IsZero())
-    return Fail(ErrorCode::kInternal, blobs.status().ToString());
+  update_ = HeadInfo();
+  update_.commit = head.commit;
+  update_.tx = head.tx;
+  next_blob_ = 0;
+  Status planned = PlanUpdate(head);
+  if (planned.ok()) return;
+  if (planned.code() != Code::kNotFound || acked_.IsZero())
+    return Fail(ErrorCode::kInternal, planned.ToString());
   // The client's commit is not in this store (another server, or GC'd): ask the client
   // which of the head's nodes it has, level by level from the roots.
   auto roots = db_->connection().CommitRoots(head.commit);
@@ -95,6 +111,40 @@ void ClientSync::MaybeStartUpdate() {
   lacking_.clear();
   next_level_.clear();
   SendProbe();
+}
+
+Status ClientSync::PlanUpdate(const Database::Head& head) {
+  const Connection& conn = db_->connection();
+  to_send_.clear();
+  // The commits since the client's head and their log segments, if the chain is short.
+  std::vector<std::vector<Address>> log;
+  size_t segments = 0;
+  if (!acked_.IsZero()) {
+    DL_ASSIGN_OR_RETURN(std::vector<Address> chain, conn.CommitsAfter(acked_, head.commit, kMaxLogCommits));
+    for (const Address& c : chain) {
+      DL_ASSIGN_OR_RETURN(std::vector<Address> segs, conn.CommitLog(c));
+      segments += segs.size();
+      log.push_back(std::move(segs));
+    }
+    if (segments > kMaxReportSegments) log.clear();
+  }
+  if (!log.empty() && segments <= kMaxApplySegments && !nodes_only_) {
+    update_.apply_log = true;
+    for (const auto& segs : log) to_send_.insert(to_send_.end(), segs.begin(), segs.end());
+    update_.log = std::move(log);
+    return Status::Ok();
+  }
+  nodes_only_ = false;
+  DL_ASSIGN_OR_RETURN(to_send_, conn.BlobsToReach(head.commit, acked_));
+  // The earlier commits' segments too, for the client's listeners (the head's own are
+  // among the blobs it lacks), before the commit record.
+  if (log.size() > 1) {
+    std::vector<Address> earlier;
+    for (size_t i = 0; i + 1 < log.size(); ++i) earlier.insert(earlier.end(), log[i].begin(), log[i].end());
+    to_send_.insert(to_send_.end() - 1, earlier.begin(), earlier.end());
+  }
+  update_.log = std::move(log);
+  return Status::Ok();
 }
 
 void ClientSync::SendProbe() {
@@ -121,6 +171,9 @@ void ClientSync::OnHave(const std::vector<bool>& have) {
   if (!frontier_.empty()) return SendProbe();
   probing_ = false;
   to_send_ = std::move(lacking_);
+  auto log = db_->connection().CommitLog(sent_->commit);
+  if (!log.ok()) return Fail(ErrorCode::kInternal, log.status().ToString());
+  to_send_.insert(to_send_.end(), log->begin(), log->end());
   to_send_.push_back(sent_->commit);
   next_blob_ = 0;
 }
@@ -131,6 +184,7 @@ bool ClientSync::Pump() {
     Send(HeadJson(update_), false);
     next_blob_++;
     db_->metrics().updates_sent++;
+    if (update_.apply_log) db_->metrics().log_updates_sent++;
     return true;
   }
   std::vector<Blob> batch;
@@ -170,6 +224,17 @@ void ClientSync::OnAck(const Ack& a) {
   if (!sent_ || next_blob_ <= to_send_.size() || probing_ || a.commit != sent_->commit)
     return Fail(ErrorCode::kUnexpectedMessage, "ack of " + a.commit.Hex() + ", which is not the head just sent");
   acked_ = a.commit;
+  sent_.reset();
+  to_send_.clear();
+  next_blob_ = 0;
+  MaybeStartUpdate();
+}
+
+void ClientSync::OnResend(const Resend& r) {
+  if (!sent_ || next_blob_ <= to_send_.size() || !update_.apply_log || r.commit != sent_->commit)
+    return Fail(ErrorCode::kUnexpectedMessage, "resend of " + r.commit.Hex() + ", which is not the log update just sent");
+  db_->metrics().log_resends++;
+  nodes_only_ = true;  // the same update again, as nodes; acked_ is unchanged
   sent_.reset();
   to_send_.clear();
   next_blob_ = 0;

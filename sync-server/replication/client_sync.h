@@ -63,6 +63,9 @@ class ClientSync : public Subscriber, public std::enable_shared_from_this<Client
   void OnHello(const Hello& h);
   void OnTx(TxRequest&& t);
   void OnAck(const Ack& a);
+  void OnResend(const Resend& r);
+  // What the client lacks for `head`: its log (the client replays it) or its nodes.
+  Status PlanUpdate(const Database::Head& head);
   void OnHave(const std::vector<bool>& have);
   void OnTxDone(uint64_t id, TxOutcome o);
   void MaybeStartUpdate();
@@ -85,6 +88,7 @@ class ClientSync : public Subscriber, public std::enable_shared_from_this<Client
   // while probing); `sent_` is the head of the update in flight.
   Address acked_;
   std::optional<Database::Head> sent_;
+  bool nodes_only_ = false;  // the client could not rebuild a log update: send nodes next
   std::vector<Address> to_send_;  // the update's blobs
   size_t next_blob_ = 0;
   HeadInfo update_;

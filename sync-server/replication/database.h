@@ -58,6 +58,8 @@ struct DatabaseMetrics {
   std::atomic<uint64_t> transactions{0};
   std::atomic<uint64_t> tx_errors{0};
   std::atomic<uint64_t> updates_sent{0};  // head messages
+  std::atomic<uint64_t> log_updates_sent{0};  // of which the client replays the log
+  std::atomic<uint64_t> log_resends{0};  // log updates a client could not rebuild
   std::atomic<uint64_t> blobs_sent{0};
   std::atomic<uint64_t> blob_bytes_sent{0};  // stored bytes of the blobs
   std::atomic<uint64_t> frame_bytes_sent{0};  // NODES frames on the wire

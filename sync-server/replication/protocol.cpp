@@ -153,6 +153,12 @@ std::variant<ClientMessage, ProtocolError> ParseClientText(std::string_view text
     if (!commit) return err;
     return ClientMessage(Ack{*commit});
   }
+  if (t == "resend") {
+    auto commit = AddressField(j, "commit", false, &err);
+    auto reason = commit ? StringField(j, "reason", 1024, &err) : std::nullopt;
+    if (!reason) return err;
+    return ClientMessage(Resend{*commit, std::move(*reason)});
+  }
   return Malformed("unknown message type \"" + t.substr(0, 32) + "\"");
 }
 
@@ -174,7 +180,17 @@ std::string WelcomeJson(const std::string& db, bool writable, const Address& hea
 
 std::string HeadJson(const HeadInfo& h) {
   Json j = {{"type", "head"},  {"commit", h.commit.Hex()}, {"tx", h.tx},
-            {"blobs", h.blobs}, {"bytes", h.bytes},         {"frames", h.frames}};
+            {"blobs", h.blobs}, {"bytes", h.bytes},         {"frames", h.frames},
+            {"apply", h.apply_log ? "log" : "nodes"}};
+  if (!h.log.empty()) {
+    Json log = Json::array();
+    for (const auto& commit : h.log) {
+      Json segments = Json::array();
+      for (const Address& a : commit) segments.push_back(a.Hex());
+      log.push_back(std::move(segments));
+    }
+    j["log"] = std::move(log);
+  }
   return j.dump();
 }
 

@@ -1,4 +1,4 @@
-// The sync protocol's messages and their codec (docs/sync-protocol.md, version 1).
+// The sync protocol's messages and their codec (docs/sync-protocol.md, version 2).
 //
 // Text frames are JSON objects with a "type"; binary frames carry node blobs (NODES),
 // address lists the server asks about (PROBE) and the client's answer (HAVE). Every
@@ -20,7 +20,7 @@
 
 namespace datalith::sync {
 
-constexpr int kProtocolVersion = 1;
+constexpr int kProtocolVersion = 2;
 
 // Every size the server enforces. Defaults are the documented ones.
 struct Limits {
@@ -74,7 +74,12 @@ struct TxRequest {
 struct Ack {
   Address commit;
 };
-using ClientMessage = std::variant<Hello, TxRequest, Ack>;
+// The datoms of a log update did not rebuild its head: send it as nodes.
+struct Resend {
+  Address commit;
+  std::string reason;
+};
+using ClientMessage = std::variant<Hello, TxRequest, Ack, Resend>;
 
 // Parses one client text frame. Errors are kMalformedMessage or kMessageTooLarge.
 std::variant<ClientMessage, ProtocolError> ParseClientText(std::string_view text,
@@ -89,6 +94,12 @@ struct HeadInfo {
   uint64_t blobs = 0;   // blobs sent for this update (all NODES frames since the last head)
   uint64_t bytes = 0;   // their stored bytes
   uint64_t frames = 0;
+  // "log": the blobs are the log segments of the commits from the client's head to
+  // this one, which it replays; "nodes": the blobs are what it lacks to hold the head.
+  bool apply_log = false;
+  // Per commit after the client's head, oldest first, its log segments; empty when the
+  // server does not send the transactions (the chain is too long or has no log).
+  std::vector<std::vector<Address>> log;
 };
 std::string HeadJson(const HeadInfo& head);
 struct TxReply {

@@ -47,6 +47,8 @@ struct Client {
   std::vector<size_t> blobs_per_update;
   size_t probes = 0;
   bool auto_ack = true;
+  bool refuse_logs = false;  // answer log updates with `resend`, as a client whose rebuild failed
+  size_t log_updates = 0, resends = 0;
 
   explicit Client(Registry& r) {
     sync = std::make_shared<ClientSync>(r, [this](std::function<void()> f) {
@@ -56,7 +58,7 @@ struct Client {
   }
   void SendText(const Json& j) { sync->OnMessage(j.dump(), false); }
   void Hello(const std::string& token, const Address& have = Address(), const std::string& db = "inv") {
-    Json h = {{"type", "hello"}, {"protocol", 1}, {"db", db}, {"token", token}};
+    Json h = {{"type", "hello"}, {"protocol", 2}, {"db", db}, {"token", token}};
     h["have"] = have.IsZero() ? Json(nullptr) : Json(have.Hex());
     SendText(h);
     Drain();
@@ -84,8 +86,19 @@ struct Client {
     if (!out.binary) {
       texts.push_back(Json::parse(out.data));
       if (texts.back()["type"] == "head") {
-        head = *Address::FromHex(texts.back()["commit"].get<std::string>());
-        CHECK(texts.back()["blobs"] == update_blobs);
+        const Json& h = texts.back();
+        Address commit = *Address::FromHex(h["commit"].get<std::string>());
+        CHECK(h["blobs"] == update_blobs);
+        if (h["apply"] == "log") {
+          ++log_updates;
+          if (refuse_logs || !Replay(commit, h["log"])) {
+            ++resends;
+            update_blobs = 0;
+            SendText({{"type", "resend"}, {"commit", commit.Hex()}, {"reason", "test"}});
+            return;
+          }
+        }
+        head = commit;
         CHECK(replica.count(head));  // never a head without its nodes
         blobs_per_update.push_back(update_blobs);
         update_blobs = 0;
@@ -103,6 +116,25 @@ struct Client {
       for (const Address& a : f.addresses) have.push_back(replica.count(a) > 0);
       sync->OnMessage(EncodeHave(have), true);
     }
+  }
+  // What a client does with a log update: replay the logs on its head (a Connection over
+  // a store holding the replica's blobs) and keep what that builds.
+  bool Replay(const Address& commit, const Json& log) {
+    auto store = MakeMemoryStore();
+    std::vector<std::pair<Address, std::string>> blobs(replica.begin(), replica.end());
+    REQUIRE(store->Put(blobs).ok());
+    REQUIRE(store->CasHead("main", std::nullopt, head.Hex()).ok());
+    std::vector<std::vector<Address>> segments;
+    for (const Json& c : log) {
+      segments.emplace_back();
+      for (const Json& a : c) segments.back().push_back(*Address::FromHex(a.get<std::string>()));
+    }
+    auto conn = Connection::Open(store);
+    REQUIRE(conn.ok());
+    if (!(*conn)->ApplyLog(commit, segments).ok()) return false;
+    const std::vector<Address> all = *store->List();
+    for (const Address& a : all) replica[a] = *store->Get(a);
+    return true;
   }
   // Drains until `pred` holds (work arrives from the writer thread), at most 10 s.
   template <class Pred>
@@ -162,9 +194,10 @@ TEST_CASE_METHOD(Server, "hello errors close the session with their code", "[syn
     Json hello;
     ErrorCode code;
   } cases[] = {
-      {{{"type", "hello"}, {"protocol", 1}, {"db", "inv"}, {"token", "nope"}}, ErrorCode::kBadToken},
-      {{{"type", "hello"}, {"protocol", 1}, {"db", "other"}, {"token", "writer"}}, ErrorCode::kUnknownDatabase},
-      {{{"type", "hello"}, {"protocol", 2}, {"db", "inv"}, {"token", "writer"}}, ErrorCode::kVersionMismatch},
+      {{{"type", "hello"}, {"protocol", 2}, {"db", "inv"}, {"token", "nope"}}, ErrorCode::kBadToken},
+      {{{"type", "hello"}, {"protocol", 2}, {"db", "other"}, {"token", "writer"}}, ErrorCode::kUnknownDatabase},
+      {{{"type", "hello"}, {"protocol", 1}, {"db", "inv"}, {"token", "writer"}}, ErrorCode::kVersionMismatch},
+      {{{"type", "hello"}, {"protocol", 3}, {"db", "inv"}, {"token", "writer"}}, ErrorCode::kVersionMismatch},
       {{{"type", "tx"}, {"id", 1}, {"tx", "[]"}}, ErrorCode::kUnexpectedMessage},
       {{{"type", "hello"}, {"db", "inv"}}, ErrorCode::kMalformedMessage},
   };
@@ -177,8 +210,11 @@ TEST_CASE_METHOD(Server, "hello errors close the session with their code", "[syn
     CHECK(client.sync->close_error()->code == c.code);
     CHECK(client.sync->state() == ClientSync::State::kClosed);
     CHECK(client.Last("error")["code"] == ErrorName(c.code));
+    if (c.hello.value("protocol", 0) == 1) {  // a v1 client is told why, not just "no"
+      CHECK(client.Last("error")["message"].get<std::string>().find("upgrade the datalith package") != std::string::npos);
+    }
     // Nothing more happens after a fatal error.
-    client.SendText({{"type", "hello"}, {"protocol", 1}, {"db", "inv"}, {"token", "writer"}});
+    client.SendText({{"type", "hello"}, {"protocol", 2}, {"db", "inv"}, {"token", "writer"}});
     client.Drain();
     CHECK(client.texts.size() == 1);
   }
@@ -202,9 +238,11 @@ TEST_CASE_METHOD(Server, "initial sync, resume with zero nodes, pushed diffs", "
 
   // A client that already has the head receives a welcome and nothing else.
   Client b(registry);
+  b.replica = a.replica;  // a replica that holds the head (say, from an earlier session)
+  b.head = a.head;
   b.Hello("writer", a.head);
   CHECK(b.texts.size() == 1);
-  CHECK(b.replica.empty());
+  CHECK(b.replica.size() == a.replica.size());
 
   // b transacts; both receive the commit as a small pushed diff.
   b.SendText({{"type", "tx"}, {"id", 7}, {"tx", R"([{:db/id "n" :item/sku "new"}])"}});
@@ -256,7 +294,48 @@ TEST_CASE_METHOD(Server, "a client that does not ack gets one coalesced diff lat
   slow.Drain();
   REQUIRE(slow.blobs_per_update.size() == 2);
   CHECK(slow.head == db->head().commit);
-  CHECK(slow.blobs_per_update[1] == db->connection().BlobsToReach(slow.head, first)->size());
+  // 20 commits' logs are more than a client replays: the nodes it lacks, plus the logs of
+  // the 19 earlier commits for its listeners (the head's own is among the nodes).
+  const Json& h = slow.Last("head");
+  CHECK(h["apply"] == "nodes");
+  REQUIRE(h["log"].size() == 20);
+  CHECK(slow.blobs_per_update[1] == db->connection().BlobsToReach(slow.head, first)->size() + 19);
+  registry.CloseAll();
+}
+
+TEST_CASE_METHOD(Server, "a live client gets a commit as its log, and as nodes when it asks", "[sync][client_sync]") {
+  Load(kSkuSchema, 4000);
+  Client c(registry);
+  c.Hello("reader");
+  Address before = c.head;
+  Commit(*db, R"([{:item/sku "s17x"} {:item/sku "zzz"}])");
+  REQUIRE(c.WaitFor([&] { return c.head == db->head().commit; }));
+  const Json& h = c.Last("head");
+  CHECK(h["apply"] == "log");
+  REQUIRE(h["log"].size() == 1);
+  CHECK(c.log_updates == 1);
+  CHECK(c.blobs_per_update.back() == 1);  // one log segment instead of the changed nodes
+  // What the replay built is exactly what the nodes would have been.
+  CHECK(db->connection().BlobsToReach(c.head, before)->size() > 5);
+  const std::vector<Address> nodes = *db->connection().BlobsToReach(c.head, before);
+  for (const Address& a : nodes) CHECK(c.replica.count(a));
+  CHECK(db->metrics().log_updates_sent == 1);
+
+  // A client that cannot rebuild the head asks again and gets the nodes.
+  c.refuse_logs = true;
+  Address second = c.head;
+  Commit(*db, R"([{:item/sku "s2000y"}])");
+  REQUIRE(c.WaitFor([&] { return c.head == db->head().commit; }));
+  CHECK(c.resends == 1);
+  CHECK(c.Last("head")["apply"] == "nodes");
+  CHECK(db->metrics().log_resends == 1);
+  const std::vector<Address> resent = *db->connection().BlobsToReach(c.head, second);
+  for (const Address& a : resent) CHECK(c.replica.count(a));
+  // A resend that answers nothing is a protocol error.
+  c.SendText({{"type", "resend"}, {"commit", c.head.Hex()}, {"reason", "again"}});
+  c.Drain();
+  REQUIRE(c.sync->close_error());
+  CHECK(c.sync->close_error()->code == ErrorCode::kUnexpectedMessage);
   registry.CloseAll();
 }
 

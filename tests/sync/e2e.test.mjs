@@ -83,7 +83,7 @@ class Client {
       this.texts.push(m);
       if (m.type === 'head') {
         this.updates.push({ commit: m.commit, tx: m.tx, received: this.pending.count,
-          bytes: this.pending.bytes, declared: m.blobs, frames: m.frames });
+          bytes: this.pending.bytes, declared: m.blobs, frames: m.frames, apply: m.apply, log: m.log });
         this.pending = { count: 0, bytes: 0 };
         if (this.autoAck) this.send({ type: 'ack', commit: m.commit });
       }
@@ -92,7 +92,7 @@ class Client {
   }
 
   send(obj) { this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
-  hello(token, have = null, db = 'inv', protocol = 1) {
+  hello(token, have = null, db = 'inv', protocol = 2) {
     this.send({ type: 'hello', protocol, db, token, have });
   }
   // Resolves with the first text message matching `pred` (past or future).
@@ -166,7 +166,7 @@ test('initial sync, then a second connection from the head receives zero nodes',
   const a = await connect(server.ws, 'r');
   const welcome = a.texts[0];
   assert.equal(welcome.type, 'welcome');
-  assert.equal(welcome.protocol, 1);
+  assert.equal(welcome.protocol, 2);
   assert.equal(welcome.access, 'read');
   await a.until(() => a.updates.length === 1);
   const u = a.updates[0];
@@ -200,9 +200,13 @@ test('transact over the socket: tx report, then a small pushed diff', async () =
   const pushed = reader.updates.at(-1);
   assert.equal(pushed.received, pushed.declared);
   assert.equal(pushed.tx, ok.tx);
-  assert.ok(pushed.received < 60, `pushed ${pushed.received} blobs`);
+  // A live replica gets the commit as its log: one segment holding the datoms.
+  assert.equal(pushed.apply, 'log');
+  assert.equal(pushed.received, 1);
+  assert.deepEqual(pushed.log, [[[...reader.blobs.keys()].at(-1)]]);
+  assert.ok(pushed.bytes < 1024, `pushed ${pushed.bytes} bytes`);
   assert.equal(w.updates.at(-1).received, pushed.received);
-  console.log(`# pushed diff of a 2-entity tx: ${pushed.received} blobs, ${pushed.bytes} bytes (initial sync: ${reader.updates[0].received})`);
+  console.log(`# pushed update of a 2-entity tx: ${pushed.received} log segment, ${pushed.bytes} bytes (initial sync: ${reader.updates[0].received} blobs)`);
 
   // HTTP writers' commits are pushed too.
   const r = await transactHttp(server, '[{:item/sku "http-1" :item/qty 1}]');
@@ -221,8 +225,9 @@ test('transact over the socket: tx report, then a small pushed diff', async () =
 
 test('protocol errors close with their codes', async () => {
   const cases = [
-    [{ type: 'hello', protocol: 1, db: 'inv', token: 'bad', have: null }, 'bad_token', 4401],
-    [{ type: 'hello', protocol: 1, db: 'nope', token: 'w', have: null }, 'unknown_database', 4404],
+    [{ type: 'hello', protocol: 2, db: 'inv', token: 'bad', have: null }, 'bad_token', 4401],
+    [{ type: 'hello', protocol: 2, db: 'nope', token: 'w', have: null }, 'unknown_database', 4404],
+    [{ type: 'hello', protocol: 1, db: 'inv', token: 'w', have: null }, 'version_mismatch', 4406],
     [{ type: 'hello', protocol: 99, db: 'inv', token: 'w', have: null }, 'version_mismatch', 4406],
     ['{"type":"hello",', 'malformed_message', 4400],
     [{ type: 'tx', id: 1, tx: '[]' }, 'unexpected_message', 4409],

@@ -54,6 +54,11 @@ TEST_CASE("client text messages parse", "[sync][codec]") {
 
   r = ParseClientText(R"({"type":"ack","commit":")" + Addr(2).Hex() + R"("})", {});
   CHECK(std::get<Ack>(std::get<ClientMessage>(r)).commit == Addr(2));
+
+  r = ParseClientText(R"({"type":"resend","commit":")" + Addr(2).Hex() + R"(","reason":"mismatch"})", {});
+  const auto& rs = std::get<Resend>(std::get<ClientMessage>(r));
+  CHECK(rs.commit == Addr(2));
+  CHECK(rs.reason == "mismatch");
 }
 
 TEST_CASE("malformed client text messages are errors", "[sync][codec]") {
@@ -66,7 +71,8 @@ TEST_CASE("malformed client text messages are errors", "[sync][codec]") {
                           R"({"type":"tx","id":-1,"tx":"[]"})", R"({"type":"tx","id":1.5,"tx":"[]"})",
                           R"({"type":"tx","id":9007199254740992,"tx":"[]"})",
                           R"({"type":"tx","id":1,"tx":[]})", R"({"type":"ack"})",
-                          R"({"type":"ack","commit":null})", "{\"type\":\"hello\"", "\xff\xfe"}) {
+                          R"({"type":"ack","commit":null})", R"({"type":"resend","reason":"x"})",
+                          R"({"type":"resend","commit":null,"reason":"x"})", "{\"type\":\"hello\"", "\xff\xfe"}) {
     INFO(bad);
     CHECK(ParseError(bad).code == ErrorCode::kMalformedMessage);
   }
@@ -87,7 +93,11 @@ TEST_CASE("oversized client messages are message_too_large", "[sync][codec]") {
 
 TEST_CASE("server messages are the documented JSON", "[sync][codec]") {
   CHECK(HeadJson({Addr(3), 4398046511105, 7, 900, 1}) ==
-        R"({"blobs":7,"bytes":900,"commit":")" + Addr(3).Hex() + R"(","frames":1,"tx":4398046511105,"type":"head"})");
+        R"({"apply":"nodes","blobs":7,"bytes":900,"commit":")" + Addr(3).Hex() + R"(","frames":1,"tx":4398046511105,"type":"head"})");
+  HeadInfo log{Addr(3), 4398046511105, 1, 200, 1, true, {{Addr(4)}, {Addr(5), Addr(6)}}};
+  CHECK(HeadJson(log) == R"({"apply":"log","blobs":1,"bytes":200,"commit":")" + Addr(3).Hex() +
+                             R"(","frames":1,"log":[[")" + Addr(4).Hex() + R"("],[")" + Addr(5).Hex() +
+                             R"(",")" + Addr(6).Hex() + R"("]],"tx":4398046511105,"type":"head"})");
   TxReply reply{5, 4398046511106, {{"a", 1000}}, 3, Addr(4)};
   CHECK(TxOkJson(reply) == R"({"commit":")" + Addr(4).Hex() +
                                R"(","datoms":3,"id":5,"tempids":{"a":1000},"tx":4398046511106,"type":"tx_ok"})");

@@ -174,6 +174,12 @@ struct CommitInfo {
   uint64_t datoms = 0;  // current datoms in EAVT after it
 };
 
+// One transaction of the log (Connection::TxRange, ApplyLog).
+struct LogEntry {
+  EntityId tx = 0;
+  std::vector<Datom> datoms;  // what it changed, EAVT order, as TxReport::tx_data
+};
+
 // What the last Flush wrote.
 struct FlushStats {
   uint64_t transactions = 0;
@@ -236,6 +242,11 @@ class Connection {
 
   // The commit log from the head backwards (at most `limit` entries).
   Result<std::vector<CommitInfo>> Log(size_t limit = SIZE_MAX) const;
+  // The transaction log: the transactions with start <= tx < end (end 0: no bound),
+  // pending ones included, oldest first, each with its datoms. It reaches back as far as
+  // the commits GC kept, and not before the first commit written with a log (Datalith
+  // 0.2: docs/format.md §4.1).
+  Result<std::vector<LogEntry>> TxRange(EntityId start = 0, EntityId end = 0) const;
   // Deletes nodes and commit records not reachable from the kept commits. Flushes
   // first. Readers of other processes holding older commits lose them.
   Result<GcStats> Gc(const GcOptions& options = {});
@@ -256,6 +267,24 @@ class Connection {
   // (none for a leaf), so a caller can walk down asking the replica what it already has.
   Result<std::vector<Address>> CommitRoots(const Address& commit) const;
   Result<std::vector<Address>> NodeChildren(const Address& node) const;
+  // The log segments of a commit (none for a commit written before the log).
+  Result<std::vector<Address>> CommitLog(const Address& commit) const;
+  // The commits after `have` up to `want`, oldest first, found along want's parents
+  // within `limit` steps; empty if `have` is not among them (or has no log to follow).
+  Result<std::vector<Address>> CommitsAfter(const Address& have, const Address& want,
+                                            size_t limit) const;
+  // A replica holding its durable head H: rebuilds the commits that follow H from their
+  // logs (`segments`: per commit, oldest first, the log segment addresses, which must be
+  // in the store) by replaying their transactions, and checks that the last one has the
+  // address `want`. Equal addresses prove equal databases, so on a match it stores the
+  // nodes it built and the commit record, moves the head to `want` and returns the
+  // transactions; on a mismatch it returns Corruption naming both addresses and changes
+  // nothing. Fails if this connection has pending transactions.
+  Result<std::vector<LogEntry>> ApplyLog(const Address& want,
+                                         const std::vector<std::vector<Address>>& segments);
+  // The transactions in log segments held by the store (a replica reporting what a
+  // node-diff update covered), oldest first.
+  Result<std::vector<LogEntry>> ReadLog(const std::vector<Address>& segments) const;
 
   struct Impl;  // opaque; defined in conn/connection.cpp
 

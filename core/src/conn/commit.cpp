@@ -7,7 +7,8 @@
 namespace datalith::internal {
 namespace {
 
-constexpr uint8_t kCommitVersion = 1;
+// Version 1 (before the log) is still read: its commits have no log segments.
+constexpr uint8_t kCommitVersion = 2;
 constexpr uint8_t kKindCommit = 3;  // node kinds 1, 2 are tree nodes (docs/format.md)
 
 void PutAddress(std::string* out, const Address& a) {
@@ -23,7 +24,8 @@ bool GetAddress(std::string_view in, size_t* pos, Address* a) {
 
 }  // namespace
 
-std::string EncodeCommit(const DbState& s, const Address& parent, EntityId first_tx) {
+std::string EncodeCommit(const DbState& s, const Address& parent, EntityId first_tx,
+                         const std::vector<Address>& log) {
   std::string out;
   out.push_back(static_cast<char>(kCommitVersion));
   out.push_back(static_cast<char>(kKindCommit));
@@ -40,6 +42,8 @@ std::string EncodeCommit(const DbState& s, const Address& parent, EntityId first
     }
   }
   s.schema->Encode(&out);
+  PutVarint(&out, log.size());
+  for (const Address& a : log) PutAddress(&out, a);
   return out;
 }
 
@@ -48,8 +52,11 @@ Result<Commit> DecodeCommit(std::string_view in, const Address& addr,
   auto bad = [&](const std::string& what) {
     return Status::Corruption("commit " + addr.Hex() + ": " + what);
   };
-  if (in.size() < 2 || static_cast<uint8_t>(in[0]) != kCommitVersion)
-    return bad("unsupported commit version");
+  const uint8_t version = in.empty() ? 0 : static_cast<uint8_t>(in[0]);
+  if (in.size() < 2 || version < 1 || version > kCommitVersion) {
+    return bad("commit version " + std::to_string(version) + " is not one this build reads (1 to " +
+               std::to_string(kCommitVersion) + "): written by a newer Datalith?");
+  }
   if (static_cast<uint8_t>(in[1]) != kKindCommit) return bad("not a commit record");
   size_t pos = 2;
   Commit c;
@@ -76,6 +83,12 @@ Result<Commit> DecodeCommit(std::string_view in, const Address& addr,
   auto schema = Schema::Decode(in, &pos);
   if (!schema.ok()) return bad(schema.status().message());
   s.schema = std::move(schema).value();
+  if (version >= 2) {
+    uint64_t n;
+    if (!GetVarint(in, &pos, &n) || n > (in.size() - pos) / 16) return bad("truncated log list");
+    c.log.resize(n);
+    for (Address& a : c.log) GetAddress(in, &pos, &a);
+  }
   if (pos != in.size()) return bad("trailing bytes");
   return c;
 }

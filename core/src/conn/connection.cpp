@@ -4,11 +4,13 @@
 // commit log and GC marks back from the store.
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "datalith/db.h"
 #include "conn/commit.h"
 #include "db/db_state.h"
+#include "db/tx_log.h"
 #include "tx/transactor.h"
 
 namespace datalith {
@@ -56,6 +58,29 @@ Result<std::shared_ptr<DbState>> Bootstrap(const CreateOptions& o,
   return s;
 }
 
+// Logged transactions as readers see them: a retraction names the retracting tx.
+std::vector<LogEntry> Entries(std::vector<internal::LoggedTx> txs, EntityId start, EntityId end) {
+  std::vector<LogEntry> out;
+  for (internal::LoggedTx& t : txs) {
+    if (t.tx < start || (end != 0 && t.tx >= end)) continue;
+    for (Datom& d : t.datoms) d.tx = t.tx;
+    out.push_back(LogEntry{t.tx, std::move(t.datoms)});
+  }
+  return out;
+}
+
+// The nodes of `fresh` (by address) reachable from `root` through in-memory nodes.
+void KeepReachable(const index::Child& root,
+                   std::unordered_map<Address, std::string, AddressHash>* fresh,
+                   std::vector<std::pair<Address, std::string>>* out) {
+  if (!root.ptr) return;
+  auto it = fresh->find(root.ptr->address());
+  if (it == fresh->end()) return;  // stored before, with its subtree
+  out->emplace_back(it->first, std::move(it->second));
+  fresh->erase(it);
+  for (const index::Child& c : root.ptr->children()) KeepReachable(c, fresh, out);
+}
+
 }  // namespace
 
 struct Connection::Impl {
@@ -72,11 +97,31 @@ struct Connection::Impl {
   EntityId first_pending_tx = 0;
   size_t pending_tx = 0;
   size_t pending_bytes = 0;
+  std::vector<std::string> pending_log;  // the pending transactions' log records
   FlushStats last_flush;
 
   Status FlushLocked();
+  // Writes a commit: `blobs` (new nodes and log segments), then the commit record,
+  // then moves the head; on success `next` (whose roots `fresh` persisted) becomes the
+  // durable state. `fresh` nodes get their addresses cleared if the blobs were not stored.
+  Status WriteCommit(std::vector<std::pair<Address, std::string>> blobs,
+                     const std::vector<index::NodePtr>& fresh, const std::string& canonical,
+                     std::shared_ptr<DbState> next, size_t transactions);
   Status AdoptHead(const std::string& value);
+  // A commit's log segments, decoded, oldest transaction first.
+  Status ReadSegments(const std::vector<Address>& segments, std::vector<internal::LoggedTx>* out) const;
 };
+
+Status Connection::Impl::ReadSegments(const std::vector<Address>& segments,
+                                      std::vector<internal::LoggedTx>* out) const {
+  for (const Address& a : segments) {
+    DL_ASSIGN_OR_RETURN(std::string blob, store->Get(a));
+    DL_ASSIGN_OR_RETURN(std::string canonical, UnwrapBlob(blob, a));
+    Status s = internal::DecodeLogSegment(canonical, out);
+    if (!s.ok()) return Status::Corruption(a.Hex() + ": " + s.message());
+  }
+  return Status::Ok();
+}
 
 Status Connection::Impl::AdoptHead(const std::string& value) {
   DL_ASSIGN_OR_RETURN(Address addr, Address::FromHex(value));
@@ -94,12 +139,29 @@ Status Connection::Impl::FlushLocked() {
   for (const auto* trees : {state->current, state->history}) {
     for (int i = 0; i < kIndexCount; ++i) index::Persist(trees[i], &blobs, &fresh);
   }
-  std::string canonical = internal::EncodeCommit(*state, head_commit, first_pending_tx);
+  std::vector<Address> log;
+  for (std::string& segment : internal::PackLogSegments(pending_log)) {
+    log.push_back(Address::Of(segment));
+    blobs.emplace_back(log.back(), WrapBlob(segment));
+  }
+  std::string canonical = internal::EncodeCommit(*state, head_commit, first_pending_tx, log);
+  DL_RETURN_IF_ERROR(WriteCommit(std::move(blobs), fresh, canonical, std::make_shared<DbState>(*state), pending_tx));
+  pending_tx = 0;
+  pending_bytes = 0;
+  pending_log.clear();
+  return Status::Ok();
+}
+
+Status Connection::Impl::WriteCommit(std::vector<std::pair<Address, std::string>> blobs,
+                                     const std::vector<index::NodePtr>& fresh,
+                                     const std::string& canonical, std::shared_ptr<DbState> next,
+                                     size_t transactions) {
   Address commit = Address::Of(canonical);
   uint64_t bytes = 0;
   for (const auto& b : blobs) bytes += b.second.size();
   std::string commit_blob = WrapBlob(canonical);
   bytes += commit_blob.size();
+  const size_t written = blobs.size() + 1;
   blobs.emplace_back(commit, std::move(commit_blob));
   // Nodes first, then the commit record, then the head (CasHead syncs the blobs).
   Status put = store->Put(blobs);
@@ -116,9 +178,8 @@ Status Connection::Impl::FlushLocked() {
   }
   head = commit.Hex();
   head_commit = commit;
-  // Rebase the current state on addresses: the in-memory nodes go to the cache (they
-  // stay shared with snapshots already handed out), so memory stays bounded.
-  auto next = std::make_shared<DbState>(*state);
+  // Rebase the state on addresses: the in-memory nodes go to the cache (they stay
+  // shared with snapshots already handed out), so memory stays bounded.
   for (auto* trees : {next->current, next->history}) {
     for (int i = 0; i < kIndexCount; ++i) {
       if (!trees[i].empty()) trees[i] = index::Child{nullptr, trees[i].address(), trees[i].count};
@@ -127,9 +188,7 @@ Status Connection::Impl::FlushLocked() {
   next->commit = commit;
   for (const auto& n : fresh) src->Remember(index::Detached(n));
   state = std::move(next);
-  last_flush = FlushStats{pending_tx, fresh.size() + 1, bytes, commit};
-  pending_tx = 0;
-  pending_bytes = 0;
+  last_flush = FlushStats{transactions, written, bytes, commit};
   return Status::Ok();
 }
 
@@ -208,7 +267,8 @@ Result<TxReport> Connection::Transact(const edn::Node& tx_data) {
   const EntityId first_pending_tx = impl_->first_pending_tx;
   impl_->state = std::move(out.after);
   if (impl_->pending_tx++ == 0) impl_->first_pending_tx = report.tx;
-  impl_->pending_bytes += out.key_bytes;
+  impl_->pending_bytes += out.key_bytes + out.log_record.size();
+  impl_->pending_log.push_back(std::move(out.log_record));
   if (impl_->pending_tx >= impl_->max_pending_tx || impl_->pending_bytes >= impl_->max_pending_bytes) {
     // A transaction that triggers a flush is applied only if that commit is written:
     // on failure it is undone and the caller gets the error; the transactions pending
@@ -216,6 +276,7 @@ Result<TxReport> Connection::Transact(const edn::Node& tx_data) {
     Status flushed = impl_->FlushLocked();
     if (!flushed.ok()) {
       impl_->state = std::move(before);
+      impl_->pending_log.pop_back();
       impl_->pending_tx = pending_tx;
       impl_->pending_bytes = pending_bytes;
       impl_->first_pending_tx = first_pending_tx;
@@ -290,6 +351,7 @@ Result<GcStats> Connection::Gc(const GcOptions& options) {
       return c.status();
     }
     live.insert(addr);
+    live.insert(c->log.begin(), c->log.end());
     for (const auto* trees : {c->state->current, c->state->history}) {
       for (int i = 0; i < kIndexCount; ++i)
         DL_RETURN_IF_ERROR(index::MarkReachable(*impl_->src, trees[i].addr, &live));
@@ -335,8 +397,117 @@ Result<std::vector<Address>> Connection::BlobsToReach(const Address& want,
   }
   DL_ASSIGN_OR_RETURN(std::vector<Address> out,
                       index::NodesOnlyIn(*impl_->src, want_roots, have_roots));
-  if (want != have) out.push_back(want);
+  if (want != have) {
+    DL_ASSIGN_OR_RETURN(std::vector<Address> log, CommitLog(want));
+    out.insert(out.end(), log.begin(), log.end());
+    out.push_back(want);
+  }
   return out;
+}
+
+Result<std::vector<Address>> Connection::CommitLog(const Address& commit) const {
+  DL_ASSIGN_OR_RETURN(Commit c, LoadCommit(*impl_->store, commit, impl_->src));
+  return c.log;
+}
+
+Result<std::vector<Address>> Connection::CommitsAfter(const Address& have, const Address& want,
+                                                      size_t limit) const {
+  std::vector<Address> chain;
+  Address at = want;
+  while (at != have && chain.size() < limit && !at.IsZero()) {
+    auto c = LoadCommit(*impl_->store, at, impl_->src);
+    if (!c.ok()) {
+      if (c.status().code() == Code::kNotFound && at != want) return std::vector<Address>();  // GC'd
+      return c.status();
+    }
+    if (c->log.empty()) return std::vector<Address>();  // written before the log
+    chain.push_back(at);
+    at = c->parent;
+  }
+  if (at != have) return std::vector<Address>();
+  std::reverse(chain.begin(), chain.end());
+  return chain;
+}
+
+Result<std::vector<LogEntry>> Connection::ReadLog(const std::vector<Address>& segments) const {
+  std::vector<internal::LoggedTx> txs;
+  DL_RETURN_IF_ERROR(impl_->ReadSegments(segments, &txs));
+  return Entries(std::move(txs), 0, 0);
+}
+
+Result<std::vector<LogEntry>> Connection::TxRange(EntityId start, EntityId end) const {
+  std::vector<std::string> pending;
+  Address addr;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    pending = impl_->pending_log;
+    addr = impl_->head_commit;
+  }
+  // Commits newest first, back to the one holding `start` (or as far as the log goes).
+  std::vector<std::vector<Address>> logs;
+  while (!addr.IsZero()) {
+    auto c = LoadCommit(*impl_->store, addr, impl_->src);
+    if (!c.ok()) {
+      if (c.status().code() == Code::kNotFound && !logs.empty()) break;  // GC'd
+      return c.status();
+    }
+    if (end == 0 || c->first_tx < end) logs.push_back(c->log);
+    if (c->first_tx <= start || c->log.empty()) break;
+    addr = c->parent;
+  }
+  std::vector<internal::LoggedTx> txs;
+  for (auto it = logs.rbegin(); it != logs.rend(); ++it) DL_RETURN_IF_ERROR(impl_->ReadSegments(*it, &txs));
+  for (const std::string& segment : internal::PackLogSegments(pending))
+    DL_RETURN_IF_ERROR(internal::DecodeLogSegment(segment, &txs));
+  return Entries(std::move(txs), start, end);
+}
+
+Result<std::vector<LogEntry>> Connection::ApplyLog(
+    const Address& want, const std::vector<std::vector<Address>>& segments) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Impl& m = *impl_;
+  if (m.pending_tx > 0) return Status::Conflict("cannot apply a log with unflushed transactions");
+  if (segments.empty()) return Status::Invalid("no commits to apply");
+  std::shared_ptr<const DbState> state = m.state;
+  Address parent = m.head_commit;
+  std::vector<LogEntry> entries;
+  std::unordered_map<Address, std::string, AddressHash> built;  // every node persisted on the way
+  std::vector<index::NodePtr> fresh;
+  std::vector<std::pair<Address, std::string>> log_blobs;
+  std::string canonical;
+  size_t transactions = 0;
+  for (const std::vector<Address>& commit_log : segments) {
+    std::vector<internal::LoggedTx> txs;
+    DL_RETURN_IF_ERROR(m.ReadSegments(commit_log, &txs));
+    if (txs.empty()) return Status::Corruption("a commit's log holds no transactions");
+    const EntityId first_tx = txs.front().tx;
+    for (const internal::LoggedTx& t : txs) {
+      DL_ASSIGN_OR_RETURN(internal::TxOutput out, internal::Replay(state, t));
+      entries.push_back(LogEntry{t.tx, std::move(out.tx_data)});
+      state = std::move(out.after);
+      ++transactions;
+    }
+    // The commit's address needs its roots': persist (hash) what this commit built.
+    std::vector<std::pair<Address, std::string>> blobs;
+    for (const auto* trees : {state->current, state->history}) {
+      for (int i = 0; i < kIndexCount; ++i) index::Persist(trees[i], &blobs, &fresh);
+    }
+    for (auto& [addr, blob] : blobs) built.emplace(addr, std::move(blob));
+    canonical = internal::EncodeCommit(*state, parent, first_tx, commit_log);
+    parent = Address::Of(canonical);
+  }
+  if (parent != want) {
+    for (const auto& n : fresh) n->ClearAddress();
+    return Status::Corruption("the log rebuilt commit " + parent.Hex() + ", not " + want.Hex());
+  }
+  // Store only what the last commit reaches (earlier commits' nodes may be replaced).
+  std::vector<std::pair<Address, std::string>> blobs;
+  for (const auto* trees : {state->current, state->history}) {
+    for (int i = 0; i < kIndexCount; ++i) KeepReachable(trees[i], &built, &blobs);
+  }
+  DL_RETURN_IF_ERROR(m.WriteCommit(std::move(blobs), fresh, canonical,
+                                   std::make_shared<DbState>(*state), transactions));
+  return entries;
 }
 
 Result<std::vector<Address>> Connection::NodeChildren(const Address& node) const {

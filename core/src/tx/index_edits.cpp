@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "db/keys.h"
+#include "db/tx_log.h"
 #include "tx/transactor_impl.h"
 
 namespace datalith::internal::tx {
@@ -267,8 +268,13 @@ Result<TxOutput> Transactor::Finish() {
                                              edits->data() + edits->size()));
     }
   }
-  // The report's datoms, in EAVT order (which is (e, a, v) order, as asserted and
-  // retracted datoms never coincide).
+  // The log record (db/tx_log.h), then the report's datoms, both in EAVT order (which
+  // is (e, a, v) order, as asserted and retracted datoms never coincide).
+  LogRecordWriter log(&out.log_record, tx_, after->max_eid, eavt_order.size());
+  for (uint32_t i : eavt_order) {
+    const Datom& d = *entries[i].d;
+    log.Add(d.e, d.a, entries[i].add, d.tx, vview(i));
+  }
   out.tx_data.reserve(eavt_order.size());
   for (uint32_t i : eavt_order) {
     Datom& d = *entries[i].d;

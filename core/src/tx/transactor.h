@@ -12,6 +12,7 @@
 
 #include "datalith/edn.h"
 #include "db/db_state.h"
+#include "db/tx_log.h"
 
 namespace datalith::internal {
 
@@ -21,10 +22,15 @@ struct TxOutput {
   std::map<std::string, EntityId> tempids;
   EntityId tx = 0;
   size_t key_bytes = 0;  // bytes of index keys written, for the group-commit budget
+  std::string log_record;  // the transaction's record in the commit's log (db/tx_log.h)
 };
 
 // `now_millis` is the wall clock for :db/txInstant (kept monotonic per database).
 Result<TxOutput> Transact(const std::shared_ptr<const DbState>& before, const edn::Node& tx_data,
                           int64_t now_millis);
+
+// Applies a logged transaction (the writer's datoms, db/tx_log.h) to the state before it,
+// building what Transact built on the writer. Corruption if it does not follow `before`.
+Result<TxOutput> Replay(const std::shared_ptr<const DbState>& before, const LoggedTx& logged);
 
 }  // namespace datalith::internal

@@ -63,6 +63,7 @@ class Transactor {
   }
 
   Result<TxOutput> Run(const Node& tx_data);
+  Result<TxOutput> Replay(const LoggedTx& logged);  // replay.cpp
 
  private:
   // ---- parsing ----
