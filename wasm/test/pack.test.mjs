@@ -23,7 +23,7 @@ const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fun
 test('the bundle stays within the size budget (350 KB gzipped)', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
-  const local = ['index.js', 'edn.js', 'idb-store.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
+  const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
   const sync = gz('wasm/js/sync.js');  // loaded only by a replica (a dynamic import)
   const js = local + sync;
   const kb = (x) => (x / 1024).toFixed(1);
@@ -35,8 +35,8 @@ test('the bundle stays within the size budget (350 KB gzipped)', () => {
 test('the packed tarball installs and runs in a fresh project, in Node and in a page', async () => {
   const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], ROOT));
   const files = info.files.map((f) => f.path).sort();
-  for (const f of ['package.json', 'wasm/js/index.js', 'wasm/js/index.d.ts', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/sync.js',
-    'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm']) {
+  for (const f of ['package.json', 'wasm/js/index.js', 'wasm/js/api.js', 'wasm/js/node.js', 'wasm/js/index.d.ts', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/sync.js',
+    'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm', 'wasm/dist/datalith_wasm.inline.mjs']) {
     assert.ok(files.includes(f), `${f} is packed`);
   }
   assert.ok(!files.some((f) => f.startsWith('core/') || f.startsWith('wasm/test/') || f.startsWith('wasm/src/')), files.join(', '));
