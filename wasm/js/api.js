@@ -2,15 +2,9 @@
 // start it (index.js: browsers and workers; node.js: Node). ES module; everything
 // that may touch storage returns a Promise. Values cross as EDN text (JS → core) and
 // JSON (core → JS); edn.js holds the conventions.
-//
-//   const d = await init();
-//   await d.createDatabase(cfg); const conn = await d.connect(cfg);
-//   await conn.transact([...]); const db = conn.db(); await d.q(query, db);
 
 import { toEdn, txToEdn, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';
-
-export { Uuid };
 
 // Returns the package's init(): it starts the API over the raw module that `load`
 // resolves to, once (a failed start is tried again by the next call). `env.WebSocket`:
