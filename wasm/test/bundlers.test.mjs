@@ -94,6 +94,7 @@ before(async () => {
 });
 
 const kb = (x) => `${(x / 1024).toFixed(1)} KB`;
+const bounded = { timeout: 120000 };  // per test: a build and two page loads
 
 // Loads `page` of `server` ({ url, close }), writes, reloads, reads back. Returns what the
 // first load downloaded: { wasm: the status of the .wasm request (undefined: none),
@@ -143,7 +144,7 @@ async function runInChromium(server, { page: path = 'index.html', where = 'page'
   }
 }
 
-test('a Vite production build runs in Chromium: the .wasm under a hashed name, the inlined copy never downloaded', async () => {
+test('a Vite production build runs in Chromium: the .wasm under a hashed name, the inlined copy never downloaded', bounded, async () => {
   const { build } = await import('vite');
   const out = join(tmp, 'vite-dist');
   await build({ root: app, logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
@@ -154,7 +155,7 @@ test('a Vite production build runs in Chromium: the .wasm under a hashed name, t
   assert.equal(got.inline, false);
 });
 
-test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) runs in Chromium, with no warning but the size hint', async () => {
+test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) runs in Chromium, with no warning but the size hint', bounded, async () => {
   const { default: webpack } = await import('webpack');
   const out = join(tmp, 'webpack-dist');
   const stats = await new Promise((resolve, reject) => webpack({ mode: 'production', context: app, output: { path: out } },
@@ -173,7 +174,7 @@ test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) 
   assert.equal(got.inline, false);
 });
 
-test('the same app runs from the Vite dev server', async () => {
+test('the same app runs from the Vite dev server', bounded, async () => {
   const { createServer } = await import('vite');
   const vite = await createServer({ root: app, logLevel: 'error', server: { host: '127.0.0.1', port: 0 } });
   await vite.listen();
@@ -191,7 +192,7 @@ async function esbuild(options) {
   assert.deepEqual(result.warnings, []);
 }
 
-test('an esbuild bundle (its default: one iife script) runs in Chromium, the .wasm inlined', async () => {
+test('an esbuild bundle (its default: one iife script) runs in Chromium, the .wasm inlined', bounded, async () => {
   const out = join(tmp, 'esbuild-iife');
   await esbuild({ outdir: out });
   assert.deepEqual(readdirSync(out), ['main.js']);
@@ -201,7 +202,7 @@ test('an esbuild bundle (its default: one iife script) runs in Chromium, the .wa
   assert.equal(got.inline, true);
 });
 
-test('an esbuild ES module build with --splitting runs in Chromium, the inlined .wasm in a chunk of its own', async () => {
+test('an esbuild ES module build with --splitting runs in Chromium, the inlined .wasm in a chunk of its own', bounded, async () => {
   const out = join(tmp, 'esbuild-esm');
   await esbuild({ outdir: out, format: 'esm', splitting: true });
   assert.ok(readdirSync(out).some((f) => /^datalith_wasm\.inline-.+\.js$/.test(f)), readdirSync(out).join(', '));
@@ -211,7 +212,7 @@ test('an esbuild ES module build with --splitting runs in Chromium, the inlined 
   assert.equal(got.inline, true);
 });
 
-test('a Rollup build (@rollup/plugin-node-resolve, output.dir) runs in Chromium, the inlined .wasm in a chunk of its own', async () => {
+test('a Rollup build (@rollup/plugin-node-resolve, output.dir) runs in Chromium, the inlined .wasm in a chunk of its own', bounded, async () => {
   const { rollup } = await import('rollup');
   const { nodeResolve } = await import('@rollup/plugin-node-resolve');
   const out = join(tmp, 'rollup-dist');
@@ -227,7 +228,7 @@ test('a Rollup build (@rollup/plugin-node-resolve, output.dir) runs in Chromium,
   assert.equal(got.inline, true);
 });
 
-test('a module Web Worker (built by Vite) that imports datalith uses IndexedDB there, and reads back after a reload', async () => {
+test('a module Web Worker (built by Vite) that imports datalith uses IndexedDB there, and reads back after a reload', bounded, async () => {
   const { build } = await import('vite');
   const out = join(tmp, 'vite-worker-dist');
   await build({ root: join(app, 'worker'), logLevel: 'error', build: { outDir: out, emptyOutDir: true } });

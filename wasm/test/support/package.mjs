@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 export const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'],
-  { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
 
 // Packs the package into `dir` and installs the tarball into `dir`/app. Returns the app's
 // path and npm's report on the tarball ({ filename, files: [{ path, size }], ... }).
