@@ -96,10 +96,11 @@ before(async () => {
 const kb = (x) => `${(x / 1024).toFixed(1)} KB`;
 const bounded = { timeout: 120000 };  // per test: a build and two page loads
 
-// Loads `page` of `server` ({ url, close }), writes, reloads, reads back. Returns what the
+// Loads index.html from `server` ({ url, close }), writes, reloads, reads back (in the
+// page, or where: 'worker'), and logs as `label` what the page downloads. Returns what the
 // first load downloaded: { wasm: the status of the .wasm request (undefined: none),
 // inline: whether the inlined copy came, gzipped: the total, gzipped, of the bodies }.
-async function runInChromium(server, { page: path = 'index.html', where = 'page', label }) {
+async function runInChromium(server, { where = 'page', label }) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -112,7 +113,7 @@ async function runInChromium(server, { page: path = 'index.html', where = 'page'
     });
     const load = async () => {
       loads++;
-      await page.goto(`${server.url}/${path}`);
+      await page.goto(`${server.url}/index.html`);
       await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30000 });
     };
     await load();

@@ -24,10 +24,10 @@ before(() => {
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-// Runs node in the app; returns { stdout, stderr } or throws with its stderr.
+// Runs node in the app; returns { stdout, stderr }, or throws with its output.
 function node(args) {
   const run = spawnSync('node', args, { cwd: app, encoding: 'utf8', timeout: 60000 });
-  if (run.status !== 0) throw new Error(`node ${args.join(" ")}: ${run.error ?? run.stdout + run.stderr}`);
+  if (run.status !== 0) throw new Error(`node ${args.join(' ')}: ${run.error ?? run.stdout + run.stderr}`);
   return run;
 }
 
