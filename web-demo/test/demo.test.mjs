@@ -14,7 +14,7 @@ import { CHROMIUM, launchChromium } from '../../wasm/test/support/chromium.mjs';
 import { startDemo, DEFAULT_TOKEN } from '../server/serve.mjs';
 import { seedTransactions } from '../seed-data.js';
 import { JOIN } from '../js/queries.js';
-import { init } from '../../wasm/js/index.js';
+import { init } from '../../wasm/js/node.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const SERVER = process.env.DATALITH_SERVER ?? join(ROOT, 'build/datalith-server');
