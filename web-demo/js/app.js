@@ -4,10 +4,10 @@ import { init } from '../vendor/datalith/wasm/js/index.js';
 import * as Q from './queries.js';
 import { Replicas, TENANTS, tenantDb } from './replicas.js';
 import { $, h, fmt, bytes, table, rowsOf, barChart, errorPosition } from './ui.js';
-import { bindInputs, findColumns } from './console-inputs.js';
+import { bindInputs, findColumns, usesDefault, explainSourceError } from './console-inputs.js';
 
 const params = new URLSearchParams(location.search);
-const demo = (window.demo = { ready: false, renders: 0, errors: [] });
+const demo = (window.demo = { ready: false, renders: 0, consoleRuns: 0, errors: [] });
 
 // ---- start ----
 
@@ -310,10 +310,16 @@ function setupControls(d, replicas) {
   // Console.
   const input = $('#console-input'), examples = $('#console-examples'), dflt = $('#console-default');
   input.value = Q.CONSOLE_EXAMPLE;
-  examples.append(...Object.keys(Q.CONSOLE_EXAMPLES).map((k) => h('option', { value: k }, k)));
+  examples.append(h('option', { value: '', disabled: true, selected: true }, 'choose one…'),
+    ...Object.keys(Q.CONSOLE_EXAMPLES).map((k) => h('option', { value: k }, k)));
   examples.addEventListener('change', () => { input.value = Q.CONSOLE_EXAMPLES[examples.value]; runConsole(d, replicas); });
   dflt.append(...['catalog', 'inventory', ...TENANTS].map((n) => h('option', { value: n }, n)));
+  dflt.addEventListener('change', () => runConsole(d, replicas));
   $('#console-run').addEventListener('click', () => runConsole(d, replicas));
+  input.addEventListener('input', () => {
+    examples.value = '';  // no longer the example it was
+    showDefaultUse(input.value);
+  });
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runConsole(d, replicas); }
   });
@@ -333,12 +339,22 @@ async function write(what, fn) {
   }
 }
 
+// ---- console ----
+
+// The "$ is" choice only matters to a query that binds $ (no :in, or :in naming $).
+function showDefaultUse(text) {
+  const used = usesDefault(text);
+  $('#console-default').disabled = !used;
+  $('#console-default-note').textContent = used ? '' : 'not used: this query’s :in does not name $';
+}
+
 async function runConsole(d, replicas) {
   const text = $('#console-input').value;
   const err = $('#console-error'), meta = $('#console-meta'), result = $('#console-result');
+  showDefaultUse(text);
   err.hidden = true;
+  const snaps = replicas.snapshots();
   try {
-    const snaps = replicas.snapshots();
     const inputs = bindInputs(text, snaps, snaps.byName[$('#console-default').value]);
     const [value, t] = await timed(() => d.q(text, ...inputs));
     const { head, rows } = rowsOf(value);
@@ -358,8 +374,12 @@ async function runConsole(d, replicas) {
       const offset = lines.slice(0, pos.line - 1).reduce((a, l) => a + l.length + 1, 0) + pos.col - 1;
       $('#console-input').setSelectionRange(offset, Math.min(text.length, offset + 1));
     }
+    const why = explainSourceError(e.message, text, snaps);
+    if (why) err.textContent += `\n\n${why}`;
     err.dataset.line = pos?.line ?? '';
     err.dataset.col = pos?.col ?? '';
+  } finally {
+    demo.consoleRuns++;
   }
 }
 

@@ -170,6 +170,59 @@ test('the console runs queries and reports a malformed one as an error', { ...T,
   await shot(pageA, 'console-error', '#console');
 });
 
+test('every built-in console example runs and gives rows', { ...T, skip: missing ?? false }, async () => {
+  await pageA.bringToFront();
+  const examples = await pageA.$$eval('#console-examples option', (os) => os.map((o) => o.value).filter(Boolean));
+  assert.ok(examples.length >= 6, examples.join(', '));
+  for (const name of examples) {
+    const runs = await pageA.evaluate(() => window.demo.consoleRuns);
+    await pageA.selectOption('#console-examples', name);
+    await pageA.waitForFunction((n) => window.demo.consoleRuns > n, runs, { timeout: WAIT, polling: 50 });
+    const error = await pageA.isVisible('#console-error') ? await pageA.textContent('#console-error') : null;
+    assert.equal(error, null, `${name}: ${error}`);
+    const rows = await rowsOf(pageA, '#console-result');
+    assert.ok(rows.length > 0, `${name}: no rows`);
+    assert.match(await pageA.textContent('#console-meta'), new RegExp(`^${rows.length} rows? · `), name);
+    if (name === 'Biggest orders, all tenants') {
+      assert.ok(rows.every(([tenant, id, total]) => id.startsWith(`${tenant}-`) && Number(total) > 1600), JSON.stringify(rows));
+    }
+  }
+});
+
+test('the console explains a source the query does not pass; "$ is" applies to queries that bind $',
+  { ...T, skip: missing ?? false }, async () => {
+    await pageA.bringToFront();
+    // pull without a source reads $, which :in does not pass.
+    await pageA.fill('#console-input', '[:find (pull ?p [*]) . :in $catalog :where [$catalog ?p :product/sku "SKU-0001"]]');
+    assert.equal(await pageA.isDisabled('#console-default'), true);
+    assert.match(await pageA.textContent('#console-default-note'), /not used: this query’s :in does not name \$/);
+    await pageA.click('#console-run');
+    await pageA.waitForSelector('#console-error:not([hidden])', { timeout: WAIT });
+    const pull = await pageA.textContent('#console-error');
+    assert.match(pull, /pull: source \$ is not a database passed to the query/);
+    assert.match(pull, /The query reads \$, but its :in passes \$catalog\./);
+    assert.match(pull, /\(pull \$catalog \?p \[\*\]\), or add \$ to :in/);
+    // A source that is not in :in, and one that does not exist.
+    await pageA.fill('#console-input', '[:find ?s :in $catalog :where [$inventory _ :inventory/sku ?s]]');
+    await pageA.click('#console-run');
+    await pageA.waitForFunction(() => /Add \$inventory to :in/.test(document.querySelector('#console-error').textContent),
+      null, { timeout: WAIT, polling: 100 });
+    await pageA.fill('#console-input', '[:find ?s :in $stock :where [$stock _ :inventory/sku ?s]]');
+    await pageA.click('#console-run');
+    await pageA.waitForFunction(() => /no database \$stock; use \$catalog, \$inventory/.test(document.querySelector('#console-error').textContent),
+      null, { timeout: WAIT, polling: 100 });
+    // Without :in, $ is the database chosen under "$ is".
+    await pageA.fill('#console-input', '[:find [?a ...] :where [_ ?a]]');
+    assert.equal(await pageA.isDisabled('#console-default'), false);
+    await pageA.selectOption('#console-default', 'inventory');
+    await pageA.waitForFunction(() => /:inventory\/sku/.test(document.querySelector('#console-result').textContent),
+      null, { timeout: WAIT, polling: 100 });
+    assert.doesNotMatch(await pageA.textContent('#console-result'), /:product\//);
+    await pageA.selectOption('#console-default', 'catalog');
+    await pageA.waitForFunction(() => /:product\/sku/.test(document.querySelector('#console-result').textContent),
+      null, { timeout: WAIT, polling: 100 });
+  });
+
 test('with the server stopped the page keeps working', { ...T, skip: missing ?? false }, async () => {
   await pageB.close();
   await demo.stop();
