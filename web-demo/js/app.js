@@ -108,6 +108,7 @@ const PANELS = [
   { id: 'time', reads: ['catalog', 'inventory'], run: (d, s) => renderTime(d, s) },
   { id: 'dashboard', reads: ['tenants'], run: (d, s) => renderOrdersChart(d, s) },
   { id: 'tenants', reads: ['catalog', 'tenants'], run: (d, s) => renderTenants(d, s) },
+  { id: 'forms', reads: ['catalog', 'inventory'], run: (d, s) => showProductTarget(d, s) },
 ];
 
 let pending = null;
@@ -282,15 +283,13 @@ function setupControls(d, replicas) {
     write(`stock of ${sku} → ${stock}`, async () => [await replicas.conns.inventory.transact([
       { 'inventory/sku': sku, 'inventory/stock': stock }])]);
   });
+  $('#product-sku').addEventListener('input', () => {
+    $('#product-sku').removeAttribute('aria-invalid');
+    showProductTarget(d, replicas.snapshots());
+  });
   $('#product-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const sku = $('#product-sku').value.trim();
-    const product = { 'product/sku': sku, 'product/name': $('#product-name').value.trim(),
-      'product/price': Number($('#product-price').value), 'product/category': `:category/${$('#product-category').value}` };
-    const stock = Number($('#product-stock').value);
-    write(`new product ${sku}`, async () => [
-      await replicas.conns.catalog.transact([product]),
-      await replicas.conns.inventory.transact([{ 'inventory/sku': sku, 'inventory/stock': stock, 'inventory/warehouse': 'north' }])]);
+    saveProduct(d, replicas);
   });
 
   $('#order-tenant').append(...TENANTS.map((t) => h('option', { value: t }, t)));
@@ -337,6 +336,74 @@ async function write(what, fn) {
   } catch (e) {
     out.replaceChildren(h('span', { class: 'up' }, `not saved (${what}): ${e.message}`));
   }
+}
+
+// "Add a product" validates before it writes, and says before saving whether the SKU
+// is new (add) or already in the catalog (update: its current values are shown).
+const SKU_RE = /^[A-Za-z0-9-]{1,20}$/;  // what the input's pattern attribute allows
+const SKU_RULE = 'a SKU is 1 to 20 letters, digits or dashes (no spaces)';
+let productSeq = 0;
+
+async function lookupProduct(d, s, sku) {
+  const [product, stock] = await Promise.all([
+    d.q('[:find (pull ?p [:product/name :product/price :product/category]) . :in $ ?sku :where [?p :product/sku ?sku]]',
+      s.catalog, sku),
+    d.q('[:find ?stock . :in $ ?sku :where [?i :inventory/sku ?sku] [?i :inventory/stock ?stock]]', s.inventory, sku)]);
+  return { product, stock };
+}
+
+async function showProductTarget(d, s) {
+  const sku = $('#product-sku').value.trim();
+  const seq = ++productSeq;
+  const show = (label, bad, ...text) => {
+    $('#product-save').textContent = label;
+    $('#product-note').className = bad ? 'note bad' : 'note';
+    $('#product-note').replaceChildren(...text);
+  };
+  if (!sku) return show('Add product', false);
+  if (!SKU_RE.test(sku)) return show('Add product', true, `“${sku}” is not a valid SKU: ${SKU_RULE}.`);
+  const { product, stock } = await lookupProduct(d, s, sku);
+  if (seq !== productSeq) return undefined;  // the SKU changed meanwhile
+  if (!product) return show(`Add product ${sku}`, false, `${sku} is not in the catalog: saving adds it.`);
+  return show(`Update product ${sku}`, false, h('b', {}, `${sku} exists`), `: “${product['product/name']}”, `,
+    `${fmt(product['product/price'])}, ${String(product['product/category']).replace(':category/', '')}, `,
+    `stock ${stock ?? 'none'}. Saving replaces these values.`);
+}
+
+// The product form's fields, or the problems that keep it from being saved.
+function readProduct() {
+  const field = (id) => $(`#product-${id}`);
+  const sku = field('sku').value.trim(), name = field('name').value.trim();
+  const price = field('price').value === '' ? NaN : Number(field('price').value);
+  const stock = field('stock').value === '' ? NaN : Number(field('stock').value);
+  const problems = [];
+  if (!SKU_RE.test(sku)) problems.push(['sku', sku ? `“${sku}” is not a valid SKU: ${SKU_RULE}` : `the SKU is empty: ${SKU_RULE}`]);
+  if (!name) problems.push(['name', 'the name is empty']);
+  if (!(Number.isFinite(price) && price >= 0)) problems.push(['price', 'the price must be a number of 0 or more']);
+  if (!(Number.isInteger(stock) && stock >= 0)) problems.push(['stock', 'the stock must be a whole number of 0 or more']);
+  for (const id of ['sku', 'name', 'price', 'stock']) {
+    if (problems.some(([f]) => f === id)) field(id).setAttribute('aria-invalid', 'true');
+    else field(id).removeAttribute('aria-invalid');
+  }
+  return { sku, name, price, stock, category: $('#product-category').value, problems };
+}
+
+async function saveProduct(d, replicas) {
+  const p = readProduct();
+  if (p.problems.length) {
+    const note = $('#product-note');
+    note.className = 'note bad';
+    note.textContent = `Not saved: ${p.problems.map(([, m]) => m).join('; ')}.`;
+    $(`#product-${p.problems[0][0]}`).focus();
+    return;
+  }
+  const { product, stock } = await lookupProduct(d, replicas.snapshots(), p.sku);
+  const inventory = { 'inventory/sku': p.sku, 'inventory/stock': p.stock };
+  if (stock === null || stock === undefined) inventory['inventory/warehouse'] = 'north';
+  await write(`${product ? 'updated' : 'new'} product ${p.sku}`, async () => [
+    await replicas.conns.catalog.transact([{ 'product/sku': p.sku, 'product/name': p.name, 'product/price': p.price,
+      'product/category': `:category/${p.category}` }]),
+    await replicas.conns.inventory.transact([inventory])]);
 }
 
 // ---- console ----

@@ -120,8 +120,11 @@ test('a write in one tab appears in another', { ...T, skip: missing ?? false }, 
   // Tab B logged the update with its nodes and bytes.
   const log = await pageB.textContent('#sync-log');
   assert.match(log, /inventory tx \d+: \d+ nodes, [\d.]+ (B|KB)/);
-  // A new product, in the catalog and the inventory, reaches tab B's join.
+  // A new product, in the catalog and the inventory, reaches tab B's join; the button
+  // said it would add one.
   await pageA.fill('#product-sku', 'NEW-0001');
+  await pageA.waitForFunction(() => document.querySelector('#product-save').textContent === 'Add product NEW-0001',
+    null, { timeout: WAIT, polling: 100 });
   await pageA.fill('#product-name', 'Demo Widget');
   await pageA.fill('#product-price', '12.5');
   await pageA.fill('#product-stock', '7');
@@ -145,6 +148,44 @@ test('a write in one tab appears in another', { ...T, skip: missing ?? false }, 
   await shot(pageB, 'live-sync', '#sync');
   await shot(pageB, 'dashboard-after-write', '#dashboard');
 });
+
+test('add a product: a bad SKU is refused with a message, an existing SKU says update before saving',
+  { ...T, skip: missing ?? false }, async () => {
+    await pageA.bringToFront();
+    // The pattern attribute compiles under the `v` flag (Chromium's), and the page
+    // refuses "bad sku!" itself: a message, nothing sent.
+    const tx0 = await pageA.evaluate(() => window.demo.replicas.conns.catalog.db().basisT);
+    const result0 = await pageA.textContent('#write-result');
+    await pageA.fill('#product-sku', 'bad sku!');
+    assert.equal(await pageA.$eval('#product-sku', (el) => el.validity.patternMismatch), true);
+    await pageA.fill('#product-name', 'Bad Widget');
+    await pageA.click('#product-save');
+    assert.match(await pageA.textContent('#product-note'), /Not saved: “bad sku!” is not a valid SKU/);
+    assert.equal(await pageA.getAttribute('#product-sku', 'aria-invalid'), 'true');
+    await pageA.waitForTimeout(500);
+    assert.equal(await pageA.evaluate(() => window.demo.replicas.conns.catalog.db().basisT), tx0, 'nothing was written');
+    assert.equal(await pageA.textContent('#write-result'), result0);
+    assert.equal(await pageA.evaluate(() => window.demo.d.q('[:find ?p . :in $ ?s :where [?p :product/sku ?s]]',
+      window.demo.replicas.conns.catalog.db(), 'bad sku!')), null);
+    // An existing SKU: the button says update, the note shows the current values.
+    await pageA.fill('#product-sku', 'SKU-0003');
+    await pageA.waitForFunction(() => document.querySelector('#product-save').textContent === 'Update product SKU-0003',
+      null, { timeout: WAIT, polling: 100 });
+    assert.match(await pageA.textContent('#product-note'), /SKU-0003 exists: “Compact Skillet 3”, \d+\.\d\d, kitchen, stock \d+\. Saving replaces these values/);
+    await shot(pageA, 'product-update', '#product-form');
+    await pageA.fill('#product-name', 'Compact Skillet 3');
+    await pageA.fill('#product-price', '99.5');
+    await pageA.fill('#product-stock', '5');
+    await pageA.click('#product-save');
+    await waitForStock(pageA, 'SKU-0003', 5);
+    assert.match(await pageA.textContent('#write-result'), /saved updated product SKU-0003/);
+    assert.deepEqual((await rowsOf(pageA, '#join-result')).find((r) => r[0] === 'SKU-0003'), ['SKU-0003', 'Compact Skillet 3', '99.50', '5']);
+    // A new SKU says add.
+    await pageA.fill('#product-sku', 'NEW-0002');
+    await pageA.waitForFunction(() => document.querySelector('#product-save').textContent === 'Add product NEW-0002',
+      null, { timeout: WAIT, polling: 100 });
+    assert.match(await pageA.textContent('#product-note'), /NEW-0002 is not in the catalog: saving adds it/);
+  });
 
 test('the console runs queries and reports a malformed one as an error', { ...T, skip: missing ?? false }, async () => {
   await pageA.bringToFront();  // background tabs get throttled timers
