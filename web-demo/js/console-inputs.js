@@ -53,29 +53,36 @@ export function inForms(query) {
 
 const hasSource = (f) => (f.children ? f.children.some(hasSource) : f.text.startsWith('$'));
 
-// The inputs for `query`: `replicas` maps names to Dbs ({ catalog, inventory, history,
-// tenants: [[name, db]...], byName }); `fallback` is the Db bound to `$`.
+// The inputs for `query` and the databases they read: `replicas` maps names to Dbs
+// ({ catalog, inventory, history, tenants: [[name, db]...], byName, dbOf }); `fallback`
+// names the database bound to `$`.
 export function bindInputs(query, replicas, fallback) {
-  const names = inForms(query);
-  if (names === null) return [fallback];  // no :in means :in $
-  return names.map((f) => {
+  const names = inForms(query) ?? [{ text: '$' }];  // no :in means :in $
+  const reads = [];
+  const inputs = names.map((f) => {
     if (f.children) {
-      if (hasSource(f)) return replicas.tenants;
+      if (hasSource(f)) {
+        reads.push(...replicas.tenants.map(([t]) => replicas.dbOf[t]));
+        return replicas.tenants;
+      }
       throw new Error(`console: the input ${f.text} holds no $source; only databases can be bound here`);
     }
     if (f.text === '...') {
       throw new Error('console: ... is not an input. In the map form :in is a vector of inputs, so a ' +
         'collection binding needs its own brackets: {:in [[[?tenant $db] ...]] ...}');
     }
-    const name = f.text;
-    if (name === '$') return fallback;
+    const name = f.text === '$' ? `$${fallback}` : f.text;
     if (name.startsWith('$')) {
       const db = replicas.byName[name.slice(1)];
-      if (db) return db;
+      if (db) {
+        reads.push(replicas.dbOf[name.slice(1)]);
+        return db;
+      }
       throw new Error(`console: no database ${name}; use ${sourceNames(replicas)}`);
     }
     throw new Error(`console: the input ${name} needs a value; write it into the query instead`);
   });
+  return { inputs, reads: [...new Set(reads)] };
 }
 
 const sourceNames = (replicas) => Object.keys(replicas.byName).filter((n) => !n.startsWith('tenant-'))

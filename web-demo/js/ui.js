@@ -27,6 +27,9 @@ export function fmt(v) {
   return String(v);
 }
 
+// Transaction ids are 2^42 + t, where t counts the database's transactions.
+export const TX0 = 2 ** 42;
+
 export function bytes(n) {
   if (!Number.isFinite(n)) return '–';
   if (n < 1024) return `${n} B`;

@@ -104,6 +104,84 @@ test('the join shows the expected rows', { ...T, skip: missing ?? false }, async
   await shot(pageA, 'page');
 });
 
+// The result boxes of the panels (data-state: loading, ready or error).
+const BOXES = ['join-result', 'time-result', 'tenants-result', 'tenants-categories', 'chart-stock', 'chart-category',
+  'chart-orders', 'console-result'];
+const allReady = (page) => page.waitForFunction((ids) => ids.every((id) => document.getElementById(id).dataset.state === 'ready'),
+  BOXES, { timeout: WAIT, polling: 100 });
+
+test('a first sync on a slow link shows its progress, and panels show loading until their data arrives',
+  { ...T, skip: missing ?? false }, async () => {
+    // A new context: no replica in IndexedDB yet. Chromium's DevTools throttling slows
+    // WebSockets (measured: 200 KB took 7.9 s at 40 KB/s + 300 ms, 31 ms without); it is
+    // applied to the sync socket only, so the page's 0.9 MB of .wasm and modules load at
+    // once and the test measures the first sync.
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      const cdp = await ctx.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditionsByRule', { matchedNetworkConditions: [{
+        urlPattern: `ws://127.0.0.1:${port}/sync`, latency: 300, downloadThroughput: 40 * 1024, uploadThroughput: 40 * 1024 }] });
+      // Samples of what the page shows, every 50 ms from its first script on.
+      await page.addInitScript((ids) => {
+        window.samples = [];
+        setInterval(() => {
+          const q = (sel) => document.querySelector(sel);
+          const bar = q('#sync-progress');
+          if (!bar) return;
+          window.samples.push({
+            progress: bar.hidden ? null : { nodes: Number(bar.dataset.nodes ?? 0), bytes: Number(bar.dataset.bytes ?? 0) },
+            boxes: ids.map((id) => [id, document.getElementById(id).dataset.state, document.getElementById(id).textContent]),
+            metas: ['#join-meta', '#time-meta', '#tenants-meta', '#time-commit-label', '#console-meta'].map((sel) => q(sel).textContent),
+          });
+        }, 50);
+      }, BOXES);
+      const t0 = Date.now();
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.waitForFunction(() => Number(document.querySelector('#sync-progress').dataset.bytes) > 0, null,
+        { timeout: WAIT, polling: 50 });
+      await shot(page, 'first-sync');
+      await page.waitForFunction(() => window.demo?.ready || window.demo?.error, null, { timeout: 45_000, polling: 100 });
+      const elapsed = Date.now() - t0;
+      await allReady(page);
+      const samples = await page.evaluate(() => window.samples);
+      const frameBytes = await page.evaluate(() => Object.values(window.demo.replicas.conns)
+        .reduce((a, c) => a + c.syncStats().frameBytes, 0));
+      console.log(`first sync at 40 KB/s + 300 ms: ${(frameBytes / 1024).toFixed(1)} KB of frames, ready after ${elapsed} ms, ` +
+        `${samples.length} samples`);
+      assert.ok(elapsed > 3000, `the throttled first sync took ${elapsed} ms: is the throttling in effect?`);
+      // A progress indicator with increasing nodes and bytes.
+      const shown = samples.filter((x) => x.progress).map((x) => x.progress);
+      const distinct = [...new Set(shown.map((p) => p.bytes))];
+      assert.ok(distinct.length >= 3, `progress values seen: ${JSON.stringify(distinct)}`);
+      for (let i = 1; i < shown.length; i++) {
+        assert.ok(shown[i].bytes >= shown[i - 1].bytes && shown[i].nodes >= shown[i - 1].nodes, 'progress never goes back');
+      }
+      assert.ok(shown.at(-1).nodes > 100 && shown.at(-1).bytes > 50_000, JSON.stringify(shown.at(-1)));
+      // Until the data arrives every box says it is loading; never an error, never a
+      // result computed over an empty replica.
+      assert.ok(samples.some((x) => x.boxes.every(([, state]) => state === 'loading')), 'every box loading at first');
+      assert.ok(samples.some((x) => x.boxes.some(([, state, text]) => state === 'loading' && /[1-9]\d* nodes, [\d.]+ KB received/.test(text))),
+        'the loading boxes count what has arrived');
+      for (const x of samples) {
+        for (const [id, state, text] of x.boxes) {
+          assert.ok(state === 'loading' || state === 'ready', `${id}: ${state} ${text}`);
+          if (state === 'loading') assert.match(text, /^(Loading…|Loading .+ received)$/, `${id}: ${text}`);
+        }
+        for (const m of x.metas) assert.doesNotMatch(m, /\b0 (products|rows|\w+ orders)\b|error/, m);
+      }
+      // Then the real content, and the indicator goes away.
+      assert.match(await page.textContent('#join-meta'), /\b\d{3} products in stock/);
+      assert.match(await page.textContent('#time-commit-label'), /January price list/);
+      assert.equal(await page.isVisible('#sync-progress'), false);
+      assert.deepEqual(await page.evaluate(() => window.demo.errors), []);
+    } finally {
+      await ctx.close();
+    }
+  });
+
 test('a write in one tab appears in another', { ...T, skip: missing ?? false }, async () => {
   pageB = await open();
   await pageB.waitForSelector('#status[data-state=live]', { timeout: WAIT });
@@ -221,6 +299,7 @@ test('every built-in console example runs and gives rows', { ...T, skip: missing
     await pageA.waitForFunction((n) => window.demo.consoleRuns > n, runs, { timeout: WAIT, polling: 50 });
     const error = await pageA.isVisible('#console-error') ? await pageA.textContent('#console-error') : null;
     assert.equal(error, null, `${name}: ${error}`);
+    assert.equal(await pageA.$eval('#console-result', (el) => el.dataset.state), 'ready', name);
     const rows = await rowsOf(pageA, '#console-result');
     assert.ok(rows.length > 0, `${name}: no rows`);
     assert.match(await pageA.textContent('#console-meta'), new RegExp(`^${rows.length} rows? · `), name);
