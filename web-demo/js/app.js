@@ -4,7 +4,7 @@
 import { init } from '../vendor/datalith/wasm/js/index.js';
 import * as Q from './queries.js';
 import { Replicas, TENANTS, tenantDb } from './replicas.js';
-import { $, h, fmt, bytes, table, rowsOf, barChart, errorPosition } from './ui.js';
+import { $, h, fmt, bytes, table, rowsOf, barChart, errorPosition, txRef } from './ui.js';
 import { bindInputs, findColumns, usesDefault, explainSourceError } from './console-inputs.js';
 
 const params = new URLSearchParams(location.search);
@@ -85,7 +85,7 @@ function renderSyncTable(replicas) {
     const size = s.pending ? `${bytes(s.pending.bytes)}…` : s.lastBytes === null ? '–' : bytes(s.lastBytes);
     return h('tr', { 'data-db': name },
       h('td', {}, name), h('td', {}, h('span', { class: `pill ${state}` }, state)),
-      h('td', { class: 'num' }, replicas.hasData(name) ? String(replicas.conns[name].db().basisT) : '–'),
+      h('td', { class: 'num' }, replicas.hasData(name) ? txRef(replicas.conns[name].db().basisT) : '–'),
       h('td', { class: 'num' }, String(s.updates)), h('td', { class: 'num' }, nodes), h('td', { class: 'num' }, size));
   }));
 }
@@ -118,7 +118,7 @@ function onSyncEvent(replicas, name, ev) {
   }
   if (ev.type !== 'update') return;
   const log = $('#sync-log');
-  log.prepend(h('li', {}, h('b', {}, name), ` tx ${ev.tx}: ${ev.nodes} nodes, ${bytes(ev.bytes)}`,
+  log.prepend(h('li', {}, h('b', {}, name), ' ', txRef(ev.tx), `: ${ev.nodes} nodes, ${bytes(ev.bytes)}`,
     ev.ms !== undefined ? ` in ${ev.ms} ms` : '', ` · ${new Date().toLocaleTimeString()}`));
   while (log.children.length > 30) log.lastChild.remove();
   renderSyncTable(replicas);
@@ -242,7 +242,8 @@ async function renderJoin(d, s) {
   const max = Number($('#join-max').value);
   const [rows, t] = await timed(() => d.q(Q.JOIN, s.catalog, s.inventory, max));
   rows.sort((a, b) => a[0].localeCompare(b[0]));
-  $('#join-meta').replaceChildren(h('b', {}, `${rows.length} products`), ` in stock at ≤ ${max} · ${ms(t)} · catalog tx ${s.catalog.basisT}, inventory tx ${s.inventory.basisT}`);
+  $('#join-meta').replaceChildren(h('b', {}, `${rows.length} products`), ` in stock at ≤ ${max} · ${ms(t)} · catalog at `,
+    txRef(s.catalog.basisT), ', inventory at ', txRef(s.inventory.basisT));
   $('#join-result').replaceChildren(table(['sku', 'name', 'price', 'stock'], rows, { limit: 400, numeric: [2, 3] }));
 }
 
@@ -271,7 +272,7 @@ async function renderTime(d, s) {
   } else {
     const [tx, inst, note] = commits[time.index];
     then = s.catalog.asOf(tx);
-    $('#time-commit-label').textContent = `commit ${time.index + 1} of ${commits.length}: tx ${tx} · ${fmt(inst)} · ${note || '(no note)'}`;
+    $('#time-commit-label').replaceChildren('commit ', txRef(tx), ` of ${commits.length} · ${fmt(inst)} · ${note || '(no note)'}`);
   }
   const [rows, t] = await timed(() => d.q(Q.TIME_TRAVEL, then, s.catalog, s.inventory));
   const delta = (r) => r[3] - r[2];
@@ -337,8 +338,9 @@ async function write(what, fn) {
   const t0 = performance.now();
   try {
     const reports = await fn();
-    out.replaceChildren(h('b', {}, `saved ${what}`),
-      `: tx ${reports.map((r) => r.txId).join(', ')} committed by the server and received back in ${ms(performance.now() - t0)}`);
+    out.replaceChildren(h('b', {}, `saved ${what}`), ': ',
+      ...reports.flatMap((r, i) => (i ? [', ', txRef(r.txId)] : [txRef(r.txId)])),
+      ` committed by the server and received back in ${ms(performance.now() - t0)}`);
   } catch (e) {
     out.replaceChildren(h('span', { class: 'up' }, `not saved (${what}): ${e.message}`));
   }

@@ -197,7 +197,7 @@ test('a write in one tab appears in another', { ...T, skip: missing ?? false }, 
     null, { timeout: WAIT, polling: 100 });
   // Tab B logged the update with its nodes and bytes.
   const log = await pageB.textContent('#sync-log');
-  assert.match(log, /inventory tx \d+: \d+ nodes, [\d.]+ (B|KB)/);
+  assert.match(log, /inventory #\d+: \d+ nodes, [\d.]+ (B|KB)/);
   // A new product, in the catalog and the inventory, reaches tab B's join; the button
   // said it would add one.
   await pageA.fill('#product-sku', 'NEW-0001');
@@ -342,6 +342,24 @@ test('the console explains a source the query does not pass; "$ is" applies to q
     await pageA.waitForFunction(() => /:product\/sku/.test(document.querySelector('#console-result').textContent),
       null, { timeout: WAIT, polling: 100 });
   });
+
+test('transaction ids show as #t with the full id on hover, in every panel', { ...T, skip: missing ?? false }, async () => {
+  await pageA.bringToFront();
+  const runs = await pageA.evaluate(() => window.demo.consoleRuns);
+  await pageA.selectOption('#console-examples', 'Catalog history of one SKU');
+  await pageA.waitForFunction((n) => window.demo.consoleRuns > n, runs, { timeout: WAIT, polling: 50 });
+  assert.doesNotMatch(await pageA.evaluate(() => document.body.innerText), /\d{13}/);
+  const refs = await pageA.$$eval('.tx', (els) => els.map((e) => [e.parentElement.closest('[id]').id, e.textContent, e.title]));
+  for (const [where, text, title] of refs) {
+    const m = /^tx (\d{13})$/.exec(title);
+    assert.ok(m, `${where}: title ${title}`);
+    assert.equal(text, `#${Number(m[1]) - 2 ** 42}`, where);
+  }
+  const places = new Set(refs.map(([where]) => where));
+  for (const where of ['join-meta', 'time-commit-label', 'sync-table', 'sync-log', 'write-result', 'console-result']) {
+    assert.ok(places.has(where), `no transaction shown in #${where} (${[...places]})`);
+  }
+});
 
 test('with the server stopped the page keeps working', { ...T, skip: missing ?? false }, async () => {
   await pageB.close();
