@@ -361,6 +361,37 @@ test('transaction ids show as #t with the full id on hover, in every panel', { .
   }
 });
 
+test('at 390 px wide the page does not scroll sideways', { ...T, skip: missing ?? false }, async () => {
+  const page = await context.newPage();
+  try {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await open(page);
+    await allReady(page);
+    // An error in the console too (the widest text the page shows).
+    await page.fill('#console-input', '[:find ?n :in $catalog :where [?p :product/name ?n] [(frobnicate ?n)]]');
+    await page.click('#console-run');
+    await page.waitForSelector('#console-error:not([hidden])', { timeout: WAIT });
+    const wide = () => page.evaluate(() => {
+      const root = document.documentElement;
+      const out = root.scrollWidth > 390 ? [`page: ${root.scrollWidth}`] : [];
+      for (const el of document.querySelectorAll('.panel, .top, .tabs, .progress, .banner')) {
+        if (el.scrollWidth > el.clientWidth + 1) out.push(`#${el.id || el.className}: ${el.scrollWidth} > ${el.clientWidth}`);
+        if (el.getBoundingClientRect().right > 390) out.push(`#${el.id || el.className} ends at ${el.getBoundingClientRect().right}`);
+      }
+      return out;
+    });
+    assert.deepEqual(await wide(), []);
+    for (const id of await page.$$eval('.panel', (ps) => ps.map((p) => p.id))) {
+      await page.locator(`#${id}`).scrollIntoViewIfNeeded();
+      assert.deepEqual(await wide(), [], id);
+      await shot(page, `390-${id}`, `#${id}`);
+    }
+    assert.equal(await page.evaluate(() => window.scrollX), 0);
+  } finally {
+    await page.close();
+  }
+});
+
 test('with the server stopped the page keeps working', { ...T, skip: missing ?? false }, async () => {
   await pageB.close();
   await demo.stop();
