@@ -63,7 +63,7 @@ function showState(replicas) {
     banner.hidden = false;
     banner.className = 'banner offline';
     banner.textContent = 'The server is unreachable. Every panel keeps answering from the replicas in IndexedDB; ' +
-      'writes are refused until it is back, and the replicas catch up on their own when it returns.';
+      'writes are disabled until it is back, and the replicas catch up on their own when it returns.';
   } else if (overall === 'local') {
     banner.hidden = false;
     banner.className = 'banner';
@@ -74,6 +74,7 @@ function showState(replicas) {
   renderSyncTable(replicas);
   showProgress(replicas);
   showWaiting(replicas);
+  updateWriteControls(replicas);
 }
 
 function renderSyncTable(replicas) {
@@ -169,6 +170,7 @@ async function render(what) {
   }
   if (consoleWaiting) await runConsole(d, replicas);
   renderSyncTable(replicas);
+  updateWriteControls(replicas);
   demo.renders++;
   document.body.dataset.renders = String(demo.renders);
 }
@@ -332,6 +334,28 @@ async function refreshForms(d, s) {
 
 // ---- writes ----
 
+// What each form writes (and reads: the order form prices the order from the catalog).
+const FORMS = {
+  'stock-form': () => ({ writes: ['inventory'], reads: ['inventory'] }),
+  'product-form': () => ({ writes: ['catalog', 'inventory'], reads: ['catalog', 'inventory'] }),
+  'order-form': () => ({ writes: [tenantDb($('#order-tenant').value)], reads: ['catalog'] }),
+};
+
+// There is no offline write queue: while a database a form writes is disconnected, its
+// button is disabled and says why; likewise until the data it reads has arrived.
+function updateWriteControls(replicas) {
+  if (!demo.opened) return;
+  for (const [id, what] of Object.entries(FORMS)) {
+    const { writes, reads } = what();
+    const why = writes.some((n) => replicas.state(n) === 'offline') ? 'offline — writes need the server'
+      : replicas.missing([...writes, ...reads]).length ? 'waiting for the first sync…' : '';
+    const form = $(`#${id}`);
+    form.dataset.blocked = why === '' ? '' : why.startsWith('offline') ? 'offline' : 'waiting';
+    form.querySelector('button[type=submit]').disabled = why !== '';
+    form.querySelector('.why').textContent = why;
+  }
+}
+
 async function write(what, fn) {
   const out = $('#write-result');
   out.textContent = `sending ${what}…`;
@@ -446,14 +470,17 @@ function setupControls(d, replicas) {
   });
   $('#product-sku').addEventListener('input', () => {
     $('#product-sku').removeAttribute('aria-invalid');
-    showProductTarget(d, replicas.snapshots());
+    showProductTarget(d, replicas.snapshots()).catch((e) => { $('#product-note').textContent = `lookup failed: ${e.message}`; });
   });
   $('#product-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    saveProduct(d, replicas);
+    saveProduct(d, replicas).catch((err) => {
+      $('#write-result').replaceChildren(h('span', { class: 'up' }, `not saved: ${err.message}`));
+    });
   });
 
   $('#order-tenant').append(...TENANTS.map((t) => h('option', { value: t }, t)));
+  $('#order-tenant').addEventListener('change', () => updateWriteControls(replicas));
   $('#order-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const tenant = $('#order-tenant').value, sku = $('#order-sku').value.trim(), qty = Number($('#order-qty').value);
@@ -509,8 +536,9 @@ async function runConsole(d, replicas) {
   showDefaultUse(text);
   err.hidden = true;
   consoleWaiting = null;
-  const snaps = replicas.snapshots();
+  let snaps = null;
   try {
+    snaps = replicas.snapshots();
     const { inputs, reads } = bindInputs(text, snaps, $('#console-default').value);
     consoleWaiting = replicas.missing(reads).length ? reads : null;
     if (consoleWaiting) {
@@ -538,7 +566,7 @@ async function runConsole(d, replicas) {
       const offset = lines.slice(0, pos.line - 1).reduce((a, l) => a + l.length + 1, 0) + pos.col - 1;
       $('#console-input').setSelectionRange(offset, Math.min(text.length, offset + 1));
     }
-    const why = explainSourceError(e.message, text, snaps);
+    const why = snaps && explainSourceError(e.message, text, snaps);
     if (why) err.textContent += `\n\n${why}`;
     err.dataset.line = pos?.line ?? '';
     err.dataset.col = pos?.col ?? '';
