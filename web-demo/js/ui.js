@@ -30,7 +30,7 @@ export function fmt(v) {
 // Transaction ids are 2^42 + t, where t counts the database's transactions (and
 // db.asOf(t) takes either). The page shows `#t`, with the full id on hover.
 export const TX0 = 2 ** 42;
-export const isTx = (v) => Number.isInteger(v) && v >= TX0 && v < TX0 + 2 ** 32;
+const isTx = (v) => Number.isInteger(v) && v >= TX0 && v < TX0 + 2 ** 32;
 export function txRef(tx) {
   return h('span', { class: 'tx', title: `tx ${tx}` }, `#${tx - TX0}`);
 }
