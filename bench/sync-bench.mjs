@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchChromium } from '../wasm/test/support/chromium.mjs';
 import WebSocket from 'ws';
-import { init } from '../wasm/js/index.js';
+import { init } from '../wasm/js/node.js';
 import { serve } from '../wasm/test/support/server.mjs';
 
 const args = process.argv.slice(2);

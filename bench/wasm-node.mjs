@@ -9,7 +9,7 @@
 // `datoms` is the number of result rows, otherwise the datoms about entities.
 import ds from 'datascript';
 import { readFileSync } from 'node:fs';
-import { init } from '../wasm/js/index.js';
+import { init } from '../wasm/js/node.js';
 import { parseArgs } from './common.mjs';
 import { runWorkload } from './wasm-scenarios.mjs';
 

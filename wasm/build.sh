@@ -13,3 +13,15 @@ if [ ! -f "$BUILD/build.ninja" ] || [ $# -gt 0 ]; then
   emcmake cmake -S wasm -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
 fi
 ninja -C "$BUILD" -j2
+
+# The .wasm again, gzipped and in base64, as a module of its own: the loader in browsers
+# (wasm/js/index.js) imports it when the file is not beside it (esbuild and Rollup copy
+# no assets). Written after every build, so it always holds the .wasm built with the .mjs.
+node --input-type=module - <<'JS'
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+const wasm = readFileSync('wasm/dist/datalith_wasm.wasm');
+const base64 = gzipSync(wasm, { level: 9 }).toString('base64');
+writeFileSync('wasm/dist/datalith_wasm.inline.mjs', '// wasm/dist/datalith_wasm.wasm, gzipped, in base64 (written by wasm/build.sh).\n' +
+  `export default '${base64}';\n`);
+JS

@@ -37,16 +37,13 @@ export function checkSyncConfig(sync) {
   return sync;
 }
 
-// globalThis.WebSocket in browsers (and Node 22+); the `ws` package in Node 20.
-async function webSocketClass(given) {
+// sync.WebSocket, else globalThis.WebSocket (browsers, Node 22+), else the loader's
+// fallback (node.js: the optional package `ws`, for Node 20).
+async function webSocketClass(given, fallback) {
   if (given) return given;
   if (typeof globalThis.WebSocket === 'function') return globalThis.WebSocket;
-  const name = 'ws';  // a variable keeps browser bundlers from resolving it
-  try {
-    return (await import(name)).default;
-  } catch (e) {
-    throw new Error(`sync needs a WebSocket: this runtime has none and the optional package 'ws' is not installed (npm install ws): ${e.message}`);
-  }
+  if (fallback) return fallback();
+  throw new Error('sync needs a WebSocket: this runtime has none (pass config.sync.WebSocket)');
 }
 
 const syncError = (message, code) => Object.assign(new Error(message), { code });
@@ -86,7 +83,9 @@ export class SyncClient {
   #queued = [];            // tx waiting for an in-flight slot: { msg, resolve, reject }
   #awaitingApply = [];     // answered tx waiting for their commit: { tx, report, resolve }
 
-  constructor(raw, replica, sync) {
+  // `fallbackWebSocket`: an async function the loader gives for runtimes without
+  // globalThis.WebSocket.
+  constructor(raw, replica, sync, fallbackWebSocket) {
     this.#raw = raw;
     this.#replica = replica;
     this.#opts = {
@@ -99,9 +98,11 @@ export class SyncClient {
     };
     this.key = `${sync.url}#${sync.db}`;
     this.#given = sync.WebSocket;
+    this.#fallback = fallbackWebSocket;
   }
 
   #given;
+  #fallback;
 
   start() {
     this.#open();
@@ -154,7 +155,7 @@ export class SyncClient {
     if (this.#closed || this.#fatal) return;
     this.#setState('connecting');
     try {
-      this.#WebSocket ??= await webSocketClass(this.#given);
+      this.#WebSocket ??= await webSocketClass(this.#given, this.#fallback);
     } catch (e) {
       return this.#stop(e);
     }

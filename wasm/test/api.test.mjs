@@ -2,7 +2,7 @@
 // wasm/README.md are here verbatim in spirit: if one changes, change the other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { init, Uuid } from '../js/index.js';
+import { init, Uuid } from '../js/node.js';
 
 const d = await init();
 let n = 0;

@@ -1,31 +1,36 @@
 // The package in a web app built by a real bundler, as a user gets it: `npm pack`, the
-// tarball installed into a fresh app, the app built with no bundler config, the output
-// served from 127.0.0.1 (or by the bundler's dev server) and run in headless Chromium: it writes to IndexedDB, reloads,
-// reads the data back, and sees a malformed query as an Error. (Vite's production build
-// copies the .wasm under a hashed name; the loader used to ask for the unhashed one.)
+// tarball installed into a fresh app, the app built with no bundler config (Vite,
+// webpack 5, esbuild, Rollup with @rollup/plugin-node-resolve; and a module Web Worker
+// built by Vite), the output served from 127.0.0.1 (or by Vite's dev server) and run in
+// headless Chromium: it writes to IndexedDB, reloads, reads the data back, and sees a
+// malformed query as an Error. Each test also checks where the .wasm came from: the
+// file the bundler emitted (Vite, webpack), or the inlined copy
+// (wasm/dist/datalith_wasm.inline.mjs) for bundlers that copy no assets (esbuild,
+// Rollup), which pages that found the file never download; and logs what a page
+// downloads, gzipped.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { launchChromium } from './support/chromium.mjs';
+import { packAndInstall, ROOT } from './support/package.mjs';
 import { serve } from './support/server.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'datalith-bundlers-'));
-const app = join(tmp, 'app');
-after(() => rmSync(tmp, { recursive: true, force: true }));
+let app, browser;
+after(async () => {
+  await browser?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
-const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'],
-  { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-// The app: one page whose script writes on the first visit and reads on the next.
-const MAIN = `
+// The app: a module that writes on the first visit and reads on the next, imported by
+// a page (main.js; src/index.js, webpack's default entry) or by a module Web Worker.
+const APP = `
 import { init } from 'datalith';
 const cfg = { store: { backend: 'indexeddb', id: 'bundled-app' }, schemaFlexibility: 'read' };
-window.write = async () => {
+export async function write() {
   const d = await init();
   if (await d.databaseExists(cfg)) await d.deleteDatabase(cfg);
   await d.createDatabase(cfg);
@@ -33,8 +38,8 @@ window.write = async () => {
   await conn.transact([{ 'product/sku': 'W001', 'product/name': 'Widget' }]);
   await conn.close();
   return true;
-};
-window.read = async () => {
+}
+export async function read() {
   const d = await init();
   const conn = await d.connect(cfg);
   const names = await d.q('[:find [?n ...] :where [_ :product/name ?n]]', conn.db());
@@ -45,74 +50,189 @@ window.read = async () => {
     error = { isError: e instanceof Error, message: e.message };
   }
   await conn.close();
-  return { names, error };
-};
+  return { names, error, where: typeof WorkerGlobalScope === 'function' ? 'worker' : 'page' };
+}
+`;
+const PAGE = `import { write, read } from './app.js';
+Object.assign(window, { write, read });
 document.title = 'ready';
 `;
+const html = (script) => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">${script}\n`;
 
-before(() => {
-  const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], ROOT));
-  mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  npm(['install', join(tmp, info.filename)], app);
-  writeFileSync(join(app, 'index.html'),
-    '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="./main.js"></script>\n');
-  writeFileSync(join(app, 'main.js'), MAIN);
-  mkdirSync(join(app, 'src'));
-  writeFileSync(join(app, 'src', 'index.js'), MAIN);  // webpack's default entry
+// The worker app (worker/): the page hands write and read to a module worker.
+const WORKER_PAGE = `const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const call = (op) => new Promise((resolve) => {
+  worker.onmessage = ({ data }) => resolve(data);
+  worker.postMessage(op);
+});
+Object.assign(window, { write: () => call('write'), read: () => call('read') });
+document.title = 'ready';
+`;
+const WORKER = `import { write, read } from './app.js';
+const ops = { write, read };
+self.onmessage = ({ data }) => ops[data]().then((r) => self.postMessage(r), (e) => self.postMessage({ failed: String(e) }));
+`;
+
+// A piece of the inlined .wasm's text: a response that holds it downloaded the copy.
+const INLINE = readFileSync(join(ROOT, 'wasm/dist/datalith_wasm.inline.mjs'), 'utf8');
+const PROBE = INLINE.slice(INLINE.length / 2, INLINE.length / 2 + 64);
+
+before(async () => {
+  ({ app } = packAndInstall(tmp));
+  const script = html('<script type="module" src="./main.js"></script>');
+  for (const dir of ['.', 'src', 'worker']) {
+    mkdirSync(join(app, dir), { recursive: true });
+    writeFileSync(join(app, dir, 'app.js'), APP);
+  }
+  writeFileSync(join(app, 'index.html'), script);
+  writeFileSync(join(app, 'main.js'), PAGE);
+  writeFileSync(join(app, 'src', 'index.js'), PAGE);
+  writeFileSync(join(app, 'worker', 'index.html'), script);
+  writeFileSync(join(app, 'worker', 'main.js'), WORKER_PAGE);
+  writeFileSync(join(app, 'worker', 'worker.js'), WORKER);
+  browser = await launchChromium();
 });
 
-// Loads the app's page from `server` ({ url, close }), writes, reloads, reads back.
-async function runInChromium(server) {
-  const browser = await launchChromium();
+const kb = (x) => `${(x / 1024).toFixed(1)} KB`;
+const bounded = { timeout: 120000 };  // per test: a build and two page loads
+
+// Loads index.html from `server` ({ url, close }), writes, reloads, reads back (in the
+// page, or where: 'worker'), and logs as `label` what the page downloads. Returns what the
+// first load downloaded: { wasm: the status of the .wasm request (undefined: none),
+// inline: whether the inlined copy came, gzipped: the total, gzipped, of the bodies }.
+async function runInChromium(server, { where = 'page', label }) {
+  const context = await browser.newContext();
   try {
-    const page = await browser.newPage();
+    const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    let loads = 0;
+    const downloads = [];
+    page.on('response', (r) => {
+      if (loads === 1) downloads.push(r.body().then((body) => ({ url: r.url(), status: r.status(), body }), () => null));
+    });
     const load = async () => {
+      loads++;
       await page.goto(`${server.url}/index.html`);
       await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30000 });
     };
     await load();
     assert.equal(await page.evaluate(() => window.write()), true);
+    const first = (await Promise.all(downloads)).filter(Boolean);
     await load();  // a new page: the data comes back from IndexedDB
-    const { names, error } = await page.evaluate(() => window.read());
+    const { names, error, where: ranIn, failed } = await page.evaluate(() => window.read());
+    assert.equal(failed, undefined);
     assert.deepEqual(names, ['Widget']);
     assert.equal(error?.isError, true);
     assert.match(error.message, /line 1, col \d+/);
+    assert.equal(ranIn, where);
     assert.deepEqual(errors, []);
+
+    const ok = first.filter((d) => d.status === 200);
+    const gzipped = ok.reduce((sum, d) => sum + gzipSync(d.body, { level: 9 }).length, 0);
+    const result = {
+      wasm: first.find((d) => new URL(d.url).pathname.endsWith('.wasm'))?.status,
+      inline: ok.some((d) => d.body.includes(PROBE)),
+      gzipped,
+    };
+    const how = result.wasm === 200 ? `as a file${result.inline ? ', and the inlined copy, unused' : ''}`
+      : `inlined${result.wasm ? ` after a ${result.wasm}` : ''}`;
+    console.log(`${label}: the page downloads ${kb(gzipped)} gzipped (${ok.length} files; the .wasm ${how})`);
+    return result;
   } finally {
-    await browser.close();
+    await context.close();
     await server.close();
   }
 }
 
-test('a Vite production build of an app that imports datalith runs in Chromium', async () => {
+test('a Vite production build runs in Chromium: the .wasm under a hashed name, the inlined copy never downloaded', bounded, async () => {
   const { build } = await import('vite');
   const out = join(tmp, 'vite-dist');
   await build({ root: app, logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
   const assets = readdirSync(join(out, 'assets'));
   assert.ok(assets.some((f) => /^datalith_wasm-.+\.wasm$/.test(f)), `the .wasm is emitted under a hashed name: ${assets}`);
-  await runInChromium(await serve(out));
+  const got = await runInChromium(await serve(out), { label: 'Vite' });
+  assert.equal(got.wasm, 200);
+  assert.equal(got.inline, false);
 });
 
-test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) runs in Chromium', async () => {
+test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) runs in Chromium, with no warning but the size hint', bounded, async () => {
   const { default: webpack } = await import('webpack');
   const out = join(tmp, 'webpack-dist');
   const stats = await new Promise((resolve, reject) => webpack({ mode: 'production', context: app, output: { path: out } },
     (err, result) => (err ? reject(err) : resolve(result))));
-  const info = stats.toJson({ all: false, errors: true, assets: true });
+  const info = stats.toJson({ all: false, errors: true, warnings: true, assets: true });
   assert.deepEqual(info.errors.map((e) => e.message), []);
+  // Its defaults warn of any asset over 244 KiB: the .wasm is 833 KiB (and nothing else is).
+  const warnings = info.warnings.map((w) => w.message);
+  assert.deepEqual(warnings.filter((w) => !w.startsWith('asset size limit: ')), []);
+  const oversized = warnings.flatMap((w) => [...w.matchAll(/^ {2}(\S+) \(/gm)].map((m) => m[1]));
+  assert.ok(oversized.every((f) => f.endsWith('.wasm')), oversized.join(', '));
   assert.ok(info.assets.some((a) => a.name.endsWith('.wasm')), 'the .wasm is emitted as an asset');
-  writeFileSync(join(out, 'index.html'),
-    '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script src="./main.js"></script>\n');
-  await runInChromium(await serve(out));
+  writeFileSync(join(out, 'index.html'), html('<script src="./main.js"></script>'));
+  const got = await runInChromium(await serve(out), { label: 'webpack' });
+  assert.equal(got.wasm, 200);
+  assert.equal(got.inline, false);
 });
 
-test('the same app runs from the Vite dev server', async () => {
+test('the same app runs from the Vite dev server', bounded, async () => {
   const { createServer } = await import('vite');
   const vite = await createServer({ root: app, logLevel: 'error', server: { host: '127.0.0.1', port: 0 } });
   await vite.listen();
   const url = vite.resolvedUrls.local[0].replace(/\/$/, '');
-  await runInChromium({ url, close: () => vite.close() });
+  const got = await runInChromium({ url, close: () => vite.close() }, { label: 'Vite dev server' });
+  assert.equal(got.wasm, 200);
+  assert.equal(got.inline, false);
+});
+
+// esbuild, like the CLI `esbuild main.js --bundle --outdir=…` plus the given options.
+async function esbuild(options) {
+  const { build } = await import('esbuild');
+  const result = await build({ entryPoints: [join(app, 'main.js')], bundle: true, absWorkingDir: app,
+    logLevel: 'silent', ...options });
+  assert.deepEqual(result.warnings, []);
+}
+
+test('an esbuild bundle (its default: one iife script) runs in Chromium, the .wasm inlined', bounded, async () => {
+  const out = join(tmp, 'esbuild-iife');
+  await esbuild({ outdir: out });
+  assert.deepEqual(readdirSync(out), ['main.js']);
+  writeFileSync(join(out, 'index.html'), html('<script src="./main.js"></script>'));
+  const got = await runInChromium(await serve(out), { label: 'esbuild (iife)' });
+  assert.equal(got.wasm, undefined);  // no import.meta.url: nothing to ask for
+  assert.equal(got.inline, true);
+});
+
+test('an esbuild ES module build with --splitting runs in Chromium, the inlined .wasm in a chunk of its own', bounded, async () => {
+  const out = join(tmp, 'esbuild-esm');
+  await esbuild({ outdir: out, format: 'esm', splitting: true });
+  assert.ok(readdirSync(out).some((f) => /^datalith_wasm\.inline-.+\.js$/.test(f)), readdirSync(out).join(', '));
+  writeFileSync(join(out, 'index.html'), html('<script type="module" src="./main.js"></script>'));
+  const got = await runInChromium(await serve(out), { label: 'esbuild (esm, splitting)' });
+  assert.equal(got.wasm, 404);  // esbuild copied no .wasm
+  assert.equal(got.inline, true);
+});
+
+test('a Rollup build (@rollup/plugin-node-resolve, output.dir) runs in Chromium, the inlined .wasm in a chunk of its own', bounded, async () => {
+  const { rollup } = await import('rollup');
+  const { nodeResolve } = await import('@rollup/plugin-node-resolve');
+  const out = join(tmp, 'rollup-dist');
+  const warnings = [];
+  const bundle = await rollup({ input: join(app, 'main.js'), plugins: [nodeResolve()], onwarn: (w) => warnings.push(w.message) });
+  await bundle.write({ dir: out, format: 'es' });
+  await bundle.close();
+  assert.deepEqual(warnings, []);
+  assert.ok(readdirSync(out).some((f) => /^datalith_wasm\.inline-.+\.js$/.test(f)), readdirSync(out).join(', '));
+  writeFileSync(join(out, 'index.html'), html('<script type="module" src="./main.js"></script>'));
+  const got = await runInChromium(await serve(out), { label: 'Rollup' });
+  assert.equal(got.wasm, 404);  // Rollup copied no .wasm
+  assert.equal(got.inline, true);
+});
+
+test('a module Web Worker (built by Vite) that imports datalith uses IndexedDB there, and reads back after a reload', bounded, async () => {
+  const { build } = await import('vite');
+  const out = join(tmp, 'vite-worker-dist');
+  await build({ root: join(app, 'worker'), logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
+  const got = await runInChromium(await serve(out), { where: 'worker', label: 'Vite, in a module worker' });
+  assert.equal(got.wasm, 200);
 });

@@ -1,65 +1,155 @@
-// Smoke test of the published package: `npm pack`, install the tarball into a fresh
-// temporary project, import it from Node and from a page in headless Chromium (served
-// from 127.0.0.1, the bare specifier mapped by an import map) and use it. Also reports
-// the bundle size.
-import { test, after } from 'node:test';
+// The published package: what `npm pack` puts in the tarball, that its exports map
+// resolves (Node's import and require, browsers, TypeScript), that importing it has no
+// side effects (package.json says sideEffects: false), and the tarball installed into a
+// fresh project: imported from Node (ES module and CommonJS) and from a page in
+// headless Chromium (served from 127.0.0.1, the bare specifier mapped by an import
+// map). Also reports the bundle size.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { launchChromium } from './support/chromium.mjs';
+import { packAndInstall, ROOT } from './support/package.mjs';
 import { serve } from './support/server.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'datalith-pack-'));
+let app, tarball, installed;
+before(() => {
+  ({ app, tarball } = packAndInstall(tmp));
+  installed = join(app, 'node_modules', 'datalith');
+});
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'],
-  { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+// Runs node in the app; returns { stdout, stderr }, or throws with its output.
+function node(args) {
+  const run = spawnSync('node', args, { cwd: app, encoding: 'utf8', timeout: 60000 });
+  if (run.status !== 0) throw new Error(`node ${args.join(' ')}: ${run.error ?? run.stdout + run.stderr}`);
+  return run;
+}
 
 test('the bundle stays within the size budget (350 KB gzipped)', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
-  const local = ['index.js', 'edn.js', 'idb-store.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
-  const sync = gz('wasm/js/sync.js');  // loaded only by a replica (a dynamic import)
+  // What a page loads (index.js is the browser entry); sync.js only for a replica.
+  const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
+  const sync = gz('wasm/js/sync.js');
+  const inline = gz('wasm/dist/datalith_wasm.inline.mjs');  // instead of the .wasm where bundlers copy no assets
   const js = local + sync;
   const kb = (x) => (x / 1024).toFixed(1);
   console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS tier ${kb(js)} KB gzipped = ${kb(wasm + loader + js)} KB` +
-    ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more)`);
+    ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more;` +
+    ` the inlined .wasm, for esbuild and Rollup: ${kb(inline)} KB instead of ${kb(wasm)} KB)`);
   assert.ok(wasm + loader + js <= 350 * 1024, `${kb(wasm + loader + js)} KB gzipped`);
 });
 
-test('the packed tarball installs and runs in a fresh project, in Node and in a page', async () => {
-  const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], ROOT));
-  const files = info.files.map((f) => f.path).sort();
-  for (const f of ['package.json', 'wasm/js/index.js', 'wasm/js/index.d.ts', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/sync.js',
-    'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm']) {
-    assert.ok(files.includes(f), `${f} is packed`);
+test('the tarball holds the API, its types, the WASM build, the inlined .wasm, README.md and LICENSE, and nothing else', () => {
+  assert.deepEqual(tarball.files.map((f) => f.path).sort(), [
+    'LICENSE', 'README.md', 'package.json', 'wasm/README.md',
+    'wasm/dist/datalith_wasm.inline.mjs', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm',
+    'wasm/js/api.js', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/index.cjs', 'wasm/js/index.d.cts',
+    'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/node.js', 'wasm/js/sync.js',
+  ]);
+  // npm always packs the README of the package's root: the project's, which links the
+  // JS guide (wasm/README.md, packed too).
+  assert.equal(readFileSync(join(installed, 'README.md'), 'utf8'), readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  assert.match(readFileSync(join(installed, 'README.md'), 'utf8'), /\]\(wasm\/README\.md\)/);
+  assert.match(readFileSync(join(installed, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 the Datalith authors\n/);
+  // The inlined copy is the .wasm built with the loader (wasm/build.sh writes both).
+  const inline = readFileSync(join(installed, 'wasm/dist/datalith_wasm.inline.mjs'), 'utf8');
+  const base64 = inline.match(/^export default '([A-Za-z0-9+/=]+)';$/m)[1];
+  assert.ok(gunzipSync(Buffer.from(base64, 'base64')).equals(readFileSync(join(installed, 'wasm/dist/datalith_wasm.wasm'))));
+});
+
+// Where `conditions` take the export `subpath` in package.json (Node's algorithm, for
+// conditional objects: the first key that is active or "default").
+function target(subpath, conditions) {
+  let t = pkg.exports[subpath];
+  while (typeof t === 'object') t = t[Object.keys(t).find((k) => k === 'default' || conditions.includes(k))];
+  return t;
+}
+
+test('the exports map resolves, for Node (import, require), browser bundlers and TypeScript, to packed files', () => {
+  const packed = new Set(tarball.files.map((f) => `./${f.path}`));
+  const expect = {
+    'Node import': [['node', 'import'], './wasm/js/node.js'],
+    'Node require': [['node', 'require'], './wasm/js/index.cjs'],
+    'browser bundlers': [['browser', 'import', 'module', 'production'], './wasm/js/index.js'],
+    'TypeScript (nodenext, import)': [['types', 'node', 'import'], './wasm/js/index.d.ts'],
+    'TypeScript (nodenext, require)': [['types', 'node', 'require'], './wasm/js/index.d.cts'],
+    'TypeScript (bundler)': [['types', 'import'], './wasm/js/index.d.ts'],
+  };
+  for (const [who, [conditions, file]] of Object.entries(expect)) {
+    assert.equal(target('.', conditions), file, who);
+    assert.ok(packed.has(file), `${file} is packed`);
   }
-  assert.ok(!files.some((f) => f.startsWith('core/') || f.startsWith('wasm/test/') || f.startsWith('wasm/src/')), files.join(', '));
+  assert.equal(target('./package.json', []), './package.json');
+  assert.deepEqual(Object.keys(pkg.exports), ['.', './package.json']);
+  // Node's own resolution, from the app that installed the tarball.
+  const resolved = JSON.parse(node(['--input-type=module', '-e', `
+    import { createRequire } from 'node:module';
+    const require = createRequire(process.cwd() + '/');
+    console.log(JSON.stringify([import.meta.resolve('datalith'), require.resolve('datalith'), require.resolve('datalith/package.json')]));`]).stdout);
+  assert.deepEqual(resolved.map((f) => f.replace(/^file:\/\//, '').replace(`${installed}/`, '')),
+    ['wasm/js/node.js', 'wasm/js/index.cjs', 'package.json']);
+});
 
-  const app = join(tmp, 'app');
-  mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  npm(['install', join(tmp, info.filename)], app);
-  writeFileSync(join(app, 'main.mjs'), `
-    import { init } from 'datalith';
+test('TypeScript finds the types through the exports map: ES module, CommonJS, bundler resolution', () => {
+  writeFileSync(join(app, 'esm.mts'), `import { init, Uuid } from 'datalith';
     const d = await init();
-    const cfg = { store: { backend: 'memory', id: 'smoke' }, schemaFlexibility: 'read' };
-    await d.createDatabase(cfg);
-    const conn = await d.connect(cfg);
-    await conn.transact([{ 'product/sku': 'W001', 'product/name': 'Widget' }]);
-    const names = await d.q('[:find [?n ...] :where [_ :product/name ?n]]', conn.db());
-    console.log(JSON.stringify({ version: d.version, names }));
-  `);
-  const out = JSON.parse(execFileSync('node', ['main.mjs'], { cwd: app, encoding: 'utf8' }));
-  assert.deepEqual(out.names, ['Widget']);
-  assert.match(out.version, /^0\.1\.0/);
+    const u: Uuid = d.uuid('5a0c3f1e-0000-4000-8000-00000000000a');
+    export const ok: boolean = u instanceof Uuid && d.version.length > 0;\n`);
+  writeFileSync(join(app, 'cjs.cts'), `import datalith = require('datalith');
+    import type { Connection } from 'datalith';
+    export async function open(): Promise<Connection> {
+      const d = await datalith.init();
+      return d.connect({ store: { backend: 'memory', id: 'x' } });
+    }\n`);
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  const flags = ['--noEmit', '--strict', '--target', 'es2022'];
+  node([tsc, ...flags, '--module', 'nodenext', 'esm.mts', 'cjs.cts']);
+  node([tsc, ...flags, '--module', 'esnext', '--moduleResolution', 'bundler', 'esm.mts']);
+});
 
-  // The same from a page of the app, with the installed files only; IndexedDB too.
+test('importing any module of the package has no side effects (package.json: sideEffects false)', () => {
+  // A fresh process imports every module and compares globals and process listeners;
+  // it must then exit on its own (nothing was started).
+  const modules = tarball.files.map((f) => f.path).filter((f) => /\.(m?js|cjs)$/.test(f));
+  const out = node(['--input-type=module', '-e', `
+    const snapshot = () => JSON.stringify([Object.getOwnPropertyNames(globalThis).sort(),
+      ['exit', 'uncaughtException', 'unhandledRejection', 'warning'].map((e) => process.listenerCount(e))]);
+    const before = snapshot();
+    for (const f of ${JSON.stringify(modules)}) await import(${JSON.stringify(`${installed}/`)} + f);
+    console.log(JSON.stringify({ same: snapshot() === before, before, after: snapshot() }));`]).stdout;
+  const { same, before: was, after: is } = JSON.parse(out);
+  assert.ok(same, `${was}\n${is}`);
+});
+
+const USE = `
+  const cfg = { store: { backend: 'memory', id: 'smoke' }, schemaFlexibility: 'read' };
+  await d.createDatabase(cfg);
+  const conn = await d.connect(cfg);
+  await conn.transact([{ 'product/sku': 'W001', 'product/name': 'Widget' }]);
+  const names = await d.q('[:find [?n ...] :where [_ :product/name ?n]]', conn.db());
+  console.log(JSON.stringify({ version: d.version, names }));
+`;
+
+test('the installed package runs in Node: import (ES module) and require (CommonJS), with nothing on stderr', () => {
+  writeFileSync(join(app, 'main.mjs'), `import { init } from 'datalith';\nconst d = await init();\n${USE}`);
+  writeFileSync(join(app, 'main.cjs'), `const { init } = require('datalith');\ninit().then(async (d) => {\n${USE}});\n`);
+  for (const script of ['main.mjs', 'main.cjs']) {
+    const { stdout, stderr } = node([script]);
+    assert.equal(stderr, '', script);
+    const out = JSON.parse(stdout);
+    assert.deepEqual(out.names, ['Widget'], script);
+    assert.match(out.version, /^0\.1\.0/, script);
+  }
+});
+
+test('the installed package runs in a page (an import map, no bundler): memory and IndexedDB', async () => {
   writeFileSync(join(app, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
     <script type="importmap">{"imports": {"datalith": "/node_modules/datalith/wasm/js/index.js"}}</script>
     <script type="module">
@@ -86,11 +176,14 @@ test('the packed tarball installs and runs in a fresh project, in Node and in a 
     const page = await browser.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    const inline = [];
+    page.on('request', (r) => r.url().includes('.inline.') && inline.push(r.url()));
     await page.goto(`${server.url}/index.html`);
     await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30000 });
     const inPage = await page.evaluate(() => window.smoke());
     assert.deepEqual(inPage.names, ['memory', 'indexeddb']);
-    assert.equal(inPage.version, out.version);
+    assert.match(inPage.version, /^0\.1\.0/);
+    assert.deepEqual(inline, []);  // the .wasm is beside the loader
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

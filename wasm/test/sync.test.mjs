@@ -4,7 +4,7 @@
 // (offline reads) and restarted (reconnect, catch up), and probe negotiation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { init } from '../js/index.js';
+import { init } from '../js/node.js';
 import WsSocket from 'ws';
 import { findServer, TestServer } from './support/sync-server.mjs';
 

@@ -1,13 +1,14 @@
 // The demo page: every panel is a query over the local replicas, re-run whenever a
-// replica changes (a sync brought a commit, or this tab wrote).
+// replica changes (a sync brought a commit, or this tab wrote). A panel whose
+// databases have not arrived yet shows what it waits for instead of an empty result.
 import { init } from '../vendor/datalith/wasm/js/index.js';
 import * as Q from './queries.js';
 import { Replicas, TENANTS, tenantDb } from './replicas.js';
-import { $, h, fmt, bytes, table, rowsOf, barChart, errorPosition } from './ui.js';
-import { bindInputs, findColumns } from './console-inputs.js';
+import { $, h, fmt, bytes, table, rowsOf, barChart, errorPosition, txRef } from './ui.js';
+import { bindInputs, findColumns, usesDefault, explainSourceError } from './console-inputs.js';
 
 const params = new URLSearchParams(location.search);
-const demo = (window.demo = { ready: false, renders: 0, errors: [] });
+const demo = (window.demo = { ready: false, renders: 0, consoleRuns: 0, errors: [] });
 
 // ---- start ----
 
@@ -24,9 +25,12 @@ async function start() {
   replicas.on('sync', (name, ev) => onSyncEvent(replicas, name, ev));
   setupStatic();
   await replicas.open(config);
+  demo.opened = true;
   setupControls(d, replicas);
   showState(replicas);
-  await render();
+  await schedule();  // panels whose databases have not arrived show that they wait
+  await replicas.firstSync();
+  await schedule();
   demo.ready = true;
   document.body.dataset.ready = 'true';
 }
@@ -59,7 +63,7 @@ function showState(replicas) {
     banner.hidden = false;
     banner.className = 'banner offline';
     banner.textContent = 'The server is unreachable. Every panel keeps answering from the replicas in IndexedDB; ' +
-      'writes are refused until it is back, and the replicas catch up on their own when it returns.';
+      'writes are disabled until it is back, and the replicas catch up on their own when it returns.';
   } else if (overall === 'local') {
     banner.hidden = false;
     banner.className = 'banner';
@@ -68,86 +72,153 @@ function showState(replicas) {
     banner.hidden = true;
   }
   renderSyncTable(replicas);
+  showProgress(replicas);
+  showWaiting(replicas);
+  updateWriteControls(replicas);
 }
 
 function renderSyncTable(replicas) {
   const body = $('#sync-table tbody');
   body.replaceChildren(...Object.keys(replicas.conns).filter((n) => replicas.conns[n]).map((name) => {
     const s = replicas.stats[name], state = replicas.state(name);
-    let tx = '';
-    try { tx = replicas.conns[name].db().basisT; } catch { /* not open yet */ }
+    // The update under way, if any ("…"), else the last one.
+    const nodes = s.pending ? `${s.pending.nodes}…` : s.lastNodes ?? '–';
+    const size = s.pending ? `${bytes(s.pending.bytes)}…` : s.lastBytes === null ? '–' : bytes(s.lastBytes);
     return h('tr', { 'data-db': name },
       h('td', {}, name), h('td', {}, h('span', { class: `pill ${state}` }, state)),
-      h('td', { class: 'num' }, String(tx)), h('td', { class: 'num' }, String(s.updates)),
-      h('td', { class: 'num' }, s.lastNodes ?? '–'), h('td', { class: 'num' }, s.lastBytes === null ? '–' : bytes(s.lastBytes)));
+      h('td', { class: 'num' }, replicas.hasData(name) ? txRef(replicas.conns[name].db().basisT) : '–'),
+      h('td', { class: 'num' }, String(s.updates)), h('td', { class: 'num' }, nodes), h('td', { class: 'num' }, size));
   }));
 }
 
+// The first sync: how many databases have arrived, and the nodes and bytes received
+// so far (the sync client's progress events). Hidden once every database holds data.
+function showProgress(replicas) {
+  const el = $('#sync-progress');
+  const names = Object.keys(replicas.conns);
+  const waiting = names.filter((n) => !replicas.hasData(n));
+  el.hidden = !demo.opened || waiting.length === 0;
+  if (el.hidden) return;
+  const { nodes, bytes: received } = replicas.received();
+  const bar = $('#sync-progress-bar');
+  bar.max = names.length;
+  bar.value = names.length - waiting.length;
+  el.dataset.nodes = String(nodes);
+  el.dataset.bytes = String(received);
+  const offline = waiting.every((n) => replicas.state(n) === 'offline');
+  $('#sync-progress-text').textContent = offline
+    ? `The server is unreachable and this browser holds no copy of ${waiting.join(', ')} yet; waiting for it.`
+    : `First sync: ${names.length - waiting.length} of ${names.length} databases · ${nodes} nodes · ${bytes(received)} received`;
+}
+
 function onSyncEvent(replicas, name, ev) {
+  if (ev.type === 'progress') {
+    renderSyncTable(replicas);
+    showProgress(replicas);
+    showWaiting(replicas);
+  }
   if (ev.type !== 'update') return;
-  const s = replicas.stats[name];
-  s.updates++;
-  s.lastNodes = ev.nodes;
-  s.lastBytes = ev.bytes;
-  s.nodes += ev.nodes;
-  s.bytes += ev.bytes;
   const log = $('#sync-log');
-  log.prepend(h('li', {}, h('b', {}, name), ` tx ${ev.tx}: ${ev.nodes} nodes, ${bytes(ev.bytes)}`,
+  log.prepend(h('li', {}, h('b', {}, name), ' ', txRef(ev.tx), `: ${ev.nodes} nodes, ${bytes(ev.bytes)}`,
     ev.ms !== undefined ? ` in ${ev.ms} ms` : '', ` · ${new Date().toLocaleTimeString()}`));
   while (log.children.length > 30) log.lastChild.remove();
   renderSyncTable(replicas);
+  showProgress(replicas);
 }
 
 // ---- rendering ----
 
-// Panels in the order they are refreshed, with the databases they read ('tenants':
-// any tenant's). A change re-runs only the panels that read what changed.
+// What the page shows, in the order it is refreshed: the databases each part reads
+// ('tenants': every tenant's) and the boxes its results go in (which show what they
+// wait for until those databases hold data). A change re-runs only what reads it.
 const PANELS = [
-  { id: 'join', reads: ['catalog', 'inventory'], run: (d, s) => renderJoin(d, s) },
-  { id: 'dashboard', reads: ['catalog', 'inventory'], run: (d, s) => renderStockCharts(d, s) },
-  { id: 'time', reads: ['catalog', 'inventory'], run: (d, s) => renderTime(d, s) },
-  { id: 'dashboard', reads: ['tenants'], run: (d, s) => renderOrdersChart(d, s) },
-  { id: 'tenants', reads: ['catalog', 'tenants'], run: (d, s) => renderTenants(d, s) },
+  { id: 'join', reads: ['catalog', 'inventory'], boxes: ['#join-result'], meta: '#join-meta', run: renderJoin },
+  { id: 'dashboard', reads: ['catalog', 'inventory'], boxes: ['#chart-stock', '#chart-category'], run: renderStockCharts },
+  { id: 'time', reads: ['catalog', 'inventory'], boxes: ['#time-result'], meta: '#time-meta', run: renderTime },
+  { id: 'dashboard', reads: ['tenants'], boxes: ['#chart-orders'], run: renderOrdersChart },
+  { id: 'tenants', reads: ['catalog', 'tenants'], boxes: ['#tenants-result', '#tenants-categories'], meta: '#tenants-meta',
+    run: renderTenants },
+  { id: 'forms', reads: ['catalog', 'inventory'], boxes: [], run: refreshForms },
 ];
 
-let pending = null;
+let queued = null;           // the render that will take what is dirty
+let chain = Promise.resolve();
 let dirty = new Set();
 
-// Coalesces re-renders: at most one running, one more queued. `what`: database names
-// or panel ids; nothing means everything.
+// Coalesces re-renders: at most one running, one more queued; resolves when the render
+// that includes this call's `what` is done. `what`: database names or panel ids;
+// nothing means everything.
 function schedule(...what) {
-  if (!demo.replicas) return;
+  if (!demo.opened) return Promise.resolve();
   for (const w of what.length ? what : ['*']) dirty.add(w.startsWith('tenant-') ? 'tenants' : w);
-  if (pending) return;
-  pending = new Promise((r) => setTimeout(r, 15)).then(() => {
+  queued ??= chain = chain.then(() => new Promise((r) => setTimeout(r, 15))).then(() => {
+    queued = null;
     const now = dirty;
     dirty = new Set();
     return render(now);
-  }).finally(() => {
-    pending = null;
-    if (dirty.size) schedule(...dirty);
-  });
+  }).catch((e) => console.error('render', e));
+  return queued;
 }
 
-async function render(what = new Set(['*'])) {
-  const snaps = demo.replicas.snapshots();
-  const { d } = demo;
+async function render(what) {
+  const { d, replicas } = demo;
+  const snaps = replicas.snapshots();
   for (const p of PANELS) {
-    if (what.has('*') || what.has(p.id) || p.reads.some((r) => what.has(r))) await guard(p.id, () => p.run(d, snaps));
+    if (!(what.has('*') || what.has(p.id) || p.reads.some((r) => what.has(r)))) continue;
+    if (replicas.missing(p.reads).length) showLoading(replicas, p);
+    else await guard(p, () => p.run(d, snaps));
   }
-  renderSyncTable(demo.replicas);
+  if (consoleWaiting) await runConsole(d, replicas);
+  renderSyncTable(replicas);
+  updateWriteControls(replicas);
   demo.renders++;
   document.body.dataset.renders = String(demo.renders);
 }
 
-async function guard(panel, fn) {
+const setBoxes = (p, state) => p.boxes.forEach((sel) => { $(sel).dataset.state = state; });
+
+// What a panel waits for, with the nodes and bytes of those databases received so far.
+function waitingText(replicas, reads) {
+  const missing = replicas.missing(reads);
+  if (!missing.length) return 'Loading…';  // arrived: the next render shows it
+  if (missing.every((n) => replicas.state(n) === 'offline')) {
+    return `No data yet: the server is unreachable and this browser holds no copy of ${missing.join(', ')}.`;
+  }
+  const got = replicas.received(missing);
+  return `Loading ${missing.join(', ')}… ${got.nodes} nodes, ${bytes(got.bytes)} received`;
+}
+
+function showLoading(replicas, p) {
+  const text = waitingText(replicas, p.reads);
+  for (const sel of p.boxes) {
+    const box = $(sel);
+    box.dataset.state = 'loading';
+    box.replaceChildren(h('p', { class: 'loading' }, text));
+  }
+  if (p.meta) $(p.meta).replaceChildren();
+  if (p.id === 'time') $('#time-commit-label').textContent = '';
+}
+
+// Refreshes the loading boxes' counts (on progress events), without running queries.
+function showWaiting(replicas) {
+  if (!demo.opened) return;
+  for (const p of PANELS) {
+    if (p.boxes.some((sel) => $(sel).dataset.state === 'loading') && replicas.missing(p.reads).length) {
+      showLoading(replicas, p);
+    }
+  }
+  if (consoleWaiting && replicas.missing(consoleWaiting).length) showConsoleWaiting(replicas);
+}
+
+async function guard(p, fn) {
   try {
     await fn();
+    setBoxes(p, 'ready');
   } catch (e) {
-    demo.errors.push(`${panel}: ${e.message}`);
-    const meta = $(`#${panel} .meta`);
-    if (meta) meta.replaceChildren(h('span', { class: 'up' }, `error: ${e.message}`));
-    console.error(panel, e);
+    setBoxes(p, 'error');
+    demo.errors.push(`${p.id}: ${e.message}`);
+    if (p.meta) $(p.meta).replaceChildren(h('span', { class: 'up' }, `error: ${e.message}`));
+    console.error(p.id, e);
   }
 }
 
@@ -173,7 +244,8 @@ async function renderJoin(d, s) {
   const max = Number($('#join-max').value);
   const [rows, t] = await timed(() => d.q(Q.JOIN, s.catalog, s.inventory, max));
   rows.sort((a, b) => a[0].localeCompare(b[0]));
-  $('#join-meta').replaceChildren(h('b', {}, `${rows.length} products`), ` in stock at ≤ ${max} · ${ms(t)} · catalog tx ${s.catalog.basisT}, inventory tx ${s.inventory.basisT}`);
+  $('#join-meta').replaceChildren(h('b', {}, `${rows.length} products`), ` in stock at ≤ ${max} · ${ms(t)} · catalog at `,
+    txRef(s.catalog.basisT), ', inventory at ', txRef(s.inventory.basisT));
   $('#join-result').replaceChildren(table(['sku', 'name', 'price', 'stock'], rows, { limit: 400, numeric: [2, 3] }));
 }
 
@@ -189,16 +261,21 @@ async function renderTime(d, s) {
   // The January price list by default (commit 2: the first holding products).
   if (time.index === null || time.index >= commits.length) time.index = Math.min(1, commits.length - 1);
   slider.value = String(time.index);
-  let then, label;
+  if (!commits.length) {
+    $('#time-commit-label').textContent = 'the catalog has no commits yet';
+    $('#time-meta').replaceChildren();
+    $('#time-result').replaceChildren();
+    return;
+  }
+  let then;
   if (time.date) {
     then = s.catalog.asOf(time.date);
-    label = `as of ${fmt(time.date)}`;
+    $('#time-commit-label').textContent = `as of ${fmt(time.date)}`;
   } else {
-    const [tx, inst, note] = commits[time.index] ?? [];
+    const [tx, inst, note] = commits[time.index];
     then = s.catalog.asOf(tx);
-    label = `commit ${time.index + 1} of ${commits.length}: tx ${tx} · ${fmt(inst)} · ${note || '(no note)'}`;
+    $('#time-commit-label').replaceChildren('commit ', txRef(tx), ` of ${commits.length} · ${fmt(inst)} · ${note || '(no note)'}`);
   }
-  $('#time-commit-label').textContent = label;
   const [rows, t] = await timed(() => d.q(Q.TIME_TRAVEL, then, s.catalog, s.inventory));
   const delta = (r) => r[3] - r[2];
   rows.sort((a, b) => Math.abs(delta(b)) - Math.abs(delta(a)) || a[0].localeCompare(b[0]));
@@ -248,6 +325,120 @@ async function renderOrdersChart(d, s) {
   }), { labelWidth: 100 });
 }
 
+// The forms' data: SKU suggestions, and whether "Add a product" creates or updates.
+async function refreshForms(d, s) {
+  const skus = await d.q('[:find [?sku ...] :where [_ :inventory/sku ?sku]]', s.inventory);
+  $('#sku-list').replaceChildren(...skus.sort().slice(0, 400).map((sku) => h('option', { value: sku })));
+  await showProductTarget(d, s);
+}
+
+// ---- writes ----
+
+// What each form writes (and reads: the order form prices the order from the catalog).
+const FORMS = {
+  'stock-form': () => ({ writes: ['inventory'], reads: ['inventory'] }),
+  'product-form': () => ({ writes: ['catalog', 'inventory'], reads: ['catalog', 'inventory'] }),
+  'order-form': () => ({ writes: [tenantDb($('#order-tenant').value)], reads: ['catalog'] }),
+};
+
+// There is no offline write queue: while a database a form writes is disconnected, its
+// button is disabled and says why; likewise until the data it reads has arrived.
+function updateWriteControls(replicas) {
+  if (!demo.opened) return;
+  for (const [id, what] of Object.entries(FORMS)) {
+    const { writes, reads } = what();
+    const why = writes.some((n) => replicas.state(n) === 'offline') ? 'offline — writes need the server'
+      : replicas.missing([...writes, ...reads]).length ? 'waiting for the first sync…' : '';
+    const form = $(`#${id}`);
+    form.dataset.blocked = why === '' ? '' : why.startsWith('offline') ? 'offline' : 'waiting';
+    form.querySelector('button[type=submit]').disabled = why !== '';
+    form.querySelector('.why').textContent = why;
+  }
+}
+
+async function write(what, fn) {
+  const out = $('#write-result');
+  out.textContent = `sending ${what}…`;
+  const t0 = performance.now();
+  try {
+    const reports = await fn();
+    out.replaceChildren(h('b', {}, `saved ${what}`), ': ',
+      ...reports.flatMap((r, i) => (i ? [', ', txRef(r.txId)] : [txRef(r.txId)])),
+      ` committed by the server and received back in ${ms(performance.now() - t0)}`);
+  } catch (e) {
+    out.replaceChildren(h('span', { class: 'up' }, `not saved (${what}): ${e.message}`));
+  }
+}
+
+// "Add a product" validates before it writes, and says before saving whether the SKU
+// is new (add) or already in the catalog (update: its current values are shown).
+const SKU_RE = /^[A-Za-z0-9-]{1,20}$/;  // what the input's pattern attribute allows
+const SKU_RULE = 'a SKU is 1 to 20 letters, digits or dashes (no spaces)';
+let productSeq = 0;
+
+async function lookupProduct(d, s, sku) {
+  const [product, stock] = await Promise.all([
+    d.q('[:find (pull ?p [:product/name :product/price :product/category]) . :in $ ?sku :where [?p :product/sku ?sku]]',
+      s.catalog, sku),
+    d.q('[:find ?stock . :in $ ?sku :where [?i :inventory/sku ?sku] [?i :inventory/stock ?stock]]', s.inventory, sku)]);
+  return { product, stock };
+}
+
+async function showProductTarget(d, s) {
+  const sku = $('#product-sku').value.trim();
+  const seq = ++productSeq;
+  const show = (label, bad, ...text) => {
+    $('#product-save').textContent = label;
+    $('#product-note').className = bad ? 'note bad' : 'note';
+    $('#product-note').replaceChildren(...text);
+  };
+  if (!sku) return show('Add product', false);
+  if (!SKU_RE.test(sku)) return show('Add product', true, `“${sku}” is not a valid SKU: ${SKU_RULE}.`);
+  if (demo.replicas.missing(['catalog', 'inventory']).length) return show(`Add product ${sku}`, false);
+  const { product, stock } = await lookupProduct(d, s, sku);
+  if (seq !== productSeq) return undefined;  // the SKU changed meanwhile
+  if (!product) return show(`Add product ${sku}`, false, `${sku} is not in the catalog: saving adds it.`);
+  return show(`Update product ${sku}`, false, h('b', {}, `${sku} exists`), `: “${product['product/name']}”, `,
+    `${fmt(product['product/price'])}, ${String(product['product/category']).replace(':category/', '')}, `,
+    `stock ${stock ?? 'none'}. Saving replaces these values.`);
+}
+
+// The product form's fields, or the problems that keep it from being saved.
+function readProduct() {
+  const field = (id) => $(`#product-${id}`);
+  const sku = field('sku').value.trim(), name = field('name').value.trim();
+  const price = field('price').value === '' ? NaN : Number(field('price').value);
+  const stock = field('stock').value === '' ? NaN : Number(field('stock').value);
+  const problems = [];
+  if (!SKU_RE.test(sku)) problems.push(['sku', sku ? `“${sku}” is not a valid SKU: ${SKU_RULE}` : `the SKU is empty: ${SKU_RULE}`]);
+  if (!name) problems.push(['name', 'the name is empty']);
+  if (!(Number.isFinite(price) && price >= 0)) problems.push(['price', 'the price must be a number of 0 or more']);
+  if (!(Number.isInteger(stock) && stock >= 0)) problems.push(['stock', 'the stock must be a whole number of 0 or more']);
+  for (const id of ['sku', 'name', 'price', 'stock']) {
+    if (problems.some(([f]) => f === id)) field(id).setAttribute('aria-invalid', 'true');
+    else field(id).removeAttribute('aria-invalid');
+  }
+  return { sku, name, price, stock, category: $('#product-category').value, problems };
+}
+
+async function saveProduct(d, replicas) {
+  const p = readProduct();
+  if (p.problems.length) {
+    const note = $('#product-note');
+    note.className = 'note bad';
+    note.textContent = `Not saved: ${p.problems.map(([, m]) => m).join('; ')}.`;
+    $(`#product-${p.problems[0][0]}`).focus();
+    return;
+  }
+  const { product, stock } = await lookupProduct(d, replicas.snapshots(), p.sku);
+  const inventory = { 'inventory/sku': p.sku, 'inventory/stock': p.stock };
+  if (stock === null || stock === undefined) inventory['inventory/warehouse'] = 'north';
+  await write(`${product ? 'updated' : 'new'} product ${p.sku}`, async () => [
+    await replicas.conns.catalog.transact([{ 'product/sku': p.sku, 'product/name': p.name, 'product/price': p.price,
+      'product/category': `:category/${p.category}` }]),
+    await replicas.conns.inventory.transact([inventory])]);
+}
+
 // ---- controls ----
 
 function setupStatic() {
@@ -271,29 +462,25 @@ function setupControls(d, replicas) {
   });
   $('#tenants-status').addEventListener('change', () => schedule('tenants'));
 
-  // SKU suggestions.
-  d.q('[:find [?sku ...] :where [_ :inventory/sku ?sku]]', replicas.conns.inventory.db()).then((skus) => {
-    $('#sku-list').replaceChildren(...skus.sort().slice(0, 400).map((s) => h('option', { value: s })));
-  }).catch(() => {});
-
   $('#stock-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const sku = $('#stock-sku').value.trim(), stock = Number($('#stock-value').value);
     write(`stock of ${sku} → ${stock}`, async () => [await replicas.conns.inventory.transact([
       { 'inventory/sku': sku, 'inventory/stock': stock }])]);
   });
+  $('#product-sku').addEventListener('input', () => {
+    $('#product-sku').removeAttribute('aria-invalid');
+    showProductTarget(d, replicas.snapshots()).catch((e) => { $('#product-note').textContent = `lookup failed: ${e.message}`; });
+  });
   $('#product-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const sku = $('#product-sku').value.trim();
-    const product = { 'product/sku': sku, 'product/name': $('#product-name').value.trim(),
-      'product/price': Number($('#product-price').value), 'product/category': `:category/${$('#product-category').value}` };
-    const stock = Number($('#product-stock').value);
-    write(`new product ${sku}`, async () => [
-      await replicas.conns.catalog.transact([product]),
-      await replicas.conns.inventory.transact([{ 'inventory/sku': sku, 'inventory/stock': stock, 'inventory/warehouse': 'north' }])]);
+    saveProduct(d, replicas).catch((err) => {
+      $('#write-result').replaceChildren(h('span', { class: 'up' }, `not saved: ${err.message}`));
+    });
   });
 
   $('#order-tenant').append(...TENANTS.map((t) => h('option', { value: t }, t)));
+  $('#order-tenant').addEventListener('change', () => updateWriteControls(replicas));
   $('#order-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const tenant = $('#order-tenant').value, sku = $('#order-sku').value.trim(), qty = Number($('#order-qty').value);
@@ -310,44 +497,65 @@ function setupControls(d, replicas) {
   // Console.
   const input = $('#console-input'), examples = $('#console-examples'), dflt = $('#console-default');
   input.value = Q.CONSOLE_EXAMPLE;
-  examples.append(...Object.keys(Q.CONSOLE_EXAMPLES).map((k) => h('option', { value: k }, k)));
+  examples.append(h('option', { value: '', disabled: true, selected: true }, 'choose one…'),
+    ...Object.keys(Q.CONSOLE_EXAMPLES).map((k) => h('option', { value: k }, k)));
   examples.addEventListener('change', () => { input.value = Q.CONSOLE_EXAMPLES[examples.value]; runConsole(d, replicas); });
   dflt.append(...['catalog', 'inventory', ...TENANTS].map((n) => h('option', { value: n }, n)));
+  dflt.addEventListener('change', () => runConsole(d, replicas));
   $('#console-run').addEventListener('click', () => runConsole(d, replicas));
+  input.addEventListener('input', () => {
+    examples.value = '';  // no longer the example it was
+    showDefaultUse(input.value);
+  });
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runConsole(d, replicas); }
   });
   runConsole(d, replicas);
 }
 
-async function write(what, fn) {
-  const out = $('#write-result');
-  out.textContent = `sending ${what}…`;
-  const t0 = performance.now();
-  try {
-    const reports = await fn();
-    out.replaceChildren(h('b', {}, `saved ${what}`),
-      `: tx ${reports.map((r) => r.txId).join(', ')} committed by the server and received back in ${ms(performance.now() - t0)}`);
-  } catch (e) {
-    out.replaceChildren(h('span', { class: 'up' }, `not saved (${what}): ${e.message}`));
-  }
+// ---- console ----
+
+// The "$ is" choice only matters to a query that binds $ (no :in, or :in naming $).
+function showDefaultUse(text) {
+  const used = usesDefault(text);
+  $('#console-default').disabled = !used;
+  $('#console-default-note').textContent = used ? '' : 'not used: this query’s :in does not name $';
+}
+
+let consoleWaiting = null;  // the databases a console query waits for (it runs when they arrive)
+
+function showConsoleWaiting(replicas) {
+  const result = $('#console-result');
+  result.dataset.state = 'loading';
+  result.replaceChildren(h('p', { class: 'loading' }, waitingText(replicas, consoleWaiting)));
 }
 
 async function runConsole(d, replicas) {
   const text = $('#console-input').value;
   const err = $('#console-error'), meta = $('#console-meta'), result = $('#console-result');
+  showDefaultUse(text);
   err.hidden = true;
+  consoleWaiting = null;
+  let snaps = null;
   try {
-    const snaps = replicas.snapshots();
-    const inputs = bindInputs(text, snaps, snaps.byName[$('#console-default').value]);
+    snaps = replicas.snapshots();
+    const { inputs, reads } = bindInputs(text, snaps, $('#console-default').value);
+    consoleWaiting = replicas.missing(reads).length ? reads : null;
+    if (consoleWaiting) {
+      meta.replaceChildren();
+      showConsoleWaiting(replicas);
+      return;
+    }
     const [value, t] = await timed(() => d.q(text, ...inputs));
     const { head, rows } = rowsOf(value);
     const cols = findColumns(text);
     meta.replaceChildren(h('b', {}, `${rows.length} ${rows.length === 1 ? 'row' : 'rows'}`), ` · ${ms(t)}`);
     result.replaceChildren(table(head ?? (cols && cols.length === (rows[0]?.length ?? cols.length) ? cols : null), rows, { limit: 500 }));
+    result.dataset.state = 'ready';
   } catch (e) {
     meta.replaceChildren(h('span', { class: 'up' }, 'error'));
     result.replaceChildren();
+    result.dataset.state = 'error';
     err.hidden = false;
     err.textContent = e.message;
     const pos = errorPosition(e.message);
@@ -358,8 +566,12 @@ async function runConsole(d, replicas) {
       const offset = lines.slice(0, pos.line - 1).reduce((a, l) => a + l.length + 1, 0) + pos.col - 1;
       $('#console-input').setSelectionRange(offset, Math.min(text.length, offset + 1));
     }
+    const why = snaps && explainSourceError(e.message, text, snaps);
+    if (why) err.textContent += `\n\n${why}`;
     err.dataset.line = pos?.line ?? '';
     err.dataset.col = pos?.col ?? '';
+  } finally {
+    demo.consoleRuns++;
   }
 }
 

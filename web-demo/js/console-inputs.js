@@ -1,7 +1,7 @@
-// The query console binds a query's `:in` names to the replicas: `$` (the chosen
-// default), `$catalog`, `$inventory`, `$history` (the catalog's history), `$acme` or
-// `$tenant-acme` (one tenant), and a binding form holding a `$` source, such as
-// `[[?tenant $db] ...]`, to every tenant as [name, db] pairs.
+// The query console binds a query's `:in` names to the replicas: `$` (the database
+// chosen under "$ is"), `$catalog`, `$inventory`, `$history` (the catalog's history),
+// `$acme` or `$tenant-acme` (one tenant), and a binding form holding a `$` source, such
+// as `[[?tenant $db] ...]`, to every tenant as [name, db] pairs.
 // Reads only as much EDN as that needs; the engine reports real syntax errors.
 
 // Top-level forms of `text` as { text, children?, start } (strings, comments skipped).
@@ -53,25 +53,69 @@ export function inForms(query) {
 
 const hasSource = (f) => (f.children ? f.children.some(hasSource) : f.text.startsWith('$'));
 
-// The inputs for `query`: `replicas` maps names to Dbs ({ catalog, inventory, history,
-// tenants: [[name, db]...], byName }); `fallback` is the Db bound to `$`.
+// The inputs for `query` and the databases they read: `replicas` maps names to Dbs
+// ({ catalog, inventory, history, tenants: [[name, db]...], byName, dbOf }); `fallback`
+// names the database bound to `$`.
 export function bindInputs(query, replicas, fallback) {
-  const names = inForms(query);
-  if (names === null) return [fallback];  // no :in means :in $
-  return names.map((f) => {
+  const names = inForms(query) ?? [{ text: '$' }];  // no :in means :in $
+  const reads = [];
+  const inputs = names.map((f) => {
     if (f.children) {
-      if (hasSource(f)) return replicas.tenants;
+      if (hasSource(f)) {
+        reads.push(...replicas.tenants.map(([t]) => replicas.dbOf[t]));
+        return replicas.tenants;
+      }
       throw new Error(`console: the input ${f.text} holds no $source; only databases can be bound here`);
     }
-    const name = f.text;
-    if (name === '$') return fallback;
+    if (f.text === '...') {
+      throw new Error('console: ... is not an input. In the map form :in is a vector of inputs, so a ' +
+        'collection binding needs its own brackets: {:in [[[?tenant $db] ...]] ...}');
+    }
+    const name = f.text === '$' ? `$${fallback}` : f.text;
     if (name.startsWith('$')) {
       const db = replicas.byName[name.slice(1)];
-      if (db) return db;
-      throw new Error(`console: no database ${name}; use ${Object.keys(replicas.byName).map((n) => `$${n}`).join(', ')}`);
+      if (db) {
+        reads.push(replicas.dbOf[name.slice(1)]);
+        return db;
+      }
+      throw new Error(`console: no database ${name}; use ${sourceNames(replicas)}`);
     }
     throw new Error(`console: the input ${name} needs a value; write it into the query instead`);
   });
+  return { inputs, reads: [...new Set(reads)] };
+}
+
+const sourceNames = (replicas) => Object.keys(replicas.byName).filter((n) => !n.startsWith('tenant-'))
+  .map((n) => `$${n}`).join(', ');
+
+// Whether the query binds `$` (the database chosen under "$ is"): with no :in, or an
+// :in that names `$`.
+export function usesDefault(query) {
+  const names = inForms(query);
+  return names === null || names.some((f) => f.text === '$');
+}
+
+// The engine's "source $x was not passed" errors, explained in this console's terms.
+export function explainSourceError(message, query, replicas) {
+  const m = /source (\$[\w.-]*) (?:was not passed|is not a database passed)/.exec(message);
+  if (!m) return null;
+  const name = m[1];
+  const names = inForms(query);
+  const passed = (names ?? []).flatMap(function all(f) {
+    return f.children ? f.children.flatMap(all) : f.text.startsWith('$') ? [f.text] : [];
+  });
+  const lines = [names === null ? `The query reads ${name}, but without :in it is passed $ only.`
+    : `The query reads ${name}, but its :in passes ${passed.length ? passed.join(' ') : 'no database'}.`];
+  if (name === '$') {
+    lines.push('Patterns, pull and functions without a source read $. Name the source, as in ' +
+      `[${passed[0] ?? '$catalog'} ?p :product/sku ?sku] or (pull ${passed[0] ?? '$catalog'} ?p [*]), ` +
+      'or add $ to :in: it is the database chosen under "$ is".');
+  } else {
+    const known = name.slice(1) in replicas.byName;
+    lines.push(`${known ? `Add ${name} to :in.` : `There is no database ${name} here.`} This console binds ` +
+      `${sourceNames(replicas)}, $ (chosen under "$ is") and [[?tenant $db] ...] (every tenant) by their names in :in.`);
+  }
+  return lines.join('\n');
 }
 
 // Column names for a result table: the :find elements as written (or the :keys).

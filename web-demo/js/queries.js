@@ -71,15 +71,19 @@ export const CONSOLE_EXAMPLES = {
         [$catalog ?p :product/sku ?sku]
         [$catalog ?p :product/name ?name]]`,
   'Biggest orders, all tenants': `{:find [?tenant ?id ?total]
- :in [[?tenant $db] ...]
- :where [[$db ?o :order/id ?id] [$db ?o :order/total ?total] [(> ?total 1500.0)]]
+ :in [[[?tenant $db] ...]]
+ :where [[$db ?o :order/total ?total]
+         [(> ?total 1600.0)]
+         [$db ?o :order/id ?id]]
  :limit 20}`,
-  'Catalog history of one SKU': `[:find ?price ?added ?note
+  'Catalog history of one SKU': `[:find ?tx ?added ?price ?note
  :in $history
  :where [$history ?p :product/sku "SKU-0003"]
         [$history ?p :product/price ?price ?tx ?added]
         [$history ?tx :tx/note ?note]]`,
-  'Pull': `[:find (pull ?p [:product/sku :product/name :product/price]) .
+  'Pull': `[:find (pull $catalog ?p [:product/sku :product/name :product/price]) .
  :in $catalog
  :where [$catalog ?p :product/sku "SKU-0001"]]`,
+  'Attributes of $ (pick it below)': `[:find ?attribute (count ?e)
+ :where [?e ?attribute]]`,
 };

@@ -3,6 +3,7 @@
 // server). `?local` runs without a server: memory databases seeded in the page from
 // the same sample data.
 import { DATABASES, TENANTS, tenantDb, seedTransactions } from '../seed-data.js';
+import { TX0 } from './ui.js';
 
 export { TENANTS, tenantDb };
 
@@ -11,8 +12,11 @@ export class Replicas {
     this.d = d;
     this.mode = mode;        // 'sync' | 'local'
     this.conns = {};         // name → Connection
-    this.stats = {};         // name → { updates, nodes, bytes, lastNodes, lastBytes }
+    // name → { updates, nodes, bytes, lastNodes, lastBytes, pending }: updates received
+    // in this tab; `pending`: { nodes, bytes } of the update being received.
+    this.stats = {};
     this.settled = {};       // name → its last sync state other than 'connecting'
+    this.heads = {};         // name → the replica's commit, as the last sync event said
     this.handlers = { change: new Set(), state: new Set(), sync: new Set() };
   }
 
@@ -23,35 +27,35 @@ export class Replicas {
     }
   }
 
-  // Opens every database; in sync mode waits (bounded) for the first sync of each
-  // replica that is online, so a first visit shows data at once.
-  async open(config, { firstSyncMs = 15000 } = {}) {
+  // Opens every database: replicas open at once from IndexedDB (empty on a first
+  // visit) and sync in the background.
+  async open(config) {
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/sync`;
     for (const name of DATABASES) this.conns[name] = null;  // keeps the display order
     await Promise.all(DATABASES.map(async (name) => {
-      this.stats[name] = { updates: 0, nodes: 0, bytes: 0, lastNodes: null, lastBytes: null };
+      this.stats[name] = { updates: 0, nodes: 0, bytes: 0, lastNodes: null, lastBytes: null, pending: null };
       const conn = this.mode === 'local' ? await this.#openLocal(name) : await this.d.connect({
         store: { backend: 'indexeddb', id: name },
         sync: { url, db: name, token: config.token },
       });
       this.conns[name] = conn;
       conn.listen(() => this.#emit('change', name));
-      if (this.mode === 'sync') {
-        conn.onSync((ev) => this.#onSync(name, ev));
-      }
+      if (this.mode === 'sync') conn.onSync((ev) => this.#onSync(name, ev));
     }));
-    if (this.mode === 'sync') {
-      // Live (the replica holds the server's head) or offline (answer from IndexedDB),
-      // whichever comes first.
-      await Promise.all(Object.values(this.conns).map((c) => new Promise((done) => {
-        if (c.syncState === 'offline' || c.syncState === 'live') return done();
-        const stop = c.onSync((ev) => { if (ev.state === 'offline') finish(); });
-        const timer = setTimeout(() => finish(), firstSyncMs);
-        const finish = () => { stop(); clearTimeout(timer); done(); };
-        c.synced().then(finish, finish);
-      })));
-    }
     this.#emit('state');
+  }
+
+  // Resolves when every replica is live (holds the server's head) or offline (answers
+  // from IndexedDB), or after `ms`.
+  async firstSync(ms = 15000) {
+    if (this.mode !== 'sync') return;
+    await Promise.all(Object.values(this.conns).map((c) => new Promise((done) => {
+      if (c.syncState === 'offline' || c.syncState === 'live') return done();
+      const stop = c.onSync((ev) => { if (ev.state === 'offline') finish(); });
+      const timer = setTimeout(() => finish(), ms);
+      const finish = () => { stop(); clearTimeout(timer); done(); };
+      c.synced().then(finish, finish);
+    })));
   }
 
   async #openLocal(name) {
@@ -66,7 +70,15 @@ export class Replicas {
   }
 
   #onSync(name, ev) {
+    this.heads[name] = ev.head;
+    const s = this.stats[name];
+    if (ev.type === 'progress') s.pending = { nodes: ev.nodes, bytes: ev.bytes };
+    if (ev.type === 'update') {
+      Object.assign(s, { updates: s.updates + 1, nodes: s.nodes + ev.nodes, bytes: s.bytes + ev.bytes,
+        lastNodes: ev.nodes, lastBytes: ev.bytes, pending: null });
+    }
     if (ev.type === 'state' && ev.state !== 'connecting') this.settled[name] = ev.state;
+    if (ev.type === 'state' && ev.state === 'offline') s.pending = null;  // an interrupted update is dropped
     this.#emit('sync', name, ev);
     if (ev.type === 'state') this.#emit('state');
   }
@@ -84,13 +96,46 @@ export class Replicas {
     return DATABASES.map((n) => this.state(n)).sort((a, b) => order.indexOf(a) - order.indexOf(b))[0];
   }
 
-  // Current snapshots, by the names the console and the panels use.
+  // Whether a database holds data: a replica has a head once its first update is stored
+  // (in this tab or an earlier visit); before that it is an empty database whose basisT
+  // is the genesis tx.
+  hasData(name) {
+    const conn = this.conns[name];
+    if (!conn) return false;
+    if (this.mode === 'local') return true;
+    return Boolean(this.heads[name]) || conn.db().basisT > TX0;
+  }
+
+  // Names a panel reads ('tenants': every tenant database) → the databases without data yet.
+  missing(names) {
+    return [...new Set(names.flatMap((n) => (n === 'tenants' ? TENANTS.map(tenantDb) : [n])))]
+      .filter((n) => !this.hasData(n));
+  }
+
+  // Nodes and bytes received in this tab so far, the update under way included.
+  received(names = DATABASES) {
+    let nodes = 0, bytes = 0;
+    for (const n of names) {
+      const s = this.stats[n];
+      if (!s) continue;
+      nodes += s.nodes + (s.pending?.nodes ?? 0);
+      bytes += s.bytes + (s.pending?.bytes ?? 0);
+    }
+    return { nodes, bytes };
+  }
+
+  // Current snapshots, by the names the console and the panels use; `dbOf` maps a
+  // console name to the database it reads.
   snapshots() {
     const db = (n) => this.conns[n].db();
     const byName = { catalog: db('catalog'), inventory: db('inventory') };
     byName.history = byName.catalog.history();
+    const dbOf = { catalog: 'catalog', inventory: 'inventory', history: 'catalog' };
     const tenants = TENANTS.map((t) => [t, db(tenantDb(t))]);
-    for (const [t, s] of tenants) byName[t] = byName[tenantDb(t)] = s;
-    return { ...byName, tenants, byName };
+    for (const [t, s] of tenants) {
+      byName[t] = byName[tenantDb(t)] = s;
+      dbOf[t] = dbOf[tenantDb(t)] = tenantDb(t);
+    }
+    return { ...byName, tenants, byName, dbOf };
   }
 }

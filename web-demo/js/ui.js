@@ -27,6 +27,14 @@ export function fmt(v) {
   return String(v);
 }
 
+// Transaction ids are 2^42 + t, where t counts the database's transactions (and
+// db.asOf(t) takes either). The page shows `#t`, with the full id on hover.
+export const TX0 = 2 ** 42;
+const isTx = (v) => Number.isInteger(v) && v >= TX0 && v < TX0 + 2 ** 32;
+export function txRef(tx) {
+  return h('span', { class: 'tx', title: `tx ${tx}` }, `#${tx - TX0}`);
+}
+
 export function bytes(n) {
   if (!Number.isFinite(n)) return '–';
   if (n < 1024) return `${n} B`;
@@ -53,7 +61,7 @@ export function table(head, rows, { limit = 200, cell, numeric = [] } = {}) {
   const body = h('tbody');
   for (const row of rows.slice(0, limit)) {
     body.append(h('tr', {}, row.map((v, i) => {
-      const content = cell ? cell(v, i, row) : fmt(v);
+      const content = cell ? cell(v, i, row) : isTx(v) ? txRef(v) : fmt(v);
       const num = numeric.includes(i) || typeof v === 'number';
       return h('td', { class: num ? 'num' : null }, content);
     })));

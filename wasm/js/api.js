@@ -1,0 +1,613 @@
+// datalith: the JS API over the raw WASM tier (docs/wasm.md), for the loaders that
+// start it (index.js: browsers and workers; node.js: Node). ES module; everything
+// that may touch storage returns a Promise. Values cross as EDN text (JS → core) and
+// JSON (core → JS); edn.js holds the conventions.
+
+import { toEdn, txToEdn, locateTxError, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
+import { IdbStore } from './idb-store.js';
+
+// Returns the package's init(): it starts the API over the raw module that `load`
+// resolves to, once (a failed start is tried again by the next call). `env.WebSocket`:
+// the loader's fallback for a runtime without globalThis.WebSocket (node.js).
+export function initWith(load, env = {}) {
+  let loading = null;
+  return () => (loading ??= load().then((raw) => new Datalith(raw, env)).catch((e) => {
+    loading = null;
+    throw e;
+  }));
+}
+
+// The sync client loads only when a replica is opened: a dynamic import that bundlers
+// split into a chunk of its own, so a page using local databases only never downloads it.
+let syncModule = null;
+const loadSync = () => (syncModule ??= import('./sync.js'));
+
+const HANDLE = Symbol('datalith.handle');  // a Db's { id, stores }, for d.q
+
+// The raw module plus the retry loop every storage-touching call goes through.
+class Core {
+  constructor(raw) {
+    this.raw = raw;
+    this.snapshots = new FinalizationRegistry((id) => raw.dbRelease(id));
+  }
+
+  // Calls `fn` (a raw call answering a JSON reply) until it answers: after each
+  // {"missing": true}, every store of the call loads what it lacks, in one batch.
+  async call(stores, fn, parse = parseReply) {
+    for (;;) {
+      const reply = parse(fn());
+      if (reply !== MISSING) return reply;
+      const loaded = await Promise.all(stores.map((s) => s.fetchMissing()));
+      if (loaded.every((n) => n === 0)) throw new Error('the core asked for nodes no store of this call can load');
+    }
+  }
+
+  snapshot(id, stores) {
+    const db = new Db(this, stores, id);
+    this.snapshots.register(db, id);
+    return db;
+  }
+}
+
+// The memory backend: a store in the WASM module, kept for the life of the process.
+// Its connections never flush (docs/wasm.md): nothing is persisted.
+class MemoryStore {
+  flushes = false;
+  constructor(raw) {
+    this.id = raw.storeCreate('memory');
+  }
+  async fetchMissing() { return 0; }
+  async persist() {}
+  stats() { return { nodesRead: 0, bytesRead: 0, batches: 0 }; }
+  close() {}  // the data outlives connections; deleteDatabase releases it
+}
+
+// The memory backend of a replica (config.sync): a buffer store in the WASM module that
+// the sync client provides every received blob and head to, and that keeps them all
+// (kind 'replica': it is their only copy). Kept for the life of the process, like
+// MemoryStore, so a later connect() resumes from its head.
+class ReplicaMemoryStore {
+  flushes = false;
+  replica = true;
+  head = null;
+  #raw;
+  constructor(raw) {
+    this.#raw = raw;
+    this.id = raw.storeCreate('replica');
+  }
+  async fetchMissing() { return 0; }
+  async persist() {}
+  async has(addrs) { return addrs.map((a) => this.#raw.storeHas(this.id, a)); }
+  async writeUpdate(blobs, head) {
+    for (const [addr, bytes] of blobs) this.#raw.storeProvide(this.id, addr, bytes);
+    this.#raw.storeProvideHead(this.id, 'main', head);
+    this.head = head;
+  }
+  stats() { return { nodesRead: 0, bytesRead: 0, batches: 0 }; }
+  close() {}
+}
+
+function storeOf(cfg) {
+  const store = cfg?.store;
+  if (!store || (store.backend !== 'memory' && store.backend !== 'indexeddb')) {
+    throw new Error("config.store.backend must be 'memory' or 'indexeddb'");
+  }
+  if (typeof store.id !== 'string' || store.id === '') throw new Error('config.store.id must be a non-empty string');
+  return { backend: store.backend, id: store.id, key: `${store.backend}:${store.id}` };
+}
+
+function createOptions(cfg) {
+  const flex = cfg.schemaFlexibility ?? 'write';
+  if (flex !== 'read' && flex !== 'write') throw new Error("schemaFlexibility must be 'read' or 'write'");
+  return JSON.stringify({ schemaFlexibility: flex, keepHistory: cfg.keepHistory ?? true });
+}
+
+// One open database: its store, its raw connection and the Connection objects on it
+// (connect() twice to one database shares them, so there is one writer).
+class Session {
+  constructor(key, store, conn) {
+    this.key = key;
+    this.store = store;
+    this.conn = conn;
+    this.conns = new Set();
+    this.queue = Promise.resolve();  // transactions (and replica updates), one at a time
+    this.batch = [];                 // transactions waiting for the next group commit
+    this.broken = null;
+    this.sync = null;                // the SyncClient of a replica
+    this.placeholder = null;         // a replica with no head yet: the memory store of its empty stand-in
+  }
+
+  // Local transactions: every transact() made before the queue reaches the batch (at
+  // least those of one tick) is applied in order, each on its own, then made durable
+  // with one flush and one IndexedDB transaction (group commit).
+  submit(core, edn) {
+    const done = new Promise((resolve, reject) => this.batch.push({ edn, resolve, reject }));
+    if (this.batch.length === 1) {
+      const run = this.queue.then(() => this.commitBatch(core));
+      this.queue = run.catch(() => {});
+    }
+    return done;
+  }
+
+  async commitBatch(core) {
+    const items = this.batch;
+    this.batch = [];
+    if (this.broken) {
+      const e = new Error(`an earlier commit failed to persist (${this.broken.message}); reconnect`);
+      return items.forEach((it) => it.reject(e));
+    }
+    const { raw } = core;
+    const applied = [];
+    for (const it of items) {
+      try {
+        it.report = await core.call([this.store], () => raw.connApply(this.conn, it.edn), parseReport);
+        applied.push(it);
+      } catch (e) {
+        it.reject(e);
+      }
+    }
+    if (applied.length === 0) return;
+    if (this.store.flushes) {
+      try {
+        await core.call([this.store], () => raw.connFlush(this.conn));
+        await this.store.persist();
+      } catch (e) {
+        const err = e.code === 'conflict' ? await this.rebase(core, e)
+          : new Error(`the transaction was applied but could not be stored: ${e.message}`);
+        return applied.forEach((it) => it.reject(err));
+      }
+    }
+    for (const it of applied) {
+      this.notify(it.report);
+      it.resolve(it.report);
+    }
+  }
+
+  // Another page or tab committed to this IndexedDB database first (persist found the
+  // head moved), so this batch was not stored: reopen the raw connection at the stored
+  // head, dropping the batch, so reads show the other page's commits and later
+  // transactions build on them. Returns the error for the batch's callers. If the
+  // reopen fails, the session refuses further writes.
+  async rebase(core, conflict) {
+    const { raw } = core;
+    try {
+      await this.store.reloadHeads();
+      const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
+      raw.connRelease(this.conn);
+      this.conn = conn;
+      return Object.assign(new Error(`the transaction was not stored: ${conflict.message}; ` +
+        'this connection now continues from the stored head'), { code: 'conflict' });
+    } catch (e) {
+      this.broken = e;
+      return new Error(`the transaction was applied but could not be stored: ${conflict.message} (${e.message})`);
+    }
+  }
+
+  // A replica's store holds a new head (blobs, then head): move the raw connection to
+  // it (the first head replaces the empty stand-in) and tell the listeners.
+  adopt(core, head, tx) {
+    return this.enqueue(async () => {
+      const { raw } = core;
+      if (this.placeholder !== null) {
+        const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
+        raw.connRelease(this.conn);
+        raw.storeRelease(this.placeholder);
+        this.conn = conn;
+        this.placeholder = null;
+      } else {
+        await core.call([this.store], () => raw.connRefresh(this.conn));
+      }
+      this.notify({ txId: tx, tempids: {}, txData: [], commit: head });
+    });
+  }
+
+  // Runs `fn` after the transactions queued before it.
+  enqueue(fn) {
+    const run = this.queue.then(() => {
+      if (this.broken) throw new Error(`an earlier commit failed to persist (${this.broken.message}); reconnect`);
+      return fn();
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  notify(report) {
+    for (const conn of this.conns) {
+      for (const listener of conn.listeners) {
+        try {
+          listener(report);
+        } catch (e) {
+          console.error('datalith: a listen() callback threw', e);
+        }
+      }
+    }
+  }
+}
+
+class Datalith {
+  #core;
+  #env;
+  #memory = new Map();    // memory stores by id
+  #sessions = new Map();  // open databases by store key
+  #locks = new Map();     // store key → tail of its queue of lifecycle operations
+
+  constructor(raw, env) {
+    this.#core = new Core(raw);
+    this.#env = env;
+    this.version = raw.version();
+  }
+
+  // Runs `fn` after every earlier lifecycle operation on the same store.
+  #exclusive(key, fn) {
+    const run = (this.#locks.get(key) ?? Promise.resolve()).then(fn);
+    this.#locks.set(key, run.catch(() => {}));
+    return run;
+  }
+
+  // The store of a database: null if it does not exist and `create` is false.
+  async #openStore({ backend, id }, create) {
+    const raw = this.#core.raw;
+    if (backend === 'indexeddb') return IdbStore.open(raw, id, { create });
+    let store = this.#memory.get(id);
+    if (!store && create) this.#memory.set(id, (store = new MemoryStore(raw)));
+    return store ?? null;
+  }
+
+  async createDatabase(cfg) {
+    const where = storeOf(cfg);
+    const options = createOptions(cfg);
+    const core = this.#core;
+    await this.#exclusive(where.key, async () => {
+      const store = await this.#openStore(where, true);
+      try {
+        core.raw.connRelease(await core.call([store], () => core.raw.connCreate(store.id, options)));
+        await store.persist();
+      } catch (e) {
+        // The core names the branch ('main'); the user named the store.
+        if (e.code !== 'Conflict') throw e;
+        throw Object.assign(new Error(`database "${where.id}" already exists (${where.backend} backend)`), { code: e.code });
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  async databaseExists(cfg) {
+    const where = storeOf(cfg);
+    const core = this.#core;
+    return this.#exclusive(where.key, async () => {
+      if (this.#sessions.has(where.key)) return true;
+      const store = await this.#openStore(where, false);
+      if (!store) return false;
+      try {
+        return await core.call([store], () => core.raw.connExists(store.id));
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  async deleteDatabase(cfg) {
+    const where = storeOf(cfg);
+    await this.#exclusive(where.key, async () => {
+      if (this.#sessions.has(where.key)) {
+        throw new Error(`database "${where.id}" has open connections; close them first`);
+      }
+      if (where.backend === 'indexeddb') return IdbStore.delete(where.id);
+      const store = this.#memory.get(where.id);
+      if (store) this.#core.raw.storeRelease(store.id);
+      this.#memory.delete(where.id);
+    });
+  }
+
+  async connect(cfg) {
+    const where = storeOf(cfg);
+    const sync = cfg.sync === undefined ? null : (await loadSync()).checkSyncConfig(cfg.sync);
+    const core = this.#core;
+    return this.#exclusive(where.key, async () => {
+      let session = this.#sessions.get(where.key);
+      if (session && sync && session.sync?.key !== `${sync.url}#${sync.db}`) {
+        throw new Error(`database "${where.id}" is already open ${session.sync ? `as a replica of ${session.sync.key}` : 'without sync'}; close its connections first`);
+      }
+      if (!session && sync) {
+        session = await this.#openReplica(where, sync);
+        this.#sessions.set(where.key, session);
+      }
+      if (!session) {
+        const store = await this.#openStore(where, false);
+        if (!store) throw new Error(`no database "${where.id}" (${where.backend}); create it with createDatabase`);
+        try {
+          session = new Session(where.key, store, await core.call([store], () => core.raw.connOpen(store.id)));
+        } catch (e) {
+          store.close();
+          throw e;
+        }
+        this.#sessions.set(where.key, session);
+      }
+      const conn = new Connection(core, session, () => this.#detach(session, conn));
+      session.conns.add(conn);
+      return conn;
+    });
+  }
+
+  // A replica (config.sync): opens the local store at once (creating it if needed) and
+  // syncs in the background. With no head yet, the connection shows an empty database
+  // until the first update is stored.
+  async #openReplica(where, sync) {
+    const { raw } = this.#core;
+    const core = this.#core;
+    let store;
+    if (where.backend === 'indexeddb') {
+      store = await IdbStore.open(raw, where.id, { create: true });
+    } else {
+      store = this.#memory.get(where.id);
+      if (store && !store.replica) {
+        throw new Error(`memory database "${where.id}" is a local database; give the replica its own store id`);
+      }
+      if (!store) this.#memory.set(where.id, (store = new ReplicaMemoryStore(raw)));
+    }
+    let session;
+    try {
+      if (await core.call([store], () => raw.connExists(store.id))) {
+        session = new Session(where.key, store, await core.call([store], () => raw.connOpen(store.id)));
+      } else {
+        const placeholder = raw.storeCreate('memory');
+        const conn = parseReply(raw.connCreate(placeholder, '{"schemaFlexibility": "read", "keepHistory": true}'));
+        session = new Session(where.key, store, conn);
+        session.placeholder = placeholder;
+      }
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    const { SyncClient } = await loadSync();
+    session.sync = new SyncClient(raw, {
+      get head() { return store.head; },
+      has: (addrs) => store.has(addrs),
+      apply: async (blobs, head, tx) => {
+        await store.writeUpdate(blobs, head);
+        await session.adopt(core, head, tx);
+      },
+    }, sync, this.#env.WebSocket);
+    session.sync.start();
+    return session;
+  }
+
+  // A Connection closed: the last one out releases the raw connection and the store.
+  #detach(session, conn) {
+    return this.#exclusive(session.key, async () => {
+      session.conns.delete(conn);
+      if (session.conns.size > 0) return;
+      await session.sync?.close();
+      await session.queue;
+      this.#sessions.delete(session.key);
+      this.#core.raw.connRelease(session.conn);
+      if (session.placeholder !== null) this.#core.raw.storeRelease(session.placeholder);
+      session.store.close();
+    });
+  }
+
+  // Runs a query. Inputs: Db snapshots, JS data (edn.js conventions), EDN text via
+  // d.edn(text), rule sets as EDN strings (where :in binds %), and arrays mixing data
+  // and snapshots ([['acme', db1], ['globex', db2]]).
+  async q(query, ...inputs) {
+    if (typeof query !== 'string') throw new Error('a query is EDN text (a string)');
+    const rules = ruleInputs(query);
+    const dbs = dbsIn(inputs);
+    await Promise.all(dbs.map((db) => db[HANDLE].ready));
+    const stores = [...new Set(dbs.flatMap((db) => db[HANDLE].stores))];
+    const encode = (x) => (x instanceof Db ? { db: x[HANDLE].id }
+      : dbsIn(x).length > 0 ? { list: x.map(encode) } : { edn: toEdn(x) });
+    const json = JSON.stringify(inputs.map((x, i) =>
+      (rules.has(i) && typeof x === 'string' ? { edn: x } : encode(x))));
+    const core = this.#core;
+    try {
+      return await core.call(stores, () => core.raw.q(query, json));
+    } finally {
+      keepAlive(dbs);  // the snapshots must outlive the call: their FinalizationRegistry releases the handles
+    }
+  }
+
+  uuid(text) {
+    return new Uuid(text);
+  }
+
+  edn(text) {
+    return new EdnText(text);
+  }
+}
+
+// Holds its argument until here (a query passed `conn.db()` inline: between the retries
+// of a lazy load, nothing else refers to that snapshot).
+function keepAlive(x) {
+  return x;
+}
+
+// The snapshots among query inputs, at any depth.
+const dbsIn = (x) => (x instanceof Db ? [x] : Array.isArray(x) ? x.flatMap(dbsIn) : []);
+
+class Connection {
+  #core;
+  #session;
+  #detach;
+  #closed = false;
+  listeners = new Set();
+
+  constructor(core, session, detach) {
+    this.#core = core;
+    this.#session = session;
+    this.#detach = detach;
+  }
+
+  #open() {
+    if (this.#closed) throw new Error('this connection is closed');
+    return this.#session;
+  }
+
+  // Applies transaction data (an array of entity maps and list forms, or EDN text).
+  // Resolves once the commit is stored; listeners run just before. On a replica
+  // (config.sync) the transaction goes to the server: the report is the server's, and
+  // it resolves once the commit holding it is in the replica (sync.js).
+  async transact(txData) {
+    const s = this.#open();
+    const edn = txToEdn(txData);
+    if (!s.sync && s.store.replica) throw new Error('this database is a replica: connect with config.sync to write through its server');
+    try {
+      return await (s.sync ? s.sync.transact(edn) : s.submit(this.#core, edn));
+    } catch (e) {
+      throw e instanceof Error ? locateTxError(e, txData) : e;  // positions in JS data
+    }
+  }
+
+  // The replica's sync state ('connecting', 'syncing', 'live', 'offline'); null
+  // without config.sync.
+  get syncState() {
+    return this.#session.sync?.state ?? null;
+  }
+
+  // Sync progress: callback({ type: 'state' | 'progress' | 'update' | 'probe' | 'error', state, head, ... }).
+  onSync(callback) {
+    const s = this.#open();
+    if (!s.sync) throw new Error('onSync() needs a connection with config.sync');
+    return s.sync.onSync(callback);
+  }
+
+  // Resolves when the replica holds the server's head (state 'live'); rejects if
+  // syncing stopped for good (bad token, unknown database, version mismatch).
+  async synced() {
+    const s = this.#open();
+    if (!s.sync) throw new Error('synced() needs a connection with config.sync');
+    return s.sync.synced();
+  }
+
+  // What the sync client received so far: { updates, nodes, bytes, frameBytes, frames,
+  // reconnects }; null without config.sync.
+  syncStats() {
+    const s = this.#session.sync;
+    return s ? { ...s.stats } : null;
+  }
+
+  db() {
+    const s = this.#open();
+    return this.#core.snapshot(this.#core.raw.connDb(s.conn), [s.store]);
+  }
+
+  listen(callback) {
+    if (typeof callback !== 'function') throw new Error('listen() takes a function');
+    this.#open();
+    this.listeners.add(callback);
+    return () => { this.listeners.delete(callback); };
+  }
+
+  // Nodes read from storage by this database so far (IndexedDB; zero for memory).
+  stats() {
+    return this.#session.store.stats();
+  }
+
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.listeners.clear();
+    await this.#detach();
+  }
+}
+
+const INDEX_SLOTS = { eavt: 'eav', aevt: 'aev', avet: 'ave', vaet: 'vae' };
+
+// asOf/since by transaction: a tx id, or (below 2^42) a count of transactions.
+function txPoint(t) {
+  if (typeof t === 'bigint') t = Number(t);
+  if (!Number.isSafeInteger(t) || t < 0) throw new Error('asOf/since take a tx id, a transaction count or a Date');
+  return t;
+}
+
+function patternText(pattern) {
+  if (pattern instanceof EdnText) return pattern.text;
+  if (typeof pattern !== 'string') throw new Error('a pull pattern is EDN text (a string)');
+  return pattern;
+}
+
+// An immutable database value. Its handle in the WASM module is known at once, except
+// for views at an instant (asOf(date)), which may have to read the transaction log
+// first: their methods wait for it.
+class Db {
+  #core;
+  #parent;  // while the handle is pending: the snapshot this is a view of
+
+  constructor(core, stores, id, parent = null) {
+    this.#core = core;
+    const handle = { id, stores, ready: null };
+    if (typeof id !== 'number') {
+      this.#parent = parent;
+      handle.ready = id.then((resolved) => {
+        Object.assign(handle, { id: resolved, ready: null });
+        this.#parent = null;
+        core.snapshots.register(this, resolved);
+      });
+      handle.ready.catch(() => {});  // reported by the method that awaits it
+    }
+    Object.defineProperty(this, HANDLE, { value: handle });
+  }
+
+  // The newest transaction of the snapshot (views share their snapshot's basis).
+  get basisT() {
+    const h = this[HANDLE];
+    return h.ready ? this.#parent.basisT : this.#core.raw.dbBasis(h.id);
+  }
+
+  asOf(t) { return this.#view(t, 'dbAsOf', 'dbAsOfInstant'); }
+  since(t) { return this.#view(t, 'dbSince', 'dbSinceInstant'); }
+  history() { return this.#derive((raw, id) => raw.dbHistory(id), false); }
+
+  #view(t, byTx, byInstant) {
+    if (!(t instanceof Date)) {
+      const tx = txPoint(t);
+      return this.#derive((raw, id) => raw[byTx](id, tx), false);
+    }
+    const ms = t.getTime();
+    if (Number.isNaN(ms)) throw new Error('invalid Date');
+    return this.#derive((raw, id) => raw[byInstant](id, ms), true);
+  }
+
+  // A view of this snapshot: `make(raw, id)` returns its handle, or a JSON reply
+  // holding it when `reply` (such a call may need nodes, so it resolves later).
+  #derive(make, reply) {
+    const core = this.#core, h = this[HANDLE];
+    if (!h.ready && !reply) return core.snapshot(make(core.raw, h.id), h.stores);
+    const id = (async () => {
+      await h.ready;
+      return reply ? core.call(h.stores, () => make(core.raw, h.id)) : make(core.raw, h.id);
+    })();
+    return new Db(core, h.stores, id, this);
+  }
+
+  // Runs a raw call on this snapshot's handle, loading missing nodes as needed.
+  async #call(fn) {
+    const h = this[HANDLE];
+    await h.ready;
+    return this.#core.call(h.stores, () => fn(this.#core.raw, h.id));
+  }
+
+  async pull(pattern, entity) {
+    const p = patternText(pattern), e = entityToEdn(entity);
+    return this.#call((raw, id) => raw.dbPull(id, p, e));
+  }
+
+  async pullMany(pattern, entities) {
+    if (!Array.isArray(entities)) throw new Error('pullMany() takes an array of entities');
+    const p = patternText(pattern), es = '[' + entities.map(entityToEdn).join(' ') + ']';
+    return this.#call((raw, id) => raw.dbPullMany(id, p, es));
+  }
+
+  // Datoms of `index` ('eavt', 'aevt', 'avet', 'vaet') starting with `components`
+  // in index order; attributes may omit the colon, entities may be lookup refs.
+  async datoms(index, ...components) {
+    const name = typeof index === 'string' ? index.replace(/^:/, '') : '';
+    const slots = INDEX_SLOTS[name];
+    if (!slots) throw new Error(`unknown index ${JSON.stringify(index)} (eavt, aevt, avet or vaet)`);
+    if (components.length > 3) throw new Error('datoms() takes at most three components');
+    const write = { e: entityToEdn, a: keyword, v: name === 'vaet' ? entityToEdn : toEdn };
+    const edn = '[' + components.map((c, i) => write[slots[i]](c)).join(' ') + ']';
+    return this.#call((raw, id) => raw.dbDatoms(id, name, edn));
+  }
+}
