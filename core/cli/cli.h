@@ -107,6 +107,7 @@ int CmdPullMany(const Args& a);
 int CmdDatoms(const Args& a);
 int CmdStats(const Args& a);
 int CmdLog(const Args& a);
+int CmdTxRange(const Args& a);
 int CmdGc(const Args& a);
 int CmdExport(const Args& a);
 int CmdImport(const Args& a);

@@ -242,6 +242,21 @@ int CmdLog(const Args& a) {
   return kOk;
 }
 
+int CmdTxRange(const Args& a) {
+  auto conn = OpenDb(a.pos[0]);
+  if (!conn.ok()) return Fail(conn.status());
+  auto txs = (*conn)->TxRange(ParseCount(a.Get("from").value_or("")).value_or(0),
+                              ParseCount(a.Get("to").value_or("")).value_or(0));
+  if (!txs.ok()) return Fail(txs.status());
+  const Db db = (*conn)->db();
+  for (const LogEntry& t : *txs) {
+    std::vector<Node> data;
+    for (const Datom& d : t.datoms) data.push_back(DatomNode(db, d));
+    Print(a, Map({{"tx", Count(t.tx)}, {"data", Node::Coll(edn::Kind::kVector, std::move(data))}}));
+  }
+  return kOk;
+}
+
 int CmdGc(const Args& a) {
   GcOptions o;
   o.keep_commits = ParseCount(a.Get("keep").value_or("1")).value_or(1);

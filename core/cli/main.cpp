@@ -80,6 +80,11 @@ const std::vector<Command>& Commands() {
        {}, 1, 1, true, CmdStats},
       {"log", "DIR", "the commit log, newest first", "Prints one commit per line.",
        {{"limit", "N", "print at most N commits", IsCount}}, 1, 1, true, CmdLog},
+      {"tx-range", "DIR", "the transaction log: each transaction with its datoms",
+       "Prints one transaction per line, oldest first: {:tx T, :data [[e a v tx added] ...]}.\n"
+       "The log reaches back as far as the commits gc kept.",
+       {{"from", "TX", "the first tx id to print", IsCount}, {"to", "TX", "stop before this tx id", IsCount}},
+       1, 1, true, CmdTxRange},
       {"gc", "DIR", "delete blobs no kept commit reaches",
        "Keeps the head commit and its N-1 ancestors (asOf stays exact: history trees keep\n"
        "old datoms); prints {:marked M, :deleted D}.",

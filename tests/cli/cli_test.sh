@@ -100,9 +100,20 @@ expect_has "stats" "$stats" ':schema :write'
 "$DL" stats cat --json | json_ok "stats --json"
 expect_eq "log" "$("$DL" log cat | wc -l)" "4"
 expect_eq "log --limit" "$("$DL" log cat --limit 1 | wc -l)" "1"
+# The transaction log: one line per transaction, with its datoms.
+txs=$("$DL" tx-range cat | wc -l)
+last=$("$DL" tx-range cat | tail -1)
+expect_has "tx-range" "$last" ':db/txInstant'
+last_tx=$(echo "$last" | sed 's/{:tx \([0-9]*\),.*/\1/')
+expect_eq "tx-range --from" "$("$DL" tx-range cat --from "$last_tx" | wc -l)" "1"
+expect_eq "tx-range --to" "$("$DL" tx-range cat --to "$last_tx" | wc -l)" "$((txs - 1))"
+"$DL" tx-range cat --json | tail -1 | json_ok "tx-range --json"
 gc=$("$DL" gc cat --keep 2)
 expect_has "gc" "$gc" ':kept-commits 2'
 expect_has "stats after gc" "$("$DL" stats cat)" ':commits 2'
+after=$("$DL" tx-range cat | wc -l)
+[[ "$after" -ge 1 && "$after" -lt "$txs" ]] || fail "tx-range after gc: $after of $txs transactions"
+
 expect_eq "as-of after gc" "$("$DL" query "$QP" --db cat --as-of 2)" "10"
 
 # --- export → import round trip ---

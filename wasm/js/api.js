@@ -76,7 +76,7 @@ class ReplicaMemoryStore {
     this.id = raw.storeCreate('replica');
   }
   async fetchMissing() { return 0; }
-  async persist() {}
+  async persist() {}  // the buffer retains what the core writes: it is the replica's copy
   async has(addrs) { return addrs.map((a) => this.#raw.storeHas(this.id, a)); }
   async writeUpdate(blobs, head) {
     for (const [addr, bytes] of blobs) this.#raw.storeProvide(this.id, addr, bytes);
@@ -183,9 +183,40 @@ class Session {
     }
   }
 
+  // A replica's log update (sync.js): the log segments of the commits after the
+  // replica's head, which the core replays on it with the writer's own code; the nodes
+  // that builds, the segments and the new head are stored in one step (IndexedDB: one
+  // transaction), then the listeners get each transaction. False when the replay did not
+  // rebuild `head` (nothing changed: sync.js asks for the nodes instead).
+  applyLog(core, blobs, head, log) {
+    return this.enqueue(async () => {
+      const { raw } = core;
+      if (this.placeholder !== null) return false;  // no head to replay on
+      for (const [addr, bytes] of blobs) raw.storeProvide(this.store.id, addr, bytes);
+      let txs;
+      try {
+        txs = await core.call([this.store], () => raw.connApplyLog(this.conn, head, JSON.stringify(log)));
+      } catch (e) {
+        if (e.code !== 'Corruption') throw e;
+        console.warn(`datalith sync: ${e.message}; asking for the nodes`);
+        return false;
+      }
+      try {
+        await this.store.persist(blobs);
+      } catch (e) {
+        throw await this.rebase(core, e);  // back to the stored head; sync.js reconnects from it
+      }
+      this.store.head = head;
+      for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
+      return true;
+    });
+  }
+
   // A replica's store holds a new head (blobs, then head): move the raw connection to
-  // it (the first head replaces the empty stand-in) and tell the listeners.
-  adopt(core, head, tx) {
+  // it (the first head replaces the empty stand-in) and tell the listeners: each
+  // transaction when the update came with the logs of the commits it covers (`log`),
+  // else one report with `reset: true` (what changed is not known).
+  adopt(core, head, tx, log) {
     return this.enqueue(async () => {
       const { raw } = core;
       if (this.placeholder !== null) {
@@ -197,7 +228,9 @@ class Session {
       } else {
         await core.call([this.store], () => raw.connRefresh(this.conn));
       }
-      this.notify({ txId: tx, tempids: {}, txData: [], commit: head });
+      const txs = log?.length ? await core.call([this.store], () => raw.connReadLog(this.conn, JSON.stringify(log))) : [];
+      if (txs.length === 0) return this.notify({ txId: tx, tempids: {}, txData: [], commit: head, reset: true });
+      for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
     });
   }
 
@@ -364,10 +397,11 @@ class Datalith {
     session.sync = new SyncClient(raw, {
       get head() { return store.head; },
       has: (addrs) => store.has(addrs),
-      apply: async (blobs, head, tx) => {
+      apply: async (blobs, head, tx, log) => {
         await store.writeUpdate(blobs, head);
-        await session.adopt(core, head, tx);
+        await session.adopt(core, head, tx, log);
       },
+      applyLog: (blobs, head, log) => session.applyLog(core, blobs, head, log),
     }, sync, this.#env.WebSocket);
     session.sync.start();
     return session;

@@ -1,16 +1,19 @@
 // The sync client: keeps a replica (an IndexedDB or memory store) current with a
-// datalith-server over the WebSocket protocol of docs/sync-protocol.md (version 1), and
-// sends writes to the server. index.js owns the replica's raw connection; this file
+// datalith-server over the WebSocket protocol of docs/sync-protocol.md (version 2), and
+// sends writes to the server. api.js owns the replica's raw connection; this file
 // owns the socket and the protocol.
 //
 // Per update: NODES frames (each blob verified against its address in the WASM core,
-// then buffered), then `head`: the blobs and the head are written to the replica in one
+// then buffered), then `head`. A live replica usually gets the new commits' log
+// segments: the core replays them on the replica's head and must arrive at exactly the
+// announced commit (else `resend` asks for the nodes). Otherwise the blobs are the
+// nodes it lacks. Either way the blobs and the head are written to the replica in one
 // step (one IndexedDB transaction), the new snapshot is exposed and `listen` callbacks
-// run, then the update is acknowledged. A PROBE is answered from what the replica
-// holds. On a close other than 4401/4404/4406 the client reconnects with jittered
-// exponential backoff, sending the replica's head as `have`.
+// run with each transaction, then the update is acknowledged. A PROBE is answered from
+// what the replica holds. On a close other than 4401/4404/4406 the client reconnects
+// with jittered exponential backoff, sending the replica's head as `have`.
 
-const PROTOCOL = 1;
+const PROTOCOL = 2;
 const FRAME_NODES = 1;
 const FRAME_PROBE = 2;
 const FRAME_HAVE = 3;
@@ -57,10 +60,12 @@ const hexOf = (bytes, at) => {
 export class SyncClient {
   state = 'connecting';
   // Totals over the life of this client (every update, every connection).
-  stats = { updates: 0, nodes: 0, bytes: 0, frameBytes: 0, frames: 0, reconnects: 0 };
+  // `logUpdates` of the updates came as logs the replica replayed; `resends` logs it
+  // could not rebuild (the server then sent the nodes).
+  stats = { updates: 0, logUpdates: 0, resends: 0, nodes: 0, bytes: 0, frameBytes: 0, frames: 0, reconnects: 0 };
 
   #raw;
-  #replica;   // { head, has(addrs), apply(blobs, head, tx) }: index.js
+  #replica;   // { head, has(addrs), apply(blobs, head, tx, log), applyLog(blobs, head, log) }: api.js
   #opts;
   #WebSocket = null;
   #ws = null;
@@ -394,13 +399,26 @@ export class SyncClient {
     if (m.blobs !== update.blobs.length) {
       throw new Error(`the head announces ${m.blobs} blobs, the update held ${update.blobs.length}`);
     }
-    // Store the blobs, then the head (one IndexedDB transaction), expose the snapshot
-    // and run the listeners; then acknowledge.
-    await this.#replica.apply(update.blobs, m.commit, m.tx);
+    const log = Array.isArray(m.log) ? m.log : null;
+    if (m.apply === 'log') {
+      // The commits' logs: the replica replays them on its head and must rebuild this
+      // commit; if it does not, the server sends the nodes instead (docs/sync-protocol.md §5.1).
+      if (!log) throw new Error('a log update without its log');
+      if (!(await this.#replica.applyLog(update.blobs, m.commit, log))) {
+        this.stats.resends++;
+        this.#send(ws, JSON.stringify({ type: 'resend', commit: m.commit, reason: 'the log did not rebuild this commit' }));
+        return;
+      }
+    } else {
+      // Store the blobs, then the head (one IndexedDB transaction), expose the snapshot
+      // and run the listeners; then acknowledge.
+      await this.#replica.apply(update.blobs, m.commit, m.tx, log);
+    }
     this.#appliedTx = m.tx;
     this.#serverHead = m.commit;
     Object.assign(this.stats, {
       updates: this.stats.updates + 1,
+      logUpdates: this.stats.logUpdates + (m.apply === 'log' ? 1 : 0),
       nodes: this.stats.nodes + update.blobs.length,
       bytes: this.stats.bytes + update.bytes,
       frameBytes: this.stats.frameBytes + update.frameBytes,
@@ -408,7 +426,7 @@ export class SyncClient {
     });
     this.#send(ws, JSON.stringify({ type: 'ack', commit: m.commit }));
     this.#setState('live');
-    this.#emit({ type: 'update', commit: m.commit, tx: m.tx, nodes: update.blobs.length, bytes: update.bytes,
+    this.#emit({ type: 'update', commit: m.commit, tx: m.tx, apply: m.apply === 'log' ? 'log' : 'nodes', nodes: update.blobs.length, bytes: update.bytes,
       frameBytes: update.frameBytes, frames: update.frames, ms: Date.now() - update.started });
     const ready = this.#awaitingApply.filter((w) => w.tx <= m.tx);
     this.#awaitingApply = this.#awaitingApply.filter((w) => w.tx > m.tx);

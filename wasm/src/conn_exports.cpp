@@ -139,6 +139,71 @@ std::string ConnHead(int conn) {
   });
 }
 
+// Transactions of the log as [{"txId", "txData"}, ...] (idents from `db`).
+std::string LogJson(const Db& db, const std::vector<LogEntry>& entries) {
+  JsonOut out;
+  out.put('[');
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i > 0) out.put(',');
+    out.put("{\"txId\":");
+    AppendLong(static_cast<int64_t>(entries[i].tx), &out);
+    out.put(",\"txData\":");
+    AppendDatoms(db, entries[i].datoms, &out);
+    out.put('}');
+  }
+  out.put(']');
+  return out.Take();
+}
+
+// JSON [[hex, ...], ...] (per commit, its log segments) or [hex, ...].
+Result<std::vector<std::vector<Address>>> SegmentLists(const std::string& json) {
+  DL_ASSIGN_OR_RETURN(Json j, ParseJson(json, "log segments"));
+  std::vector<std::vector<Address>> out;
+  if (!j.is_array()) return Status::Invalid("log segments must be a JSON array");
+  for (const Json& commit : j) {
+    out.emplace_back();
+    for (const Json& a : commit.is_array() ? commit : Json::array({commit})) {
+      if (!a.is_string()) return Status::Invalid("a log segment address must be a hex string");
+      DL_ASSIGN_OR_RETURN(Address addr, Address::FromHex(a.get<std::string>()));
+      out.back().push_back(addr);
+    }
+  }
+  return out;
+}
+
+// The transactions with start <= tx < end (0: unbounded), oldest first.
+std::string ConnTxRange(int conn, double start, double end) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(auto entries, (*c)->TxRange(static_cast<EntityId>(start), static_cast<EntityId>(end)));
+    return LogJson((*c)->db(), entries);
+  });
+}
+
+// A replica: replays the logs of the commits after its head (segments in the store) and
+// moves the head to `want` if that rebuilds it (Corruption if not; nothing changes).
+std::string ConnApplyLog(int conn, std::string want_hex, std::string segments_json) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(Address want, Address::FromHex(want_hex));
+    DL_ASSIGN_OR_RETURN(auto segments, SegmentLists(segments_json));
+    DL_ASSIGN_OR_RETURN(auto entries, (*c)->ApplyLog(want, segments));
+    return LogJson((*c)->db(), entries);
+  });
+}
+
+// The transactions in log segments the store holds (a replica after a node update).
+std::string ConnReadLog(int conn, std::string segments_json) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(auto lists, SegmentLists(segments_json));
+    std::vector<Address> segments;
+    for (const auto& l : lists) segments.insert(segments.end(), l.begin(), l.end());
+    DL_ASSIGN_OR_RETURN(auto entries, (*c)->ReadLog(segments));
+    return LogJson((*c)->db(), entries);
+  });
+}
+
 int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db()); }); }
 
 std::string ConnLog(int conn, double limit) {
@@ -187,6 +252,9 @@ EMSCRIPTEN_BINDINGS(datalith_connections) {
   function("connHead", &ConnHead);
   function("connDb", &ConnDb);
   function("connLog", &ConnLog);
+  function("connTxRange", &ConnTxRange);
+  function("connApplyLog", &ConnApplyLog);
+  function("connReadLog", &ConnReadLog);
   function("connRelease", &ConnRelease);
   function("cacheStats", &CacheStatsOf);
 }

@@ -28,7 +28,8 @@ namespace datalith {
 class BufferStore final : public Store {
  public:
   // `retain`: keep every provided blob (Trim does nothing), for a buffer that is the
-  // only copy of its blobs (a replica kept in memory).
+  // only copy of its blobs (a replica kept in memory); its writes are not pending
+  // either (TakePending has nothing to take): the buffer is where they are kept.
   explicit BufferStore(bool retain = false) : retain_(retain) {}
 
   // A blob or a head value the owner read. A head with no value is absent.

@@ -67,10 +67,11 @@ Result<std::string> BufferStore::Get(const Address& addr) {
 
 Status BufferStore::Put(const std::vector<std::pair<Address, std::string>>& blobs) {
   for (const auto& [addr, bytes] : blobs) {
-    auto [it, fresh] = blobs_.try_emplace(addr, Blob{bytes, /*pending=*/true});
+    // A retaining buffer is the durable copy: nothing of it is pending.
+    auto [it, fresh] = blobs_.try_emplace(addr, Blob{bytes, /*pending=*/!retain_});
     if (fresh) {
       blob_bytes_ += bytes.size();
-      pending_blobs_.push_back(addr);
+      if (!retain_) pending_blobs_.push_back(addr);
     }
   }
   return Status::Ok();
@@ -90,7 +91,7 @@ Status BufferStore::CasHead(const std::string& name, const std::optional<std::st
   if (current != expected) return Status::Conflict("head `" + name + "` changed concurrently");
   heads_[name] = value;
   // One entry per head: only its latest value needs to reach durable storage.
-  if (std::find(pending_heads_.begin(), pending_heads_.end(), name) == pending_heads_.end())
+  if (!retain_ && std::find(pending_heads_.begin(), pending_heads_.end(), name) == pending_heads_.end())
     pending_heads_.push_back(name);
   return Status::Ok();
 }
