@@ -15,9 +15,9 @@ using query::Dependencies;
 using query::QueryDeps;
 
 bool IsSchemaPattern(const query::DatomPattern& p) {
-  return !p.e && !p.v && p.attr &&
+  return !p.e && p.v.is_nil() &&
          std::any_of(std::begin(query::kSchemaAttrs), std::end(query::kSchemaAttrs),
-                     [&](const char* a) { return *p.attr == a; });
+                     [&](const char* a) { return p.attr == a; });
 }
 
 // "$ [17 :age _] [_ :name \"Ivan\"]; $inv [_ _ _]": each source's patterns as
@@ -29,8 +29,8 @@ std::string Show(const QueryDeps& deps) {
     out += source;
     for (const query::DatomPattern& p : patterns) {
       if (IsSchemaPattern(p)) continue;
-      out += " [" + (p.e ? std::to_string(*p.e) : "_") + " " + (p.attr ? ":" + *p.attr : "_") + " " +
-             (p.v ? p.v->ToString() : "_") + "]";
+      out += " [" + (p.e ? std::to_string(p.e) : "_") + " " + (p.attr.empty() ? "_" : ":" + p.attr) + " " +
+             (p.v.is_nil() ? "_" : p.v.ToString()) + "]";
     }
   }
   return out;
@@ -155,7 +155,7 @@ TEST_CASE("deps: the sources of each :in binding, and the schema", "[query][deps
   // Every source read also depends on the schema attributes.
   std::vector<std::string> schema;
   for (const auto& p : deps->sources.at("$"))
-    if (IsSchemaPattern(p)) schema.push_back(*p.attr);
+    if (IsSchemaPattern(p)) schema.push_back(p.attr);
   CHECK(schema == std::vector<std::string>{"db/ident", "db/valueType", "db/cardinality", "db/unique",
                                            "db/isComponent"});
   // A query reading no database depends on nothing.

@@ -3,9 +3,15 @@
 // its result.
 #include "query/deps.h"
 
-#include <set>
+#include <algorithm>
 
 #include "query/exec.h"
+
+// Runs once per subscription: the WASM build compiles it for size (the npm package's
+// size budget, docs/wasm.md).
+#ifdef __EMSCRIPTEN__
+#pragma clang attribute push(__attribute__((minsize)), apply_to = function)
+#endif
 
 namespace datalith::query {
 
@@ -35,12 +41,18 @@ bool SameValue(const Value& pattern, const Value& datom) {
   return pattern == v;
 }
 
-// `:ns/_name` → `ns/name` (a reverse attribute), else nullopt.
-std::optional<std::string> Forward(const std::string& ident) {
+// `ns/_name` → `ns/name` (a reverse attribute), else "".
+std::string Forward(const std::string& ident) {
   size_t slash = ident.find('/');
   size_t name = slash == std::string::npos ? 0 : slash + 1;
-  if (ident.compare(name, 1, "_") != 0) return std::nullopt;
+  if (ident.compare(name, 1, "_") != 0) return {};
   return ident.substr(0, name) + ident.substr(name + 1);
+}
+
+// An entity id constant, else 0 (any).
+EntityId EntityIdOf(const Term& t) {
+  const bool id = t.is_const() && t.value.type() == ValueType::kLong && t.value.long_value() > 0;
+  return id ? static_cast<EntityId>(t.value.long_value()) : 0;
 }
 
 void BindingSources(const Binding& b, std::vector<std::string>* out) {
@@ -57,13 +69,13 @@ class Analyzer {
     for (const FindElem& f : q_.find) {
       if (f.kind != FindElem::Kind::kPull) continue;
       if (f.pattern_var >= 0) {
-        Add(f.source, {});  // the pattern is an input: any attribute
+        Add(f.source);  // the pattern is an input: any attribute
       } else {
         Pull(f.pattern, f.source);
       }
     }
     for (auto& [source, patterns] : deps_.sources) {
-      for (const char* attr : kSchemaAttrs) patterns.push_back({attr, {}, {}});
+      for (const char* attr : kSchemaAttrs) patterns.push_back(Pattern(attr));
       Simplify(&patterns);
     }
     for (const Binding& b : q_.in) BindingSources(b, &deps_.in.emplace_back());
@@ -71,7 +83,17 @@ class Analyzer {
   }
 
  private:
-  void Add(const std::string& source, DatomPattern p) { deps_.sources[source].push_back(std::move(p)); }
+  static DatomPattern Pattern(std::string attr, EntityId e = 0, Value v = {}) {
+    DatomPattern p;
+    p.attr = std::move(attr);
+    p.e = e;
+    p.v = std::move(v);
+    return p;
+  }
+  // Datoms of `source` with these parts (defaults: any).
+  void Add(const std::string& source, std::string attr = {}, EntityId e = 0, Value v = {}) {
+    deps_.sources[source].push_back(Pattern(std::move(attr), e, std::move(v)));
+  }
 
   Status Clauses(const std::vector<Clause>& clauses, const std::string& source) {
     for (const Clause& c : clauses) DL_RETURN_IF_ERROR(One(c, source));
@@ -83,7 +105,7 @@ class Analyzer {
   Status One(const Clause& c, const std::string& source) {
     const std::string& own = c.source.empty() ? source : c.source;
     switch (c.kind) {
-      case Clause::Kind::kPattern: Pattern(c, own); return Status::Ok();
+      case Clause::Kind::kPattern: Data(c, own); return Status::Ok();
       case Clause::Kind::kPredicate:
       case Clause::Kind::kFunction: Function(c); return Status::Ok();
       case Clause::Kind::kRule: return Rule(c, own);
@@ -96,15 +118,11 @@ class Analyzer {
 
   // [e a v ...]: the attribute if it is a keyword, the entity if it is an id, the
   // value if it narrows.
-  void Pattern(const Clause& c, const std::string& source) {
+  void Data(const Clause& c, const std::string& source) {
     const std::vector<Term>& t = c.terms;
-    DatomPattern p;
-    if (t[0].is_const() && t[0].value.type() == ValueType::kLong && t[0].value.long_value() > 0) {
-      p.e = static_cast<EntityId>(t[0].value.long_value());
-    }
-    if (t.size() > 1 && t[1].is_const() && t[1].value.type() == ValueType::kKeyword) p.attr = t[1].value.str();
-    if (t.size() > 2 && t[2].is_const() && Narrows(t[2].value)) p.v = t[2].value;
-    Add(source, std::move(p));
+    const bool attr = t.size() > 1 && t[1].is_const() && t[1].value.type() == ValueType::kKeyword;
+    const bool value = t.size() > 2 && t[2].is_const() && Narrows(t[2].value);
+    Add(source, attr ? t[1].value.str() : std::string(), EntityIdOf(t[0]), value ? t[2].value : Value());
   }
 
   // get-else, get-some and missing? read their source's attribute arguments; other
@@ -115,25 +133,22 @@ class Analyzer {
     const std::vector<Term>& t = c.terms;
     if (t.size() < 3 || !t[0].is_const() || t[0].value.type() != ValueType::kSymbol) return;  // fails when run
     const std::string& source = t[0].value.str();
-    std::optional<EntityId> e;
-    if (t[1].is_const() && t[1].value.type() == ValueType::kLong && t[1].value.long_value() > 0) {
-      e = static_cast<EntityId>(t[1].value.long_value());
-    }
+    const EntityId e = EntityIdOf(t[1]);
     for (size_t i = 2; i < (get_some ? t.size() : 3); ++i) {
-      if (!t[i].is_const() || t[i].value.type() != ValueType::kKeyword) {
-        Add(source, {std::nullopt, e, std::nullopt});
-        continue;
-      }
-      const std::string& attr = t[i].value.str();
-      Add(source, {attr, e, std::nullopt});
+      const bool keyword = t[i].is_const() && t[i].value.type() == ValueType::kKeyword;
+      Add(source, keyword ? t[i].value.str() : std::string(), e);
       // missing? reads :ns/_name as the reverse of :ns/name unless the schema has it.
-      if (auto forward = Forward(attr); missing && forward) Add(source, {*forward, std::nullopt, std::nullopt});
+      if (std::string forward = keyword ? Forward(t[i].value.str()) : ""; missing && !forward.empty()) {
+        Add(source, std::move(forward));
+      }
     }
   }
 
   // A rule call: every definition's body, once per rule and source.
   Status Rule(const Clause& c, const std::string& source) {
-    if (!expanded_.insert(source + '\x02' + c.fn).second) return Status::Ok();
+    std::string key = source + '\x02' + c.fn;
+    if (std::find(expanded_.begin(), expanded_.end(), key) != expanded_.end()) return Status::Ok();
+    expanded_.push_back(std::move(key));
     auto defs = q_.rules.find(c.fn);
     if (defs == q_.rules.end()) {
       return internal::ErrAt(c.pos, "unknown rule `" + c.fn + "` (pass rules as % in :in)");
@@ -145,10 +160,10 @@ class Analyzer {
   // A pull pattern's attributes, nested ones included; `*` reads any attribute. A
   // malformed pattern fails when the query runs: here it reads anything.
   void Pull(const edn::Node& pattern, const std::string& source) {
-    if (!pattern.is(edn::Kind::kVector)) return Add(source, {});
+    if (!pattern.is(edn::Kind::kVector)) return Add(source);
     for (const edn::Node& item : pattern.items) {
       if (item.IsSymbol("*") || (item.is(edn::Kind::kString) && item.text == "*")) {
-        Add(source, {});
+        Add(source);
       } else if (item.is(edn::Kind::kMap)) {
         for (size_t i = 0; i + 1 < item.items.size(); i += 2) {
           const edn::Node& sub = item.items[i + 1];
@@ -168,12 +183,12 @@ class Analyzer {
       const bool call = spec.items[0].IsSymbol("limit") || spec.items[0].IsSymbol("default");
       name = call && spec.items.size() > 1 ? &spec.items[1] : &spec.items[0];
     }
-    if (!name->is(edn::Kind::kKeyword)) return Add(source, {});
+    if (!name->is(edn::Kind::kKeyword)) return Add(source);
     if (name->text == "db/id") return;
-    if (auto forward = Forward(name->text)) return Add(source, {*forward, {}, {}});
+    if (std::string forward = Forward(name->text); !forward.empty()) return Add(source, std::move(forward));
     // A component without a sub-pattern is pulled with `*`.
-    if (!has_sub && is_component_ && is_component_(source, name->text)) return Add(source, {});
-    Add(source, {name->text, {}, {}});
+    if (!has_sub && is_component_ && is_component_(source, name->text)) return Add(source);
+    Add(source, name->text);
   }
 
   // Drops every pattern another one covers (the first of equal ones stays).
@@ -194,7 +209,7 @@ class Analyzer {
   const Query& q_;
   const IsComponent& is_component_;
   QueryDeps deps_;
-  std::set<std::string> expanded_;  // source \x02 rule name
+  std::vector<std::string> expanded_;  // source \x02 rule name
 };
 
 Result<std::shared_ptr<Query>> ParseText(std::string_view query) {
@@ -205,11 +220,11 @@ Result<std::shared_ptr<Query>> ParseText(std::string_view query) {
 }  // namespace
 
 bool DatomPattern::Covers(const DatomPattern& o) const {
-  return (!attr || attr == o.attr) && (!e || e == o.e) && (!v || (o.v && SameValue(*v, *o.v)));
+  return (attr.empty() || attr == o.attr) && (!e || e == o.e) && (v.is_nil() || (!o.v.is_nil() && SameValue(v, o.v)));
 }
 
 bool DatomPattern::Matches(std::string_view attr_ident, EntityId datom_e, const Value& datom_v) const {
-  return (!attr || *attr == attr_ident) && (!e || *e == datom_e) && (!v || SameValue(*v, datom_v));
+  return (attr.empty() || attr == attr_ident) && (!e || e == datom_e) && (v.is_nil() || SameValue(v, datom_v));
 }
 
 bool QueryDeps::Matches(const std::string& source, std::string_view attr_ident, EntityId e,
@@ -250,3 +265,7 @@ Result<QueryDeps> Dependencies(std::string_view query, const std::vector<QueryIn
 }
 
 }  // namespace datalith::query
+
+#ifdef __EMSCRIPTEN__
+#pragma clang attribute pop
+#endif

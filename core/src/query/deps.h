@@ -10,7 +10,6 @@
 
 #include <functional>
 #include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,12 +22,12 @@ struct Query;  // query/ast.h
 
 // The datoms with this attribute, entity and value; an unset part matches any.
 struct DatomPattern {
-  std::optional<std::string> attr;  // the attribute's ident without the colon ("person/name")
-  std::optional<EntityId> e;
-  // Set only for a literal equal to the datom's value as the JS API reports it: a
-  // boolean, long, double, string, instant or uuid. A keyword could be the ident of a
-  // ref's target and a vector a lookup ref, so those match any value.
-  std::optional<Value> v;
+  std::string attr;  // the attribute's ident without the colon ("person/name"); empty: any
+  EntityId e = 0;    // 0: any
+  // Nil: any. Set only for a literal equal to the datom's value as the JS API reports
+  // it: a boolean, long, double, string, instant or uuid (a keyword could be the ident
+  // of a ref's target and a vector a lookup ref, so those match any value).
+  Value v;
 
   // Whether every datom `o` matches is matched by this pattern.
   bool Covers(const DatomPattern& o) const;
