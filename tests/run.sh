@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash .ci/install-deps.sh
 if [ ! -d node_modules/datascript ] || [ ! -d node_modules/ws ] || [ ! -d node_modules/playwright-core ] ||
    [ ! -d node_modules/typescript ] || [ ! -d node_modules/vite ] ||
-   [ ! -d node_modules/webpack ]; then
+   [ ! -d node_modules/webpack ] || [ ! -d node_modules/react ] || [ ! -d node_modules/react-dom ]; then
   npm install --no-audit --no-fund --loglevel=error
 fi
 
