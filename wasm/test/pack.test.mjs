@@ -23,12 +23,13 @@ const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fun
 test('the bundle stays within the size budget (350 KB gzipped)', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
-  const local = ['index.js', 'edn.js', 'idb-store.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
+  const local = ['index.js', 'edn.js', 'idb-store.js', 'live.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
   const sync = gz('wasm/js/sync.js');  // loaded only by a replica (a dynamic import)
-  const js = local + sync;
+  const react = gz('wasm/js/react.js');  // loaded only by `datalith/react`
+  const js = local + sync + react;
   const kb = (x) => (x / 1024).toFixed(1);
   console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS tier ${kb(js)} KB gzipped = ${kb(wasm + loader + js)} KB` +
-    ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more)`);
+    ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more; the React hook: ${kb(react)} KB)`);
   assert.ok(wasm + loader + js <= 350 * 1024, `${kb(wasm + loader + js)} KB gzipped`);
 });
 
@@ -36,7 +37,7 @@ test('the packed tarball installs and runs in a fresh project, in Node and in a 
   const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], ROOT));
   const files = info.files.map((f) => f.path).sort();
   for (const f of ['package.json', 'wasm/js/index.js', 'wasm/js/index.d.ts', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/sync.js',
-    'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm']) {
+    'wasm/js/live.js', 'wasm/js/react.js', 'wasm/js/react.d.ts', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm']) {
     assert.ok(files.includes(f), `${f} is packed`);
   }
   assert.ok(!files.some((f) => f.startsWith('core/') || f.startsWith('wasm/test/') || f.startsWith('wasm/src/')), files.join(', '));
