@@ -94,7 +94,7 @@ class Subscription {
   #callback;
   #onError;
   #bound = new Map();     // Feed → the :in positions it appears in
-  #matchers = null;       // Feed → Matcher (null: bound to no source the query reads); null before the first deps
+  #matchers = null;       // Feed → Matcher (none: it feeds no source the query reads); null before the first deps
   #stale = true;          // the dependencies must be computed (again) before the next run
   #last = null;           // the last result's reply text
   #dirty = false;
@@ -166,8 +166,8 @@ class Subscription {
         this.#stale = false;
       }
     } catch (e) {
-      // The query, its rules or its inputs are wrong (or a connection closed): no run
-      // can succeed, so the subscription ends here.
+      // The query, its rules or its inputs are wrong (or a connection closed, or a
+      // live view threw): no run can succeed, so the subscription ends here.
       this.#fail(e);
       this.close();
       return;
