@@ -59,6 +59,11 @@ if [ -f wasm/dist/datalith_wasm.wasm ]; then
   echo "bench: the npm package (WASM) and datascript, one headless Chromium page" >&2
   node bench/wasm-browser.mjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/wasm-browser.jsonl.tmp"
   mv "$OUT/wasm-browser.jsonl.tmp" "$OUT/wasm-browser.jsonl"
+  echo "bench: reactive queries (64 and 256 subscriptions), Node and headless Chromium" >&2
+  node --expose-gc bench/live-node.mjs --people "$PEOPLE" > "$OUT/live-node.jsonl.tmp"
+  mv "$OUT/live-node.jsonl.tmp" "$OUT/live-node.jsonl"
+  node bench/live-browser.mjs --people "$PEOPLE" > "$OUT/live-browser.jsonl.tmp"
+  mv "$OUT/live-browser.jsonl.tmp" "$OUT/live-browser.jsonl"
   echo "bench: lazy loading from IndexedDB, 1M datoms, headless Chromium" >&2
   node bench/wasm-idb-lazy.mjs --million "$MILLION" > "$OUT/wasm-idb.jsonl.tmp"
   mv "$OUT/wasm-idb.jsonl.tmp" "$OUT/wasm-idb.jsonl"
@@ -68,7 +73,8 @@ if [ -f wasm/dist/datalith_wasm.wasm ]; then
   mv "$OUT/sync.jsonl.tmp" "$OUT/sync.jsonl"
 else
   echo "bench: wasm/dist is not built (npm run build); skipping the WASM and sync benchmarks" >&2
-  rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-browser.jsonl" "$OUT/wasm-idb.jsonl" "$OUT/sync.jsonl"
+  rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-browser.jsonl" "$OUT/wasm-idb.jsonl" "$OUT/sync.jsonl" \
+    "$OUT/live-node.jsonl" "$OUT/live-browser.jsonl"
 fi
 
 node bench/compare.mjs "$OUT"/*.jsonl | tee "$OUT/report.md"

@@ -7,7 +7,8 @@ bash .ci/install-deps.sh
 if [ ! -d node_modules/datascript ] || [ ! -d node_modules/ws ] || [ ! -d node_modules/playwright-core ] ||
    [ ! -d node_modules/typescript ] || [ ! -d node_modules/vite ] ||
    [ ! -d node_modules/webpack ] || [ ! -d node_modules/esbuild ] || [ ! -d node_modules/rollup ] ||
-   [ ! -d node_modules/@rollup/plugin-node-resolve ]; then
+   [ ! -d node_modules/@rollup/plugin-node-resolve ] || [ ! -d node_modules/react ] ||
+   [ ! -d node_modules/react-dom ]; then
   npm install --no-audit --no-fund --loglevel=error
 fi
 

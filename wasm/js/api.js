@@ -5,6 +5,7 @@
 
 import { toEdn, txToEdn, locateTxError, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';
+import { subscribe, LiveInput } from './live.js';
 
 // Returns the package's init(): it starts the API over the raw module that `load`
 // resolves to, once (a failed start is tried again by the next call). `env.WebSocket`:
@@ -264,10 +265,19 @@ class Datalith {
   #sessions = new Map();  // open databases by store key
   #locks = new Map();     // store key → tail of its queue of lifecycle operations
 
+  #live;  // what reactive queries (live.js) need of the core
+
   constructor(raw, env) {
     this.#core = new Core(raw);
     this.#env = env;
     this.version = raw.version();
+    // A result as its reply text, for subscriptions to compare runs cheaply.
+    const text = (reply) => (reply.startsWith('{"ok":') ? reply : parseReply(reply));
+    this.#live = {
+      run: (query, inputs) => this.#query(query, inputs, (q, json) => raw.q(q, json), text),
+      deps: (query, inputs) => this.#query(query, inputs, (q, json) => raw.queryDeps(q, json)),
+      isConnection: (x) => x instanceof Connection,
+    };
   }
 
   // Runs `fn` after every earlier lifecycle operation on the same store.
@@ -426,6 +436,12 @@ class Datalith {
   // and snapshots ([['acme', db1], ['globex', db2]]).
   async q(query, ...inputs) {
     if (typeof query !== 'string') throw new Error('a query is EDN text (a string)');
+    return this.#query(query, inputs, (q, json) => this.#core.raw.q(q, json));
+  }
+
+  // Runs `call(query, inputsJson)` (raw q or queryDeps) with the inputs encoded as the
+  // raw tier takes them, loading missing nodes as needed; `parse` reads the reply.
+  async #query(query, inputs, call, parse = parseReply) {
     const rules = ruleInputs(query);
     const dbs = dbsIn(inputs);
     await Promise.all(dbs.map((db) => db[HANDLE].ready));
@@ -434,12 +450,25 @@ class Datalith {
       : dbsIn(x).length > 0 ? { list: x.map(encode) } : { edn: toEdn(x) });
     const json = JSON.stringify(inputs.map((x, i) =>
       (rules.has(i) && typeof x === 'string' ? { edn: x } : encode(x))));
-    const core = this.#core;
     try {
-      return await core.call(stores, () => core.raw.q(query, json));
+      return await this.#core.call(stores, () => call(query, json), parse);
     } finally {
       keepAlive(dbs);  // the snapshots must outlive the call: their FinalizationRegistry releases the handles
     }
+  }
+
+  // A reactive query (live.js): calls `callback(result)` with the result now and after
+  // each transaction of a live input (a Connection, or live(conn, view)) that changes
+  // it; returns the function that stops it (with a stats() method).
+  subscribe(query, inputs, callback, options) {
+    return subscribe(this.#live, query, inputs, callback, options);
+  }
+
+  // A live input for subscribe(): `conn`'s current snapshot through `view` at each run
+  // (e.g. (db) => db.history()).
+  live(conn, view) {
+    if (!(conn instanceof Connection)) throw new Error('live() takes a connection (d.connect) and optionally a view function');
+    return new LiveInput(conn, view);
   }
 
   uuid(text) {

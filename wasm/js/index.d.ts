@@ -204,6 +204,43 @@ export interface Connection {
  */
 export type QueryInput = Db | Value | readonly QueryInput[];
 
+/** A live input of `subscribe`: the connection's current snapshot through `view` at each run. */
+export interface LiveInput {
+  readonly connection: Connection;
+  readonly view: ((db: Db) => Db) | null;
+}
+
+/**
+ * An input of `subscribe`: what `q` takes, plus live inputs: a Connection (its current
+ * snapshot at each run) or `d.live(conn, view)`, also inside arrays.
+ */
+export type SubscribeInput = QueryInput | Connection | LiveInput | readonly SubscribeInput[];
+
+export interface SubscribeOptions {
+  /**
+   * Errors of the subscription. A malformed query, rules or inputs (or a closed
+   * connection) end it after one call; a failed run is reported and the next change
+   * runs again. A callback that throws is reported here too. Default: console.error.
+   */
+  onError?: (error: Error & { code?: string }) => void;
+}
+
+export interface SubscriptionStats {
+  /** Queries run (the first one included). */
+  runs: number;
+  /** Transactions of a live input whose datoms the query's dependencies do not match: not run. */
+  skipped: number;
+  /** Results passed to the callback (runs whose result differed from the last one). */
+  callbacks: number;
+  errors: number;
+}
+
+/** Stops a subscription (idempotent). */
+export interface Unsubscribe {
+  (): void;
+  stats(): SubscriptionStats;
+}
+
 export interface Datalith {
   /** Package and storage format version of the WASM core. */
   readonly version: string;
@@ -219,6 +256,16 @@ export interface Datalith {
    * as an array, `?x .` as a value, `[?a ?b]` as one array, `:keys` as objects.
    */
   q<T = unknown>(query: string, ...inputs: QueryInput[]): Promise<T>;
+  /**
+   * A reactive query: calls `callback` with the result now and again after each
+   * transaction of a live input that changes it, never for one that does not (a
+   * transaction whose datoms cannot change the result does not even run the query).
+   * Transactions that arrive while a run is under way make one more run.
+   */
+  subscribe<T = unknown>(query: string, inputs: readonly SubscribeInput[], callback: (result: T) => void,
+    options?: SubscribeOptions): Unsubscribe;
+  /** A live input: `connection`'s current snapshot through `view` (e.g. `(db) => db.history()`) at each run. */
+  live(connection: Connection, view?: (db: Db) => Db): LiveInput;
   uuid(text: string): Uuid;
   edn(text: string): EdnText;
 }

@@ -1,5 +1,5 @@
 // Snapshots, queries and pull (docs/wasm.md, "Raw tier contract"): time views,
-// datoms, pull, q. Arguments arrive as EDN text (values, patterns, queries) or JSON
+// datoms, pull, q, queryDeps. Arguments arrive as EDN text (values, patterns, queries) or JSON
 // (query inputs); answers leave as JSON text.
 #include <emscripten/bind.h>
 
@@ -8,6 +8,9 @@
 
 #include "boundary.h"
 #include "json_writer.h"
+// Not a public header: the dependency analysis lives with the query engine and uses
+// only public headers itself.
+#include "../../core/src/query/deps.h"
 
 #ifndef DATALITH_VERSION
 #define DATALITH_VERSION "0"
@@ -154,23 +157,84 @@ std::string DbPullMany(int db, std::string pattern_edn, std::string entities_edn
   });
 }
 
+// The inputs of q and queryDeps: a JSON array of InputOf's forms (empty text: none).
+Result<std::vector<QueryInput>> InputsOf(const std::string& inputs_json) {
+  std::vector<QueryInput> inputs;
+  if (inputs_json.empty()) return inputs;
+  DL_ASSIGN_OR_RETURN(Json j, ParseJson(inputs_json, "query inputs"));
+  if (!j.is_array()) return Status::Invalid("query inputs must be a JSON array");
+  for (const Json& item : j) {
+    DL_ASSIGN_OR_RETURN(QueryInput in, InputOf(item));
+    inputs.push_back(std::move(in));
+  }
+  return inputs;
+}
+
 std::string Query(std::string query_edn, std::string inputs_json) {
   return RespondText([&]() -> Result<std::string> {
-    std::vector<QueryInput> inputs;
-    if (!inputs_json.empty()) {
-      DL_ASSIGN_OR_RETURN(Json j, ParseJson(inputs_json, "query inputs"));
-      if (!j.is_array()) return Status::Invalid("query inputs must be a JSON array");
-      for (const Json& item : j) {
-        DL_ASSIGN_OR_RETURN(QueryInput in, InputOf(item));
-        inputs.push_back(std::move(in));
-      }
-    }
+    DL_ASSIGN_OR_RETURN(std::vector<QueryInput> inputs, InputsOf(inputs_json));
     DL_ASSIGN_OR_RETURN(QueryTable table, QTable(query_edn, inputs));
     JsonOut out;
     AppendTable(table, &out);
     return out.Take();
   });
 }
+
+// The datoms that can change the query's result, given the inputs q would take
+// (core/src/query/deps.h): {"sources": {"$": [{"a": ":ns/attr", "e": id, "v": value},
+// ...]}, "in": [["$"], ...]}; a part left out matches any. Runs once per subscription:
+// compiled for size, as deps.cpp is.
+#pragma clang attribute push(__attribute__((minsize)), apply_to = function)
+std::string QueryDeps(std::string query_edn, std::string inputs_json) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(std::vector<QueryInput> inputs, InputsOf(inputs_json));
+    DL_ASSIGN_OR_RETURN(query::QueryDeps deps, query::Dependencies(query_edn, inputs));
+    JsonOut out;
+    out.put("{\"sources\":{");
+    bool first_source = true;
+    for (const auto& [source, patterns] : deps.sources) {
+      if (!first_source) out.put(',');
+      first_source = false;
+      AppendString(source, &out);
+      out.put(":[");
+      for (size_t i = 0; i < patterns.size(); ++i) {
+        const query::DatomPattern& p = patterns[i];
+        out.put(i ? ",{" : "{");
+        const char* sep = "";
+        if (!p.attr.empty()) {
+          out.put("\"a\":");
+          AppendString(p.attr, &out, ":");
+          sep = ",";
+        }
+        if (p.e) {
+          out.put(sep);
+          out.put("\"e\":");
+          AppendLong(static_cast<int64_t>(p.e), &out);
+          sep = ",";
+        }
+        if (!p.v.is_nil()) {
+          out.put(sep);
+          out.put("\"v\":");
+          AppendJson(edn::FromValue(p.v), &out);
+        }
+        out.put('}');
+      }
+      out.put(']');
+    }
+    out.put("},\"in\":[");
+    for (size_t i = 0; i < deps.in.size(); ++i) {
+      out.put(i ? ",[" : "[");
+      for (size_t k = 0; k < deps.in[i].size(); ++k) {
+        if (k) out.put(',');
+        AppendString(deps.in[i][k], &out);
+      }
+      out.put(']');
+    }
+    out.put("]}");
+    return out.Take();
+  });
+}
+#pragma clang attribute pop
 
 }  // namespace
 }  // namespace datalith::wasm
@@ -190,4 +254,5 @@ EMSCRIPTEN_BINDINGS(datalith_dbs) {
   function("dbPull", &DbPull);
   function("dbPullMany", &DbPullMany);
   function("q", &Query);
+  function("queryDeps", &QueryDeps);
 }

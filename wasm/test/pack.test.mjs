@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import esbuild from 'esbuild';
 import { launchChromium } from './support/chromium.mjs';
 import { packAndInstall, ROOT } from './support/package.mjs';
 import { serve } from './support/server.mjs';
@@ -31,19 +32,24 @@ function node(args) {
   return run;
 }
 
+// JS as a page gets it from a production build: minified (esbuild, as Vite does), gzipped.
+const jsBytes = (f) => gzipSync(esbuild.transformSync(readFileSync(join(ROOT, 'wasm/js', f), 'utf8'),
+  { minify: true, format: 'esm' }).code, { level: 9 }).length;
+
 test('the bundle stays within the size budget (350 KB gzipped)', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
-  // What a page loads (index.js is the browser entry); sync.js only for a replica.
-  const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js'].reduce((sum, f) => sum + gz(`wasm/js/${f}`), 0);
-  const sync = gz('wasm/js/sync.js');
+  // What a page loads (index.js is the browser entry); sync.js only for a replica (a
+  // dynamic import), react.js only through `datalith/react`.
+  const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js', 'live.js'].reduce((sum, f) => sum + jsBytes(f), 0);
+  const sync = jsBytes('sync.js'), react = jsBytes('react.js');
   const inline = gz('wasm/dist/datalith_wasm.inline.mjs');  // instead of the .wasm where bundlers copy no assets
-  const js = local + sync;
+  const all = wasm + loader + local + sync + react;
   const kb = (x) => (x / 1024).toFixed(1);
-  console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS tier ${kb(js)} KB gzipped = ${kb(wasm + loader + js)} KB` +
-    ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more;` +
+  console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS ${kb(local + sync + react)} KB (minified) gzipped = ${kb(all)} KB` +
+    ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more; the React hook: ${kb(react)} KB;` +
     ` the inlined .wasm, for esbuild and Rollup: ${kb(inline)} KB instead of ${kb(wasm)} KB)`);
-  assert.ok(wasm + loader + js <= 350 * 1024, `${kb(wasm + loader + js)} KB gzipped`);
+  assert.ok(all <= 350 * 1024, `${kb(all)} KB gzipped`);
 });
 
 test('the tarball holds the API, its types, the WASM build, the inlined .wasm, README.md and LICENSE, and nothing else', () => {
@@ -51,7 +57,8 @@ test('the tarball holds the API, its types, the WASM build, the inlined .wasm, R
     'LICENSE', 'README.md', 'package.json', 'wasm/README.md',
     'wasm/dist/datalith_wasm.inline.mjs', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm',
     'wasm/js/api.js', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/index.cjs', 'wasm/js/index.d.cts',
-    'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/node.js', 'wasm/js/sync.js',
+    'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/node.js', 'wasm/js/react.d.ts',
+    'wasm/js/react.js', 'wasm/js/sync.js',
   ]);
   // npm always packs the README of the package's root: the project's, which links the
   // JS guide (wasm/README.md, packed too).
@@ -87,7 +94,9 @@ test('the exports map resolves, for Node (import, require), browser bundlers and
     assert.ok(packed.has(file), `${file} is packed`);
   }
   assert.equal(target('./package.json', []), './package.json');
-  assert.deepEqual(Object.keys(pkg.exports), ['.', './package.json']);
+  assert.equal(target('./react', ['import']), './wasm/js/react.js');
+  assert.equal(target('./react', ['types']), './wasm/js/react.d.ts');
+  assert.deepEqual(Object.keys(pkg.exports), ['.', './react', './package.json']);
   // Node's own resolution, from the app that installed the tarball.
   const resolved = JSON.parse(node(['--input-type=module', '-e', `
     import { createRequire } from 'node:module';

@@ -112,6 +112,27 @@ test('memory store: transact, q, pull, datoms, asOf, log', () => {
   m.storeRelease(store);
 });
 
+test('queryDeps: the datoms that can change a result, per source, with q\'s inputs', () => {
+  const store = m.storeCreate('memory');
+  const conn = ok(m.connCreate(store, ''));
+  ok(m.connTransact(conn, SCHEMA));
+  const db = m.connDb(conn);
+  const deps = ok(m.queryDeps('[:find (pull ?f [:person/age]) :in $ % :where [?e :person/name ":Ann"] (friend ?e ?f)' +
+    ' [17 :person/name _]]', JSON.stringify([{ db }, { edn: '[[(friend ?a ?b) [?a :person/friend ?b]]]' }])));
+  const schema = [':db/ident', ':db/valueType', ':db/cardinality', ':db/unique', ':db/isComponent'].map((a) => ({ a }));
+  // Values as txData shows them: the string ":Ann" with its backslash.
+  assert.deepEqual(deps, {
+    sources: { $: [{ a: ':person/name', v: '\\:Ann' }, { a: ':person/friend' }, { a: ':person/name', e: 17 }, { a: ':person/age' }, ...schema] },
+    in: [['$'], []],
+  });
+  assert.match(JSON.parse(m.queryDeps('[:find ?e :in $ % :where (nope ?e)]', JSON.stringify([{ db }, { edn: '[]' }]))).error,
+    /line 1, col \d+: unknown rule `nope`/);
+  assert.equal(JSON.parse(m.queryDeps('[:find ?e :where [?e :a]]', '[]')).code, 'InvalidArgument');  // 0 inputs for 1
+  m.dbRelease(db);
+  m.connRelease(conn);
+  m.storeRelease(store);
+});
+
 test('errors come back as values with line and column; nothing crosses as a bare number', () => {
   const store = m.storeCreate('memory');
   const conn = ok(m.connCreate(store, ''));

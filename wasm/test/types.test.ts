@@ -2,7 +2,8 @@
 //   npx tsc --noEmit --strict --target es2022 --module nodenext wasm/test/types.test.ts
 // Compiles only; each @ts-expect-error line must be a type error.
 import { init, Uuid } from 'datalith';
-import type { Connection, Datalith, Datom, Db, DatabaseConfig, PullResult, TxReport, StoreStats, SyncEvent, SyncState, SyncTxReport } from 'datalith';
+import { useQuery, type QueryState } from 'datalith/react';
+import type { Connection, Datalith, Datom, Db, DatabaseConfig, PullResult, TxReport, StoreStats, SubscriptionStats, SyncEvent, SyncState, SyncTxReport, Unsubscribe } from 'datalith';
 
 async function usage(): Promise<void> {
   const d: Datalith = await init();
@@ -43,6 +44,16 @@ async function usage(): Promise<void> {
   void [first, anything];
 
   const stop: () => void = conn.listen((r: TxReport) => { void r.tempids; });
+  // Reactive queries: live connections and views next to snapshots and values.
+  const live: Unsubscribe = d.subscribe<string[]>('[:find [?n ...] :in $ $h ?min :where [_ :product/name ?n]]',
+    [conn, d.live(conn, (x: Db) => x.history()), 10], (names: string[]) => { void names.length; },
+    { onError: (err) => { void err.code; } });
+  const subStats: SubscriptionStats = live.stats();
+  void subStats.runs;
+  live();
+  const queryState: QueryState<string[]> = useQuery<string[]>(d, '[:find [?n ...] :where [_ :product/name ?n]]', [conn]);
+  const names: string[] | undefined = queryState.data;
+  void [names, queryState.loading, queryState.error?.message, useQuery(null, '[:find ?x]')];
   stop();
   const stats: StoreStats = conn.stats();
   const nodes: number = stats.nodesRead + stats.batches + stats.bytesRead;
@@ -94,6 +105,10 @@ async function usage(): Promise<void> {
   await db.pull(['*'], 1);
   // @ts-expect-error listen callbacks take a report
   conn.listen((r: string) => r);
+  // @ts-expect-error subscribe takes its inputs as an array
+  d.subscribe('[:find ?x]', conn, () => {});
+  // @ts-expect-error a view maps a Db to a Db
+  d.live(conn, (x: Db) => x.basisT);
 }
 
 void usage;
