@@ -9,8 +9,13 @@
 //   initial-sync-1m      a fresh replica (Node, memory) reaching the server's head: time,
 //                        nodes, bytes stored and bytes on the wire
 //   initial-sync-1m-idb  the same into IndexedDB in headless Chromium
-//   tx-10-datoms-push    nodes and bytes pushed to a live replica for a 10-datom commit
-//   commit-to-visible    a write through replica A until replica B's snapshot shows it:
+//   tx-10-datoms-push-{log,nodes}
+//                        20 10-datom commits pushed to live replicas (Node memory and
+//                        Chromium IndexedDB), as logs and (server restarted with
+//                        --no-log-updates) as nodes: blobs, bytes, bytes on the wire and
+//                        the replica's time from first frame to snapshot (median, p99)
+//   commit-to-visible-{log,nodes}
+//                        a write through replica A until replica B's snapshot shows it:
 //                        median and p99 over --writes writes
 //   server-throughput    8 concurrent HTTP writers, 100 small transactions each: tx/s
 //   push-fanout          --subscribers raw protocol clients on one database while one
@@ -68,16 +73,30 @@ const stats = execFileSync(CLI, ['stats', join(dir, 'people'), '--json'], { enco
 console.error(`sync-bench: database built: ${stats.trim().slice(0, 200)}`);
 rmSync(txFile);
 
-// ---- the server ----
-const server = spawn(SERVER, ['--data', dir, '--port', '0', '--db', 'people', '--read-token', 'r',
-  '--write-token', 'w', '--max-clients', String(SUBSCRIBERS + 50)], { stdio: ['ignore', 'ignore', 'pipe'] });
-let log = '';
-const port = await withTimeout(new Promise((resolve) => server.stderr.on('data', (c) => {
-  log += c;
-  const m = /event=listening .*port=(\d+)/.exec(log);
-  if (m) resolve(Number(m[1]));
-})), 20000, 'server start');
-const http = `http://127.0.0.1:${port}`, url = `ws://127.0.0.1:${port}/sync`;
+// ---- the server (restarted with --no-log-updates to measure node pushes) ----
+let server, port, http, url;
+async function startServer(extra = []) {
+  server = spawn(SERVER, ['--data', dir, '--port', String(port ?? 0), '--db', 'people', '--read-token', 'r',
+    '--write-token', 'w', '--max-clients', String(SUBSCRIBERS + 50), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  port = await withTimeout(new Promise((resolve, reject) => {
+    server.stderr.on('data', (c) => {
+      log += c;
+      const m = /event=listening .*port=(\d+)/.exec(log);
+      if (m) resolve(Number(m[1]));
+    });
+    server.on('exit', (code) => reject(new Error(`the server exited (${code}): ${log}`)));
+  }), 20000, 'server start');
+  http = `http://127.0.0.1:${port}`;
+  url = `ws://127.0.0.1:${port}/sync`;
+}
+async function stopServer() {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((r) => server.on('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+}
+await startServer();
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))[1]) * 1024;
 const post = async (tx) => {
   const r = await fetch(`${http}/db/people/transact`, { method: 'POST', body: tx,
@@ -85,6 +104,11 @@ const post = async (tx) => {
   if (!r.ok) throw new Error(`transact: ${r.status} ${await r.text()}`);
   return r.json();
 };
+// A 10-datom transaction: a new person, 8 attributes + 2 aliases (txInstant aside).
+let added = 0;
+const tenDatoms = () => `[{:name "New" :last-name "Person" :full-name "New Person ${++added}" :alias ["n${added}" "m"] ` +
+  `:sex "female" :age 30 :salary 1000 :email "new-${added}@example.com"}]`;
+const PUSHES = 20;
 
 try {
   const d = await init();
@@ -108,58 +132,77 @@ try {
   const check = await d.q('[:find (count ?e) . :where [?e :email]]', a.conn.db());
   console.error(`sync-bench: replica has ${check} people`);
 
-  // The same initial sync into IndexedDB, in a headless Chromium page.
+  // The same initial sync into IndexedDB, in a headless Chromium page; the page's
+  // replica stays open for the pushes below.
   const site = await serve(new URL('..', import.meta.url).pathname.replace(/\/$/, ''));
   const browser = await launchChromium();
-  try {
-    const page = await browser.newPage();
-    await page.goto(`${site.url}/wasm/test/support/page.html`);
-    await page.waitForFunction(() => document.title === 'ready');
-    const idb = await page.evaluate(async (wsUrl) => {
-      const d = await window.datalith.init();
-      const t = performance.now();
-      const conn = await d.connect({ store: { backend: 'indexeddb', id: 'sync-bench' },
-        sync: { url: wsUrl, db: 'people', token: 'r' } });
-      const updates = [];
-      conn.onSync((ev) => { if (ev.type === 'update') updates.push(ev); });
-      await conn.synced();
-      const ms = performance.now() - t;
-      const people = await d.q('[:find (count ?e) . :where [?e :email]]', conn.db());
-      await conn.close();
-      return { ms, people, nodes: updates.reduce((s, e) => s + e.nodes, 0),
-        bytes: updates.reduce((s, e) => s + e.bytes, 0), wire: updates.reduce((s, e) => s + (e.frameBytes ?? 0), 0) };
-    }, url);
-    report('initial-sync-1m-idb', { median_ms: idb.ms, samples_ms: [idb.ms], nodes: idb.nodes,
-      bytes: idb.bytes, wire_bytes: idb.wire, people: idb.people });
-  } finally {
-    await browser.close();
-    await site.close();
-  }
+  const page = await browser.newPage();
+  await page.goto(`${site.url}/wasm/test/support/page.html`);
+  await page.waitForFunction(() => document.title === 'ready');
+  const idb = await page.evaluate(async (wsUrl) => {
+    const d = await window.datalith.init();
+    const t = performance.now();
+    const conn = await d.connect({ store: { backend: 'indexeddb', id: 'sync-bench' },
+      sync: { url: wsUrl, db: 'people', token: 'r', backoff: { initialMs: 50, maxMs: 200 } } });
+    const updates = [];
+    window.updates = updates;
+    conn.onSync((ev) => { if (ev.type === 'update') updates.push(ev); });
+    await conn.synced();
+    const ms = performance.now() - t;
+    const people = await d.q('[:find (count ?e) . :where [?e :email]]', conn.db());
+    window.replica = conn;
+    return { ms, people, nodes: updates.reduce((s, e) => s + e.nodes, 0),
+      bytes: updates.reduce((s, e) => s + e.bytes, 0), wire: updates.reduce((s, e) => s + (e.frameBytes ?? 0), 0) };
+  }, url);
+  report('initial-sync-1m-idb', { median_ms: idb.ms, samples_ms: [idb.ms], nodes: idb.nodes,
+    bytes: idb.bytes, wire_bytes: idb.wire, people: idb.people });
 
-  // A 10-datom commit (a new person, 8 attributes + 2 aliases) pushed to the live replica.
-  const before = a.events.length;
-  await post('[{:name "New" :last-name "Person" :full-name "New Person" :alias ["n" "m"] ' +
-    ':sex "female" :age 30 :salary 1000 :email "new@example.com"}]');
-  await withTimeout((async () => {
-    while (!a.events.slice(before).some((e) => e.type === 'update')) await new Promise((r) => setTimeout(r, 5));
-  })(), 20000, '10-datom push');
-  const push = a.events.slice(before).find((e) => e.type === 'update');
-  report('tx-10-datoms-push', { median_ms: push.ms, samples_ms: [push.ms], datoms: 10,
-    nodes: push.nodes, bytes: push.bytes, wire_bytes: push.frameBytes });
-
-  // Commit (through replica A) to visible in replica B.
   const b = await replica();
   await withTimeout(b.conn.synced(), 300000, 'second replica');
-  const lat = [];
-  for (let i = 0; i < WRITES; i++) {
-    const t = nowMs();
-    const r = await a.conn.transact([[':db/add', ['email', 'p1@example.com'], 'age', 1000 + i]]);
-    await withTimeout((async () => {
-      while (b.conn.db().basisT < r.txId) await new Promise((res) => setImmediate(res));
-    })(), 20000, 'visible in B');
-    lat.push(nowMs() - t);
+  // Per push mode: 10-datom commits pushed to the live replicas (Node, memory; Chromium,
+  // IndexedDB): blobs, bytes on the wire and the replica's time from the update's first
+  // frame to the snapshot shown (receiving and storing nodes, or replaying the log);
+  // then commit (through replica A) to visible in replica B.
+  for (const mode of ['log', 'nodes']) {
+    if (mode === 'nodes') {
+      await stopServer();
+      await startServer(['--no-log-updates']);
+      await withTimeout(Promise.all([a.conn.synced(), b.conn.synced()]), 60000, 'reconnect');
+      await page.waitForFunction(() => window.replica.syncState === 'live', null, { timeout: 60000 });
+    }
+    const node = [], chromium = [];
+    for (let i = 0; i < PUSHES; i++) {
+      const before = a.events.length;
+      const seen = await page.evaluate(() => window.updates.length);
+      const r = await post(tenDatoms());
+      await withTimeout((async () => {
+        while (!a.events.slice(before).some((e) => e.type === 'update' && e.tx >= r.tx)) await new Promise((res) => setTimeout(res, 2));
+      })(), 20000, '10-datom push');
+      node.push(a.events.slice(before).find((e) => e.type === 'update' && e.tx >= r.tx));
+      const ev = await page.waitForFunction(([n, tx]) => window.updates.slice(n).find((e) => e.tx >= tx), [seen, r.tx], { timeout: 20000 });
+      chromium.push(await ev.jsonValue());
+    }
+    for (const [backend, ups] of [['node-memory', node], ['chromium-idb', chromium]]) {
+      if (ups.some((u) => u.apply !== mode)) throw new Error(`${backend}: expected ${mode} updates, got ${ups.map((u) => u.apply)}`);
+      report(`tx-10-datoms-push-${mode}`, { backend, median_ms: pct(ups.map((u) => u.ms), 0.5),
+        p99_ms: pct(ups.map((u) => u.ms), 0.99), samples_ms: ups.map((u) => u.ms), datoms: 10,
+        nodes: pct(ups.map((u) => u.nodes), 0.5), bytes: pct(ups.map((u) => u.bytes), 0.5),
+        wire_bytes: pct(ups.map((u) => u.frameBytes), 0.5) });
+    }
+    const lat = [];
+    for (let i = 0; i < WRITES; i++) {
+      const t = nowMs();
+      const r = await a.conn.transact([[':db/add', ['email', 'p1@example.com'], 'age', 1000 + i]]);
+      await withTimeout((async () => {
+        while (b.conn.db().basisT < r.txId) await new Promise((res) => setImmediate(res));
+      })(), 20000, 'visible in B');
+      lat.push(nowMs() - t);
+    }
+    report(`commit-to-visible-${mode}`, { median_ms: pct(lat, 0.5), p99_ms: pct(lat, 0.99), samples_ms: lat.map((x) => +x.toFixed(2)) });
   }
-  report('commit-to-visible', { median_ms: pct(lat, 0.5), p99_ms: pct(lat, 0.99), samples_ms: lat.map((x) => +x.toFixed(2)) });
+  await page.evaluate(() => window.replica.close());
+  await browser.close();
+  await site.close();
   await a.conn.close();
   await b.conn.close();
 
@@ -178,7 +221,7 @@ try {
   const clients = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const c = { ws, heads: new Map() };
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: 1, db: 'people', token: 'r', have: head })));
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: 2, db: 'people', token: 'r', have: head })));
     ws.on('error', reject);
     ws.on('message', (data, binary) => {
       if (binary) return;
@@ -203,7 +246,6 @@ try {
     subscribers: SUBSCRIBERS, commits: 20, rss_server_before: rssBefore, rss_server_after: rss() });
   for (const c of clients) c.ws.close();
 } finally {
-  server.kill('SIGTERM');
-  await new Promise((r) => server.on('exit', r));
+  await stopServer();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -20,7 +20,8 @@ const char* const kUsage =
     "  --create-on-demand    host any valid name a client asks for, with the tokens above\n"
     "  --max-message-bytes N --max-frame-bytes N --max-clients N --max-inflight-tx N\n"
     "  --max-queued-tx N --max-group N --write-queue-bytes N\n"
-    "  --no-frame-compression  send NODES frames uncompressed\n";
+    "  --no-frame-compression  send NODES frames uncompressed\n"
+    "  --no-log-updates      push live replicas nodes, not the new commits' logs\n";
 
 namespace {
 
@@ -87,6 +88,7 @@ Status LoadFile(const std::string& path, ServerConfig* c) {
       } else if (key == "limits") {
         for (const auto& [name, n] : v.items()) {
           if (name == "compress_frames") { c->registry.limits.compress_frames = n.get<bool>(); continue; }
+          if (name == "log_updates") { c->registry.limits.log_updates = n.get<bool>(); continue; }
           size_t* f = LimitField(c->registry.limits, name);
           if (!f || !n.is_number_unsigned() || n.get<size_t>() == 0)
             return Status::Invalid(path + ": limits." + name + ": unknown or not a positive integer");
@@ -111,6 +113,7 @@ Result<ServerConfig> ParseArgs(int argc, char** argv) {
     std::string flag = argv[i];
     if (flag == "--create-on-demand") { c.registry.create_on_demand = true; continue; }
     if (flag == "--no-frame-compression") { c.registry.limits.compress_frames = false; continue; }
+    if (flag == "--no-log-updates") { c.registry.limits.log_updates = false; continue; }
     if (flag.rfind("--", 0) != 0 || i + 1 >= argc) return Status::Invalid("unknown or incomplete flag '" + flag + "'");
     std::string v = argv[++i];
     size_t n = 0;

@@ -128,7 +128,7 @@ Status ClientSync::PlanUpdate(const Database::Head& head) {
     }
     if (segments > kMaxReportSegments) log.clear();
   }
-  if (!log.empty() && segments <= kMaxApplySegments && !nodes_only_) {
+  if (!log.empty() && segments <= kMaxApplySegments && !nodes_only_ && limits_.log_updates) {
     update_.apply_log = true;
     for (const auto& segs : log) to_send_.insert(to_send_.end(), segs.begin(), segs.end());
     update_.log = std::move(log);

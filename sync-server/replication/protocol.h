@@ -34,6 +34,7 @@ struct Limits {
   size_t max_clients = 1024;                   // WebSocket sessions per server
   size_t write_queue_bytes = size_t{4} << 20;  // a session stops producing frames above
   bool compress_frames = true;                 // zstd a NODES frame when it saves >= 5%
+  bool log_updates = true;                     // live replicas get new commits as logs
 };
 
 // Do not renumber or rename: the names are on the wire.

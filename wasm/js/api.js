@@ -522,6 +522,18 @@ class Connection {
     }
   }
 
+  // The transaction log of a local database: [{ txId, txData }], oldest first, for
+  // from <= txId < to (each optional).
+  async log({ from = 0, to = 0 } = {}) {
+    const s = this.#open();
+    if (s.sync || s.store.replica) throw new Error('log() reads a local database: a replica keeps only the commits it was sent (use listen())');
+    for (const [name, v] of [['from', from], ['to', to]]) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new Error(`log(): ${name} must be a tx id (a non-negative integer), got ${v}`);
+    }
+    const core = this.#core;
+    return s.enqueue(() => core.call([s.store], () => core.raw.connTxRange(s.conn, from, to)));
+  }
+
   // The replica's sync state ('connecting', 'syncing', 'live', 'offline'); null
   // without config.sync.
   get syncState() {

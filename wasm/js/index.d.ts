@@ -60,6 +60,17 @@ export interface TxReport {
   txData: Datom[];
   /** On a replica (config.sync): the server commit this report belongs to. */
   commit?: string;
+  /**
+   * On a replica: the update skipped transactions it cannot report (a first sync, or a
+   * replica too far behind); `txData` is empty and anything may have changed.
+   */
+  reset?: true;
+}
+
+/** One transaction of the log (`conn.log()`). */
+export interface LogEntry {
+  txId: number;
+  txData: Datom[];
 }
 
 /** A pulled entity: attribute names without the colon (`'product/name'`) to values. */
@@ -101,11 +112,15 @@ export type SyncEvent = { state: SyncState; head: string | null } & (
   /** The server asked which of `addresses` nodes the replica holds. */
   | { type: 'probe'; addresses: number; held: number }
   /** An update is stored and exposed: the commit reached and what it took. */
-  | { type: 'update'; commit: string; tx: number; nodes: number; bytes: number; frameBytes: number; frames: number; ms: number }
+  | { type: 'update'; commit: string; tx: number; apply: 'log' | 'nodes'; nodes: number; bytes: number; frameBytes: number; frames: number; ms: number }
   | { type: 'error'; error: Error & { code?: string }; fatal: boolean });
 
 export interface SyncStats {
   updates: number;
+  /** Updates that came as logs the replica replayed (the rest came as nodes). */
+  logUpdates: number;
+  /** Logs that did not rebuild the server's commit (the nodes were sent instead). */
+  resends: number;
   nodes: number;
   /** Blob bytes as stored. */
   bytes: number;
@@ -189,11 +204,19 @@ export interface Connection {
   /** The current snapshot. */
   db(): Db;
   /**
-   * Calls `callback` after each commit of this database; returns a function that stops
-   * it. On a replica, after each update from the server: `txId` is the newest tx of the
-   * new snapshot, `txData` is empty, and `commit` names the commit.
+   * Calls `callback` after each transaction of this database, in order; returns a
+   * function that stops it. On a replica, after each update from the server: one report
+   * per transaction it brought (`txData` from the commits' logs, `tempids` empty,
+   * `commit` the server commit), or one report with `reset: true` when the update
+   * cannot say what changed (a first sync, a replica far behind).
    */
   listen(callback: (report: TxReport) => void): () => void;
+  /**
+   * The transaction log of a local database: the transactions with `from <= txId < to`
+   * (each optional), oldest first, with their datoms. It reaches back as far as the
+   * database's commits do (`datalith gc` shortens it). Not available on a replica.
+   */
+  log(range?: { from?: number; to?: number }): Promise<LogEntry[]>;
   stats(): StoreStats;
   close(): Promise<void>;
 }

@@ -83,6 +83,19 @@ test('README: transact, tempids, lookup refs, pull, datoms', async () => {
   assert.ok(db.basisT >= report.txId);
 });
 
+test('conn.log(): each transaction with its datoms, as the reports gave them', async () => {
+  const { conn } = await catalog();
+  const a = await conn.transact([{ 'product/sku': 'L1', 'product/price': 1.5 }]);
+  const b = await conn.transact([{ 'product/sku': 'L1', 'product/price': 2.5 }]);
+  const log = await conn.log({ from: a.txId });
+  assert.deepEqual(log.map((t) => t.txId), [a.txId, b.txId]);
+  assert.deepEqual(log[1].txData, b.txData);  // the old price retracted, the new asserted
+  assert.ok(log[1].txData.some(([, attr, v, , added]) => attr === ':product/price' && v === 1.5 && !added));
+  assert.deepEqual((await conn.log({ to: b.txId })).at(-1).txId, a.txId);
+  assert.equal((await conn.log()).length, 3);  // the schema transaction too
+  await assert.rejects(conn.log({ from: -1 }), /from must be a tx id/);
+});
+
 test('schema-on-read: undeclared attributes are accepted, declared identities upsert', async () => {
   const { conn } = await create({ schemaFlexibility: 'read' });
   await conn.transact([{ 'product/sku': 'W001', 'product/stock': 1 }]);

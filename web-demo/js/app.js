@@ -82,7 +82,7 @@ function renderSyncTable(replicas) {
   body.replaceChildren(...Object.keys(replicas.conns).filter((n) => replicas.conns[n]).map((name) => {
     const s = replicas.stats[name], state = replicas.state(name);
     // The update under way, if any ("…"), else the last one.
-    const nodes = s.pending ? `${s.pending.nodes}…` : s.lastNodes ?? '–';
+    const nodes = s.pending ? `${s.pending.nodes}…` : s.lastApply === 'log' ? 'log' : s.lastNodes ?? '–';
     const size = s.pending ? `${bytes(s.pending.bytes)}…` : s.lastBytes === null ? '–' : bytes(s.lastBytes);
     return h('tr', { 'data-db': name },
       h('td', {}, name), h('td', {}, h('span', { class: `pill ${state}` }, state)),
@@ -119,7 +119,10 @@ function onSyncEvent(replicas, name, ev) {
   }
   if (ev.type !== 'update') return;
   const log = $('#sync-log');
-  log.prepend(h('li', {}, h('b', {}, name), ' ', txRef(ev.tx), `: ${ev.nodes} nodes, ${bytes(ev.bytes)}`,
+  // A live replica gets a commit as its datoms (a log it replays), a first or late sync as nodes.
+  const what = ev.apply === 'log' ? `datoms (log), ${bytes(ev.frameBytes)} on the wire`
+    : `${ev.nodes} nodes, ${bytes(ev.frameBytes)} on the wire`;
+  log.prepend(h('li', { 'data-apply': ev.apply, 'data-wire': String(ev.frameBytes) }, h('b', {}, name), ' ', txRef(ev.tx), `: ${what}`,
     ev.ms !== undefined ? ` in ${ev.ms} ms` : '', ` · ${new Date().toLocaleTimeString()}`));
   while (log.children.length > 30) log.lastChild.remove();
   renderSyncTable(replicas);
@@ -133,9 +136,9 @@ function onSyncEvent(replicas, name, ev) {
 // wait for until those databases hold data). A change re-runs only what reads it.
 const PANELS = [
   { id: 'join', reads: ['catalog', 'inventory'], boxes: ['#join-result'], meta: '#join-meta', run: renderJoin },
-  { id: 'dashboard', reads: ['catalog', 'inventory'], boxes: ['#chart-stock', '#chart-category'], run: renderStockCharts },
+  { id: 'dashboard', reads: ['catalog', 'inventory'], boxes: ['#chart-stock', '#chart-category'], live: true, run: subscribeStockCharts },
   { id: 'time', reads: ['catalog', 'inventory'], boxes: ['#time-result'], meta: '#time-meta', run: renderTime },
-  { id: 'dashboard', reads: ['tenants'], boxes: ['#chart-orders'], run: renderOrdersChart },
+  { id: 'dashboard', reads: ['tenants'], boxes: ['#chart-orders'], live: true, run: subscribeOrdersChart },
   { id: 'tenants', reads: ['catalog', 'tenants'], boxes: ['#tenants-result', '#tenants-categories'], meta: '#tenants-meta',
     run: renderTenants },
   { id: 'forms', reads: ['catalog', 'inventory'], boxes: [], run: refreshForms },
@@ -166,7 +169,7 @@ async function render(what) {
   for (const p of PANELS) {
     if (!(what.has('*') || what.has(p.id) || p.reads.some((r) => what.has(r)))) continue;
     if (replicas.missing(p.reads).length) showLoading(replicas, p);
-    else await guard(p, () => p.run(d, snaps));
+    else if (!(p.live && subscriptions.has(p.run))) await guard(p, () => p.run(d, snaps));
   }
   if (consoleWaiting) await runConsole(d, replicas);
   renderSyncTable(replicas);
@@ -306,23 +309,62 @@ async function renderTenants(d, s) {
 }
 
 // Dashboard charts: stock (catalog × inventory) and orders (tenants).
-async function renderStockCharts(d, s) {
-  const [stock, perCat] = await Promise.all([
-    d.q(Q.STOCK, s.catalog, s.inventory), d.q(Q.STOCK_BY_CATEGORY, s.catalog, s.inventory)]);
-  stock.sort((a, b) => b[3] - a[3] || a[0].localeCompare(b[0]));  // most recently changed first
-  barChart($('#chart-stock'), stock.slice(0, 20).map((r) => ({ label: `${r[0]} ${r[1].replace(/ \d+$/, '')}`, value: r[2] })),
-    { labelWidth: 210 });
-  perCat.sort((a, b) => a[0].localeCompare(b[0]));
-  barChart($('#chart-category'), perCat.map((r) => ({ label: r[0].replace(':category/', ''), value: r[1] })), { labelWidth: 100 });
+// The dashboard's charts are reactive queries (d.subscribe) over the live connections,
+// started once their databases hold data: a chart is redrawn when a commit changes its
+// result, and only then; commits that cannot change it (other attributes, other
+// databases) do not even re-run its query. The panel's meta line counts both.
+const subscriptions = new Map();  // panel run function → its subscriptions' stop functions
+
+function subscribePanel(key, p, queries) {
+  const { d } = demo;
+  const stops = queries.map(([query, inputs, draw]) => d.subscribe(query, inputs, (rows) => {
+    draw(rows);
+    setBoxes(p, 'ready');
+    showLiveMeta();
+  }, { onError: (e) => {
+    setBoxes(p, 'error');
+    demo.errors.push(`${p.id}: ${e.message}`);
+    console.error(p.id, e);
+  } }));
+  subscriptions.set(key, stops);
 }
 
-async function renderOrdersChart(d, s) {
-  const orders = await d.q(Q.ORDERS_BY_STATUS, s.tenants);
+function showLiveMeta() {
+  const stats = [...subscriptions.values()].flat().map((stop) => stop.stats());
+  const sum = (k) => stats.reduce((n, st) => n + st[k], 0);
+  const el = $('#dashboard-meta');
+  el.dataset.redraws = String(sum('callbacks'));
+  el.dataset.skipped = String(sum('skipped'));
+  el.textContent = `${stats.length} live queries: ${sum('callbacks')} redraws, ${sum('runs')} runs; ` +
+    `${sum('skipped')} commits skipped without running (they cannot change a chart)`;
+}
+
+function subscribeStockCharts(d) {
+  const c = demo.replicas.conns;
+  subscribePanel(subscribeStockCharts, PANELS.find((p) => p.run === subscribeStockCharts), [
+    [Q.STOCK, [c.catalog, c.inventory], (stock) => {
+      stock.sort((a, b) => b[3] - a[3] || a[0].localeCompare(b[0]));  // most recently changed first
+      barChart($('#chart-stock'), stock.slice(0, 20).map((r) => ({ label: `${r[0]} ${r[1].replace(/ \d+$/, '')}`, value: r[2] })),
+        { labelWidth: 210 });
+    }],
+    [Q.STOCK_BY_CATEGORY, [c.catalog, c.inventory], (perCat) => {
+      perCat.sort((a, b) => a[0].localeCompare(b[0]));
+      barChart($('#chart-category'), perCat.map((r) => ({ label: r[0].replace(':category/', ''), value: r[1] })), { labelWidth: 100 });
+    }],
+  ]);
+}
+
+function subscribeOrdersChart(d) {
+  const c = demo.replicas.conns;
   const statuses = ['completed', 'pending', 'cancelled'];
-  barChart($('#chart-orders'), TENANTS.map((tn) => {
-    const parts = statuses.map((st) => ({ value: orders.find((r) => r[0] === tn && r[1] === `:${st}`)?.[2] ?? 0, cls: st }));
-    return { label: tn, value: parts.reduce((a, p) => a + p.value, 0), parts };
-  }), { labelWidth: 100 });
+  subscribePanel(subscribeOrdersChart, PANELS.find((p) => p.run === subscribeOrdersChart), [
+    [Q.ORDERS_BY_STATUS, [TENANTS.map((t) => [t, c[tenantDb(t)]])], (orders) => {
+      barChart($('#chart-orders'), TENANTS.map((tn) => {
+        const parts = statuses.map((st) => ({ value: orders.find((r) => r[0] === tn && r[1] === `:${st}`)?.[2] ?? 0, cls: st }));
+        return { label: tn, value: parts.reduce((a, p) => a + p.value, 0), parts };
+      }), { labelWidth: 100 });
+    }],
+  ]);
 }
 
 // The forms' data: SKU suggestions, and whether "Add a product" creates or updates.

@@ -12,7 +12,8 @@ export class Replicas {
     this.d = d;
     this.mode = mode;        // 'sync' | 'local'
     this.conns = {};         // name → Connection
-    // name → { updates, nodes, bytes, lastNodes, lastBytes, pending }: updates received
+    // name → { updates, nodes, bytes, lastNodes, lastBytes, lastApply, pending }: updates
+    // received (lastApply: 'log' when the last one came as datoms the replica replayed)
     // in this tab; `pending`: { nodes, bytes } of the update being received.
     this.stats = {};
     this.settled = {};       // name → its last sync state other than 'connecting'
@@ -33,7 +34,7 @@ export class Replicas {
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/sync`;
     for (const name of DATABASES) this.conns[name] = null;  // keeps the display order
     await Promise.all(DATABASES.map(async (name) => {
-      this.stats[name] = { updates: 0, nodes: 0, bytes: 0, lastNodes: null, lastBytes: null, pending: null };
+      this.stats[name] = { updates: 0, nodes: 0, bytes: 0, lastNodes: null, lastBytes: null, lastApply: null, pending: null };
       const conn = this.mode === 'local' ? await this.#openLocal(name) : await this.d.connect({
         store: { backend: 'indexeddb', id: name },
         sync: { url, db: name, token: config.token },
@@ -75,7 +76,7 @@ export class Replicas {
     if (ev.type === 'progress') s.pending = { nodes: ev.nodes, bytes: ev.bytes };
     if (ev.type === 'update') {
       Object.assign(s, { updates: s.updates + 1, nodes: s.nodes + ev.nodes, bytes: s.bytes + ev.bytes,
-        lastNodes: ev.nodes, lastBytes: ev.bytes, pending: null });
+        lastNodes: ev.nodes, lastBytes: ev.bytes, lastApply: ev.apply, pending: null });
     }
     if (ev.type === 'state' && ev.state !== 'connecting') this.settled[name] = ev.state;
     if (ev.type === 'state' && ev.state === 'offline') s.pending = null;  // an interrupted update is dropped
