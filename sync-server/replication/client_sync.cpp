@@ -136,13 +136,14 @@ Status ClientSync::PlanUpdate(const Database::Head& head) {
   }
   nodes_only_ = false;
   DL_ASSIGN_OR_RETURN(to_send_, conn.BlobsToReach(head.commit, acked_));
-  // The earlier commits' segments too, for the client's listeners (the head's own are
-  // among the blobs it lacks), before the commit record.
-  if (log.size() > 1) {
-    std::vector<Address> earlier;
-    for (size_t i = 0; i + 1 < log.size(); ++i) earlier.insert(earlier.end(), log[i].begin(), log[i].end());
-    to_send_.insert(to_send_.end() - 1, earlier.begin(), earlier.end());
-  }
+  // A replica never reads a log it was not sent to replay, so the head's own segments
+  // (among the blobs BlobsToReach lists) go only with `log`, for the client's listeners,
+  // and with them those of the commits before it; all before the commit record.
+  DL_ASSIGN_OR_RETURN(std::vector<Address> own, conn.CommitLog(head.commit));
+  std::erase_if(to_send_, [&](const Address& a) { return std::find(own.begin(), own.end(), a) != own.end(); });
+  std::vector<Address> segs;
+  for (const auto& commit : log) segs.insert(segs.end(), commit.begin(), commit.end());
+  to_send_.insert(to_send_.end() - 1, segs.begin(), segs.end());
   update_.log = std::move(log);
   return Status::Ok();
 }
@@ -171,9 +172,6 @@ void ClientSync::OnHave(const std::vector<bool>& have) {
   if (!frontier_.empty()) return SendProbe();
   probing_ = false;
   to_send_ = std::move(lacking_);
-  auto log = db_->connection().CommitLog(sent_->commit);
-  if (!log.ok()) return Fail(ErrorCode::kInternal, log.status().ToString());
-  to_send_.insert(to_send_.end(), log->begin(), log->end());
   to_send_.push_back(sent_->commit);
   next_blob_ = 0;
 }

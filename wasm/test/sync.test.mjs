@@ -258,9 +258,20 @@ test('server killed: offline, queries answer; restarted: reconnect and catch up 
   assert.equal(await countItems(again.db()), before);
   await again.close();
 
+  const heard = [];
+  a.listen((r) => heard.push(r));
   await server.restart();
+  // Six commits while the replica is away: its listeners get each transaction once, in
+  // order, from the catch-up's logs.
+  const away = [];
+  for (let i = 0; i < 5; i++) away.push(await server.transact(`[{:item/sku "away-${i}" :item/qty ${i}}]`));
   const written = await server.transact('[{:item/sku "while-away" :item/qty 42}]');
+  away.push(written);
   await waitFor(async () => (await qtyOf(a.db(), 'while-away')) === 42, 'the catch-up');
+  const heardTx = heard.map((r) => r.txId);
+  assert.deepEqual(heardTx.filter((t) => away.some((w) => w.tx === t)), away.map((w) => w.tx), 'each once, in order');
+  assert.ok(heard.every((r) => !r.reset), 'no transaction skipped');
+  assert.ok(heard.find((r) => r.txId === written.tx).txData.some((x) => x[2] === 'while-away'));
   await syncedAgain;
   assert.equal(a.syncState, 'live');
   const catchUp = updates(events).find((u) => u.tx >= written.tx);
