@@ -213,9 +213,16 @@ TEST_CASE("ApplyLog: a log that does not rebuild the head changes nothing", "[lo
   CHECK(replica->head_commit() == start);
   CHECK(*replica_store->GetHead("main") == start.Hex());
   CHECK(replica->db().basis_tx() < report.tx);
-  // The right head applies after a failed attempt.
-  auto ok = replica->ApplyLog(writer->head_commit(), logs);
+  // The right head applies after a failed attempt; without adopting, the store has it
+  // and the connection moves on Refresh (an asynchronous store shows it once durable).
+  Db rebuilt = replica->db();
+  auto ok = replica->ApplyLog(writer->head_commit(), logs, /*adopt=*/false, &rebuilt);
   REQUIRE(ok.ok());
+  CHECK(rebuilt.basis_tx() == report.tx);
+  CHECK(replica->head_commit() == start);
+  CHECK(*replica_store->GetHead("main") == writer->head_commit().Hex());
+  REQUIRE(*replica->Refresh());
+  CHECK(replica->head_commit() == writer->head_commit());
   REQUIRE(ok->size() == 1);
   CHECK(ok->at(0).datoms == report.tx_data);
   // A log that does not follow the replica's head is refused.

@@ -193,7 +193,10 @@ class Session {
     return this.enqueue(async () => {
       const { raw } = core;
       if (this.placeholder !== null) return false;  // no head to replay on
-      for (const [addr, bytes] of blobs) raw.storeProvide(this.store.id, addr, bytes);
+      // The segments are written with what the replay builds (pending in the buffer
+      // store: no other call's trim drops them while this one waits for nodes).
+      for (const [addr, bytes] of blobs) raw.storeWrite(this.store.id, addr, bytes);
+      const stored = this.store.head;
       let txs;
       try {
         txs = await core.call([this.store], () => raw.connApplyLog(this.conn, head, JSON.stringify(log)));
@@ -202,12 +205,17 @@ class Session {
         console.warn(`datalith sync: ${e.message}; asking for the nodes`);
         return false;
       }
+      // Durable first, then shown: the connection moves to the new head only once
+      // IndexedDB holds it (on failure the buffer goes back to the stored head).
       try {
-        await this.store.persist(blobs);
+        await this.store.persist();
       } catch (e) {
-        throw await this.rebase(core, e);  // back to the stored head; sync.js reconnects from it
+        raw.storeTakePending(this.store.id);
+        raw.storeProvideHead(this.store.id, 'main', stored);
+        throw e;  // sync.js reconnects from the stored head
       }
       this.store.head = head;
+      await core.call([this.store], () => raw.connRefresh(this.conn));
       for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
       return true;
     });

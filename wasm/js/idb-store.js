@@ -117,14 +117,13 @@ export class IdbStore {
   // compare-and-set inside the transaction): if another page or tab committed to the
   // same database meanwhile, the transaction is aborted, nothing is written, and the
   // error (code 'conflict') says so; that page's commits stay.
-  // `extra`: blobs to store with them (a replica's log segments).
-  async persist(extra = []) {
+  async persist() {
     const { blobs, heads } = this.#raw.storeTakePending(this.id);
     if (blobs.length === 0 && heads.length === 0) return;
     const tx = this.#db.transaction([NODES, HEADS], 'readwrite');
     const done = finish(tx);
     const nodes = tx.objectStore(NODES);
-    for (const [addr, bytes] of [...extra, ...blobs]) nodes.put(compact(bytes), addr);
+    for (const [addr, bytes] of blobs) nodes.put(compact(bytes), addr);
     const headStore = tx.objectStore(HEADS);
     const current = headStore.get('main');
     let moved;  // the head found instead of ours, when another page moved it

@@ -180,15 +180,18 @@ std::string ConnTxRange(int conn, double start, double end) {
   });
 }
 
-// A replica: replays the logs of the commits after its head (segments in the store) and
-// moves the head to `want` if that rebuilds it (Corruption if not; nothing changes).
+// A replica: replays the logs of the commits after its head (segments in the store) and,
+// if that rebuilds `want`, writes the nodes, the commit and the head `want` to the store
+// (Corruption if not; nothing changes). The connection itself moves on connRefresh.
 std::string ConnApplyLog(int conn, std::string want_hex, std::string segments_json) {
   return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
     DL_ASSIGN_OR_RETURN(Address want, Address::FromHex(want_hex));
     DL_ASSIGN_OR_RETURN(auto segments, SegmentLists(segments_json));
-    DL_ASSIGN_OR_RETURN(auto entries, (*c)->ApplyLog(want, segments));
-    return LogJson((*c)->db(), entries);
+    // The connection moves only when JS has stored it all (connRefresh after persist).
+    Db built = (*c)->db();
+    DL_ASSIGN_OR_RETURN(auto entries, (*c)->ApplyLog(want, segments, /*adopt=*/false, &built));
+    return LogJson(built, entries);
   });
 }
 

@@ -41,6 +41,16 @@ void StoreProvide(int store, std::string addr_hex, std::string bytes) {
   });
 }
 
+// A blob JS received to be stored with the core's next writes (a replica's log
+// segment): pending, so it is neither trimmed nor lost before persist takes it.
+void StoreWrite(int store, std::string addr_hex, std::string bytes) {
+  Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    Status put = Buffer(store).Put({{addr, std::move(bytes)}});
+    if (!put.ok()) throw StatusError(put);
+  });
+}
+
 // A head's value read by JS (empty: no head).
 void StoreProvideHead(int store, std::string name, std::string bytes) {
   Guard([&] {
@@ -131,6 +141,7 @@ EMSCRIPTEN_BINDINGS(datalith_stores) {
   function("storeCreate", &StoreCreate);
   function("storeProvide", &StoreProvide);
   function("storeProvideHead", &StoreProvideHead);
+  function("storeWrite", &StoreWrite);
   function("storeTakeMissing", &StoreTakeMissing);
   function("storeTakePending", &StoreTakePending);
   function("storeRelease", &StoreRelease);

@@ -279,9 +279,13 @@ class Connection {
   // address `want`. Equal addresses prove equal databases, so on a match it stores the
   // nodes it built and the commit record, moves the head to `want` and returns the
   // transactions; on a mismatch it returns Corruption naming both addresses and changes
-  // nothing. Fails if this connection has pending transactions.
+  // nothing. Fails if this connection has pending transactions. With `adopt` false the
+  // store gets it all but this connection stays at the old head until Refresh (an
+  // asynchronous store exposes the new snapshot only once its owner has made it durable).
+  // `rebuilt`, if given, receives the rebuilt snapshot (for naming the entries' attributes).
   Result<std::vector<LogEntry>> ApplyLog(const Address& want,
-                                         const std::vector<std::vector<Address>>& segments);
+                                         const std::vector<std::vector<Address>>& segments,
+                                         bool adopt = true, Db* rebuilt = nullptr);
   // The transactions in log segments held by the store (a replica reporting what a
   // node-diff update covered), oldest first.
   Result<std::vector<LogEntry>> ReadLog(const std::vector<Address>& segments) const;

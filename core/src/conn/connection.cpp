@@ -106,7 +106,7 @@ struct Connection::Impl {
   // durable state. `fresh` nodes get their addresses cleared if the blobs were not stored.
   Status WriteCommit(std::vector<std::pair<Address, std::string>> blobs,
                      const std::vector<index::NodePtr>& fresh, const std::string& canonical,
-                     std::shared_ptr<DbState> next, size_t transactions);
+                     std::shared_ptr<DbState> next, size_t transactions, bool adopt = true);
   Status AdoptHead(const std::string& value);
   // A commit's log segments, decoded, oldest transaction first.
   Status ReadSegments(const std::vector<Address>& segments, std::vector<internal::LoggedTx>* out) const;
@@ -155,7 +155,7 @@ Status Connection::Impl::FlushLocked() {
 Status Connection::Impl::WriteCommit(std::vector<std::pair<Address, std::string>> blobs,
                                      const std::vector<index::NodePtr>& fresh,
                                      const std::string& canonical, std::shared_ptr<DbState> next,
-                                     size_t transactions) {
+                                     size_t transactions, bool adopt) {
   Address commit = Address::Of(canonical);
   uint64_t bytes = 0;
   for (const auto& b : blobs) bytes += b.second.size();
@@ -175,6 +175,10 @@ Status Connection::Impl::WriteCommit(std::vector<std::pair<Address, std::string>
     if (cas.code() == Code::kConflict)
       return Status::Conflict("flush: head '" + branch + "' was moved by another writer");
     return cas.WithContext("flush: moving head");
+  }
+  if (!adopt) {  // the nodes stay cached for when Refresh adopts the head
+    for (const auto& n : fresh) src->Remember(index::Detached(n));
+    return Status::Ok();
   }
   head = commit.Hex();
   head_commit = commit;
@@ -463,7 +467,7 @@ Result<std::vector<LogEntry>> Connection::TxRange(EntityId start, EntityId end) 
 }
 
 Result<std::vector<LogEntry>> Connection::ApplyLog(
-    const Address& want, const std::vector<std::vector<Address>>& segments) {
+    const Address& want, const std::vector<std::vector<Address>>& segments, bool adopt, Db* rebuilt) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Impl& m = *impl_;
   if (m.pending_tx > 0) return Status::Conflict("cannot apply a log with unflushed transactions");
@@ -506,7 +510,8 @@ Result<std::vector<LogEntry>> Connection::ApplyLog(
     for (int i = 0; i < kIndexCount; ++i) KeepReachable(trees[i], &built, &blobs);
   }
   DL_RETURN_IF_ERROR(m.WriteCommit(std::move(blobs), fresh, canonical,
-                                   std::make_shared<DbState>(*state), transactions));
+                                   std::make_shared<DbState>(*state), transactions, adopt));
+  if (rebuilt) *rebuilt = Db(state);
   return entries;
 }
 
