@@ -120,12 +120,8 @@ Status ClientSync::PlanUpdate(const Database::Head& head) {
   std::vector<std::vector<Address>> log;
   size_t segments = 0;
   if (!acked_.IsZero()) {
-    DL_ASSIGN_OR_RETURN(std::vector<Address> chain, conn.CommitsAfter(acked_, head.commit, kMaxLogCommits));
-    for (const Address& c : chain) {
-      DL_ASSIGN_OR_RETURN(std::vector<Address> segs, conn.CommitLog(c));
-      segments += segs.size();
-      log.push_back(std::move(segs));
-    }
+    DL_ASSIGN_OR_RETURN(log, conn.LogsAfter(acked_, head.commit, kMaxLogCommits));
+    for (const auto& segs : log) segments += segs.size();
     if (segments > kMaxReportSegments) log.clear();
   }
   if (!log.empty() && segments <= kMaxApplySegments && !nodes_only_ && limits_.log_updates) {
@@ -136,11 +132,8 @@ Status ClientSync::PlanUpdate(const Database::Head& head) {
   }
   nodes_only_ = false;
   DL_ASSIGN_OR_RETURN(to_send_, conn.BlobsToReach(head.commit, acked_));
-  // A replica never reads a log it was not sent to replay, so the head's own segments
-  // (among the blobs BlobsToReach lists) go only with `log`, for the client's listeners,
-  // and with them those of the commits before it; all before the commit record.
-  DL_ASSIGN_OR_RETURN(std::vector<Address> own, conn.CommitLog(head.commit));
-  std::erase_if(to_send_, [&](const Address& a) { return std::find(own.begin(), own.end(), a) != own.end(); });
+  // The commits' log segments go only with `log`, for the client's listeners, before
+  // the commit record.
   std::vector<Address> segs;
   for (const auto& commit : log) segs.insert(segs.end(), commit.begin(), commit.end());
   to_send_.insert(to_send_.end() - 1, segs.begin(), segs.end());

@@ -112,12 +112,10 @@ std::shared_ptr<Store> ReplicaAt(Connection& writer, const Address& at) {
 // Copies the log segments of the commits after `from` up to the writer's head into the
 // replica store; returns them per commit.
 std::vector<std::vector<Address>> CopyLogs(Connection& writer, Store& replica, const Address& from) {
-  std::vector<std::vector<Address>> logs;
-  const std::vector<Address> chain = *writer.CommitsAfter(from, writer.head_commit(), 1000);
-  for (const Address& c : chain) {
-    logs.push_back(*writer.CommitLog(c));
+  const std::vector<std::vector<Address>> logs = *writer.LogsAfter(from, writer.head_commit(), 1000);
+  for (const std::vector<Address>& log : logs) {
     std::vector<std::pair<Address, std::string>> blobs;
-    for (const Address& a : logs.back()) blobs.emplace_back(a, *writer.store().Get(a));
+    for (const Address& a : log) blobs.emplace_back(a, *writer.store().Get(a));
     REQUIRE(replica.Put(blobs).ok());
   }
   return logs;

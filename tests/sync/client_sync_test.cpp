@@ -156,15 +156,6 @@ struct Client {
   }
 };
 
-// What a node update from `have` to `want` holds: the blobs the replica lacks but
-// want's log segments (sent only when the replica is to replay or report them).
-std::vector<Address> NodeUpdate(Database& db, const Address& want, const Address& have) {
-  std::vector<Address> out = *db.connection().BlobsToReach(want, have);
-  const std::vector<Address> log = *db.connection().CommitLog(want);
-  std::erase_if(out, [&](const Address& a) { return std::find(log.begin(), log.end(), a) != log.end(); });
-  return out;
-}
-
 // Commits `tx` through the database's writer and waits for it.
 void Commit(Database& db, const std::string& tx) {
   std::promise<TxOutcome> done;
@@ -241,7 +232,7 @@ TEST_CASE_METHOD(Server, "initial sync, resume with zero nodes, pushed diffs", "
   CHECK(a.texts[0]["type"] == "welcome");
   CHECK(a.texts[0]["access"] == "read");
   CHECK(a.head == db->head().commit);
-  auto full = NodeUpdate(*db, db->head().commit, Address());  // a first sync: no log
+  auto full = *db->connection().BlobsToReach(db->head().commit, Address());
   CHECK(a.replica.size() == full.size());
   CHECK(a.blobs_per_update == std::vector<size_t>{full.size()});
 
@@ -303,12 +294,12 @@ TEST_CASE_METHOD(Server, "a client that does not ack gets one coalesced diff lat
   slow.Drain();
   REQUIRE(slow.blobs_per_update.size() == 2);
   CHECK(slow.head == db->head().commit);
-  // 20 commits' logs are more than a client replays: the nodes it lacks, plus the logs of
-  // the 19 earlier commits for its listeners (the head's own is among the nodes).
+  // 20 commits' logs are more than a client replays: the nodes it lacks, plus the 20
+  // commits' logs for its listeners.
   const Json& h = slow.Last("head");
   CHECK(h["apply"] == "nodes");
   REQUIRE(h["log"].size() == 20);
-  CHECK(slow.blobs_per_update[1] == db->connection().BlobsToReach(slow.head, first)->size() + 19);
+  CHECK(slow.blobs_per_update[1] == db->connection().BlobsToReach(slow.head, first)->size() + 20);
   registry.CloseAll();
 }
 
@@ -356,7 +347,7 @@ TEST_CASE_METHOD(Server, "an unknown client commit is negotiated down to the mis
   Commit(*db, R"([{:item/sku "s17x"} {:item/sku "zzz"}])");
   c.WaitFor([&] { return c.head == db->head().commit; });
   Commit(*db, R"([{:item/sku "s2000y"}])");
-  auto expected = NodeUpdate(*db, db->head().commit, c.head);  // no log after a probe
+  auto expected = *db->connection().BlobsToReach(db->head().commit, c.head);
 
   // A new session whose client names a commit the server never had (say, GC'd).
   Client d(registry);

@@ -260,19 +260,19 @@ class Connection {
   // The blobs a replica holding commit `have` (zero: nothing) lacks to hold commit
   // `want`: the tree nodes reachable from `want`'s roots and not from `have`'s (parents
   // before children; cost proportional to the difference), then `want`'s commit record
-  // (left out when want == have). NotFound if either commit is not in the store.
+  // (left out when want == have). Not the log segments: a replica is sent those only to
+  // replay or report them (LogsAfter). NotFound if either commit is not in the store.
   Result<std::vector<Address>> BlobsToReach(const Address& want, const Address& have) const;
   // For a replica whose commit this store no longer holds (GC'd): the root node
   // addresses of a commit (the non-empty trees), and the child addresses of a tree node
   // (none for a leaf), so a caller can walk down asking the replica what it already has.
   Result<std::vector<Address>> CommitRoots(const Address& commit) const;
   Result<std::vector<Address>> NodeChildren(const Address& node) const;
-  // The log segments of a commit (none for a commit written before the log).
-  Result<std::vector<Address>> CommitLog(const Address& commit) const;
-  // The commits after `have` up to `want`, oldest first, found along want's parents
-  // within `limit` steps; empty if `have` is not among them (or has no log to follow).
-  Result<std::vector<Address>> CommitsAfter(const Address& have, const Address& want,
-                                            size_t limit) const;
+  // The log segments of each commit after `have` up to `want`, oldest commit first,
+  // found along want's parents within `limit` steps; empty if `have` is not among them
+  // or a commit on the way has no log (written before it, or GC'd).
+  Result<std::vector<std::vector<Address>>> LogsAfter(const Address& have, const Address& want,
+                                                      size_t limit) const;
   // A replica holding its durable head H: rebuilds the commits that follow H from their
   // logs (`segments`: per commit, oldest first, the log segment addresses, which must be
   // in the store) by replaying their transactions, and checks that the last one has the

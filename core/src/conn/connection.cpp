@@ -69,6 +69,14 @@ std::vector<LogEntry> Entries(std::vector<internal::LoggedTx> txs, EntityId star
   return out;
 }
 
+// Encodes and hashes every node of the state's eight trees not yet persisted.
+void PersistTrees(const DbState& s, std::vector<std::pair<Address, std::string>>* blobs,
+                  std::vector<index::NodePtr>* fresh) {
+  for (const auto* trees : {s.current, s.history}) {
+    for (int i = 0; i < kIndexCount; ++i) index::Persist(trees[i], blobs, fresh);
+  }
+}
+
 // The nodes of `fresh` (by address) reachable from `root` through in-memory nodes.
 void KeepReachable(const index::Child& root,
                    std::unordered_map<Address, std::string, AddressHash>* fresh,
@@ -136,9 +144,7 @@ Status Connection::Impl::FlushLocked() {
   if (pending_tx == 0) return Status::Ok();
   std::vector<std::pair<Address, std::string>> blobs;
   std::vector<index::NodePtr> fresh;
-  for (const auto* trees : {state->current, state->history}) {
-    for (int i = 0; i < kIndexCount; ++i) index::Persist(trees[i], &blobs, &fresh);
-  }
+  PersistTrees(*state, &blobs, &fresh);
   std::vector<Address> log;
   for (std::string& segment : internal::PackLogSegments(pending_log)) {
     log.push_back(Address::Of(segment));
@@ -401,36 +407,28 @@ Result<std::vector<Address>> Connection::BlobsToReach(const Address& want,
   }
   DL_ASSIGN_OR_RETURN(std::vector<Address> out,
                       index::NodesOnlyIn(*impl_->src, want_roots, have_roots));
-  if (want != have) {
-    DL_ASSIGN_OR_RETURN(std::vector<Address> log, CommitLog(want));
-    out.insert(out.end(), log.begin(), log.end());
-    out.push_back(want);
-  }
+  if (want != have) out.push_back(want);
   return out;
 }
 
-Result<std::vector<Address>> Connection::CommitLog(const Address& commit) const {
-  DL_ASSIGN_OR_RETURN(Commit c, LoadCommit(*impl_->store, commit, impl_->src));
-  return c.log;
-}
-
-Result<std::vector<Address>> Connection::CommitsAfter(const Address& have, const Address& want,
-                                                      size_t limit) const {
-  std::vector<Address> chain;
+Result<std::vector<std::vector<Address>>> Connection::LogsAfter(const Address& have,
+                                                                const Address& want,
+                                                                size_t limit) const {
+  std::vector<std::vector<Address>> logs;
   Address at = want;
-  while (at != have && chain.size() < limit && !at.IsZero()) {
+  while (at != have && logs.size() < limit && !at.IsZero()) {
     auto c = LoadCommit(*impl_->store, at, impl_->src);
     if (!c.ok()) {
-      if (c.status().code() == Code::kNotFound && at != want) return std::vector<Address>();  // GC'd
+      if (c.status().code() == Code::kNotFound && at != want) return std::vector<std::vector<Address>>();  // GC'd
       return c.status();
     }
-    if (c->log.empty()) return std::vector<Address>();  // written before the log
-    chain.push_back(at);
+    if (c->log.empty()) return std::vector<std::vector<Address>>();  // written before the log
+    logs.push_back(std::move(c->log));
     at = c->parent;
   }
-  if (at != have) return std::vector<Address>();
-  std::reverse(chain.begin(), chain.end());
-  return chain;
+  if (at != have) return std::vector<std::vector<Address>>();
+  std::reverse(logs.begin(), logs.end());
+  return logs;
 }
 
 Result<std::vector<LogEntry>> Connection::ReadLog(const std::vector<Address>& segments) const {
@@ -477,7 +475,6 @@ Result<std::vector<LogEntry>> Connection::ApplyLog(
   std::vector<LogEntry> entries;
   std::unordered_map<Address, std::string, AddressHash> built;  // every node persisted on the way
   std::vector<index::NodePtr> fresh;
-  std::vector<std::pair<Address, std::string>> log_blobs;
   std::string canonical;
   size_t transactions = 0;
   for (const std::vector<Address>& commit_log : segments) {
@@ -493,17 +490,13 @@ Result<std::vector<LogEntry>> Connection::ApplyLog(
     }
     // The commit's address needs its roots': persist (hash) what this commit built.
     std::vector<std::pair<Address, std::string>> blobs;
-    for (const auto* trees : {state->current, state->history}) {
-      for (int i = 0; i < kIndexCount; ++i) index::Persist(trees[i], &blobs, &fresh);
-    }
+    PersistTrees(*state, &blobs, &fresh);
     for (auto& [addr, blob] : blobs) built.emplace(addr, std::move(blob));
     canonical = internal::EncodeCommit(*state, parent, first_tx, commit_log);
     parent = Address::Of(canonical);
   }
-  if (parent != want) {
-    for (const auto& n : fresh) n->ClearAddress();
-    return Status::Corruption("the log rebuilt commit " + parent.Hex() + ", not " + want.Hex());
-  }
+  // (The replayed nodes belong to no state but `state`: on failure they go with it.)
+  if (parent != want) return Status::Corruption("the log rebuilt commit " + parent.Hex() + ", not " + want.Hex());
   // Store only what the last commit reaches (earlier commits' nodes may be replaced).
   std::vector<std::pair<Address, std::string>> blobs;
   for (const auto* trees : {state->current, state->history}) {
