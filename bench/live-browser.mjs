@@ -9,30 +9,10 @@
 //
 // Prints one JSON object per scenario (engine "datalith-wasm", backend "chromium");
 // the page's progress lines go to stderr.
-import { relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../wasm/test/support/chromium.mjs';
-import { serve } from '../wasm/test/support/server.mjs';
+import { runBenchPage } from './browser-page.mjs';
 import { parseLiveArgs } from './live-scenarios.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-const o = parseLiveArgs('live-browser.mjs', process.argv.slice(2));
-
+const { people, ...o } = parseLiveArgs('live-browser.mjs', process.argv.slice(2));
 // Cross-origin isolated: performance.now() then has 5 µs resolution (100 µs otherwise).
-const server = await serve(ROOT, { headers: {
+await runBenchPage({ page: 'live.html', fn: 'runLive', people, args: { o }, headers: {
   'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } });
-const browser = await launchChromium(['--js-flags=--expose-gc']);
-try {
-  const page = await browser.newPage();
-  page.on('console', (m) => process.stderr.write(`${m.text()}\n`));
-  page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
-  await page.exposeFunction('benchLine', (line) => process.stdout.write(`${line}\n`));
-  await page.goto(`${server.url}/bench/live.html`);
-  await page.waitForFunction(() => document.title === 'ready');
-  const peopleUrl = '/' + relative(ROOT, resolve(o.people));
-  const { people, ...rest } = o;
-  await page.evaluate((args) => window.runLive(args), { peopleUrl, o: rest });
-} finally {
-  await browser.close();
-  await server.close();
-}
