@@ -44,6 +44,12 @@ function openReplica(page) {
 
 const inPage = (page, fn, arg) => page.evaluate(fn, arg);
 const waitIn = (page, fn, arg, timeout = 20000) => page.waitForFunction(fn, arg, { timeout, polling: 25 });
+// The sync event of the update that brought `tx`. A replica shows the new snapshot
+// (connRefresh) a moment before its sync client emits 'update', so wait for the event.
+async function updateFor(page, tx) {
+  const find = (t) => window.events.find((e) => e.type === 'update' && e.tx >= t);
+  return (await waitIn(page, find, tx)).jsonValue();
+}
 
 before(async () => {
   if (!BINARY) return;
@@ -94,7 +100,7 @@ test('two pages with IndexedDB replicas: a write in one appears in the other', o
   assert.equal(r.qty, 11, 'in A once transact resolves');
   assert.ok(Number.isInteger(r.report.tempids.n));
   await waitIn(pageB, async () => (await window.qty('from-a')) === 11);
-  const u = await inPage(pageB, (tx) => window.events.find((e) => e.type === 'update' && e.tx >= tx), r.report.txId);
+  const u = await updateFor(pageB, r.report.txId);
   console.log(`browser: write in A, ${r.ms.toFixed(0)} ms to resolve; B received ${u.nodes} nodes, ${u.bytes} bytes, ` +
     `visible in B ${u.wall - r.wall} ms after transact() in A`);
   assert.ok(u.nodes <= 40, `${u.nodes} nodes`);
@@ -124,7 +130,7 @@ test('server down: queries answer, state offline; a reload opens the replica fro
   for (const page of [pageA, pageB]) {
     await waitIn(page, async () => (await window.qty('after-restart')) === 99);
     await inPage(page, () => window.conn.synced());
-    const u = await inPage(page, (tx) => window.events.find((e) => e.type === 'update' && e.tx >= tx), written.tx);
+    const u = await updateFor(page, written.tx);
     assert.ok(u.nodes <= 40, `catch-up: ${u.nodes} nodes`);
     console.log(`browser catch-up after restart: ${u.nodes} nodes, ${u.bytes} bytes`);
   }
