@@ -1,5 +1,5 @@
-// The package in a web app built by a real bundler, as a user gets it: `npm pack`, the
-// tarball installed into a fresh app, the app built with no bundler config (Vite,
+// The package in a web app built by a real bundler, as a user gets it: `npm run pack`,
+// the tarball installed into a fresh app, the app built with no bundler config (Vite,
 // webpack 5, esbuild, Rollup with @rollup/plugin-node-resolve; and a module Web Worker
 // built by Vite), the output served from 127.0.0.1 (or by Vite's dev server) and run in
 // headless Chromium: it writes to IndexedDB, reloads, reads the data back, and sees a

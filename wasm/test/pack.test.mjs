@@ -1,4 +1,4 @@
-// The published package: what `npm pack` puts in the tarball, that its exports map
+// The published package: what `npm run pack` puts in the tarball, that its exports map
 // resolves (Node's import and require, browsers, TypeScript), that importing it has no
 // side effects (package.json says sideEffects: false), and the tarball installed into a
 // fresh project: imported from Node (ES module and CommonJS) and from a page in
@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -52,7 +52,7 @@ test('the bundle stays within the size budget (360 KB gzipped)', () => {
   assert.ok(all <= 360 * 1024, `${kb(all)} KB gzipped`);
 });
 
-test('the tarball holds the API, its types, the WASM build, the inlined .wasm, README.md and LICENSE, and nothing else', () => {
+test('the tarball holds the API, its types, the WASM build, the inlined .wasm, the JS guide as README.md, LICENSE, and nothing else', () => {
   assert.deepEqual(tarball.files.map((f) => f.path).sort(), [
     'LICENSE', 'README.md', 'package.json', 'wasm/README.md',
     'wasm/dist/datalith_wasm.inline.mjs', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm',
@@ -60,10 +60,23 @@ test('the tarball holds the API, its types, the WASM build, the inlined .wasm, R
     'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/node.js', 'wasm/js/react.d.ts',
     'wasm/js/react.js', 'wasm/js/sync.js',
   ]);
-  // npm always packs the README of the package's root: the project's, which links the
-  // JS guide (wasm/README.md, packed too).
-  assert.equal(readFileSync(join(installed, 'README.md'), 'utf8'), readFileSync(join(ROOT, 'README.md'), 'utf8'));
-  assert.match(readFileSync(join(installed, 'README.md'), 'utf8'), /\]\(wasm\/README\.md\)/);
+  // The README is the JS guide (wasm/README.md), not the repository's (the C++
+  // project's, which `npm pack` at the root would ship); its links into the repository
+  // point to files that exist there. The packed wasm/README.md is the same text.
+  const readme = readFileSync(join(installed, 'README.md'), 'utf8');
+  assert.match(readme, /^# `datalith` on npm: the JS API\n/);
+  assert.doesNotMatch(readme, /^# Datalith$/m);
+  assert.equal(readFileSync(join(installed, 'wasm/README.md'), 'utf8'), readme);
+  const blob = `${pkg.repository.url.replace(/\.git$/, '')}/blob/main/`;
+  const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map(([, to]) => to);
+  assert.ok(links.some((to) => to.startsWith(blob)));
+  for (const to of links) {
+    assert.match(to, /^(https:\/\/|#)/, `${to}: not a relative path (the tarball has no docs/)`);
+    if (to.startsWith(blob)) assert.ok(existsSync(join(ROOT, to.slice(blob.length).replace(/#.*/, ''))), to);
+  }
+  // package.json as in the repository, less what only serves working in it.
+  const { scripts, devDependencies, ...published } = pkg;
+  assert.deepEqual(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')), published);
   assert.match(readFileSync(join(installed, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 the Datalith authors\n/);
   // The inlined copy is the .wasm built with the loader (wasm/build.sh writes both).
   const inline = readFileSync(join(installed, 'wasm/dist/datalith_wasm.inline.mjs'), 'utf8');

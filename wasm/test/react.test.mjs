@@ -6,21 +6,16 @@
 // result, render nothing; a parent's re-render keeps the subscription.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { launchChromium } from './support/chromium.mjs';
+import { packAndInstall, ROOT } from './support/package.mjs';
 import { serve } from './support/server.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'datalith-react-'));
 const app = join(tmp, 'app');
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'],
-  { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 // The app (no JSX: React.createElement). `counts` lets the test see renders of the
 // list component and the subscriptions the hook made; `stats()` the last one's stats.
@@ -70,10 +65,7 @@ document.title = 'ready';
 `;
 
 before(() => {
-  const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], ROOT));
-  mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  npm(['install', join(tmp, info.filename)], app);
+  packAndInstall(tmp);
   for (const pkg of ['react', 'react-dom']) symlinkSync(join(ROOT, 'node_modules', pkg), join(app, 'node_modules', pkg), 'dir');
   writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">' +
     '<div id="root"></div><script type="module" src="./main.js"></script>\n');
