@@ -26,7 +26,7 @@ bash wasm/build.sh
 # ----
 
 # The npm package (wasm/test/: EDN conventions, the API in Node, headless Chromium,
-# npm pack, tsc) once its WASM build exists (npm run build).
+# the packed tarball, tsc) once its WASM build exists (npm run build).
 # wasm/test/sync*.test.mjs start the datalith-server built above.
 if [ -x "$BUILD_DIR/datalith-server" ]; then
   export DATALITH_SERVER="$(realpath "$BUILD_DIR/datalith-server")"

@@ -17,7 +17,7 @@ import { DATABASES, TENANTS, seedTransactions } from '../seed-data.js';
 const DEMO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const ROOT = dirname(DEMO);
 export const DEFAULT_TOKEN = 'demo-write-token';
-// The package's files, as `npm pack` ships them (package.json "files").
+// The package's files, as `npm run pack` ships them (package.json "files").
 const PACKAGE_FILES = ['wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm'];
 // Page files that are not part of the site (tests, this launcher).
 const NOT_SERVED = new Set(['test', 'server', 'vendor', 'run.sh', 'README.md', '.gitignore']);
