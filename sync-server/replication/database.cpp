@@ -91,13 +91,14 @@ Database::Head Database::head() const {
   return head_;
 }
 
-std::optional<ProtocolError> Database::Submit(edn::Node tx, std::function<void(TxOutcome)> done) {
+std::optional<ProtocolError> Database::Submit(edn::Node tx, std::optional<std::string> client,
+                                              std::function<void(TxOutcome)> done) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closing_) return ProtocolError{ErrorCode::kShuttingDown, "the server is shutting down"};
   if (queue_.size() >= limits_.max_queued_tx)
     return ProtocolError{ErrorCode::kOverloaded, "database '" + name_ + "' has " +
                                                      std::to_string(queue_.size()) + " queued transactions"};
-  queue_.push_back({std::move(tx), std::move(done), std::chrono::steady_clock::now()});
+  queue_.push_back({std::move(tx), std::move(client), std::move(done), std::chrono::steady_clock::now()});
   cv_.notify_one();
   return std::nullopt;
 }
@@ -140,22 +141,25 @@ void Database::CommitGroup(std::vector<Pending>* group) {
   std::vector<TxOutcome> outcomes(group->size());
   size_t applied = 0;
   for (size_t i = 0; i < group->size(); ++i) {
-    auto r = conn_->Transact((*group)[i].tx);
+    TxOptions options;
+    options.client_id = (*group)[i].client;
+    auto r = conn_->Transact((*group)[i].tx, options);
     if (!r.ok()) {
       outcomes[i].error = ProtocolError{ErrorCode::kTxFailed, r.status().ToString()};
       continue;
     }
-    ++applied;
     TxReply& reply = outcomes[i].reply;
     reply.tx = r->tx;
     reply.tempids = std::move(r->tempids);
     reply.datoms = r->tx_data.size();
+    reply.duplicate = r->duplicate;
+    if (!r->duplicate) ++applied;
   }
+  Status s = applied > 0 ? conn_->Flush() : Status::Ok();
   if (applied > 0) {
-    Status s = conn_->Flush();
     Address commit = conn_->last_flush().commit;
     for (TxOutcome& o : outcomes) {
-      if (o.error) continue;
+      if (o.error || o.reply.duplicate) continue;
       if (!s.ok()) {
         o.error = ProtocolError{ErrorCode::kCommitFailed,
                                 "the transaction was applied but its commit failed (" +
@@ -170,16 +174,35 @@ void Database::CommitGroup(std::vector<Pending>* group) {
       Publish();
     }
   }
+  AnswerDuplicates(s, &outcomes);
   for (size_t i = 0; i < group->size(); ++i) {
     TxOutcome& o = outcomes[i];
     o.latency_ms = MsSince((*group)[i].queued);
     if (o.error) {
       metrics_.tx_errors++;
+    } else if (o.reply.duplicate) {
+      metrics_.tx_duplicates++;
     } else {
       metrics_.transactions++;
       metrics_.tx_latency.Add(o.latency_ms);
     }
     (*group)[i].done(std::move(o));
+  }
+}
+
+// A duplicate's original is in the durable head, unless it is a transaction of this
+// group whose flush failed: then its outcome is as unknown as the original's.
+void Database::AnswerDuplicates(const Status& flushed, std::vector<TxOutcome>* outcomes) {
+  const Head durable = head();
+  for (TxOutcome& o : *outcomes) {
+    if (o.error || !o.reply.duplicate) continue;
+    if (o.reply.tx <= durable.tx) {
+      o.reply.commit = durable.commit;
+    } else {
+      o.error = ProtocolError{ErrorCode::kCommitFailed,
+                              "the transaction with this client id was applied but its commit failed (" +
+                                  flushed.ToString() + "); it may still commit with a later one"};
+    }
   }
 }
 

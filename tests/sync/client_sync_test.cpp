@@ -160,7 +160,7 @@ struct Client {
 void Commit(Database& db, const std::string& tx) {
   std::promise<TxOutcome> done;
   auto f = done.get_future();
-  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), [&](TxOutcome o) { done.set_value(std::move(o)); }));
+  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), std::nullopt, [&](TxOutcome o) { done.set_value(std::move(o)); }));
   auto o = f.get();
   if (o.error) FAIL(o.error->message);
 }
@@ -374,7 +374,7 @@ TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown dra
         // Every fifth one conflicts with itself: two values of a unique identity.
         std::string tx = i % 5 == 4 ? "[{:db/id 1 :k 1}" + std::string("{:db/id 2 :k 1}]")
                                     : "[{:k " + std::to_string(t * 1000 + i) + "}]";
-        REQUIRE_FALSE(db->Submit(*edn::ReadOne(tx), [&](TxOutcome o) { p.set_value(std::move(o)); }));
+        REQUIRE_FALSE(db->Submit(*edn::ReadOne(tx), std::nullopt, [&](TxOutcome o) { p.set_value(std::move(o)); }));
         auto o = f.get();
         (o.error ? failed : ok)++;
       }
@@ -389,10 +389,56 @@ TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown dra
   Client c(registry);
   c.Hello("writer");
   registry.CloseAll();
-  auto late = db->Submit(*edn::ReadOne("[]"), [](TxOutcome) { FAIL("called"); });
+  auto late = db->Submit(*edn::ReadOne("[]"), std::nullopt, [](TxOutcome) { FAIL("called"); });
   REQUIRE(late);
   CHECK(late->code == ErrorCode::kShuttingDown);
   c.sync->Shutdown();
   CHECK(c.sync->close_error()->code == ErrorCode::kShuttingDown);
   CHECK(CloseCode(c.sync->close_error()->code) == 1001);
+}
+
+TEST_CASE_METHOD(Server, "a resent client id is answered with the original outcome, once applied", "[sync][client_sync]") {
+  Load(kSkuSchema);
+  Client c(registry);
+  c.Hello("writer");
+  const std::string tx = R"([{:db/id "o" :item/sku "once"}])";
+  // Four copies at once: some may share a group commit, some follow it.
+  for (uint64_t id = 1; id <= 4; ++id) c.SendText({{"type", "tx"}, {"id", id}, {"tx", tx}, {"client", "c-1"}});
+  auto answered = [&] {
+    size_t n = 0;
+    for (const Json& t : c.texts) n += t["type"] == "tx_ok";
+    return n == 4;
+  };
+  REQUIRE(c.WaitFor(answered));
+  std::vector<const Json*> oks;
+  for (const Json& t : c.texts) {
+    if (t["type"] == "tx_ok") oks.push_back(&t);
+  }
+  size_t originals = 0;
+  for (const Json* o : oks) {
+    CHECK((*o)["tx"] == (*oks[0])["tx"]);
+    CHECK((*o)["tempids"] == (*oks[0])["tempids"]);
+    CHECK((*o)["commit"].get<std::string>().size() == 32);
+    originals += !o->contains("duplicate");
+    if (o->contains("duplicate")) CHECK((*o)["duplicate"] == true);
+  }
+  CHECK(originals == 1);
+  CHECK(db->metrics().tx_duplicates == 3);
+  auto skus = db->connection().db().Datoms(IndexType::kAvet, {Value::Keyword("item/sku"), Value::String("once")});
+  REQUIRE(skus.ok());
+  CHECK(skus->size() == 1);
+
+  // A bad client id answers its tx with tx_failed naming the field; the session goes on.
+  c.SendText({{"type", "tx"}, {"id", 9}, {"tx", tx}, {"client", "no spaces"}});
+  c.SendText({{"type", "tx"}, {"id", 10}, {"tx", tx}, {"client", 5}});
+  c.Drain();
+  size_t bad = 0;
+  for (const Json& t : c.texts) {
+    if (t["type"] != "error" || (t["id"] != 9 && t["id"] != 10)) continue;
+    CHECK(t["code"] == "tx_failed");
+    CHECK(t["message"].get<std::string>().find("\"client\"") != std::string::npos);
+    ++bad;
+  }
+  CHECK(bad == 2);
+  CHECK_FALSE(c.sync->close_error());
 }
