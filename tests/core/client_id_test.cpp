@@ -165,6 +165,17 @@ TEST_CASE("invalid client ids are refused with the reason", "[client]") {
   auto forged = conn->Transact(R"([[:db/add "datomic.tx" :datalith.tx/client "x"]])");
   REQUIRE_FALSE(forged.ok());
   CHECK(forged.status().message().find("reserved") != std::string::npos);
+  // ...nor change their schema once installed.
+  REQUIRE(conn->Transact("[]", Client("install")).ok());
+  for (const char* change : {R"([{:db/id :datalith.tx/client :db/doc "mine"}])",
+                             R"([[:db/retract :datalith.tx/client :db/unique :db.unique/value]])",
+                             R"([[:db/add 13 :db/ident :my/client]])"}) {
+    INFO(change);
+    auto r = conn->Transact(change);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("reserved") != std::string::npos);
+  }
+  CHECK(conn->Transact(kOrder, Client("install"))->duplicate);
 }
 
 TEST_CASE("client ids work in a schema-on-read database and replay on a replica", "[client]") {

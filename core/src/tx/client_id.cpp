@@ -104,6 +104,7 @@ Status Transactor::InstallClientAttrs() {
   DL_RETURN_IF_ERROR(Add(sys::kTxClient, *schema_->Attr(sys::kUnique), Value::Keyword("db.unique/value"), nullptr));
   DL_RETURN_IF_ERROR(Add(sys::kTxTempids, *schema_->Attr(sys::kIndex), Value::Boolean(false), nullptr));
   DL_RETURN_IF_ERROR(scan_status_);
+  reserved_schema_ok_ = true;
   return ApplySchema();
 }
 

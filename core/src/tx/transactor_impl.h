@@ -146,6 +146,9 @@ class Transactor {
   std::set<std::pair<EntityId, EntityId>> touched_;  // (e, a) for composite tuples
   Status scan_status_;  // first storage error met by Scan
   std::string client_;  // the client id to record, or empty
+  // The schema of the client id attributes may change: only while installing them, or
+  // replaying the writer's install (a user changing it would break the dedupe).
+  bool reserved_schema_ok_ = false;
 };
 
 inline std::string WhereOf(const Node* n) { return n ? n->Where() + ": " : std::string(); }
