@@ -1,6 +1,8 @@
 // Client ids (TxOptions::client_id): an idempotency key recorded on the tx entity, with
 // the tempids the transaction reported, so a resend of it is recognised and answered
 // with the original outcome instead of being applied again (docs/format.md §3).
+#include <cctype>
+
 #include "datalith/db.h"
 #include "tx/transactor_impl.h"
 #include "util/varint.h"
