@@ -231,3 +231,20 @@ TEST_CASE("client ids work in a schema-on-read database and replay on a replica"
   CHECK(on_replica->duplicate);
   CHECK(on_replica->tx == first->tx);
 }
+
+TEST_CASE("recorded tempids keep any tempid name; a database without history dedupes too", "[client]") {
+  CreateOptions o;
+  o.keep_history = false;
+  auto conn = WithSchema(MakeMemoryStore(), o);
+  const char* tx = R"([{:db/id -1 :order/sku "n"} {:db/id "q \"x\" ü {}" :order/sku "q"} {:order/sku "auto"}
+                       [:db/add "plain" :order/qty 1]])";
+  auto first = conn->Transact(tx, Client("names"));
+  REQUIRE(first.ok());
+  REQUIRE(first->tempids.size() == 4);  // -1, the quoted one, "plain", datomic.tx
+  REQUIRE(conn->Flush().ok());
+  auto again = conn->Transact(tx, Client("names"));
+  REQUIRE(again.ok());
+  CHECK(again->duplicate);
+  CHECK(again->tempids == first->tempids);
+  CHECK(OrdersWithSku(conn->db(), "auto") == 1);
+}
