@@ -155,8 +155,14 @@ void Database::CommitGroup(std::vector<Pending>* group) {
     reply.duplicate = r->duplicate;
     if (!r->duplicate) ++applied;
   }
-  Status s = applied > 0 ? conn_->Flush() : Status::Ok();
-  if (applied > 0) {
+  // A duplicate of a transaction still pending (its group's flush failed) is worth a
+  // flush too: it gets a commit instead of commit_failed.
+  const EntityId durable_tx = head().tx;
+  const bool flush = applied > 0 || std::any_of(outcomes.begin(), outcomes.end(), [&](const TxOutcome& o) {
+                       return !o.error && o.reply.duplicate && o.reply.tx > durable_tx;
+                     });
+  Status s = flush ? conn_->Flush() : Status::Ok();
+  if (flush) {
     Address commit = conn_->last_flush().commit;
     for (TxOutcome& o : outcomes) {
       if (o.error || o.reply.duplicate) continue;
@@ -170,7 +176,7 @@ void Database::CommitGroup(std::vector<Pending>* group) {
     }
     if (s.ok()) {
       metrics_.commits++;
-      metrics_.group_size.Add(static_cast<double>(applied));
+      if (applied > 0) metrics_.group_size.Add(static_cast<double>(applied));
       Publish();
     }
   }

@@ -165,6 +165,36 @@ void Commit(Database& db, const std::string& tx) {
   if (o.error) FAIL(o.error->message);
 }
 
+// A memory store whose Puts fail while `failing` is set (a disk that fills, then frees).
+class FlakyStore : public Store {
+ public:
+  std::atomic<bool> failing{false};
+  Result<std::string> Get(const Address& a) override { return base_->Get(a); }
+  Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override {
+    if (failing) return Status::IOError("test: disk full");
+    return base_->Put(blobs);
+  }
+  Status Sync() override { return base_->Sync(); }
+  Result<std::optional<std::string>> GetHead(const std::string& n) override { return base_->GetHead(n); }
+  Status CasHead(const std::string& n, const std::optional<std::string>& expected, const std::string& v) override {
+    return base_->CasHead(n, expected, v);
+  }
+  Result<std::vector<std::string>> ListHeads() override { return base_->ListHeads(); }
+  Status DeleteHead(const std::string& n) override { return base_->DeleteHead(n); }
+  Result<std::vector<Address>> List() override { return base_->List(); }
+  Status Delete(const Address& a) override { return base_->Delete(a); }
+
+ private:
+  std::shared_ptr<Store> base_ = MakeMemoryStore();
+};
+
+TxOutcome Submit(Database& db, const std::string& tx, std::optional<std::string> client) {
+  std::promise<TxOutcome> done;
+  auto f = done.get_future();
+  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), std::move(client), [&](TxOutcome o) { done.set_value(std::move(o)); }));
+  return f.get();
+}
+
 // A registry serving "inv" from a fresh data directory, the database opened (the
 // fixture of the ClientSync tests).
 struct Server {
@@ -441,4 +471,29 @@ TEST_CASE_METHOD(Server, "a resent client id is answered with the original outco
   }
   CHECK(bad == 2);
   CHECK_FALSE(c.sync->close_error());
+}
+
+TEST_CASE("a resend after commit_failed commits the pending original and answers it as a duplicate", "[sync][client_sync]") {
+  auto store = std::make_shared<FlakyStore>();
+  auto db = *Database::Open("flaky", store, /*create=*/true, Limits{});
+  REQUIRE_FALSE(Submit(*db, kSkuSchema, std::nullopt).error);
+  const std::string tx = R"([{:db/id "o" :item/sku "flaky"}])";
+  store->failing = true;
+  TxOutcome lost = Submit(*db, tx, "c-9");
+  REQUIRE(lost.error);
+  CHECK(lost.error->code == ErrorCode::kCommitFailed);
+  const Database::Head before = db->head();
+  store->failing = false;
+  TxOutcome resent = Submit(*db, tx, "c-9");
+  INFO((resent.error ? resent.error->message : ""));
+  REQUIRE_FALSE(resent.error);
+  CHECK(resent.reply.duplicate);
+  CHECK(resent.reply.tx > before.tx);
+  CHECK(resent.reply.commit == db->head().commit);
+  CHECK(db->head().tx >= resent.reply.tx);
+  CHECK(db->connection().pending_tx() == 0);
+  auto skus = db->connection().db().Datoms(IndexType::kAvet, {Value::Keyword("item/sku"), Value::String("flaky")});
+  REQUIRE(skus.ok());
+  CHECK(skus->size() == 1);
+  db->Close();
 }
