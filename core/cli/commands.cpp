@@ -68,9 +68,15 @@ Result<std::vector<Node>> ReadForms(const std::string& path) {
 
 int TransactForms(const Args& a, Connection& conn, const std::vector<Node>& forms,
                   const std::string& source) {
+  TxOptions options;
+  options.client_id = a.Get("client");
+  // One id names one transaction: several forms would all be duplicates of the first.
+  if (options.client_id && forms.size() > 1)
+    return Fail(Status::Invalid(source + ": --client takes one transaction, the input holds " +
+                                std::to_string(forms.size())));
   int code = kOk;
   for (size_t i = 0; i < forms.size(); ++i) {
-    auto r = conn.Transact(forms[i]);
+    auto r = conn.Transact(forms[i], options);
     if (!r.ok()) {
       std::string where = forms.size() > 1 ? " (transaction " + std::to_string(i + 1) + ")" : "";
       code = Fail(r.status().WithContext(source + where));
@@ -81,9 +87,12 @@ int TransactForms(const Args& a, Connection& conn, const std::vector<Node>& form
       tempids.push_back(Node::String(name));
       tempids.push_back(Count(id));
     }
-    Print(a, Map({{"tx", Count(r->tx)},
-                  {"tempids", Node::Coll(Kind::kMap, std::move(tempids))},
-                  {"datoms", Count(r->tx_data.size())}}));
+    std::vector<std::pair<std::string, Node>> report = {
+        {"tx", Count(r->tx)},
+        {"tempids", Node::Coll(Kind::kMap, std::move(tempids))},
+        {"datoms", Count(r->tx_data.size())}};
+    if (r->duplicate) report.emplace_back("duplicate", Node::Bool(true));
+    Print(a, Map(std::move(report)));
   }
   Status flushed = conn.Flush();  // what succeeded stays committed
   return flushed.ok() ? code : Fail(flushed);

@@ -13,6 +13,7 @@ namespace datalith::cli {
 namespace {
 
 bool IsSchema(const std::string& v) { return v == "read" || v == "write"; }
+bool IsClientId(const std::string& v) { return CheckClientId(v).ok(); }
 
 const Flag kSchemaFlags[] = {
     {"schema", "read|write", "schema-on-write (default: attributes must be declared) or schema-on-read",
@@ -46,8 +47,11 @@ const std::vector<Command>& Commands() {
        "Each top-level form of the input (default: stdin) is one transaction, applied in\n"
        "order; prints one report per transaction: {:tx ID, :tempids {...}, :datoms N}\n"
        "(N counts the tx-data, including the transaction's :db/txInstant). Stops at the\n"
-       "first failing transaction; the ones before it stay committed.",
-       {}, 1, 2, true, CmdTransact},
+       "first failing transaction; the ones before it stay committed. With --client ID\n"
+       "(1-64 characters of [A-Za-z0-9._:-]) the input is one transaction, applied only if\n"
+       "no transaction with that client id is committed; else the report is that one's,\n"
+       "with :duplicate true, and nothing is applied (run it again safely).",
+       {{"client", "ID", "the transaction's client id (idempotency key)", IsClientId}}, 1, 2, true, CmdTransact},
       {"query", "[QUERY]", "run a Datalog query over databases and inputs",
        "QUERY is the query text (or --file). The inputs are given in :in order by the\n"
        "repeatable flags --db, --arg and --rules; --as-of, --since and --history change\n"

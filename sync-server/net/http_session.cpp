@@ -58,6 +58,7 @@ std::string MetricsJson(ServerState& state) {
                        {"commits", m.commits.load()},
                        {"transactions", m.transactions.load()},
                        {"tx_errors", m.tx_errors.load()},
+                       {"tx_duplicates", m.tx_duplicates.load()},
                        {"updates_sent", m.updates_sent.load()},
                        {"log_updates_sent", m.log_updates_sent.load()},
                        {"log_resends", m.log_resends.load()},
@@ -171,10 +172,17 @@ void HttpSession::Transact(const std::string& name, http::request<http::string_b
   if (auto* e = std::get_if<sync::ProtocolError>(&grant)) return error(*e);
   auto [db, access] = std::get<0>(grant);
   if (access != sync::Access::kWrite) return error({sync::ErrorCode::kForbidden, "this token is read-only"});
+  // The header means what the `client` field of a WebSocket `tx` means (§5.4).
+  std::optional<std::string> client;
+  if (auto key = req.find("Idempotency-Key"); key != req.end()) {
+    client = std::string(key->value());
+    Status valid = CheckClientId(*client);
+    if (!valid.ok()) return error({sync::ErrorCode::kTxFailed, "header Idempotency-Key: " + valid.message()});
+  }
   auto tx = edn::ReadOne(req.body());
   if (!tx.ok()) return error({sync::ErrorCode::kTxFailed, tx.status().ToString()});
   auto self = shared_from_this();
-  auto err = db->Submit(std::move(tx).value(), [self, v, ka](sync::TxOutcome o) {
+  auto err = db->Submit(std::move(tx).value(), std::move(client), [self, v, ka](sync::TxOutcome o) {
     net::post(self->stream_.get_executor(), [self, v, ka, o = std::move(o)] {
       if (o.error) return self->Send(Response(StatusFor(o.error->code), v, ka, sync::ErrorJson(*o.error)));
       self->Send(Response(http::status::ok, v, ka, sync::TxOkJson(o.reply)));

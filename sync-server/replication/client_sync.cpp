@@ -240,10 +240,16 @@ void ClientSync::OnTx(TxRequest&& t) {
                                                        " transactions of this session are unanswered"},
                           t.id),
                 false);
+  if (!t.client_error.empty()) return Send(ErrorJson({ErrorCode::kTxFailed, t.client_error}, t.id), false);
+  if (t.client) {
+    Status valid = CheckClientId(*t.client);
+    if (!valid.ok())
+      return Send(ErrorJson({ErrorCode::kTxFailed, "field \"client\": " + valid.message()}, t.id), false);
+  }
   auto node = edn::ReadOne(t.tx);
   if (!node.ok()) return Send(ErrorJson({ErrorCode::kTxFailed, node.status().ToString()}, t.id), false);
   uint64_t id = t.id;
-  auto err = db_->Submit(std::move(node).value(), [w = weak_from_this(), post = post_, id](TxOutcome o) {
+  auto err = db_->Submit(std::move(node).value(), std::move(t.client), [w = weak_from_this(), post = post_, id](TxOutcome o) {
     post([w, id, o = std::move(o)]() mutable {
       if (auto s = w.lock()) s->OnTxDone(id, std::move(o));
     });

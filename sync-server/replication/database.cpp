@@ -91,13 +91,14 @@ Database::Head Database::head() const {
   return head_;
 }
 
-std::optional<ProtocolError> Database::Submit(edn::Node tx, std::function<void(TxOutcome)> done) {
+std::optional<ProtocolError> Database::Submit(edn::Node tx, std::optional<std::string> client,
+                                              std::function<void(TxOutcome)> done) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closing_) return ProtocolError{ErrorCode::kShuttingDown, "the server is shutting down"};
   if (queue_.size() >= limits_.max_queued_tx)
     return ProtocolError{ErrorCode::kOverloaded, "database '" + name_ + "' has " +
                                                      std::to_string(queue_.size()) + " queued transactions"};
-  queue_.push_back({std::move(tx), std::move(done), std::chrono::steady_clock::now()});
+  queue_.push_back({std::move(tx), std::move(client), std::move(done), std::chrono::steady_clock::now()});
   cv_.notify_one();
   return std::nullopt;
 }
@@ -140,22 +141,31 @@ void Database::CommitGroup(std::vector<Pending>* group) {
   std::vector<TxOutcome> outcomes(group->size());
   size_t applied = 0;
   for (size_t i = 0; i < group->size(); ++i) {
-    auto r = conn_->Transact((*group)[i].tx);
+    TxOptions options;
+    options.client_id = (*group)[i].client;
+    auto r = conn_->Transact((*group)[i].tx, options);
     if (!r.ok()) {
       outcomes[i].error = ProtocolError{ErrorCode::kTxFailed, r.status().ToString()};
       continue;
     }
-    ++applied;
     TxReply& reply = outcomes[i].reply;
     reply.tx = r->tx;
     reply.tempids = std::move(r->tempids);
     reply.datoms = r->tx_data.size();
+    reply.duplicate = r->duplicate;
+    if (!r->duplicate) ++applied;
   }
-  if (applied > 0) {
-    Status s = conn_->Flush();
+  // A duplicate of a transaction still pending (its group's flush failed) is worth a
+  // flush too: it gets a commit instead of commit_failed.
+  const EntityId durable_tx = head().tx;
+  const bool flush = applied > 0 || std::any_of(outcomes.begin(), outcomes.end(), [&](const TxOutcome& o) {
+                       return !o.error && o.reply.duplicate && o.reply.tx > durable_tx;
+                     });
+  Status s = flush ? conn_->Flush() : Status::Ok();
+  if (flush) {
     Address commit = conn_->last_flush().commit;
     for (TxOutcome& o : outcomes) {
-      if (o.error) continue;
+      if (o.error || o.reply.duplicate) continue;
       if (!s.ok()) {
         o.error = ProtocolError{ErrorCode::kCommitFailed,
                                 "the transaction was applied but its commit failed (" +
@@ -166,20 +176,39 @@ void Database::CommitGroup(std::vector<Pending>* group) {
     }
     if (s.ok()) {
       metrics_.commits++;
-      metrics_.group_size.Add(static_cast<double>(applied));
+      if (applied > 0) metrics_.group_size.Add(static_cast<double>(applied));
       Publish();
     }
   }
+  AnswerDuplicates(s, &outcomes);
   for (size_t i = 0; i < group->size(); ++i) {
     TxOutcome& o = outcomes[i];
     o.latency_ms = MsSince((*group)[i].queued);
     if (o.error) {
       metrics_.tx_errors++;
+    } else if (o.reply.duplicate) {
+      metrics_.tx_duplicates++;
     } else {
       metrics_.transactions++;
       metrics_.tx_latency.Add(o.latency_ms);
     }
     (*group)[i].done(std::move(o));
+  }
+}
+
+// A duplicate's original is in the durable head, unless it is a transaction of this
+// group whose flush failed: then its outcome is as unknown as the original's.
+void Database::AnswerDuplicates(const Status& flushed, std::vector<TxOutcome>* outcomes) {
+  const Head durable = head();
+  for (TxOutcome& o : *outcomes) {
+    if (o.error || !o.reply.duplicate) continue;
+    if (o.reply.tx <= durable.tx) {
+      o.reply.commit = durable.commit;
+    } else {
+      o.error = ProtocolError{ErrorCode::kCommitFailed,
+                              "the transaction with this client id was applied but its commit failed (" +
+                                  flushed.ToString() + "); it may still commit with a later one"};
+    }
   }
 }
 

@@ -57,6 +57,7 @@ struct DatabaseMetrics {
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> transactions{0};
   std::atomic<uint64_t> tx_errors{0};
+  std::atomic<uint64_t> tx_duplicates{0};  // resent client ids answered without applying
   std::atomic<uint64_t> updates_sent{0};  // head messages
   std::atomic<uint64_t> log_updates_sent{0};  // of which the client replays the log
   std::atomic<uint64_t> log_resends{0};  // log updates a client could not rebuild
@@ -86,8 +87,11 @@ class Database {
 
   // Queues a transaction. `done` runs on the writer thread once the group commit that
   // holds it is durable, or the tx failed. Returns an error instead (and never calls
-  // `done`) when the queue is full (kOverloaded) or the database is closing.
-  std::optional<ProtocolError> Submit(edn::Node tx, std::function<void(TxOutcome)> done);
+  // `done`) when the queue is full (kOverloaded) or the database is closing. With a
+  // `client` id (valid: CheckClientId) a resend of a committed tx is answered with the
+  // original outcome (TxReply::duplicate) and applies nothing.
+  std::optional<ProtocolError> Submit(edn::Node tx, std::optional<std::string> client,
+                                      std::function<void(TxOutcome)> done);
 
   void Subscribe(const std::shared_ptr<Subscriber>& s);
 
@@ -99,12 +103,14 @@ class Database {
  private:
   struct Pending {
     edn::Node tx;
+    std::optional<std::string> client;
     std::function<void(TxOutcome)> done;
     std::chrono::steady_clock::time_point queued;
   };
   Database(std::string name, std::shared_ptr<Connection> conn, const Limits& limits);
   void WriterLoop();
   void CommitGroup(std::vector<Pending>* group);
+  void AnswerDuplicates(const Status& flushed, std::vector<TxOutcome>* outcomes);
   void Publish();
 
   const std::string name_;

@@ -146,7 +146,15 @@ std::variant<ClientMessage, ProtocolError> ParseClientText(std::string_view text
     auto id = IdField(j, "id", &err);
     auto tx = id ? StringField(j, "tx", limits.max_message_bytes, &err) : std::nullopt;
     if (!tx) return err;
-    return ClientMessage(TxRequest{*id, std::move(*tx)});
+    TxRequest r;
+    r.id = *id;
+    r.tx = std::move(*tx);
+    auto client = j.find("client");
+    if (client != j.end() && !client->is_null()) {
+      if (client->is_string()) r.client = client->get<std::string>();
+      else r.client_error = "field \"client\" must be a string";
+    }
+    return ClientMessage(std::move(r));
   }
   if (t == "ack") {
     auto commit = AddressField(j, "commit", false, &err);
@@ -170,6 +178,7 @@ std::string WelcomeJson(const std::string& db, bool writable, const Address& hea
             {"access", writable ? "write" : "read"},
             {"head", head.Hex()},
             {"tx", tx},
+            {"features", kFeatures},
             {"limits",
              {{"max_message_bytes", limits.max_message_bytes},
               {"max_frame_bytes", limits.max_frame_bytes},
@@ -199,6 +208,7 @@ std::string TxOkJson(const TxReply& r) {
   for (const auto& [name, id] : r.tempids) tempids[name] = id;
   Json j = {{"type", "tx_ok"},   {"id", r.id},         {"tx", r.tx},
             {"tempids", tempids}, {"datoms", r.datoms}, {"commit", r.commit.Hex()}};
+  if (r.duplicate) j["duplicate"] = true;
   return j.dump();
 }
 

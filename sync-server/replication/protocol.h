@@ -71,6 +71,11 @@ struct Hello {
 struct TxRequest {
   uint64_t id = 0;
   std::string tx;  // EDN tx data
+  // The client id (idempotency key, §5.4) when the field is present. Its value is
+  // checked by the core, so a bad one answers this tx with tx_failed: `client_error`
+  // says why when it is not even a string.
+  std::optional<std::string> client;
+  std::string client_error;
 };
 struct Ack {
   Address commit;
@@ -87,6 +92,8 @@ std::variant<ClientMessage, ProtocolError> ParseClientText(std::string_view text
                                                            const Limits& limits);
 
 // ---- server → client text messages ----
+// What this server does beyond the base protocol, in `welcome.features`.
+inline constexpr const char* kFeatures[] = {"client_ids"};
 std::string WelcomeJson(const std::string& db, bool writable, const Address& head,
                         EntityId tx, const Limits& limits);
 struct HeadInfo {
@@ -109,6 +116,7 @@ struct TxReply {
   std::map<std::string, EntityId> tempids;
   uint64_t datoms = 0;
   Address commit;  // the durable commit that contains the tx
+  bool duplicate = false;  // the client id was committed before: tx and tempids are the original's
 };
 std::string TxOkJson(const TxReply& reply);
 // `id` is set for errors that answer a tx request.

@@ -173,4 +173,16 @@ expect_exit 0 "$DL" help
 expect_exit 0 "$DL" query --help
 expect_has "help" "$(cat out.txt)" "--explain"
 
+# --- transact --client: a rerun with the same id applies nothing and reports the original ---
+"$DL" create once >/dev/null
+"$DL" transact once - >/dev/null <<<'[{:db/ident :o/sku :db/valueType :db.type/string} {:db/ident :o/n :db/valueType :db.type/long}]'
+first=$("$DL" transact once --client run-1 <<<'[{:db/id "c" :o/sku "C" :o/n 1}]')
+again=$("$DL" transact once --client run-1 <<<'[{:db/id "c" :o/sku "C" :o/n 2}]')
+expect_eq "client id rerun" "$again" "$(sed 's/:datoms [0-9]*}/:datoms 0, :duplicate true}/' <<<"$first")"
+expect_eq "client id applied once" "$("$DL" query '[:find ?n . :where [?e :o/sku "C"] [?e :o/n ?n]]' --db once)" "1"
+expect_exit 2 "$DL" transact once --client 'no spaces' - <<<'[]'
+printf '[]\n[]\n' >two.edn
+expect_exit 1 "$DL" transact once two.edn --client run-2
+expect_has "client id, two transactions" "$ERR" "one transaction"
+
 echo "cli: all tests passed"

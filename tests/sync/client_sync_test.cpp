@@ -160,9 +160,39 @@ struct Client {
 void Commit(Database& db, const std::string& tx) {
   std::promise<TxOutcome> done;
   auto f = done.get_future();
-  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), [&](TxOutcome o) { done.set_value(std::move(o)); }));
+  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), std::nullopt, [&](TxOutcome o) { done.set_value(std::move(o)); }));
   auto o = f.get();
   if (o.error) FAIL(o.error->message);
+}
+
+// A memory store whose Puts fail while `failing` is set (a disk that fills, then frees).
+class FlakyStore : public Store {
+ public:
+  std::atomic<bool> failing{false};
+  Result<std::string> Get(const Address& a) override { return base_->Get(a); }
+  Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override {
+    if (failing) return Status::IOError("test: disk full");
+    return base_->Put(blobs);
+  }
+  Status Sync() override { return base_->Sync(); }
+  Result<std::optional<std::string>> GetHead(const std::string& n) override { return base_->GetHead(n); }
+  Status CasHead(const std::string& n, const std::optional<std::string>& expected, const std::string& v) override {
+    return base_->CasHead(n, expected, v);
+  }
+  Result<std::vector<std::string>> ListHeads() override { return base_->ListHeads(); }
+  Status DeleteHead(const std::string& n) override { return base_->DeleteHead(n); }
+  Result<std::vector<Address>> List() override { return base_->List(); }
+  Status Delete(const Address& a) override { return base_->Delete(a); }
+
+ private:
+  std::shared_ptr<Store> base_ = MakeMemoryStore();
+};
+
+TxOutcome Submit(Database& db, const std::string& tx, std::optional<std::string> client) {
+  std::promise<TxOutcome> done;
+  auto f = done.get_future();
+  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), std::move(client), [&](TxOutcome o) { done.set_value(std::move(o)); }));
+  return f.get();
 }
 
 // A registry serving "inv" from a fresh data directory, the database opened (the
@@ -374,7 +404,7 @@ TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown dra
         // Every fifth one conflicts with itself: two values of a unique identity.
         std::string tx = i % 5 == 4 ? "[{:db/id 1 :k 1}" + std::string("{:db/id 2 :k 1}]")
                                     : "[{:k " + std::to_string(t * 1000 + i) + "}]";
-        REQUIRE_FALSE(db->Submit(*edn::ReadOne(tx), [&](TxOutcome o) { p.set_value(std::move(o)); }));
+        REQUIRE_FALSE(db->Submit(*edn::ReadOne(tx), std::nullopt, [&](TxOutcome o) { p.set_value(std::move(o)); }));
         auto o = f.get();
         (o.error ? failed : ok)++;
       }
@@ -389,10 +419,81 @@ TEST_CASE_METHOD(Server, "group commit answers each transaction and shutdown dra
   Client c(registry);
   c.Hello("writer");
   registry.CloseAll();
-  auto late = db->Submit(*edn::ReadOne("[]"), [](TxOutcome) { FAIL("called"); });
+  auto late = db->Submit(*edn::ReadOne("[]"), std::nullopt, [](TxOutcome) { FAIL("called"); });
   REQUIRE(late);
   CHECK(late->code == ErrorCode::kShuttingDown);
   c.sync->Shutdown();
   CHECK(c.sync->close_error()->code == ErrorCode::kShuttingDown);
   CHECK(CloseCode(c.sync->close_error()->code) == 1001);
+}
+
+TEST_CASE_METHOD(Server, "a resent client id is answered with the original outcome, once applied", "[sync][client_sync]") {
+  Load(kSkuSchema);
+  Client c(registry);
+  c.Hello("writer");
+  const std::string tx = R"([{:db/id "o" :item/sku "once"}])";
+  // Four copies at once: some may share a group commit, some follow it.
+  for (uint64_t id = 1; id <= 4; ++id) c.SendText({{"type", "tx"}, {"id", id}, {"tx", tx}, {"client", "c-1"}});
+  auto answered = [&] {
+    size_t n = 0;
+    for (const Json& t : c.texts) n += t["type"] == "tx_ok";
+    return n == 4;
+  };
+  REQUIRE(c.WaitFor(answered));
+  std::vector<const Json*> oks;
+  for (const Json& t : c.texts) {
+    if (t["type"] == "tx_ok") oks.push_back(&t);
+  }
+  size_t originals = 0;
+  for (const Json* o : oks) {
+    CHECK((*o)["tx"] == (*oks[0])["tx"]);
+    CHECK((*o)["tempids"] == (*oks[0])["tempids"]);
+    CHECK((*o)["commit"].get<std::string>().size() == 32);
+    originals += !o->contains("duplicate");
+    if (o->contains("duplicate")) CHECK((*o)["duplicate"] == true);
+  }
+  CHECK(originals == 1);
+  CHECK(db->metrics().tx_duplicates == 3);
+  auto skus = db->connection().db().Datoms(IndexType::kAvet, {Value::Keyword("item/sku"), Value::String("once")});
+  REQUIRE(skus.ok());
+  CHECK(skus->size() == 1);
+
+  // A bad client id answers its tx with tx_failed naming the field; the session goes on.
+  c.SendText({{"type", "tx"}, {"id", 9}, {"tx", tx}, {"client", "no spaces"}});
+  c.SendText({{"type", "tx"}, {"id", 10}, {"tx", tx}, {"client", 5}});
+  c.Drain();
+  size_t bad = 0;
+  for (const Json& t : c.texts) {
+    if (t["type"] != "error" || (t["id"] != 9 && t["id"] != 10)) continue;
+    CHECK(t["code"] == "tx_failed");
+    CHECK(t["message"].get<std::string>().find("\"client\"") != std::string::npos);
+    ++bad;
+  }
+  CHECK(bad == 2);
+  CHECK_FALSE(c.sync->close_error());
+}
+
+TEST_CASE("a resend after commit_failed commits the pending original and answers it as a duplicate", "[sync][client_sync]") {
+  auto store = std::make_shared<FlakyStore>();
+  auto db = *Database::Open("flaky", store, /*create=*/true, Limits{});
+  REQUIRE_FALSE(Submit(*db, kSkuSchema, std::nullopt).error);
+  const std::string tx = R"([{:db/id "o" :item/sku "flaky"}])";
+  store->failing = true;
+  TxOutcome lost = Submit(*db, tx, "c-9");
+  REQUIRE(lost.error);
+  CHECK(lost.error->code == ErrorCode::kCommitFailed);
+  const Database::Head before = db->head();
+  store->failing = false;
+  TxOutcome resent = Submit(*db, tx, "c-9");
+  INFO((resent.error ? resent.error->message : ""));
+  REQUIRE_FALSE(resent.error);
+  CHECK(resent.reply.duplicate);
+  CHECK(resent.reply.tx > before.tx);
+  CHECK(resent.reply.commit == db->head().commit);
+  CHECK(db->head().tx >= resent.reply.tx);
+  CHECK(db->connection().pending_tx() == 0);
+  auto skus = db->connection().db().Datoms(IndexType::kAvet, {Value::Keyword("item/sku"), Value::String("flaky")});
+  REQUIRE(skus.ok());
+  CHECK(skus->size() == 1);
+  db->Close();
 }

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "protocol.h"
 
 using namespace datalith;
@@ -51,6 +53,16 @@ TEST_CASE("client text messages parse", "[sync][codec]") {
   const auto& t = std::get<TxRequest>(std::get<ClientMessage>(r));
   CHECK(t.id == 9007199254740991ull);
   CHECK(t.tx == "[{:a 1}]");
+  CHECK_FALSE(t.client);
+
+  // `client` is optional; a mistyped one is left to the tx's answer, not fatal.
+  r = ParseClientText(R"({"type":"tx","id":3,"tx":"[]","client":"tab-1:7"})", {});
+  CHECK(std::get<TxRequest>(std::get<ClientMessage>(r)).client == std::optional<std::string>("tab-1:7"));
+  r = ParseClientText(R"({"type":"tx","id":3,"tx":"[]","client":null})", {});
+  CHECK_FALSE(std::get<TxRequest>(std::get<ClientMessage>(r)).client);
+  r = ParseClientText(R"({"type":"tx","id":3,"tx":"[]","client":12})", {});
+  CHECK_FALSE(std::get<TxRequest>(std::get<ClientMessage>(r)).client);
+  CHECK(std::get<TxRequest>(std::get<ClientMessage>(r)).client_error.find("\"client\"") != std::string::npos);
 
   r = ParseClientText(R"({"type":"ack","commit":")" + Addr(2).Hex() + R"("})", {});
   CHECK(std::get<Ack>(std::get<ClientMessage>(r)).commit == Addr(2));
@@ -101,6 +113,11 @@ TEST_CASE("server messages are the documented JSON", "[sync][codec]") {
   TxReply reply{5, 4398046511106, {{"a", 1000}}, 3, Addr(4)};
   CHECK(TxOkJson(reply) == R"({"commit":")" + Addr(4).Hex() +
                                R"(","datoms":3,"id":5,"tempids":{"a":1000},"tx":4398046511106,"type":"tx_ok"})");
+  reply.duplicate = true;
+  CHECK(TxOkJson(reply) == R"({"commit":")" + Addr(4).Hex() +
+                               R"(","datoms":3,"duplicate":true,"id":5,"tempids":{"a":1000},"tx":4398046511106,"type":"tx_ok"})");
+  auto welcome = nlohmann::json::parse(WelcomeJson("inv", true, Addr(4), 4398046511106, {}));
+  CHECK(welcome["features"] == nlohmann::json::array({"client_ids"}));
   CHECK(ErrorJson({ErrorCode::kBadToken, "no"}) == R"({"code":"bad_token","message":"no","type":"error"})");
   CHECK(ErrorJson({ErrorCode::kTxFailed, "bad \xff"}, 2) ==
         "{\"code\":\"tx_failed\",\"id\":2,\"message\":\"bad \xEF\xBF\xBD\",\"type\":\"error\"}");

@@ -144,7 +144,24 @@ struct TxReport {
   std::vector<Datom> tx_data;  // what the transaction changed, incl. the tx entity
   std::map<std::string, EntityId> tempids;  // "-1", "order-1", "datomic.tx"
   EntityId tx = 0;
+  // The transaction's client id was already in the database: nothing was applied;
+  // `tx` and `tempids` are the original transaction's, `tx_data` is empty and
+  // db_before == db_after.
+  bool duplicate = false;
 };
+
+// Options of one transaction.
+struct TxOptions {
+  // An idempotency key chosen by the client (1-64 characters of [A-Za-z0-9._:-]),
+  // recorded on the tx entity as :datalith.tx/client in the same commit. A transaction
+  // whose client id the database (pending transactions included) already holds applies
+  // nothing and reports the original (TxReport::duplicate), so a resend after a lost
+  // answer never applies twice. A rejected transaction records nothing.
+  std::optional<std::string> client_id;
+};
+
+// OK if `id` is a valid client id, else InvalidArgument naming the problem.
+Status CheckClientId(std::string_view id);
 
 struct CreateOptions {
   SchemaFlexibility schema_flexibility = SchemaFlexibility::kWrite;
@@ -228,8 +245,8 @@ class Connection {
   // that fills the group (max_pending_tx/bytes) flushes it; if that flush fails, the
   // transaction is not applied and its error is the flush's (earlier pending
   // transactions stay pending).
-  Result<TxReport> Transact(std::string_view edn_text);
-  Result<TxReport> Transact(const edn::Node& tx_data);
+  Result<TxReport> Transact(std::string_view edn_text, const TxOptions& options = {});
+  Result<TxReport> Transact(const edn::Node& tx_data, const TxOptions& options = {});
 
   // Makes every pending transaction durable as one commit.
   Status Flush();

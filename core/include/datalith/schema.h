@@ -59,6 +59,11 @@ constexpr EntityId kTupleType = 10;
 constexpr EntityId kTupleTypes = 11;
 constexpr EntityId kTxInstant = 12;
 constexpr EntityId kLastSystem = 12;
+// Reserved for the client ids of exactly-once transactions (TxOptions::client_id), but
+// not bootstrap attributes: the first transaction with a client id installs them
+// (docs/format.md §3), so databases written without them stay as they were.
+constexpr EntityId kTxClient = 13;   // :datalith.tx/client, string, :db.unique/value
+constexpr EntityId kTxTempids = 14;  // :datalith.tx/tempids, string, :db/index false
 }  // namespace sys
 
 class Schema {

@@ -258,15 +258,30 @@ Db Connection::db() const {
   return Db(impl_->state);
 }
 
-Result<TxReport> Connection::Transact(std::string_view edn_text) {
+Result<TxReport> Connection::Transact(std::string_view edn_text, const TxOptions& options) {
   DL_ASSIGN_OR_RETURN(edn::Node node, edn::ReadOne(edn_text));
-  return Transact(node);
+  return Transact(node, options);
 }
 
-Result<TxReport> Connection::Transact(const edn::Node& tx_data) {
+Result<TxReport> Connection::Transact(const edn::Node& tx_data, const TxOptions& options) {
+  const std::string client = options.client_id.value_or("");
+  if (options.client_id) DL_RETURN_IF_ERROR(CheckClientId(client));
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto before = impl_->state;
-  DL_ASSIGN_OR_RETURN(internal::TxOutput out, internal::Transact(before, tx_data, NowMillis()));
+  if (options.client_id) {
+    // Looked up in the state with the pending transactions: a second copy in the same
+    // group commit is a duplicate too. The lock keeps the check and the apply together.
+    DL_ASSIGN_OR_RETURN(std::optional<internal::ClientTx> seen, internal::FindClientTx(before, client));
+    if (seen) {
+      TxReport dup;
+      dup.db_before = dup.db_after = Db(before);
+      dup.tempids = std::move(seen->tempids);
+      dup.tx = seen->tx;
+      dup.duplicate = true;
+      return dup;
+    }
+  }
+  DL_ASSIGN_OR_RETURN(internal::TxOutput out, internal::Transact(before, tx_data, NowMillis(), client));
   TxReport report;
   report.db_before = Db(before);
   report.db_after = Db(out.after);

@@ -310,13 +310,20 @@ Result<TxOutput> Transactor::Finish() {
       DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits));
     }
   }
-  for (const auto& [name, id] : tempids_) {
-    if (!name.empty() && name[0] == '\x01') continue;  // generated for maps without :db/id
-    out.tempids[name] = id;
-  }
-  out.tempids[kTxTempid] = tx_;
+  out.tempids = ReportedTempids();
   out.tx = tx_;
   out.after = std::move(after);
+  return out;
+}
+
+// The tempids as the caller sees them: with "datomic.tx", without the generated ones.
+std::map<std::string, EntityId> Transactor::ReportedTempids() const {
+  std::map<std::string, EntityId> out;
+  for (const auto& [name, id] : tempids_) {
+    if (!name.empty() && name[0] == '\x01') continue;  // generated for maps without :db/id
+    out[name] = id;
+  }
+  out[kTxTempid] = tx_;
   return out;
 }
 

@@ -14,6 +14,7 @@ Result<TxOutput> Transactor::Replay(const LoggedTx& t) {
   }
   if (t.max_eid < before_->max_eid) return Status::Corruption("log: entity ids go backwards");
   next_eid_ = t.max_eid + 1;
+  reserved_schema_ok_ = true;  // the writer checked: the log may install the client id attributes
   for (const Datom& d : t.datoms) {
     if (d.added) {
       adds_.Insert(Datom{d.e, d.a, d.v, tx_, true});

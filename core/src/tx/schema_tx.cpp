@@ -17,6 +17,8 @@ Status Transactor::ApplySchema() {
   auto next = std::make_shared<Schema>(*schema_);
   for (EntityId e : schema_entities_) {
     if (e <= sys::kLastSystem) return Status::Invalid("the system attributes cannot be changed");
+    if ((e == sys::kTxClient || e == sys::kTxTempids) && !reserved_schema_ok_)
+      return Status::Invalid("the client id attributes (:datalith.tx/*, entities 13 and 14) are reserved");
     std::map<EntityId, Value> props;  // schema attribute → value after this tx
     std::string prefix;
     PutFixed64BE(&prefix, e);

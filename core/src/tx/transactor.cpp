@@ -242,6 +242,9 @@ Result<EntityId> Transactor::Resolve(const ERef& r, const Node* where) {
 }
 
 Result<const Attribute*> Transactor::AttrFor(const Op& op) {
+  // A forged :datalith.tx/client would make a later transaction a duplicate.
+  if (std::string_view(*op.attr).substr(0, kReservedNs.size()) == kReservedNs)
+    return Err(op.form, "attribute :" + *op.attr + " is reserved: only the client id option writes it");
   const Attribute* a = schema_->AttrByIdent(*op.attr);
   if (a) return a;
   if (schema_->flexibility() == SchemaFlexibility::kWrite)
@@ -674,6 +677,7 @@ Result<TxOutput> Transactor::Run(const Node& tx_data) {
   DL_RETURN_IF_ERROR(ApplySchema());
   size_t schema_entities = schema_entities_.size();
   DL_RETURN_IF_ERROR(RunOps(data_ops));
+  if (!client_.empty()) DL_RETURN_IF_ERROR(RecordClient());  // tempids are final here
   // :db/retractEntity of an attribute or enum (or a schema-on-read attribute
   // installed on first use) changes the schema too.
   if (schema_entities_.size() != schema_entities) DL_RETURN_IF_ERROR(ApplySchema());
@@ -693,8 +697,10 @@ Result<TxOutput> Transactor::Run(const Node& tx_data) {
 // Not inlined: with link-time optimisation the transactor would otherwise be inlined
 // into Connection::Transact, which the WASM build compiles -Os, and be optimised for size.
 [[gnu::noinline]] Result<TxOutput> Transact(const std::shared_ptr<const DbState>& before,
-                                            const edn::Node& tx_data, int64_t now_millis) {
+                                            const edn::Node& tx_data, int64_t now_millis,
+                                            const std::string& client) {
   tx::Transactor t(before, now_millis);
+  t.set_client(client);
   return t.Run(tx_data);
 }
 

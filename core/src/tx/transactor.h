@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,19 @@ struct TxOutput {
 };
 
 // `now_millis` is the wall clock for :db/txInstant (kept monotonic per database).
+// A non-empty `client` (a valid client id, not yet in `before`) is recorded on the tx
+// entity with the tempids (client_id.cpp).
 Result<TxOutput> Transact(const std::shared_ptr<const DbState>& before, const edn::Node& tx_data,
-                          int64_t now_millis);
+                          int64_t now_millis, const std::string& client = {});
+
+// The transaction that recorded client id `client`, and its tempids as Transact
+// reported them; nullopt if `state` holds no such transaction.
+struct ClientTx {
+  EntityId tx = 0;
+  std::map<std::string, EntityId> tempids;
+};
+Result<std::optional<ClientTx>> FindClientTx(const std::shared_ptr<const DbState>& state,
+                                             const std::string& client);
 
 // Applies a logged transaction (the writer's datoms, db/tx_log.h) to the state before it,
 // building what Transact built on the writer. Corruption if it does not follow `before`.

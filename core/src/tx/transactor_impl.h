@@ -21,6 +21,10 @@ using edn::Kind;
 using edn::Node;
 
 inline constexpr const char* kTxTempid = "datomic.tx";
+inline constexpr const char* kClientIdent = "datalith.tx/client";
+inline constexpr const char* kTempidsIdent = "datalith.tx/tempids";
+// The namespace of the client id attributes: only the client id option writes them.
+inline constexpr std::string_view kReservedNs = "datalith.tx/";
 
 // An entity reference as written in tx data.
 struct ERef {
@@ -63,6 +67,7 @@ class Transactor {
   }
 
   Result<TxOutput> Run(const Node& tx_data);
+  void set_client(std::string client) { client_ = std::move(client); }
   Result<TxOutput> Replay(const LoggedTx& logged);  // replay.cpp
 
  private:
@@ -104,6 +109,11 @@ class Transactor {
   Status UpdateTuples();
   Status CheckUnique();
   Result<TxOutput> Finish();
+  std::map<std::string, EntityId> ReportedTempids() const;
+
+  // ---- client ids (client_id.cpp) ----
+  Status InstallClientAttrs();
+  Status RecordClient();
 
   Status Err(const Node* where, const std::string& msg) {
     return Status::Invalid((where ? where->Where() + ": " : std::string()) + msg);
@@ -135,6 +145,10 @@ class Transactor {
   std::map<std::string, const Node*> value_tempids_;
   std::set<std::pair<EntityId, EntityId>> touched_;  // (e, a) for composite tuples
   Status scan_status_;  // first storage error met by Scan
+  std::string client_;  // the client id to record, or empty
+  // The schema of the client id attributes may change: only while installing them, or
+  // replaying the writer's install (a user changing it would break the dedupe).
+  bool reserved_schema_ok_ = false;
 };
 
 inline std::string WhereOf(const Node* n) { return n ? n->Where() + ": " : std::string(); }
