@@ -137,6 +137,24 @@ class Session {
       const e = new Error(`an earlier commit failed to persist (${this.broken.message}); reconnect`);
       return items.forEach((it) => it.reject(e));
     }
+    // A local IndexedDB database: the batch holds the database's cross-tab write lock
+    // (tabs.js) and starts from the stored head, so tabs writing at once take turns
+    // instead of failing with 'conflict'. One lock per batch: group commit stays.
+    const tabs = this.sync ? null : this.store.tabs;
+    if (!tabs) return this.commitItems(core, items);
+    return tabs.lock('write', async () => {
+      try {
+        await this.follow(core);
+      } catch (e) {
+        const err = new Error(`the transaction was not applied: reading the head another tab stored failed (${e.message})`);
+        return items.forEach((it) => it.reject(err));
+      }
+      if (await this.commitItems(core, items)) tabs.post({ head: this.store.head });
+    }).catch((e) => items.forEach((it) => it.reject(e)));  // the lock itself was refused
+  }
+
+  // Applies, flushes and persists `items`; true if a commit was stored.
+  async commitItems(core, items) {
     const { raw } = core;
     const applied = [];
     for (const it of items) {
@@ -147,7 +165,7 @@ class Session {
         it.reject(e);
       }
     }
-    if (applied.length === 0) return;
+    if (applied.length === 0) return false;
     if (this.store.flushes) {
       try {
         await core.call([this.store], () => raw.connFlush(this.conn));
@@ -155,13 +173,56 @@ class Session {
       } catch (e) {
         const err = e.code === 'conflict' ? await this.rebase(core, e)
           : new Error(`the transaction was applied but could not be stored: ${e.message}`);
-        return applied.forEach((it) => it.reject(err));
+        applied.forEach((it) => it.reject(err));
+        return false;
       }
     }
     for (const it of applied) {
       this.notify(it.report);
       it.resolve(it.report);
     }
+    return true;
+  }
+
+  // A local IndexedDB database: when another tab announces a commit, catch up with it
+  // in this session's queue (one catch-up for a burst of announcements).
+  followTabs(core) {
+    let queued = false;
+    this.store.tabs.onMessage(() => {
+      if (queued || this.conns.size === 0) return;
+      queued = true;
+      this.enqueue(() => {
+        queued = false;
+        return this.conns.size > 0 && this.follow(core);
+      }).catch((e) => console.warn(`datalith: could not follow another tab's commit: ${e.message}`));
+    });
+  }
+
+  // Moves the raw connection to the head stored in IndexedDB if another tab moved it,
+  // and gives the listeners each transaction this session has not seen (the log from
+  // its snapshot's basis on); one report with `reset: true` if that cannot be read.
+  // Runs in the queue, between batches (no transaction pending).
+  async follow(core) {
+    const { raw } = core;
+    const head = await this.store.reloadHeads();
+    if (head === null || head === raw.connHead(this.conn)) return;
+    const db = raw.connDb(this.conn);
+    const from = raw.dbBasis(db) + 1;
+    raw.dbRelease(db);
+    await core.call([this.store], () => raw.connRefresh(this.conn));
+    let txs = [];
+    try {
+      txs = await core.call([this.store], () => raw.connTxRange(this.conn, from, 0));
+    } catch (e) {
+      console.warn(`datalith: could not read another tab's transactions: ${e.message}`);
+    }
+    if (txs.length === 0) {
+      const db = raw.connDb(this.conn);
+      const txId = raw.dbBasis(db);
+      raw.dbRelease(db);
+      return this.notify({ txId, tempids: {}, txData: [], commit: head, reset: true });
+    }
+    for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
   }
 
   // Another page or tab committed to this IndexedDB database first (persist found the
@@ -374,6 +435,7 @@ class Datalith {
           throw e;
         }
         this.#sessions.set(where.key, session);
+        if (store.tabs) session.followTabs(core);
       }
       const conn = new Connection(core, session, () => this.#detach(session, conn));
       session.conns.add(conn);
