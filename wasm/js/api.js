@@ -156,6 +156,7 @@ class Session {
   // Applies, flushes and persists `items`; true if a commit was stored.
   async commitItems(core, items) {
     const { raw } = core;
+    const from = this.basis(raw) + 1;
     const applied = [];
     for (const it of items) {
       try {
@@ -171,7 +172,7 @@ class Session {
         await core.call([this.store], () => raw.connFlush(this.conn));
         await this.store.persist();
       } catch (e) {
-        const err = e.code === 'conflict' ? await this.rebase(core, e)
+        const err = e.code === 'conflict' ? await this.rebase(core, e, from)
           : new Error(`the transaction was applied but could not be stored: ${e.message}`);
         applied.forEach((it) => it.reject(err));
         return false;
@@ -199,44 +200,53 @@ class Session {
   }
 
   // Moves the raw connection to the head stored in IndexedDB if another tab moved it,
-  // and gives the listeners each transaction this session has not seen (the log from
-  // its snapshot's basis on); one report with `reset: true` if that cannot be read.
-  // Runs in the queue, between batches (no transaction pending).
+  // and tells the listeners. Runs in the queue, between batches (no transaction pending).
   async follow(core) {
     const { raw } = core;
     const head = await this.store.reloadHeads();
     if (head === null || head === raw.connHead(this.conn)) return;
-    const db = raw.connDb(this.conn);
-    const from = raw.dbBasis(db) + 1;
-    raw.dbRelease(db);
+    const from = this.basis(raw) + 1;
     await core.call([this.store], () => raw.connRefresh(this.conn));
+    await this.heard(core, from);
+  }
+
+  // The connection moved to another tab's commits: the listeners get each transaction
+  // from `from` (the basis of the snapshot before, plus one) on, read from the log, or
+  // one report with `reset: true` if that cannot be read.
+  async heard(core, from) {
+    const { raw } = core;
+    const commit = raw.connHead(this.conn);
     let txs = [];
     try {
       txs = await core.call([this.store], () => raw.connTxRange(this.conn, from, 0));
     } catch (e) {
       console.warn(`datalith: could not read another tab's transactions: ${e.message}`);
     }
-    if (txs.length === 0) {
-      const db = raw.connDb(this.conn);
-      const txId = raw.dbBasis(db);
-      raw.dbRelease(db);
-      return this.notify({ txId, tempids: {}, txData: [], commit: head, reset: true });
-    }
-    for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
+    if (txs.length === 0) return this.notify({ txId: this.basis(raw), tempids: {}, txData: [], commit, reset: true });
+    for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit });
+  }
+
+  basis(raw) {
+    const db = raw.connDb(this.conn);
+    const t = raw.dbBasis(db);
+    raw.dbRelease(db);
+    return t;
   }
 
   // Another page or tab committed to this IndexedDB database first (persist found the
   // head moved), so this batch was not stored: reopen the raw connection at the stored
   // head, dropping the batch, so reads show the other page's commits and later
-  // transactions build on them. Returns the error for the batch's callers. If the
+  // transactions build on them, and the listeners hear of those commits (from `from`,
+  // the first tx id of the batch). Returns the error for the batch's callers. If the
   // reopen fails, the session refuses further writes.
-  async rebase(core, conflict) {
+  async rebase(core, conflict, from) {
     const { raw } = core;
     try {
       await this.store.reloadHeads();
       const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
       raw.connRelease(this.conn);
       this.conn = conn;
+      await this.heard(core, from);
       return Object.assign(new Error(`the transaction was not stored: ${conflict.message}; ` +
         'this connection now continues from the stored head'), { code: 'conflict' });
     } catch (e) {

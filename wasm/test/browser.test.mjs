@@ -185,7 +185,8 @@ test('two tabs writing one IndexedDB database without Web Locks (an older page):
   // A second page of the same browser context shares the origin's IndexedDB: a tab.
   // Without navigator.locks nothing serializes the tabs' commits (tabs.js), so only the
   // head's compare-and-set stands between them: a commit that lost the race is refused
-  // with 'conflict', and the stored data is exactly the commits that were accepted.
+  // with 'conflict', and the stored data is exactly the commits that were accepted, each
+  // of which every tab's listeners hear once.
   // (With Web Locks, tabs take turns: tabs-browser.test.mjs.)
   const other = await page.context().newPage();
   const open = async (p, create) => p.evaluate(async (create) => {
@@ -197,6 +198,8 @@ test('two tabs writing one IndexedDB database without Web Locks (an older page):
       await d.createDatabase(cfg);
     }
     window.tabConn = await d.connect(cfg);
+    window.heard = [];
+    window.tabConn.listen((r) => window.heard.push(...(r.reset ? ['reset'] : r.txData.filter((x) => x[1] === ':tab/name').map((x) => x[2]))));
   }, create);
   const writes = (p, tab) => p.evaluate(async (tab) => {
     const out = [];
@@ -222,6 +225,11 @@ test('two tabs writing one IndexedDB database without Web Locks (an older page):
       assert.match(r.message, /not stored: .*moved by another page or tab.*continues from the stored head/);
     }
     console.log(`two tabs without Web Locks, 30 writes each at once: ${refused.length} refused with 'conflict'`);
+    const accepted = results.filter((r) => typeof r === 'string').sort();
+    for (const p of [page, other]) {
+      await p.waitForFunction((n) => window.heard.length >= n, accepted.length, { timeout: 10000 });
+      assert.deepEqual((await p.evaluate(() => window.heard)).sort(), accepted);
+    }
     await load();
     const names = await page.evaluate(async () => {
       const d = await window.datalith.init();
@@ -230,7 +238,7 @@ test('two tabs writing one IndexedDB database without Web Locks (an older page):
       await conn.close();
       return names;
     });
-    assert.deepEqual(names.sort(), results.filter((r) => typeof r === 'string').sort());
+    assert.deepEqual(names.sort(), accepted);
   } finally {
     await other.close();
   }
