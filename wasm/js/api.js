@@ -195,7 +195,10 @@ class Session {
       this.enqueue(() => {
         queued = false;
         return this.conns.size > 0 && this.follow(core);
-      }).catch((e) => console.warn(`datalith: could not follow another tab's commit: ${e.message}`));
+      }).catch((e) => {
+        queued = false;
+        console.warn(`datalith: could not follow another tab's commit: ${e.message}`);
+      });
     });
   }
 

@@ -42,7 +42,6 @@ export class IdbStore {
   #db;
   #closed = false;
   #reads = { nodesRead: 0, bytesRead: 0, batches: 0 };
-  #tabs = null;
 
   // Opens (creating when `create`) the IndexedDB database of store `id` and a buffer
   // store in the WASM module primed with its heads. Returns null if it does not exist
@@ -86,6 +85,7 @@ export class IdbStore {
 
   // The other tabs with this database open (tabs.js): its write lock and head
   // announcements. Made on first use, so a store opened for a moment makes no channel.
+  #tabs = null;
   get tabs() {
     return (this.#tabs ??= new Tabs(this.#db.name));
   }
