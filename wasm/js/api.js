@@ -149,7 +149,7 @@ class Session {
         const err = new Error(`the transaction was not applied: reading the head another tab stored failed (${e.message})`);
         return items.forEach((it) => it.reject(err));
       }
-      if (await this.commitItems(core, items)) tabs.post({ head: this.store.head });
+      if (await this.commitItems(core, items)) tabs.post({ type: 'head', head: this.store.head });
     }).catch((e) => items.forEach((it) => it.reject(e)));  // the lock itself was refused
   }
 
@@ -189,8 +189,8 @@ class Session {
   // in this session's queue (one catch-up for a burst of announcements).
   followTabs(core) {
     let queued = false;
-    this.store.tabs.onMessage(() => {
-      if (queued || this.conns.size === 0) return;
+    this.store.tabs.onMessage((message) => {
+      if (message?.type !== 'head' || queued || this.conns.size === 0) return;
       queued = true;
       this.enqueue(() => {
         queued = false;

@@ -7,7 +7,8 @@
 //   Locks (Node, old browsers) fn just runs: there is no other tab to exclude, or
 //   nothing to exclude it with (the head's compare-and-set still refuses a stale commit).
 // - post(message) / onMessage(fn): a BroadcastChannel `<name>` to the other tabs (a
-//   page does not receive its own messages); nothing without BroadcastChannel.
+//   Tabs object does not receive its own messages); nothing without BroadcastChannel.
+//   api.js posts { type: 'head', head } after each local commit.
 
 export class Tabs {
   #channel;
@@ -28,8 +29,11 @@ export class Tabs {
     this.#channel?.postMessage(message);
   }
 
+  // Returns the function that stops it. Messages are { type, ... }: each user picks its own.
   onMessage(fn) {
-    if (this.#channel) this.#channel.onmessage = (e) => fn(e.data);
+    const listener = (e) => fn(e.data);
+    this.#channel?.addEventListener('message', listener);
+    return () => this.#channel?.removeEventListener('message', listener);
   }
 
   close() {
