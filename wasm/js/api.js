@@ -189,8 +189,8 @@ class Session {
   // in this session's queue (one catch-up for a burst of announcements).
   followTabs(core) {
     let queued = false;
-    this.store.tabs.onMessage((message) => {
-      if (message?.type !== 'head' || queued || this.conns.size === 0) return;
+    const wake = () => {
+      if (queued || this.conns.size === 0) return;
       queued = true;
       this.enqueue(() => {
         queued = false;
@@ -199,7 +199,11 @@ class Session {
         queued = false;
         console.warn(`datalith: could not follow another tab's commit: ${e.message}`);
       });
-    });
+    };
+    this.store.tabs.onMessage((message) => message?.type === 'head' && wake());
+    // A commit announced while this session was opening was not heard: look once (after
+    // connect() has added its Connection).
+    queueMicrotask(wake);
   }
 
   // Moves the raw connection to the head stored in IndexedDB if another tab moved it,
