@@ -137,7 +137,26 @@ class Session {
       const e = new Error(`an earlier commit failed to persist (${this.broken.message}); reconnect`);
       return items.forEach((it) => it.reject(e));
     }
+    // A local IndexedDB database: the batch holds the database's cross-tab write lock
+    // (tabs.js) and starts from the stored head, so tabs writing at once take turns
+    // instead of failing with 'conflict'. One lock per batch: group commit stays.
+    const tabs = this.sync ? null : this.store.tabs;
+    if (!tabs) return this.commitItems(core, items);
+    return tabs.lock('write', async () => {
+      try {
+        await this.follow(core);
+      } catch (e) {
+        const err = new Error(`the transaction was not applied: reading the head another tab stored failed (${e.message})`);
+        return items.forEach((it) => it.reject(err));
+      }
+      if (await this.commitItems(core, items)) tabs.post({ type: 'head', head: this.store.head });
+    }).catch((e) => items.forEach((it) => it.reject(e)));  // the lock itself was refused
+  }
+
+  // Applies, flushes and persists `items`; true if a commit was stored.
+  async commitItems(core, items) {
     const { raw } = core;
+    const from = this.basis(raw) + 1;
     const applied = [];
     for (const it of items) {
       try {
@@ -147,35 +166,94 @@ class Session {
         it.reject(e);
       }
     }
-    if (applied.length === 0) return;
+    if (applied.length === 0) return false;
     if (this.store.flushes) {
       try {
         await core.call([this.store], () => raw.connFlush(this.conn));
         await this.store.persist();
       } catch (e) {
-        const err = e.code === 'conflict' ? await this.rebase(core, e)
+        const err = e.code === 'conflict' ? await this.rebase(core, e, from)
           : new Error(`the transaction was applied but could not be stored: ${e.message}`);
-        return applied.forEach((it) => it.reject(err));
+        applied.forEach((it) => it.reject(err));
+        return false;
       }
     }
     for (const it of applied) {
       this.notify(it.report);
       it.resolve(it.report);
     }
+    return true;
+  }
+
+  // A local IndexedDB database: when another tab announces a commit, catch up with it
+  // in this session's queue (one catch-up for a burst of announcements).
+  followTabs(core) {
+    let queued = false;
+    const wake = () => {
+      if (queued || this.conns.size === 0) return;
+      queued = true;
+      this.enqueue(() => {
+        queued = false;
+        return this.conns.size > 0 && this.follow(core);
+      }).catch((e) => {
+        queued = false;
+        console.warn(`datalith: could not follow another tab's commit: ${e.message}`);
+      });
+    };
+    this.store.tabs.onMessage((message) => message?.type === 'head' && wake());
+    // A commit announced while this session was opening was not heard: look once (after
+    // connect() has added its Connection).
+    queueMicrotask(wake);
+  }
+
+  // Moves the raw connection to the head stored in IndexedDB if another tab moved it,
+  // and tells the listeners. Runs in the queue, between batches (no transaction pending).
+  async follow(core) {
+    const { raw } = core;
+    const head = await this.store.reloadHeads();
+    if (head === null || head === raw.connHead(this.conn)) return;
+    const from = this.basis(raw) + 1;
+    await core.call([this.store], () => raw.connRefresh(this.conn));
+    await this.heard(core, from);
+  }
+
+  // The connection moved to another tab's commits: the listeners get each transaction
+  // from `from` (the basis of the snapshot before, plus one) on, read from the log, or
+  // one report with `reset: true` if that cannot be read.
+  async heard(core, from) {
+    const { raw } = core;
+    const commit = raw.connHead(this.conn);
+    let txs = [];
+    try {
+      txs = await core.call([this.store], () => raw.connTxRange(this.conn, from, 0));
+    } catch (e) {
+      console.warn(`datalith: could not read another tab's transactions: ${e.message}`);
+    }
+    if (txs.length === 0) return this.notify({ txId: this.basis(raw), tempids: {}, txData: [], commit, reset: true });
+    for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit });
+  }
+
+  basis(raw) {
+    const db = raw.connDb(this.conn);
+    const t = raw.dbBasis(db);
+    raw.dbRelease(db);
+    return t;
   }
 
   // Another page or tab committed to this IndexedDB database first (persist found the
   // head moved), so this batch was not stored: reopen the raw connection at the stored
   // head, dropping the batch, so reads show the other page's commits and later
-  // transactions build on them. Returns the error for the batch's callers. If the
+  // transactions build on them, and the listeners hear of those commits (from `from`,
+  // the first tx id of the batch). Returns the error for the batch's callers. If the
   // reopen fails, the session refuses further writes.
-  async rebase(core, conflict) {
+  async rebase(core, conflict, from) {
     const { raw } = core;
     try {
       await this.store.reloadHeads();
       const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
       raw.connRelease(this.conn);
       this.conn = conn;
+      await this.heard(core, from);
       return Object.assign(new Error(`the transaction was not stored: ${conflict.message}; ` +
         'this connection now continues from the stored head'), { code: 'conflict' });
     } catch (e) {
@@ -374,6 +452,7 @@ class Datalith {
           throw e;
         }
         this.#sessions.set(where.key, session);
+        if (store.tabs) session.followTabs(core);
       }
       const conn = new Connection(core, session, () => this.#detach(session, conn));
       session.conns.add(conn);

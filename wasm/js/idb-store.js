@@ -6,6 +6,8 @@
 // what a commit wrote (one readwrite transaction: the nodes, then the head). Nothing
 // but IndexedDB requests is awaited inside a transaction.
 
+import { Tabs } from './tabs.js';
+
 const NODES = 'nodes';
 const HEADS = 'heads';
 const VERSION = 1;
@@ -75,9 +77,17 @@ export class IdbStore {
   }
 
   // Reads the heads again (after another page moved them): the buffer store and
-  // `head` take IndexedDB's values.
+  // `head` take IndexedDB's values. Returns `head`.
   async reloadHeads() {
     await this.#loadHeads();
+    return this.head;
+  }
+
+  // The other tabs with this database open (tabs.js): its write lock and head
+  // announcements. Made on first use, so a store opened for a moment makes no channel.
+  #tabs = null;
+  get tabs() {
+    return (this.#tabs ??= new Tabs(this.#db.name));
   }
 
   async #loadHeads() {
@@ -116,7 +126,9 @@ export class IdbStore {
   // The `main` head moves only from the value this store last read or wrote (a
   // compare-and-set inside the transaction): if another page or tab committed to the
   // same database meanwhile, the transaction is aborted, nothing is written, and the
-  // error (code 'conflict') says so; that page's commits stay.
+  // error (code 'conflict') says so; that page's commits stay. (Local commits hold the
+  // cross-tab write lock from reading the head to here, api.js: this catches a page
+  // without it, e.g. an older version of the package.)
   async persist() {
     const { blobs, heads } = this.#raw.storeTakePending(this.id);
     if (blobs.length === 0 && heads.length === 0) return;
@@ -180,6 +192,7 @@ export class IdbStore {
 
   close() {
     this.#closed = true;
+    this.#tabs?.close();
     this.#raw.storeRelease(this.id);
     this.#db.close();
   }

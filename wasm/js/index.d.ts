@@ -185,8 +185,9 @@ export interface Connection {
    * resolves with its report (a `SyncTxReport`) once the commit is in the replica, and
    * rejects with `code` 'offline' (not sent), 'tx_failed', 'forbidden', 'overloaded',
    * 'commit_failed', 'message_too_large' or 'unknown_outcome' (the socket closed first).
-   * On IndexedDB, `code` 'conflict': another tab committed first; nothing of this
-   * transaction was stored and the connection continues from the stored head.
+   * On IndexedDB, tabs writing one database take turns (a Web Lock); `code` 'conflict'
+   * only if a tab without Web Locks committed first: nothing of this transaction was
+   * stored and the connection continues from the stored head.
    */
   transact(txData: TxData | string): Promise<TxReport>;
   /** The replica's sync state; null without `config.sync`. */
@@ -208,7 +209,9 @@ export interface Connection {
    * function that stops it. On a replica, after each update from the server: one report
    * per transaction it brought (`txData` from the commits' logs, `tempids` empty,
    * `commit` the server commit), or one report with `reset: true` when the update
-   * cannot say what changed (a first sync, a replica far behind).
+   * cannot say what changed (a first sync, a replica far behind). On a local IndexedDB
+   * database, also after each commit of another tab (`tempids` empty; `reset: true`
+   * if its transactions cannot be read).
    */
   listen(callback: (report: TxReport) => void): () => void;
   /**

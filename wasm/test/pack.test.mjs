@@ -41,7 +41,7 @@ test('the bundle stays within the size budget (360 KB gzipped)', () => {
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
   // What a page loads (index.js is the browser entry); sync.js only for a replica (a
   // dynamic import), react.js only through `datalith/react`.
-  const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js', 'live.js'].reduce((sum, f) => sum + jsBytes(f), 0);
+  const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js', 'live.js', 'tabs.js'].reduce((sum, f) => sum + jsBytes(f), 0);
   const sync = jsBytes('sync.js'), react = jsBytes('react.js');
   const inline = gz('wasm/dist/datalith_wasm.inline.mjs');  // instead of the .wasm where bundlers copy no assets
   const all = wasm + loader + local + sync + react;
@@ -58,7 +58,7 @@ test('the tarball holds the API, its types, the WASM build, the inlined .wasm, t
     'wasm/dist/datalith_wasm.inline.mjs', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm',
     'wasm/js/api.js', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/index.cjs', 'wasm/js/index.d.cts',
     'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/node.js', 'wasm/js/react.d.ts',
-    'wasm/js/react.js', 'wasm/js/sync.js',
+    'wasm/js/react.js', 'wasm/js/sync.js', 'wasm/js/tabs.js',
   ]);
   // The README is the JS guide (wasm/README.md), not the repository's (the C++
   // project's, which `npm pack` at the root would ship); its links into the repository
