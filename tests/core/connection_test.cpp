@@ -193,6 +193,40 @@ TEST_CASE("a follower in another store handle sees commits after Refresh", "[db]
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("Reset drops unflushed transactions, writes nothing, and moves to the store's head", "[db]") {
+  std::string dir = TempDir("reset");
+  auto writer = *Connection::Create(*OpenFileStore(dir, true));
+  REQUIRE(writer->Transact(kSchema).ok());
+  REQUIRE(writer->Flush().ok());
+  OpenOptions o;
+  o.max_pending_tx = SIZE_MAX;  // an optimistic view: never flushed
+  auto view = *Connection::Open(*OpenFileStore(dir, false), o);
+  const Address head = view->head_commit();
+  REQUIRE(view->Transact(AddItem(1)).ok());
+  REQUIRE(view->Transact(AddItem(2)).ok());
+  REQUIRE(CountItems(view->db()) == 2);
+  REQUIRE(view->Reset().ok());
+  REQUIRE(CountItems(view->db()) == 0);
+  REQUIRE(view->pending_tx() == 0);
+  REQUIRE(view->head_commit() == head);
+  // The store's head moved: Reset follows it, and the view builds on it again.
+  REQUIRE(writer->Transact(AddItem(3)).ok());
+  REQUIRE(writer->Flush().ok());
+  REQUIRE(view->Transact(AddItem(4)).ok());
+  REQUIRE(view->Reset().ok());
+  REQUIRE(view->head_commit() == writer->head_commit());
+  REQUIRE(CountItems(view->db()) == 1);
+  REQUIRE(view->Transact(AddItem(5)).ok());
+  REQUIRE(CountItems(view->db()) == 2);
+  // Released after a Reset, a connection flushes nothing: the store keeps the writer's head.
+  REQUIRE(view->Reset().ok());
+  view.reset();
+  auto reader = *Connection::Open(*OpenFileStore(dir, false));
+  REQUIRE(reader->head_commit() == writer->head_commit());
+  REQUIRE(CountItems(reader->db()) == 1);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("another process reads the latest commit with no coordination", "[db]") {
   std::string dir = TempDir("twoproc");
   pid_t child = ForkWriter(dir, [](int i) { return i < 60 ? AddItem(i) : std::string(); });

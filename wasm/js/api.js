@@ -115,6 +115,7 @@ class Session {
     this.batch = [];                 // transactions waiting for the next group commit
     this.broken = null;
     this.sync = null;                // the SyncClient of a replica
+    this.outbox = null;              // its pending writes and optimistic view (outbox.js)
     this.placeholder = null;         // a replica with no head yet: the memory store of its empty stand-in
   }
 
@@ -267,7 +268,7 @@ class Session {
   // that builds, the segments and the new head are stored in one step (IndexedDB: one
   // transaction), then the listeners get each transaction. False when the replay did not
   // rebuild `head` (nothing changed: sync.js asks for the nodes instead).
-  applyLog(core, blobs, head, log) {
+  applyLog(core, blobs, head, tx, log) {
     return this.enqueue(async () => {
       const { raw } = core;
       if (this.placeholder !== null) return false;  // no head to replay on
@@ -294,9 +295,19 @@ class Session {
       }
       this.store.head = head;
       await core.call([this.store], () => raw.connRefresh(this.conn));
-      for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
+      await this.#updated(core, head, tx, txs);
       return true;
     });
+  }
+
+  // The replica moved to a server snapshot: the outbox rebases the optimistic view on
+  // it, then the listeners get each of its transactions (`txs`; null: not known), and
+  // a `reset` report when the view was rebuilt (pending writes may show differently).
+  async #updated(core, head, tx, txs) {
+    const rebuilt = await this.outbox.afterUpdate(txs, tx);
+    if (!txs) this.notify({ txId: tx, tempids: {}, txData: [], commit: head, reset: true });
+    else for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
+    if (rebuilt && txs) this.notify({ txId: tx, tempids: {}, txData: [], commit: head, reset: true });
   }
 
   // A replica's store holds a new head (blobs, then head): move the raw connection to
@@ -316,8 +327,7 @@ class Session {
         await core.call([this.store], () => raw.connRefresh(this.conn));
       }
       const txs = log?.length ? await core.call([this.store], () => raw.connReadLog(this.conn, JSON.stringify(log))) : [];
-      if (txs.length === 0) return this.notify({ txId: tx, tempids: {}, txData: [], commit: head, reset: true });
-      for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
+      await this.#updated(core, head, tx, txs.length ? txs : null);
     });
   }
 
@@ -490,7 +500,17 @@ class Datalith {
       store.close();
       throw e;
     }
-    const { SyncClient } = await loadSync();
+    const { SyncClient, Outbox, MemoryOutboxStorage } = await loadSync();
+    store.outbox ??= new MemoryOutboxStorage();  // a memory replica's (IdbStore has its own)
+    session.outbox = new Outbox(core, session, store.outbox);
+    try {
+      await session.outbox.load();
+    } catch (e) {
+      session.outbox.close(e);
+      raw.connRelease(session.conn);
+      store.close();
+      throw e;
+    }
     session.sync = new SyncClient(raw, {
       get head() { return store.head; },
       has: (addrs) => store.has(addrs),
@@ -498,7 +518,10 @@ class Datalith {
         await store.writeUpdate(blobs, head);
         await session.adopt(core, head, tx, log);
       },
-      applyLog: (blobs, head, log) => session.applyLog(core, blobs, head, log),
+      applyLog: (blobs, head, tx, log) => session.applyLog(core, blobs, head, tx, log),
+      outbox: session.outbox,
+      answered: (entry, report) => session.enqueue(() => session.outbox.answered(entry, report)),
+      rejected: (entry, error) => session.enqueue(() => session.outbox.rejected(entry, error)),
     }, sync, this.#env.WebSocket);
     session.sync.start();
     return session;
@@ -511,6 +534,7 @@ class Datalith {
       if (session.conns.size > 0) return;
       await session.sync?.close();
       await session.queue;
+      session.outbox?.close(new Error('this connection is closed'));
       this.#sessions.delete(session.key);
       this.#core.raw.connRelease(session.conn);
       if (session.placeholder !== null) this.#core.raw.storeRelease(session.placeholder);
@@ -596,17 +620,47 @@ class Connection {
 
   // Applies transaction data (an array of entity maps and list forms, or EDN text).
   // Resolves once the commit is stored; listeners run just before. On a replica
-  // (config.sync) the transaction goes to the server: the report is the server's, and
-  // it resolves once the commit holding it is in the replica (sync.js).
-  async transact(txData) {
+  // (config.sync), online or offline, it is applied to the replica's view at once and
+  // goes into its outbox, which the sync client sends to the server (docs/offline.md):
+  // the promise resolves with the server's report once the commit holding it is in the
+  // replica, or with { wait: 'local' } as soon as it is in the outbox and the view.
+  async transact(txData, { wait = 'server' } = {}) {
     const s = this.#open();
     const edn = txToEdn(txData);
     if (!s.sync && s.store.replica) throw new Error('this database is a replica: connect with config.sync to write through its server');
+    if (wait !== 'server' && wait !== 'local') throw new Error(`transact(): wait must be 'server' or 'local', got ${JSON.stringify(wait)}`);
     try {
-      return await (s.sync ? s.sync.transact(edn) : s.submit(this.#core, edn));
+      if (!s.sync) return await s.submit(this.#core, edn);
+      if (s.sync.error) throw s.sync.error;
+      if (s.sync.access === 'read') {
+        throw Object.assign(new Error('the token grants read-only access to this database: the transaction was not stored'), { code: 'forbidden' });
+      }
+      const entry = await s.enqueue(() => s.outbox.add(edn));
+      s.sync.kick();
+      return await (wait === 'local' ? s.outbox.localReport(entry) : s.outbox.settled(entry));
     } catch (e) {
       throw e instanceof Error ? locateTxError(e, txData) : e;  // positions in JS data
     }
+  }
+
+  // A replica's writes not yet committed by the server: its outbox (docs/offline.md).
+  get pending() {
+    return this.#session.outbox?.pending ?? 0;
+  }
+
+  // [{ clientId, tx (EDN text), state: 'pending' | 'sent' | 'rejected', error?, at }],
+  // oldest first.
+  outbox() {
+    const s = this.#open();
+    if (!s.outbox) throw new Error('outbox() needs a connection with config.sync');
+    return s.outbox.list();
+  }
+
+  // Drops a write not yet sent, or a rejected one, from the outbox (and the view).
+  async discard(clientId) {
+    const s = this.#open();
+    if (!s.outbox) throw new Error('discard() needs a connection with config.sync');
+    return s.enqueue(() => s.outbox.discard(clientId));
   }
 
   // The transaction log of a local database: [{ txId, txData }], oldest first, for
@@ -649,9 +703,10 @@ class Connection {
     return s ? { ...s.stats } : null;
   }
 
+  // The current snapshot; on a replica with pending writes, its optimistic view.
   db() {
     const s = this.#open();
-    return this.#core.snapshot(this.#core.raw.connDb(s.conn), [s.store]);
+    return this.#core.snapshot(this.#core.raw.connDb(s.outbox?.conn ?? s.conn), [s.store]);
   }
 
   listen(callback) {

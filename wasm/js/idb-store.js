@@ -1,6 +1,8 @@
 // The IndexedDB backend: one IndexedDB database per Datalith store, named
-// `datalith:<id>`, with two object stores: `nodes` (address hex → blob bytes) and
-// `heads` (head name → value bytes). The core never waits on it (docs/wasm.md): it
+// `datalith:<id>`, with three object stores: `nodes` (address hex → blob bytes),
+// `heads` (head name → value bytes) and, for a replica, `outbox` (its pending writes,
+// one record per write keyed by an increasing `seq`: docs/offline.md; added in
+// IndexedDB version 2, which opens version-1 databases by adding it). The core never waits on it (docs/wasm.md): it
 // reads from a `buffer` store in the WASM module, and this class fills that store
 // with what a call reported missing (one IndexedDB transaction per batch) and drains
 // what a commit wrote (one readwrite transaction: the nodes, then the head). Nothing
@@ -10,7 +12,8 @@ import { Tabs } from './tabs.js';
 
 const NODES = 'nodes';
 const HEADS = 'heads';
-const VERSION = 1;
+const OUTBOX = 'outbox';
+const VERSION = 2;
 
 export const idbName = (id) => `datalith:${id}`;
 
@@ -51,8 +54,11 @@ export class IdbStore {
     let fresh = false;
     req.onupgradeneeded = (e) => {
       fresh = e.oldVersion === 0;
-      req.result.createObjectStore(NODES);
-      req.result.createObjectStore(HEADS);
+      if (e.oldVersion < 1) {
+        req.result.createObjectStore(NODES);
+        req.result.createObjectStore(HEADS);
+      }
+      if (e.oldVersion < 2) req.result.createObjectStore(OUTBOX, { keyPath: 'seq', autoIncrement: true });
     };
     const db = await settle(req);
     if (fresh && !create) {
@@ -175,6 +181,28 @@ export class IdbStore {
     if (commit) this.#raw.storeProvide(this.id, head, commit[1]);
     this.#raw.storeProvideHead(this.id, 'main', head);
     this.head = head;
+  }
+
+  // A replica's outbox (outbox.js): each call one IndexedDB transaction on one record
+  // (load reads them all), so a write never rewrites the others.
+  outbox = {
+    load: async () => {
+      const tx = this.#db.transaction(OUTBOX);
+      const all = tx.objectStore(OUTBOX).getAll();
+      await finish(tx);
+      return all.result;
+    },
+    add: (record) => this.#outboxWrite((o) => o.add(record)),
+    put: (record) => this.#outboxWrite((o) => o.put(record)),
+    remove: (seqs) => this.#outboxWrite((o) => { for (const seq of seqs) o.delete(seq); }),
+  };
+
+  async #outboxWrite(write) {
+    if (this.#closed) throw new Error(`${this.#db.name} was closed with its last connection`);
+    const tx = this.#db.transaction(OUTBOX, 'readwrite');
+    const req = write(tx.objectStore(OUTBOX));
+    await finish(tx);
+    return req?.result;
   }
 
   // Which of `addrs` IndexedDB holds (one read transaction).

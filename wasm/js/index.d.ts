@@ -113,7 +113,14 @@ export type SyncEvent = { state: SyncState; head: string | null } & (
   | { type: 'probe'; addresses: number; held: number }
   /** An update is stored and exposed: the commit reached and what it took. */
   | { type: 'update'; commit: string; tx: number; apply: 'log' | 'nodes'; nodes: number; bytes: number; frameBytes: number; frames: number; ms: number }
-  | { type: 'error'; error: Error & { code?: string }; fatal: boolean });
+  | { type: 'error'; error: Error & { code?: string }; fatal: boolean }
+  /** The outbox's pending count changed (`pending`). */
+  | { type: 'outbox' }
+  /** The server refused a pending write; told again to each new `onSync` until `discard`. */
+  | { type: 'rejected'; clientId: string; tx: string; error: Error & { code?: string } }) & {
+  /** Writes in the replica's outbox not yet committed (docs/offline.md). */
+  pending: number;
+};
 
 export interface SyncStats {
   updates: number;
@@ -138,6 +145,27 @@ export interface SyncStats {
 export interface SyncTxReport extends TxReport {
   datoms: number;
   commit: string;
+  /** The write's client id (docs/offline.md). */
+  clientId: string;
+  /** The server had committed this write already (a resend after a lost answer). */
+  duplicate?: true;
+}
+
+/** A replica's write as applied to its optimistic view: tempids map to provisional ids. */
+export interface PendingTxReport extends TxReport {
+  pending: true;
+  clientId: string;
+}
+
+/** A write in a replica's outbox. */
+export interface OutboxEntry {
+  clientId: string;
+  /** The transaction as EDN text. */
+  tx: string;
+  state: 'pending' | 'sent' | 'rejected';
+  error?: { code: string; message: string };
+  /** When it was made (ms since the epoch). */
+  at: number;
 }
 
 export interface DatabaseConfig {
@@ -181,15 +209,27 @@ export interface Db {
 export interface Connection {
   /**
    * Applies and stores a transaction; EDN text is accepted as is. Transactions made
-   * together are one group commit. On a replica the server applies it: the promise
-   * resolves with its report (a `SyncTxReport`) once the commit is in the replica, and
-   * rejects with `code` 'offline' (not sent), 'tx_failed', 'forbidden', 'overloaded',
-   * 'commit_failed', 'message_too_large' or 'unknown_outcome' (the socket closed first).
+   * together are one group commit. On a replica, online or offline, it is applied to the
+   * replica's view at once and kept in its outbox until the server commits it
+   * (docs/offline.md): the promise resolves with the server's report (a `SyncTxReport`)
+   * once the commit is in the replica, or with `{ wait: 'local' }` with the view's report
+   * (a `PendingTxReport`) at once. It rejects with `code` 'tx_failed' (it does not apply
+   * to the replica, or the server refused it), 'no_snapshot' (never synced), 'forbidden',
+   * 'message_too_large', 'discarded', or 'unknown_outcome' (a server that cannot dedupe
+   * resends lost the answer).
    * On IndexedDB, tabs writing one database take turns (a Web Lock); `code` 'conflict'
    * only if a tab without Web Locks committed first: nothing of this transaction was
    * stored and the connection continues from the stored head.
    */
   transact(txData: TxData | string): Promise<TxReport>;
+  transact(txData: TxData | string, options: { wait: 'server' }): Promise<TxReport>;
+  transact(txData: TxData | string, options: { wait: 'local' }): Promise<PendingTxReport>;
+  /** A replica's writes not yet committed by the server (0 without `config.sync`). */
+  readonly pending: number;
+  /** The replica's outbox, oldest first. Throws without `config.sync`. */
+  outbox(): OutboxEntry[];
+  /** Drops a write not yet sent, or a rejected one (rejects with `code` 'sent' or 'not_found'). */
+  discard(clientId: string): Promise<void>;
   /** The replica's sync state; null without `config.sync`. */
   readonly syncState: SyncState | null;
   /** Sync progress; returns a function that stops it. Throws without `config.sync`. */

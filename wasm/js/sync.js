@@ -12,6 +12,12 @@
 // run with each transaction, then the update is acknowledged. A PROBE is answered from
 // what the replica holds. On a close other than 4401/4404/4406 the client reconnects
 // with jittered exponential backoff, sending the replica's head as `have`.
+//
+// Writes: the replica's outbox (outbox.js) holds them; this client sends them in order
+// with their client ids whenever it is connected with a write token, and hands the
+// answers back (docs/offline.md).
+
+export { Outbox, MemoryOutboxStorage } from './outbox.js';
 
 const PROTOCOL = 2;
 const FRAME_NODES = 1;
@@ -20,6 +26,9 @@ const FRAME_HAVE = 3;
 const HEADER = 6;
 const FATAL_CLOSE = new Set([4401, 4404, 4406]);
 const FATAL_CODES = new Set(['bad_token', 'unknown_database', 'version_mismatch']);
+// Answers after which a write is sent again later: it was not applied, or not durably.
+const RETRY_CODES = new Set(['overloaded', 'commit_failed']);
+const RETRY_MS = 1000;
 const CLOSE_BAD_DATA = 4000;  // ours: a frame failed verification or broke the protocol
 const DEFAULT_LIMITS = { max_message_bytes: 1 << 20, max_frame_bytes: 8 << 20, max_probe: 16384, max_inflight_tx: 32 };
 const DB_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -65,7 +74,9 @@ export class SyncClient {
   stats = { updates: 0, logUpdates: 0, resends: 0, nodes: 0, bytes: 0, frameBytes: 0, frames: 0, reconnects: 0 };
 
   #raw;
-  #replica;   // { head, has(addrs), apply(blobs, head, tx, log), applyLog(blobs, head, log) }: api.js
+  // api.js: { head, has(addrs), apply(blobs, head, tx, log), applyLog(blobs, head, tx, log),
+  // outbox, answered(entry, report), rejected(entry, error) }
+  #replica;
   #opts;
   #WebSocket = null;
   #ws = null;
@@ -77,16 +88,15 @@ export class SyncClient {
   #chain = Promise.resolve();  // incoming messages, handled one at a time
   #listeners = new Set();
   #syncedWaiters = [];
-  #connectWaiters = [];    // transact() calls made while connecting
   #access = null;
+  #features = [];          // welcome.features: 'client_ids' (the server dedupes resends)
   #limits = DEFAULT_LIMITS;
   #serverHead = null;
   #appliedTx = 0;          // newest tx in the replica's head (0: unknown)
   #update = null;          // the update being received
   #nextId = 1;
-  #inflight = new Map();   // tx id → { resolve, reject }
-  #queued = [];            // tx waiting for an in-flight slot: { msg, resolve, reject }
-  #awaitingApply = [];     // answered tx waiting for their commit: { tx, report, resolve }
+  #inflight = new Map();   // message id → outbox entry sent, unanswered
+  #retryTimer = null;
 
   // `fallbackWebSocket`: an async function the loader gives for runtimes without
   // globalThis.WebSocket.
@@ -104,6 +114,8 @@ export class SyncClient {
     this.key = `${sync.url}#${sync.db}`;
     this.#given = sync.WebSocket;
     this.#fallback = fallbackWebSocket;
+    replica.outbox.onChange = () => this.#emit({ type: 'outbox' });
+    replica.outbox.onRejected = (e) => this.#emit(rejectedEvent(e));
   }
 
   #given;
@@ -117,20 +129,31 @@ export class SyncClient {
   get serverHead() { return this.#serverHead; }
   get error() { return this.#fatal; }
 
+  // Also tells `callback`, right after, of every rejected write the outbox keeps (so a
+  // page reloaded after a rejection learns of it).
   onSync(callback) {
     if (typeof callback !== 'function') throw new Error('onSync() takes a function');
     this.#listeners.add(callback);
+    const kept = this.#replica.outbox.entries.filter((e) => e.state === 'rejected');
+    if (kept.length > 0) {
+      queueMicrotask(() => {
+        if (!this.#listeners.has(callback)) return;
+        for (const e of kept) this.#call(callback, { state: this.state, head: this.#replica.head, pending: this.#replica.outbox.pending, ...rejectedEvent(e) });
+      });
+    }
     return () => { this.#listeners.delete(callback); };
   }
 
   #emit(event) {
-    const ev = { state: this.state, head: this.#replica.head, ...event };
-    for (const cb of this.#listeners) {
-      try {
-        cb(ev);
-      } catch (e) {
-        console.error('datalith: an onSync() callback threw', e);
-      }
+    const ev = { state: this.state, head: this.#replica.head, pending: this.#replica.outbox.pending, ...event };
+    for (const cb of this.#listeners) this.#call(cb, ev);
+  }
+
+  #call(cb, ev) {
+    try {
+      cb(ev);
+    } catch (e) {
+      console.error('datalith: an onSync() callback threw', e);
     }
   }
 
@@ -224,16 +247,7 @@ export class SyncClient {
     clearTimeout(this.#welcomeTimer);
     this.#access = null;
     this.#update = null;
-    const lost = syncError('the connection to the sync server closed before it answered: the transaction may or may not have committed', 'unknown_outcome');
-    for (const { reject } of this.#inflight.values()) reject(lost);
-    this.#inflight.clear();
-    const offline = this.#offlineError();
-    for (const { reject } of this.#queued) reject(offline);
-    this.#queued = [];
-    // Answered transactions are durable on the server; their commit arrives after a
-    // reconnect (synced() waits for it).
-    for (const w of this.#awaitingApply) w.resolve(w.report);
-    this.#awaitingApply = [];
+    this.#lostAnswers();
 
     if (this.#closed) return this.#setState('offline');
     if (FATAL_CLOSE.has(code)) {
@@ -245,7 +259,6 @@ export class SyncClient {
     const delay = Math.round(cap / 2 + Math.random() * cap / 2);  // jittered: [cap/2, cap]
     this.#attempt++;
     this.#setState('offline', { code, reason: String(reason ?? ''), retryInMs: delay });
-    for (const w of this.#connectWaiters.splice(0)) w.reject(offline);
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.stats.reconnects++;
@@ -253,8 +266,18 @@ export class SyncClient {
     }, delay);
   }
 
-  #offlineError() {
-    return syncError(`the sync server ${this.#opts.url} (database "${this.#opts.db}") is not reachable: the transaction was not sent`, 'offline');
+  // The writes sent on a closed socket: sent again on the next connection (the server
+  // dedupes them by client id), unless the server cannot (no 'client_ids' feature):
+  // then their outcome is unknown and they leave the outbox.
+  #lostAnswers() {
+    const lost = [...this.#inflight.values()];
+    this.#inflight.clear();
+    const dedupes = this.#features.includes('client_ids');
+    for (const e of lost) {
+      if (dedupes) this.#replica.outbox.lost(e);
+      else this.#replica.rejected(e, syncError('the connection to the sync server closed before it answered, and this ' +
+        'server does not dedupe resent writes: the transaction may or may not have committed', 'unknown_outcome'));
+    }
   }
 
   #stop(error) {
@@ -263,7 +286,7 @@ export class SyncClient {
     this.#setState('offline', { error });
     this.#emit({ type: 'error', error, fatal: true });
     this.#settleSynced(error);
-    for (const w of this.#connectWaiters.splice(0)) w.reject(error);
+    this.#replica.outbox.rejectWaiters(error);
   }
 
   async close() {
@@ -271,15 +294,9 @@ export class SyncClient {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#welcomeTimer);
-    const closed = new Error('this connection is closed');
-    this.#settleSynced(closed);
-    for (const w of this.#connectWaiters.splice(0)) w.reject(closed);
-    for (const { reject } of this.#inflight.values()) reject(closed);
-    this.#inflight.clear();
-    for (const { reject } of this.#queued) reject(closed);
-    this.#queued = [];
-    for (const w of this.#awaitingApply) w.resolve(w.report);
-    this.#awaitingApply = [];
+    clearTimeout(this.#retryTimer);
+    this.#settleSynced(new Error('this connection is closed'));
+    this.#inflight.clear();  // the writes stay in the outbox, sent by the next connection
     const ws = this.#ws;
     this.#ws = null;
     if (ws) this.#drop(ws, 1000, 'closed');
@@ -311,6 +328,7 @@ export class SyncClient {
     clearTimeout(this.#welcomeTimer);
     if (m.protocol !== PROTOCOL) throw new Error(`the server speaks protocol ${m.protocol}`);
     this.#access = m.access;
+    this.#features = Array.isArray(m.features) ? m.features : [];
     this.#limits = { ...DEFAULT_LIMITS, ...(m.limits ?? {}) };
     this.#serverHead = m.head;
     this.#attempt = 0;
@@ -322,7 +340,14 @@ export class SyncClient {
     } else {
       this.#setState('syncing');
     }
-    for (const w of this.#connectWaiters.splice(0)) w.resolve();
+    if (m.access !== 'write') {
+      const error = syncError(`the token grants read-only access to "${this.#opts.db}": the transaction was not sent`, 'forbidden');
+      for (const e of [...this.#replica.outbox.unsent()]) {
+        e.state = 'sent';  // until rejected() marks it
+        this.#replica.rejected(e, error);
+      }
+    }
+    this.kick();
   }
 
   #onBinary(ws, bytes) {
@@ -404,7 +429,7 @@ export class SyncClient {
       // The commits' logs: the replica replays them on its head and must rebuild this
       // commit; if it does not, the server sends the nodes instead (docs/sync-protocol.md §5.1).
       if (!log) throw new Error('a log update without its log');
-      if (!(await this.#replica.applyLog(update.blobs, m.commit, log))) {
+      if (!(await this.#replica.applyLog(update.blobs, m.commit, m.tx, log))) {
         this.stats.resends++;
         this.#send(ws, JSON.stringify({ type: 'resend', commit: m.commit, reason: 'the log did not rebuild this commit' }));
         return;
@@ -428,30 +453,32 @@ export class SyncClient {
     this.#setState('live');
     this.#emit({ type: 'update', commit: m.commit, tx: m.tx, apply: m.apply === 'log' ? 'log' : 'nodes', nodes: update.blobs.length, bytes: update.bytes,
       frameBytes: update.frameBytes, frames: update.frames, ms: Date.now() - update.started });
-    const ready = this.#awaitingApply.filter((w) => w.tx <= m.tx);
-    this.#awaitingApply = this.#awaitingApply.filter((w) => w.tx > m.tx);
-    for (const w of ready) w.resolve(w.report);
     this.#settleSynced();
   }
 
   #onTxOk(m) {
-    const t = this.#inflight.get(m.id);
-    if (!t) return;
+    const e = this.#inflight.get(m.id);
+    if (!e) return;
     this.#inflight.delete(m.id);
-    this.#pumpQueue();
-    const report = { txId: m.tx, tempids: m.tempids ?? {}, txData: [], datoms: m.datoms, commit: m.commit };
-    if (this.#appliedTx >= m.tx) return t.resolve(report);
-    this.#awaitingApply.push({ tx: m.tx, report, resolve: t.resolve });
+    this.kick();
+    this.#replica.answered(e, { txId: m.tx, tempids: m.tempids ?? {}, datoms: m.datoms, commit: m.commit, duplicate: m.duplicate === true });
   }
 
   #onError(m) {
     const error = syncError(m.message ?? m.code, m.code);
     if (m.id !== undefined && m.id !== null) {
-      const t = this.#inflight.get(m.id);
-      if (t) {
-        this.#inflight.delete(m.id);
-        t.reject(error);
-        this.#pumpQueue();
+      const e = this.#inflight.get(m.id);
+      if (!e) return;
+      this.#inflight.delete(m.id);
+      if (RETRY_CODES.has(m.code)) {
+        // Not applied (overloaded), or not known to be durable (commit_failed): sent again
+        // a little later with the same client id.
+        this.#replica.outbox.lost(e);
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = setTimeout(() => this.kick(), RETRY_MS);
+      } else {
+        this.#replica.rejected(e, error);
+        this.kick();
       }
       return;
     }
@@ -462,37 +489,29 @@ export class SyncClient {
 
   // ---- writes ----
 
-  // Sends a transaction (EDN text); resolves with the server's report once the commit
-  // holding it is in the replica (or the socket closed after the answer).
-  async transact(edn) {
-    if (this.#fatal) throw this.#fatal;
-    if (this.#closed) throw new Error('this connection is closed');
-    if (this.state === 'offline') throw this.#offlineError();
-    if (this.#access === null) {
-      // Connecting: wait for the welcome (or the failure) of this attempt.
-      await new Promise((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+  // Sends the outbox's unsent writes, oldest first, as far as the in-flight limit allows
+  // (api.js calls it after each new write; answers call it again).
+  kick() {
+    const ws = this.#ws, outbox = this.#replica.outbox;
+    if (!ws || this.#access !== 'write') return;
+    while (this.#inflight.size < this.#limits.max_inflight_tx) {
+      const e = outbox.unsent().next().value;
+      if (!e) return;
+      e.state = 'sent';
+      const id = this.#nextId++;
+      const msg = JSON.stringify({ type: 'tx', id, client: e.clientId, tx: e.tx });
+      const size = te.encode(msg).length;
+      if (size > this.#limits.max_message_bytes) {
+        this.#replica.rejected(e, syncError(`the transaction is ${size} bytes, above the server's limit of ` +
+          `${this.#limits.max_message_bytes}: split it`, 'message_too_large'));
+        continue;
+      }
+      this.#inflight.set(id, e);
+      this.#send(ws, msg);
     }
-    if (this.#access !== 'write') {
-      throw syncError(`the token grants read-only access to "${this.#opts.db}": the transaction was not sent`, 'forbidden');
-    }
-    const id = this.#nextId++;
-    const msg = JSON.stringify({ type: 'tx', id, tx: edn });
-    const size = te.encode(msg).length;
-    if (size > this.#limits.max_message_bytes) {
-      throw syncError(`the transaction is ${size} bytes, above the server's limit of ${this.#limits.max_message_bytes}: split it`, 'message_too_large');
-    }
-    return new Promise((resolve, reject) => {
-      this.#queued.push({ id, msg, resolve, reject });
-      this.#pumpQueue();
-    });
   }
+}
 
-  #pumpQueue() {
-    const ws = this.#ws;
-    while (ws && this.#queued.length > 0 && this.#inflight.size < this.#limits.max_inflight_tx) {
-      const t = this.#queued.shift();
-      this.#inflight.set(t.id, t);
-      this.#send(ws, t.msg);
-    }
-  }
+function rejectedEvent(e) {
+  return { type: 'rejected', clientId: e.clientId, tx: e.tx, error: syncError(e.error.message, e.error.code) };
 }

@@ -131,6 +131,16 @@ std::string ConnRefresh(int conn) {
   });
 }
 
+// Drops the unflushed transactions and moves to the store's head (a replica's
+// optimistic view, rebuilt over a new server snapshot).
+std::string ConnReset(int conn) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_RETURN_IF_ERROR((*c)->Reset());
+    return std::string("true");
+  });
+}
+
 // The durable head commit (hex; "" before the first commit).
 std::string ConnHead(int conn) {
   return Guard([&] {
@@ -252,6 +262,7 @@ EMSCRIPTEN_BINDINGS(datalith_connections) {
   function("connApply", &ConnApply);
   function("connFlush", &ConnFlush);
   function("connRefresh", &ConnRefresh);
+  function("connReset", &ConnReset);
   function("connHead", &ConnHead);
   function("connDb", &ConnDb);
   function("connLog", &ConnLog);

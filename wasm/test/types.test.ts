@@ -3,7 +3,7 @@
 // Compiles only; each @ts-expect-error line must be a type error.
 import { init, Uuid } from 'datalith';
 import { useQuery, type QueryState } from 'datalith/react';
-import type { Connection, Datalith, Datom, Db, DatabaseConfig, PullResult, TxReport, StoreStats, SubscriptionStats, SyncEvent, SyncState, SyncTxReport, Unsubscribe } from 'datalith';
+import type { Connection, Datalith, Datom, Db, DatabaseConfig, OutboxEntry, PendingTxReport, PullResult, TxReport, StoreStats, SubscriptionStats, SyncEvent, SyncState, SyncTxReport, Unsubscribe } from 'datalith';
 
 async function usage(): Promise<void> {
   const d: Datalith = await init();
@@ -81,7 +81,16 @@ async function usage(): Promise<void> {
   await replica.synced();
   const sent = (await replica.transact([{ 'item/sku': 'A-1' }])) as SyncTxReport;
   const where: string = sent.commit;
-  void [state, unsubscribe, where];
+  const local: PendingTxReport = await replica.transact([{ 'item/sku': 'A-2' }], { wait: 'local' });
+  const queued: number = replica.pending;
+  const entries: OutboxEntry[] = replica.outbox();
+  if (entries[0]?.state === 'rejected') await replica.discard(entries[0].clientId);
+  replica.onSync((ev) => {
+    if (ev.type === 'rejected') void [ev.clientId, ev.tx, ev.error.code, ev.pending];
+  });
+  void [state, unsubscribe, where, local.clientId, queued];
+  // @ts-expect-error wait is 'server' or 'local'
+  await replica.transact('[]', { wait: 'soon' });
   // @ts-expect-error syncState is read-only
   replica.syncState = 'live';
   // @ts-expect-error sync needs a url, a db and a token

@@ -256,6 +256,10 @@ class Connection {
   // Re-reads the head (written by another process, for read-only followers).
   // Returns true if the snapshot moved. Fails if this connection has pending writes.
   Result<bool> Refresh();
+  // Drops the pending (unflushed) transactions, then moves to the store's head: an
+  // optimistic view (a replica's pending writes over the server's snapshot) starts over.
+  // If the move fails, the transactions are dropped all the same.
+  Status Reset();
 
   // The commit log from the head backwards (at most `limit` entries).
   Result<std::vector<CommitInfo>> Log(size_t limit = SIZE_MAX) const;

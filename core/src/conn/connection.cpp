@@ -100,6 +100,7 @@ struct Connection::Impl {
 
   mutable std::mutex mu;
   std::shared_ptr<const DbState> state;  // includes pending transactions
+  std::shared_ptr<const DbState> durable;  // with pending transactions: the state before them
   std::optional<std::string> head;       // head value we last wrote or read
   Address head_commit;                   // the durable commit
   EntityId first_pending_tx = 0;
@@ -291,7 +292,10 @@ Result<TxReport> Connection::Transact(const edn::Node& tx_data, const TxOptions&
   const size_t pending_tx = impl_->pending_tx, pending_bytes = impl_->pending_bytes;
   const EntityId first_pending_tx = impl_->first_pending_tx;
   impl_->state = std::move(out.after);
-  if (impl_->pending_tx++ == 0) impl_->first_pending_tx = report.tx;
+  if (impl_->pending_tx++ == 0) {
+    impl_->first_pending_tx = report.tx;
+    impl_->durable = before;
+  }
   impl_->pending_bytes += out.key_bytes + out.log_record.size();
   impl_->pending_log.push_back(std::move(out.log_record));
   if (impl_->pending_tx >= impl_->max_pending_tx || impl_->pending_bytes >= impl_->max_pending_bytes) {
@@ -335,6 +339,21 @@ Result<bool> Connection::Refresh() {
     return Status::Conflict("cannot refresh with unflushed transactions");
   DL_RETURN_IF_ERROR(impl_->AdoptHead(*head));
   return true;
+}
+
+Status Connection::Reset() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Impl& m = *impl_;
+  if (m.pending_tx > 0) {  // dropped first, so that even a failed move below leaves none
+    m.state = std::move(m.durable);
+    m.pending_tx = 0;
+    m.pending_bytes = 0;
+    m.pending_log.clear();
+  }
+  DL_ASSIGN_OR_RETURN(std::optional<std::string> head, m.store->GetHead(m.branch));
+  if (!head) return Status::NotFound("database '" + m.branch + "' was deleted");
+  if (head != m.head) DL_RETURN_IF_ERROR(m.AdoptHead(*head));
+  return Status::Ok();
 }
 
 Result<std::vector<CommitInfo>> Connection::Log(size_t limit) const {
