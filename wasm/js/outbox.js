@@ -250,7 +250,7 @@ export class Outbox {
   async #openView() {
     if (this.view !== null) return;
     const s = this.#session, { raw } = this.#core;
-    this.view = await this.#core.call([s.store], () => raw.connOpen(s.store.id));
+    this.view = await this.#core.call([s.store], () => raw.connOpenView(s.store.id));
   }
 
   #closeView() {

@@ -54,6 +54,19 @@ std::string ConnOpen(int store) {
   });
 }
 
+// A connection that never flushes by itself, on any store: a replica's optimistic view
+// (its pending writes stay unflushed until connReset drops them).
+std::string ConnOpenView(int store) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
+    OpenOptions o = ConnectionOptions<OpenOptions>(*s);
+    o.max_pending_tx = SIZE_MAX;
+    o.max_pending_bytes = SIZE_MAX;
+    DL_ASSIGN_OR_RETURN(auto conn, Connection::Open(s->store, o));
+    return std::to_string(conns.Add(std::move(conn)));
+  });
+}
+
 std::string ConnExists(int store) {
   return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(StoreEntry * s, stores.Lookup(store));
@@ -257,6 +270,7 @@ EMSCRIPTEN_BINDINGS(datalith_connections) {
   using emscripten::function;
   function("connCreate", &ConnCreate);
   function("connOpen", &ConnOpen);
+  function("connOpenView", &ConnOpenView);
   function("connExists", &ConnExists);
   function("connTransact", &ConnTransact);
   function("connApply", &ConnApply);

@@ -36,20 +36,20 @@ function node(args) {
 const jsBytes = (f) => gzipSync(esbuild.transformSync(readFileSync(join(ROOT, 'wasm/js', f), 'utf8'),
   { minify: true, format: 'esm' }).code, { level: 9 }).length;
 
-test('the bundle stays within the size budget (360 KB gzipped)', () => {
+test('the bundle stays within the size budget (366 KB gzipped)', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
   // What a page loads (index.js is the browser entry); sync.js only for a replica (a
   // dynamic import), react.js only through `datalith/react`.
   const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js', 'live.js', 'tabs.js'].reduce((sum, f) => sum + jsBytes(f), 0);
-  const sync = jsBytes('sync.js'), react = jsBytes('react.js');
+  const sync = jsBytes('sync.js') + jsBytes('outbox.js'), react = jsBytes('react.js');
   const inline = gz('wasm/dist/datalith_wasm.inline.mjs');  // instead of the .wasm where bundlers copy no assets
   const all = wasm + loader + local + sync + react;
   const kb = (x) => (x / 1024).toFixed(1);
   console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS ${kb(local + sync + react)} KB (minified) gzipped = ${kb(all)} KB` +
     ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more; the React hook: ${kb(react)} KB;` +
     ` the inlined .wasm, for esbuild and Rollup: ${kb(inline)} KB instead of ${kb(wasm)} KB)`);
-  assert.ok(all <= 360 * 1024, `${kb(all)} KB gzipped`);
+  assert.ok(all <= 366 * 1024, `${kb(all)} KB gzipped`);
 });
 
 test('the tarball holds the API, its types, the WASM build, the inlined .wasm, the JS guide as README.md, LICENSE, and nothing else', () => {

@@ -13,6 +13,7 @@ import { findServer, TestServer } from './support/sync-server.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const ITEMS = 10000;
+const BULK = 600;
 const { path: BINARY, why } = findServer();
 
 let sync, web, browser, pageA, pageB;
@@ -116,20 +117,28 @@ test('server down: queries answer, state offline; a reload opens the replica fro
   const local = await inPage(pageB, () => window.conn.transact([{ 'item/sku': 'off-b', 'item/qty': 2 }], { wait: 'local' }));
   assert.equal(local.pending, true);
   assert.equal(await inPage(pageB, () => window.qty('off-b')), 2);
+  // More pending writes than a buffer-store connection groups before flushing by itself
+  // (512): the view must never flush them into the replica.
+  await inPage(pageB, async (n) => {
+    for (let i = 0; i < n; i++) await window.conn.transact([{ 'item/sku': `bulk-${i}`, 'item/qty': i }], { wait: 'local' });
+  }, BULK);
 
   await load(pageB);  // a fresh page: the WASM module, no socket, the same IndexedDB
   const opened = await openReplica(pageB);
   assert.ok(opened.ms < 5000, `connect() took ${opened.ms} ms with the server down`);
   const offline = await inPage(pageB, async () => ({
     count: await window.count(), qty: await window.qty('from-a'), stats: window.conn.stats() }));
-  assert.equal(offline.count, ITEMS + 2, 'with the pending write, reloaded from the outbox');
+  assert.equal(offline.count, ITEMS + 2 + BULK, 'with the pending writes, reloaded from the outbox');
   assert.equal(offline.qty, 11);
   assert.ok(offline.stats.nodesRead > 0, 'read lazily from IndexedDB');
-  assert.equal(await inPage(pageB, () => window.conn.pending), 1);
+  assert.equal(await inPage(pageB, () => window.conn.pending), 1 + BULK);
   assert.equal(await inPage(pageB, () => window.qty('off-b')), 2);
   await waitIn(pageB, () => window.conn.syncState === 'offline');
 
   await sync.restart();
+  // The reloaded page sends the writes it found in the outbox: they reach the other page.
+  await waitIn(pageB, () => window.conn.pending === 0, undefined, 60000);
+  await waitIn(pageA, async (n) => (await window.qty('off-b')) === 2 && (await window.count()) === n, ITEMS + 2 + BULK);
   const written = await sync.transact('[{:item/sku "after-restart" :item/qty 99}]');
   for (const page of [pageA, pageB]) {
     await waitIn(page, async () => (await window.qty('after-restart')) === 99);
@@ -138,9 +147,6 @@ test('server down: queries answer, state offline; a reload opens the replica fro
     assert.ok(u.nodes <= 40, `catch-up: ${u.nodes} nodes`);
     console.log(`browser catch-up after restart: ${u.nodes} nodes, ${u.bytes} bytes`);
   }
-  // The reloaded page sent the write it found in the outbox: it reaches the other page.
-  await waitIn(pageA, async () => (await window.qty('off-b')) === 2);
-  await waitIn(pageB, () => window.conn.pending === 0);
   // Writes work again.
   await inPage(pageB, () => window.conn.transact([{ 'item/sku': 'from-b', 'item/qty': 3 }]));
   await waitIn(pageA, async () => (await window.qty('from-b')) === 3);
