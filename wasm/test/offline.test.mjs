@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { init } from '../js/node.js';
 import WsSocket from 'ws';
 import { findServer, TestServer } from './support/sync-server.mjs';
+import { waitFor } from './support/wait.mjs';
 
 const { path: BINARY, why } = findServer();
 const d = await init();
@@ -17,16 +18,6 @@ const cfg = (extra = {}) => ({
   store: { backend: 'memory', id: `offline-${++n}` },
   sync: { url: server.url, db: 'inv', token: 'w', backoff: { initialMs: 50, maxMs: 400 }, WebSocket: WsSocket, ...extra },
 });
-
-async function waitFor(fn, what, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const qtyOf = (db, sku) => d.q('[:find ?q . :in $ ?s :where [?e :item/sku ?s] [?e :item/qty ?q]]', db, sku);
 const entitiesWith = (db, sku) => d.q('[:find (count ?e) . :in $ ?s :where [?e :item/sku ?s]]', db, sku);

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { init } from '../js/node.js';
 import WsSocket from 'ws';
 import { findServer, TestServer } from './support/sync-server.mjs';
+import { waitFor } from './support/wait.mjs';
 
 const { path: BINARY, why } = findServer();
 const opts = { skip: BINARY ? false : why, timeout: 60000 };
@@ -52,16 +53,6 @@ class RawSession {
   }
 
   close() { this.ws.terminate(); }
-}
-
-async function waitFor(fn, what, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 // POST /db/inv/transact with the write token and, if given, an Idempotency-Key.

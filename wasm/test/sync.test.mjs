@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { init } from '../js/node.js';
 import WsSocket from 'ws';
 import { findServer, TestServer } from './support/sync-server.mjs';
+import { waitFor } from './support/wait.mjs';
 
 const { path: BINARY, why } = findServer();
 const ITEMS = 10000;
@@ -19,16 +20,6 @@ const cfg = (url, token = 'w', extra = {}) => ({
   store: { backend: 'memory', id: `sync-${++n}` },
   sync: { url, db: 'inv', token, backoff: { initialMs: 100, maxMs: 800 }, ...extra },
 });
-
-async function waitFor(fn, what, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 // Records a connection's onSync events.
 function record(conn) {

@@ -271,8 +271,10 @@ test('add a product: a bad SKU is refused with a message, an existing SKU says u
     await pageA.fill('#product-price', '99.5');
     await pageA.fill('#product-stock', '5');
     await pageA.click('#product-save');
-    await waitForStock(pageA, 'SKU-0003', 5);
-    assert.match(await pageA.textContent('#write-result'), /saved updated product SKU-0003/);
+    await waitForStock(pageA, 'SKU-0003', 5);  // the replica's view shows the write at once
+    // The result line says saved once the server's commit is back in the replica.
+    await pageA.waitForFunction(() => /saved updated product SKU-0003/.test(document.querySelector('#write-result').textContent),
+      null, { timeout: WAIT, polling: 100 });
     assert.deepEqual((await rowsOf(pageA, '#join-result')).find((r) => r[0] === 'SKU-0003'), ['SKU-0003', 'Compact Skillet 3', '99.50', '5']);
     // A new SKU says add.
     await pageA.fill('#product-sku', 'NEW-0002');
