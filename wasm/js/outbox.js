@@ -42,7 +42,6 @@ export class Outbox {
   // server's report), waiters }.
   entries = [];
   view = null;         // the raw connection of the optimistic view; null when nothing is pending
-  appliedTx = 0;       // the newest tx of the server snapshot the replica holds
   onChange = () => {}; // the pending count changed (sync.js emits 'outbox')
   onRejected = () => {};
   #core;
@@ -134,7 +133,6 @@ export class Outbox {
   // writes it committed leave the outbox; the view is rebuilt over the new snapshot
   // unless it already shows the same (the next pending writes, with the same datoms).
   async afterUpdate(txs, headTx) {
-    this.appliedTx = Math.max(this.appliedTx, headTx);
     const live = this.entries.filter((e) => e.state !== 'rejected');
     if (live.length === 0 && this.view === null) return false;
     const byClient = new Map();
@@ -166,7 +164,7 @@ export class Outbox {
   async answered(entry, report) {
     entry.server = report;
     if (this.#answered.delete(entry.clientId)) return this.#resolve(entry);  // already left the outbox
-    if (report.txId > this.appliedTx) {
+    if (report.txId > this.#heldTx()) {
       entry.state = 'sent';
       return;  // it leaves the outbox with the update that brings its commit
     }
@@ -245,6 +243,16 @@ export class Outbox {
   close(error) {
     this.rejectWaiters(error);
     this.#closeView();
+  }
+
+  // The newest tx of the server snapshot the replica holds.
+  #heldTx() {
+    const { raw } = this.#core, db = raw.connDb(this.#session.conn);
+    try {
+      return raw.dbBasis(db);
+    } finally {
+      raw.dbRelease(db);
+    }
   }
 
   async #openView() {

@@ -92,7 +92,6 @@ export class SyncClient {
   #features = [];          // welcome.features: 'client_ids' (the server dedupes resends)
   #limits = DEFAULT_LIMITS;
   #serverHead = null;
-  #appliedTx = 0;          // newest tx in the replica's head (0: unknown)
   #update = null;          // the update being received
   #nextId = 1;
   #inflight = new Map();   // message id → outbox entry sent, unanswered
@@ -334,7 +333,6 @@ export class SyncClient {
     this.#attempt = 0;
     this.#lastError = null;
     if (m.head && m.head === this.#replica.head) {
-      this.#appliedTx = Math.max(this.#appliedTx, m.tx ?? 0);
       this.#setState('live');
       this.#settleSynced();
     } else {
@@ -439,7 +437,6 @@ export class SyncClient {
       // and run the listeners; then acknowledge.
       await this.#replica.apply(update.blobs, m.commit, m.tx, log);
     }
-    this.#appliedTx = m.tx;
     this.#serverHead = m.commit;
     Object.assign(this.stats, {
       updates: this.stats.updates + 1,
