@@ -112,6 +112,12 @@ function showProgress(replicas) {
 }
 
 function onSyncEvent(replicas, name, ev) {
+  if (ev.type === 'outbox') showPending(replicas);
+  if (ev.type === 'rejected') {
+    // A write made offline that the server refused: say so, then drop it from the outbox.
+    $('#write-result').replaceChildren(h('span', { class: 'up' }, `the server refused a write made offline (${name}): ${ev.error.message}`));
+    replicas.conns[name].discard(ev.clientId).catch(() => {});
+  }
   if (ev.type === 'progress') {
     renderSyncTable(replicas);
     showProgress(replicas);
@@ -383,19 +389,32 @@ const FORMS = {
   'order-form': () => ({ writes: [tenantDb($('#order-tenant').value)], reads: ['catalog'] }),
 };
 
-// There is no offline write queue: while a database a form writes is disconnected, its
-// button is disabled and says why; likewise until the data it reads has arrived.
+// Writes work offline (docs/offline.md): they apply to the replicas at once and wait in
+// their outboxes until the server returns. A button is disabled only until the data its
+// form reads and writes has arrived (a replica with no snapshot takes no writes).
+const OFFLINE_NOTE = 'offline — saved here, sent when the server returns';
 function updateWriteControls(replicas) {
   if (!demo.opened) return;
   for (const [id, what] of Object.entries(FORMS)) {
     const { writes, reads } = what();
-    const why = writes.some((n) => replicas.state(n) === 'offline') ? 'offline — writes need the server'
-      : replicas.missing([...writes, ...reads]).length ? 'waiting for the first sync…' : '';
+    const waiting = replicas.missing([...writes, ...reads]).length > 0;
     const form = $(`#${id}`);
-    form.dataset.blocked = why === '' ? '' : why.startsWith('offline') ? 'offline' : 'waiting';
-    form.querySelector('button[type=submit]').disabled = why !== '';
-    form.querySelector('.why').textContent = why;
+    form.dataset.blocked = waiting ? 'waiting' : '';
+    form.querySelector('button[type=submit]').disabled = waiting;
+    form.querySelector('.why').textContent = waiting ? 'waiting for the first sync…'
+      : writes.some((n) => replicas.state(n) === 'offline') ? OFFLINE_NOTE : '';
   }
+  showPending(replicas);
+}
+
+// transact()'s options for a write to database `name`: while it is not live, resolve
+// once the write is in its outbox (the server's answer comes when it returns).
+const writeOpts = (replicas, name) => ({ wait: ['live', 'local'].includes(replicas.state(name)) ? 'server' : 'local' });
+
+// "N writes waiting for the server", over every replica's outbox.
+function showPending(replicas) {
+  const n = Object.values(replicas.conns).reduce((sum, c) => sum + (c?.pending ?? 0), 0);
+  $('#write-pending').textContent = n === 0 ? '' : `${n} write${n === 1 ? '' : 's'} waiting for the server`;
 }
 
 async function write(what, fn) {
@@ -404,6 +423,10 @@ async function write(what, fn) {
   const t0 = performance.now();
   try {
     const reports = await fn();
+    if (reports.some((r) => r.pending)) {
+      return out.replaceChildren(h('b', {}, `saved ${what} here`), ` in ${ms(performance.now() - t0)}: `,
+        'queued offline, it goes to the server when it returns');
+    }
     out.replaceChildren(h('b', {}, `saved ${what}`), ': ',
       ...reports.flatMap((r, i) => (i ? [', ', txRef(r.txId)] : [txRef(r.txId)])),
       ` committed by the server and received back in ${ms(performance.now() - t0)}`);
@@ -477,8 +500,8 @@ async function saveProduct(d, replicas) {
   if (stock === null || stock === undefined) inventory['inventory/warehouse'] = 'north';
   await write(`${product ? 'updated' : 'new'} product ${p.sku}`, async () => [
     await replicas.conns.catalog.transact([{ 'product/sku': p.sku, 'product/name': p.name, 'product/price': p.price,
-      'product/category': `:category/${p.category}` }]),
-    await replicas.conns.inventory.transact([inventory])]);
+      'product/category': `:category/${p.category}` }], writeOpts(replicas, 'catalog')),
+    await replicas.conns.inventory.transact([inventory], writeOpts(replicas, 'inventory'))]);
 }
 
 // ---- controls ----
@@ -508,7 +531,7 @@ function setupControls(d, replicas) {
     e.preventDefault();
     const sku = $('#stock-sku').value.trim(), stock = Number($('#stock-value').value);
     write(`stock of ${sku} → ${stock}`, async () => [await replicas.conns.inventory.transact([
-      { 'inventory/sku': sku, 'inventory/stock': stock }])]);
+      { 'inventory/sku': sku, 'inventory/stock': stock }], writeOpts(replicas, 'inventory'))]);
   });
   $('#product-sku').addEventListener('input', () => {
     $('#product-sku').removeAttribute('aria-invalid');
@@ -532,7 +555,8 @@ function setupControls(d, replicas) {
       if (price === null || price === undefined) throw new Error(`no product ${sku} in the catalog`);
       const id = `${tenant}-web-${Date.now().toString(36)}`;
       return [await replicas.conns[tenantDb(tenant)].transact([{ 'order/id': id, 'order/sku': sku, 'order/qty': qty,
-        'order/status': ':completed', 'order/total': Math.round(qty * price * 100) / 100, 'order/placed': new Date() }])];
+        'order/status': ':completed', 'order/total': Math.round(qty * price * 100) / 100, 'order/placed': new Date() }],
+      writeOpts(replicas, tenantDb(tenant)))];
     });
   });
 

@@ -68,12 +68,13 @@ const waitForStock = (page, sku, stock, timeout = WAIT) => page.waitForFunction(
   [...document.querySelectorAll('#join-result tbody tr')].some((tr) => tr.cells[0].textContent === s && tr.cells[3].textContent === n),
 [sku, String(stock)], { timeout, polling: 100 });
 
-// The three write buttons are enabled, or disabled with the offline message.
-const waitForWrites = (page, enabled) => page.waitForFunction((on) => ['stock-form', 'product-form', 'order-form'].every((id) => {
+// The three write buttons are enabled, with the offline note when offline.
+const waitForWrites = (page, offline) => page.waitForFunction((off) => ['stock-form', 'product-form', 'order-form'].every((id) => {
   const form = document.getElementById(id);
-  return form.querySelector('button').disabled === !on &&
-    form.querySelector('.why').textContent === (on ? '' : 'offline — writes need the server');
-}), enabled, { timeout: WAIT, polling: 100 });
+  return !form.querySelector('button').disabled &&
+    form.querySelector('.why').textContent === (off ? 'offline — saved here, sent when the server returns' : '');
+}), offline, { timeout: WAIT, polling: 100 });
+const pendingText = (page) => page.textContent('#write-pending');
 
 const fmt = (v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v));
 
@@ -424,13 +425,17 @@ test('with the server stopped the page keeps working', { ...T, skip: missing ?? 
   await pageA.waitForFunction(() => /in stock at ≤ 20 /.test(document.querySelector('#join-meta').textContent), null, { timeout: WAIT, polling: 100 });
   await pageA.$eval('#join-max', (el) => { el.value = '200'; el.dispatchEvent(new Event('input')); });
   await waitForStock(pageA, 'SKU-0001', 4242);
-  // There is no offline write queue: every write button is disabled and says why
+  // Writes work offline: saved in the replica (shown at once), queued in its outbox
   // (Playwright's context.setOffline does not close an open WebSocket, so the server
   // is stopped instead).
-  await waitForWrites(pageA, false);
-  const result = await pageA.textContent('#write-result');
+  await waitForWrites(pageA, true);
+  await pageA.fill('#stock-sku', 'SKU-0004');
+  await pageA.fill('#stock-value', '31');
   await pageA.$eval('#stock-form button', (b) => b.click());
-  assert.equal(await pageA.textContent('#write-result'), result);
+  await waitForStock(pageA, 'SKU-0004', 31);
+  await pageA.waitForFunction(() => /saved stock of SKU-0004 → 31 here .*queued offline/.test(document.querySelector('#write-result').textContent),
+    null, { timeout: WAIT, polling: 100 });
+  assert.equal(await pendingText(pageA), '1 write waiting for the server');
   await shot(pageA, 'offline');
 });
 
@@ -439,7 +444,9 @@ test('a reload with the server stopped still shows the data, and it catches up w
     await open(pageA);
     await pageA.waitForSelector('#status[data-state=offline]', { timeout: WAIT });
     await waitForStock(pageA, 'SKU-0001', 4242);
-    await waitForWrites(pageA, false);
+    await waitForStock(pageA, 'SKU-0004', 31);  // the write made offline, from the outbox
+    await waitForWrites(pageA, true);
+    assert.equal(await pendingText(pageA), '1 write waiting for the server');
     assert.ok((await rowsOf(pageA, '#join-result')).some((r) => r[0] === 'NEW-0001'));
     await shot(pageA, 'offline-reload');
     // The server returns on the same port (the page's origin) with the same data; a
@@ -451,7 +458,10 @@ test('a reload with the server stopped still shows the data, and it catches up w
     assert.equal(res.status, 200, await res.text());
     await pageA.waitForSelector('#status[data-state=live]', { timeout: 45_000 });
     await waitForStock(pageA, 'SKU-0002', 777);
-    await waitForWrites(pageA, true);
+    await waitForWrites(pageA, false);
+    // The write made offline went to the server once it returned.
+    await pageA.waitForFunction(() => document.querySelector('#write-pending').textContent === '', null, { timeout: WAIT, polling: 100 });
+    await waitForStock(pageA, 'SKU-0004', 31);
     await shot(pageA, 'reconnected', '#sync');
   });
 
