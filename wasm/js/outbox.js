@@ -164,7 +164,7 @@ export class Outbox {
   async answered(entry, report) {
     entry.server = report;
     if (this.#answered.delete(entry.clientId)) return this.#resolve(entry);  // already left the outbox
-    if (report.txId > this.#heldTx()) {
+    if (report.txId > this.#session.basis(this.#core.raw)) {  // the newest tx the replica holds
       entry.state = 'sent';
       return;  // it leaves the outbox with the update that brings its commit
     }
@@ -243,16 +243,6 @@ export class Outbox {
   close(error) {
     this.rejectWaiters(error);
     this.#closeView();
-  }
-
-  // The newest tx of the server snapshot the replica holds.
-  #heldTx() {
-    const { raw } = this.#core, db = raw.connDb(this.#session.conn);
-    try {
-      return raw.dbBasis(db);
-    } finally {
-      raw.dbRelease(db);
-    }
   }
 
   async #openView() {
