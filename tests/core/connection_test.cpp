@@ -13,6 +13,7 @@
 
 #include "datalith/db.h"
 #include "fault_injecting_store.h"
+#include "flaky_put_store.h"
 
 using namespace datalith;
 
@@ -293,42 +294,15 @@ TEST_CASE("a crash at any store operation leaves the last completed commit", "[d
   }
 }
 
-// Delegates to a memory store; the next Put fails once when armed (a full disk that
-// is then freed, say).
-class FlakyPutStore : public Store {
- public:
-  bool fail_next_put = false;
-  Result<std::string> Get(const Address& a) override { return base_->Get(a); }
-  Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override {
-    if (fail_next_put) {
-      fail_next_put = false;
-      return Status::IOError("disk full");
-    }
-    return base_->Put(blobs);
-  }
-  Status Sync() override { return base_->Sync(); }
-  Result<std::optional<std::string>> GetHead(const std::string& n) override { return base_->GetHead(n); }
-  Status CasHead(const std::string& n, const std::optional<std::string>& e, const std::string& v) override {
-    return base_->CasHead(n, e, v);
-  }
-  Result<std::vector<std::string>> ListHeads() override { return base_->ListHeads(); }
-  Status DeleteHead(const std::string& n) override { return base_->DeleteHead(n); }
-  Result<std::vector<Address>> List() override { return base_->List(); }
-  Status Delete(const Address& a) override { return base_->Delete(a); }
-  std::shared_ptr<Store> base() const { return base_; }
-
- private:
-  std::shared_ptr<Store> base_ = MakeMemoryStore();
-};
-
 TEST_CASE("a flush whose nodes could not be stored writes them again on the next flush", "[db]") {
   auto store = std::make_shared<FlakyPutStore>();
   auto conn = *Connection::Create(store);
   REQUIRE(conn->Transact(kSchema).ok());
   REQUIRE(conn->Flush().ok());
   REQUIRE(conn->Transact("[" + Items(0, 500) + "]").ok());
-  store->fail_next_put = true;
+  store->failing = true;
   Status failed = conn->Flush();
+  store->failing = false;
   REQUIRE(failed.code() == Code::kIOError);
   REQUIRE(failed.message().find("disk full") != std::string::npos);
   REQUIRE(conn->pending_tx() == 1);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "../core/flaky_put_store.h"
 #include "client_sync.h"
 
 using namespace datalith;
@@ -156,43 +157,18 @@ struct Client {
   }
 };
 
-// Commits `tx` through the database's writer and waits for it.
-void Commit(Database& db, const std::string& tx) {
-  std::promise<TxOutcome> done;
-  auto f = done.get_future();
-  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), std::nullopt, [&](TxOutcome o) { done.set_value(std::move(o)); }));
-  auto o = f.get();
-  if (o.error) FAIL(o.error->message);
-}
-
-// A memory store whose Puts fail while `failing` is set (a disk that fills, then frees).
-class FlakyStore : public Store {
- public:
-  std::atomic<bool> failing{false};
-  Result<std::string> Get(const Address& a) override { return base_->Get(a); }
-  Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override {
-    if (failing) return Status::IOError("test: disk full");
-    return base_->Put(blobs);
-  }
-  Status Sync() override { return base_->Sync(); }
-  Result<std::optional<std::string>> GetHead(const std::string& n) override { return base_->GetHead(n); }
-  Status CasHead(const std::string& n, const std::optional<std::string>& expected, const std::string& v) override {
-    return base_->CasHead(n, expected, v);
-  }
-  Result<std::vector<std::string>> ListHeads() override { return base_->ListHeads(); }
-  Status DeleteHead(const std::string& n) override { return base_->DeleteHead(n); }
-  Result<std::vector<Address>> List() override { return base_->List(); }
-  Status Delete(const Address& a) override { return base_->Delete(a); }
-
- private:
-  std::shared_ptr<Store> base_ = MakeMemoryStore();
-};
-
+// Submits `tx` (with a client id or none) to the database's writer and waits for its outcome.
 TxOutcome Submit(Database& db, const std::string& tx, std::optional<std::string> client) {
   std::promise<TxOutcome> done;
   auto f = done.get_future();
   REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), std::move(client), [&](TxOutcome o) { done.set_value(std::move(o)); }));
   return f.get();
+}
+
+// Commits `tx` through the database's writer and waits for it.
+void Commit(Database& db, const std::string& tx) {
+  auto o = Submit(db, tx, std::nullopt);
+  if (o.error) FAIL(o.error->message);
 }
 
 // A registry serving "inv" from a fresh data directory, the database opened (the
@@ -474,7 +450,7 @@ TEST_CASE_METHOD(Server, "a resent client id is answered with the original outco
 }
 
 TEST_CASE("a resend after commit_failed commits the pending original and answers it as a duplicate", "[sync][client_sync]") {
-  auto store = std::make_shared<FlakyStore>();
+  auto store = std::make_shared<FlakyPutStore>();
   auto db = *Database::Open("flaky", store, /*create=*/true, Limits{});
   REQUIRE_FALSE(Submit(*db, kSkuSchema, std::nullopt).error);
   const std::string tx = R"([{:db/id "o" :item/sku "flaky"}])";
