@@ -83,7 +83,7 @@ export class Outbox {
   // The next writes to send (sync.js), oldest first: first those committed whose
   // answer was lost (sent again for it: the server answers with the original outcome).
   *unsent() {
-    for (const { e } of this.#answered.values()) if (e.state === 'pending') yield e;
+    for (const e of this.#answered.values()) if (e.state === 'pending') yield e;
     for (const e of this.entries) if (e.state === 'pending') yield e;
   }
 
@@ -153,7 +153,7 @@ export class Outbox {
     await this.#remove(done.map(({ e }) => e));
     for (const { e, t } of done) {
       if (e.server) this.#resolve(e);
-      else this.#answered.set(e.clientId, { e, txId: t.txId });  // its tx_ok comes later (or is lost: lost())
+      else this.#answered.set(e.clientId, e);  // its tx_ok comes later (or is lost: lost())
     }
     if (fast && this.pending > 0) return false;
     await this.rebuild();
@@ -172,8 +172,7 @@ export class Outbox {
     // view shows the write twice until it is rebuilt without it.
     await this.#remove([entry]);
     this.#resolve(entry);
-    await this.rebuild();
-    this.#session.notify({ txId: report.txId, tempids: {}, txData: [], reset: true });
+    await this.#rebuildAndTell(report.txId);
   }
 
   // The server refused a sent write (or it cannot be sent): it leaves the view; the
@@ -187,8 +186,7 @@ export class Outbox {
     } catch (e) {
       console.warn(`datalith: could not mark a rejected write in the outbox: ${e.message}`);
     }
-    await this.rebuild();
-    this.#session.notify({ txId: 0, tempids: {}, txData: [], reset: true });
+    await this.#rebuildAndTell();
     for (const w of waiters.splice(0)) w.reject(error);
     this.onChange();
     this.onRejected(entry);
@@ -208,8 +206,7 @@ export class Outbox {
     const wasPending = entry.state === 'pending';
     await this.#remove([entry]);
     if (!wasPending) return;
-    await this.rebuild();
-    this.#session.notify({ txId: 0, tempids: {}, txData: [], reset: true });
+    await this.#rebuildAndTell();
     const error = outboxError(`write ${clientId} was discarded`, 'discarded');
     for (const w of entry.waiters.splice(0)) w.reject(error);
   }
@@ -232,11 +229,18 @@ export class Outbox {
     }
   }
 
+  // The view changed without a server update (a write left it): the listeners get a
+  // `reset` report, so subscriptions run again.
+  async #rebuildAndTell(txId = 0) {
+    await this.rebuild();
+    this.#session.notify({ txId, tempids: {}, txData: [], reset: true });
+  }
+
   // The promises of this page's writes reject with `error` (syncing stopped for good, or
   // the connection closed); the writes stay in the outbox.
   rejectWaiters(error) {
     for (const e of this.entries) for (const w of e.waiters.splice(0)) w.reject(error);
-    for (const { e } of this.#answered.values()) for (const w of e.waiters.splice(0)) w.reject(error);
+    for (const e of this.#answered.values()) for (const w of e.waiters.splice(0)) w.reject(error);
     this.#answered.clear();
   }
 

@@ -137,14 +137,19 @@ export class SyncClient {
     if (kept.length > 0) {
       queueMicrotask(() => {
         if (!this.#listeners.has(callback)) return;
-        for (const e of kept) this.#call(callback, { state: this.state, head: this.#replica.head, pending: this.#replica.outbox.pending, ...rejectedEvent(e) });
+        for (const e of kept) this.#call(callback, this.#event(rejectedEvent(e)));
       });
     }
     return () => { this.#listeners.delete(callback); };
   }
 
-  #emit(event) {
-    const ev = { state: this.state, head: this.#replica.head, pending: this.#replica.outbox.pending, ...event };
+  // An onSync event: what happened, with the state, head and pending count now.
+  #event(what) {
+    return { state: this.state, head: this.#replica.head, pending: this.#replica.outbox.pending, ...what };
+  }
+
+  #emit(what) {
+    const ev = this.#event(what);
     for (const cb of this.#listeners) this.#call(cb, ev);
   }
 
