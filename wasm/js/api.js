@@ -209,13 +209,30 @@ class Session {
 
   // Moves the raw connection to the head stored in IndexedDB if another tab moved it,
   // and tells the listeners. Runs in the queue, between batches (no transaction pending).
-  async follow(core) {
+  // A replica whose sync runs in another tab (share.js) follows the heads it stores,
+  // with `logs`: the log segments of the updates it stored since the last call (null
+  // for one that came without); the outbox rebases as on an update of its own.
+  async follow(core, logs = []) {
     const { raw } = core;
     const head = await this.store.reloadHeads();
-    if (head === null || head === raw.connHead(this.conn)) return;
-    const from = this.basis(raw) + 1;
-    await core.call([this.store], () => raw.connRefresh(this.conn));
-    await this.heard(core, from);
+    const moved = head !== null && (this.placeholder !== null || head !== raw.connHead(this.conn));
+    if (!this.outbox) {
+      if (!moved) return;
+      const from = this.basis(raw) + 1;
+      await core.call([this.store], () => raw.connRefresh(this.conn));
+      return this.heard(core, from);
+    }
+    if (!moved && logs.length === 0) return;
+    if (moved) await this.#moveTo(core);
+    let txs = null;
+    if (logs.length > 0 && logs.every(Boolean)) {
+      try {
+        txs = await core.call([this.store], () => raw.connReadLog(this.conn, JSON.stringify(logs.flat(1))));
+      } catch (e) {
+        console.warn(`datalith: could not read the transactions another tab synced: ${e.message}`);
+      }
+    }
+    await this.#updated(core, this.store.head, this.basis(raw), txs?.length ? txs : null);
   }
 
   // The connection moved to another tab's commits: the listeners get each transaction
@@ -304,7 +321,7 @@ class Session {
   // it, then the listeners get each of its transactions (`txs`; null: not known), and
   // a `reset` report when the view was rebuilt (pending writes may show differently).
   async #updated(core, head, tx, txs) {
-    const rebuilt = await this.outbox.afterUpdate(txs, tx);
+    const rebuilt = await this.outbox.afterUpdate(txs, tx, head);
     if (!txs) this.notify({ txId: tx, tempids: {}, txData: [], commit: head, reset: true });
     else for (const t of txs) this.notify({ txId: t.txId, tempids: {}, txData: t.txData, commit: head });
     if (rebuilt && txs) this.notify({ txId: tx, tempids: {}, txData: [], commit: head, reset: true });
@@ -317,18 +334,22 @@ class Session {
   adopt(core, head, tx, log) {
     return this.enqueue(async () => {
       const { raw } = core;
-      if (this.placeholder !== null) {
-        const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
-        raw.connRelease(this.conn);
-        raw.storeRelease(this.placeholder);
-        this.conn = conn;
-        this.placeholder = null;
-      } else {
-        await core.call([this.store], () => raw.connRefresh(this.conn));
-      }
+      await this.#moveTo(core);
       const txs = log?.length ? await core.call([this.store], () => raw.connReadLog(this.conn, JSON.stringify(log))) : [];
       await this.#updated(core, head, tx, txs.length ? txs : null);
     });
+  }
+
+  // Moves the raw connection to the store's head (the first head replaces the empty
+  // stand-in of a replica that had none).
+  async #moveTo(core) {
+    const { raw } = core;
+    if (this.placeholder === null) return core.call([this.store], () => raw.connRefresh(this.conn));
+    const conn = await core.call([this.store], () => raw.connOpen(this.store.id));
+    raw.connRelease(this.conn);
+    raw.storeRelease(this.placeholder);
+    this.conn = conn;
+    this.placeholder = null;
   }
 
   // Runs `fn` after the transactions queued before it.
@@ -500,7 +521,7 @@ class Datalith {
       store.close();
       throw e;
     }
-    const { SyncClient, Outbox, MemoryOutboxStorage } = await loadSync();
+    const { SyncClient, ReplicaSync, Outbox, MemoryOutboxStorage } = await loadSync();
     store.outbox ??= new MemoryOutboxStorage();  // a memory replica's (IdbStore has its own)
     session.outbox = new Outbox(core, session, store.outbox);
     try {
@@ -511,7 +532,7 @@ class Datalith {
       store.close();
       throw e;
     }
-    session.sync = new SyncClient(raw, {
+    const replica = {
       get head() { return store.head; },
       has: (addrs) => store.has(addrs),
       apply: async (blobs, head, tx, log) => {
@@ -522,7 +543,14 @@ class Datalith {
       outbox: session.outbox,
       answered: (entry, report) => session.enqueue(() => session.outbox.answered(entry, report)),
       rejected: (entry, error) => session.enqueue(() => session.outbox.rejected(entry, error)),
-    }, sync, this.#env.WebSocket);
+      // For the tabs sharing an IndexedDB replica (share.js).
+      enqueue: (fn) => session.enqueue(fn),
+      follow: (logs) => session.follow(core, logs),
+      refresh: () => session.outbox.refresh(),
+    };
+    // One replica per browser: the tab that syncs is elected among those that open it.
+    session.sync = new ReplicaSync(`${sync.url}#${sync.db}`, replica,
+      () => new SyncClient(raw, replica, sync, this.#env.WebSocket, session.sync), store.tabs ?? null);
     session.sync.start();
     return session;
   }
@@ -660,7 +688,7 @@ class Connection {
   async discard(clientId) {
     const s = this.#open();
     if (!s.outbox) throw new Error('discard() needs a connection with config.sync');
-    return s.enqueue(() => s.outbox.discard(clientId));
+    return s.sync.discard(clientId);
   }
 
   // The transaction log of a local database: [{ txId, txData }], oldest first, for
@@ -681,7 +709,13 @@ class Connection {
     return this.#session.sync?.state ?? null;
   }
 
-  // Sync progress: callback({ type: 'state' | 'progress' | 'update' | 'probe' | 'error', state, head, ... }).
+  // 'leader' if this tab's replica syncs (holds the socket), 'follower' if another tab
+  // of this browser syncs it for this one (share.js); null without config.sync.
+  get syncRole() {
+    return this.#session.sync?.role ?? null;
+  }
+
+  // Sync progress: callback({ type: 'state' | 'progress' | 'update' | 'probe' | 'error' | 'role', state, head, ... }).
   onSync(callback) {
     const s = this.#open();
     if (!s.sync) throw new Error('onSync() needs a connection with config.sync');

@@ -184,11 +184,11 @@ export class IdbStore {
   }
 
   // A replica's outbox (outbox.js): each call one IndexedDB transaction on one record
-  // (load reads them all), so a write never rewrites the others.
+  // (load reads those after seq `after`), so a write never rewrites the others.
   outbox = {
-    load: async () => {
+    load: async (after = 0) => {
       const tx = this.#db.transaction(OUTBOX);
-      const all = tx.objectStore(OUTBOX).getAll();
+      const all = tx.objectStore(OUTBOX).getAll(IDBKeyRange.lowerBound(after, true));
       await finish(tx);
       return all.result;
     },

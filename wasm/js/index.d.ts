@@ -116,6 +116,8 @@ export type SyncEvent = { state: SyncState; head: string | null } & (
   | { type: 'error'; error: Error & { code?: string }; fatal: boolean }
   /** The outbox's pending count changed (`pending`). */
   | { type: 'outbox' }
+  /** This tab became the one that syncs the replica for the browser's tabs. */
+  | { type: 'role'; role: 'leader' }
   /** The server refused a pending write; told again to each new `onSync` until `discard`. */
   | { type: 'rejected'; clientId: string; tx: string; error: Error & { code?: string } }) & {
   /** Writes in the replica's outbox not yet committed (docs/offline.md). */
@@ -232,6 +234,11 @@ export interface Connection {
   discard(clientId: string): Promise<void>;
   /** The replica's sync state; null without `config.sync`. */
   readonly syncState: SyncState | null;
+  /**
+   * 'leader' if this tab syncs the replica (holds the socket), 'follower' if another
+   * tab of this browser does it for this one; null without `config.sync`.
+   */
+  readonly syncRole: 'leader' | 'follower' | null;
   /** Sync progress; returns a function that stops it. Throws without `config.sync`. */
   onSync(callback: (event: SyncEvent) => void): () => void;
   /**

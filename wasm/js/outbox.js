@@ -6,9 +6,11 @@
 // (a rebase). Everything here runs in the session's queue (api.js), after the update or
 // transaction queued before it.
 
-import { parseReport } from './edn.js';
+import { ednString, parseReport } from './edn.js';
 
 const CLIENT_ATTR = ':datalith.tx/client';
+const TEMPIDS_ATTR = ':datalith.tx/tempids';
+const COMMITTED_QUERY = '[:find ?c ?t ?m :in $ [?c ...] :where [?t :datalith.tx/client ?c] [?t :datalith.tx/tempids ?m]]';
 
 const outboxError = (message, code) => Object.assign(new Error(message), { code });
 
@@ -21,7 +23,7 @@ function newClientId() {
 export class MemoryOutboxStorage {
   #records = new Map();
   #seq = 0;
-  async load() { return [...this.#records.values()].map((r) => ({ ...r })); }
+  async load(after = 0) { return [...this.#records.values()].filter((r) => r.seq > after).map((r) => ({ ...r })); }
   async add(record) {
     const seq = ++this.#seq;
     this.#records.set(seq, { ...record, seq });
@@ -30,6 +32,18 @@ export class MemoryOutboxStorage {
   async put(record) { this.#records.set(record.seq, { ...record }); }
   async remove(seqs) { for (const s of seqs) this.#records.delete(s); }
 }
+
+// The server's report of a write read from its commit's log entry `t` (a write this tab
+// did not send, or sent before another tab took over): the tempids the server recorded
+// with it (an EDN map of string → id).
+function logReport(t, commit) {
+  const d = t.txData.find((x) => x[0] === t.txId && x[1] === TEMPIDS_ATTR && x[4]);
+  const tempids = {};
+  for (const m of String(d?.[2] ?? '').matchAll(/"((?:[^"\\]|\\.)*)"\s+(-?\d+)/g)) tempids[JSON.parse(`"${m[1]}"`)] = Number(m[2]);
+  return { txId: t.txId, tempids, commit, ...(t.found ? {} : { datoms: t.txData.length }) };
+}
+
+const toEntry = (r) => ({ ...r, state: r.state === 'rejected' ? 'rejected' : 'pending', local: null, server: null, waiters: [] });
 
 // The datoms of a transaction other than its tx entity's, as comparable text.
 function bodyOf(txId, txData) {
@@ -47,7 +61,9 @@ export class Outbox {
   #core;
   #session;
   #storage;
-  #answered = new Map();  // client id → entry committed (seen in a log) before its answer
+  #answered = new Map();  // client id → entry sent, committed (seen in a log) before its answer
+  #loadedUpTo = 0;        // the newest seq read from storage: refresh() reads those after it
+  #gone = new Map();      // client id → seq of entries that left, newer than #loadedUpTo
 
   constructor(core, session, storage) {
     this.#core = core;
@@ -57,10 +73,42 @@ export class Outbox {
 
   async load() {
     const records = await this.#storage.load();
-    this.entries = records.sort((a, b) => a.seq - b.seq).map((r) => ({
-      ...r, state: r.state === 'rejected' ? 'rejected' : 'pending', local: null, server: null, waiters: [],
-    }));
+    this.entries = records.sort((a, b) => a.seq - b.seq).map(toEntry);
+    this.#loadedUpTo = this.entries.at(-1)?.seq ?? 0;
     if (this.pending > 0 && this.#session.placeholder === null) await this.rebuild();
+  }
+
+  // Other tabs appended to the shared outbox (share.js): their records join this tab's
+  // entries in order, and its view. Entries never leave here: a committed one leaves
+  // with the update that brings its commit, a discarded or rejected one by message.
+  async refresh() {
+    const records = await this.#storage.load(this.#loadedUpTo);
+    if (records.length === 0) return;
+    const known = new Set(this.entries.map((e) => e.seq));
+    const last = this.entries.at(-1)?.seq ?? 0;
+    const fresh = records.filter((r) => !known.has(r.seq) && !this.#gone.has(r.clientId)).map(toEntry);
+    for (const r of records) this.#loadedUpTo = Math.max(this.#loadedUpTo, r.seq);
+    for (const [id, seq] of this.#gone) if (seq <= this.#loadedUpTo) this.#gone.delete(id);
+    if (fresh.length === 0) return;
+    fresh.sort((a, b) => a.seq - b.seq);
+    this.entries.push(...fresh);
+    this.onChange();
+    if (this.#session.placeholder !== null) return;  // applied with the first snapshot
+    if (fresh[0].seq < last) {
+      this.entries.sort((a, b) => a.seq - b.seq);
+      return this.#rebuildAndTell();
+    }
+    const { raw } = this.#core, s = this.#session;
+    for (const e of fresh) {
+      if (e.state === 'rejected') continue;
+      await this.#openView();
+      try {
+        e.local = await this.#core.call([s.store], () => raw.connApply(this.view, e.tx), parseReport);
+      } catch {
+        continue;  // it stays pending: the server decides
+      }
+      s.notify({ txId: e.local.txId, tempids: e.local.tempids, txData: e.local.txData, pending: true, clientId: e.clientId });
+    }
   }
 
   get pending() {
@@ -132,11 +180,11 @@ export class Outbox {
   // are its transactions ({ txId, txData }, oldest first) or null when not known. The
   // writes it committed leave the outbox; the view is rebuilt over the new snapshot
   // unless it already shows the same (the next pending writes, with the same datoms).
-  async afterUpdate(txs, headTx) {
+  async afterUpdate(txs, headTx, commit) {
     const live = this.entries.filter((e) => e.state !== 'rejected');
     if (live.length === 0 && this.view === null) return false;
     const byClient = new Map();
-    for (const t of txs ?? []) {
+    for (const t of txs ?? await this.#foundInSnapshot(live)) {
       const d = t.txData.find((x) => x[1] === CLIENT_ATTR && x[0] === t.txId && x[4]);
       if (d) byClient.set(d[2], t);
     }
@@ -152,18 +200,39 @@ export class Outbox {
         bodyOf(t.txId, t.txData) === bodyOf(e.local.txId, e.local.txData));
     await this.#remove(done.map(({ e }) => e));
     for (const { e, t } of done) {
-      if (e.server) this.#resolve(e);
-      else this.#answered.set(e.clientId, e);  // its tx_ok comes later (or is lost: lost())
+      // A write this tab sent: its tx_ok comes later (or is lost: lost() sends it again).
+      if (!e.server && e.state === 'sent') this.#answered.set(e.clientId, e);
+      else this.#resolve(e, e.server ?? logReport(t, commit));
     }
     if (fast && this.pending > 0) return false;
     await this.rebuild();
     return true;
   }
 
+  // An update came without its log: the writes the new snapshot holds, found by their
+  // client ids, as log entries holding just those datoms. Not those this tab sent: their
+  // answers come.
+  async #foundInSnapshot(entries) {
+    const ids = entries.filter((e) => !e.server && e.state !== 'sent').map((e) => ednString(e.clientId));
+    if (ids.length === 0) return [];
+    const { raw } = this.#core, s = this.#session;
+    const db = raw.connDb(s.conn);
+    try {
+      const inputs = JSON.stringify([{ db }, { edn: `[${ids.join(' ')}]` }]);
+      const rows = await this.#core.call([s.store], () => raw.q(COMMITTED_QUERY, inputs));
+      return rows.map(([c, t, m]) => ({ txId: t, found: true, txData: [[t, CLIENT_ATTR, c, t, true], [t, TEMPIDS_ATTR, m, t, true]] }));
+    } catch {
+      return [];  // no write with a client id was ever committed: the attributes do not exist yet
+    } finally {
+      raw.dbRelease(db);
+    }
+  }
+
   // The server's answer to a sent write: `report` ({ txId, tempids, commit, duplicate }).
   async answered(entry, report) {
     entry.server = report;
-    if (this.#answered.delete(entry.clientId)) return this.#resolve(entry);  // already left the outbox
+    if (this.#answered.delete(entry.clientId)) return this.#resolve(entry, report);  // already left the outbox
+    if (entry.left) return;  // resolved from its commit's log
     if (report.txId > this.#session.basis(this.#core.raw)) {  // the newest tx the replica holds
       entry.state = 'sent';
       return;  // it leaves the outbox with the update that brings its commit
@@ -171,18 +240,19 @@ export class Outbox {
     // The replica already holds the commit (an update without its log came first): the
     // view shows the write twice until it is rebuilt without it.
     await this.#remove([entry]);
-    this.#resolve(entry);
+    this.#resolve(entry, report);
     await this.#rebuildAndTell(report.txId);
   }
 
   // The server refused a sent write (or it cannot be sent): it leaves the view; the
-  // outbox keeps it as rejected until discard().
-  async rejected(entry, error) {
+  // outbox keeps it as rejected until discard(). `store`: false when the tab that sent
+  // it already marked it so in the shared outbox.
+  async rejected(entry, error, store = true) {
     entry.state = 'rejected';
     entry.error = { code: error.code ?? 'tx_failed', message: error.message };
-    const { local, server, waiters, ...record } = entry;
+    const { local, server, waiters, left, ...record } = entry;
     try {
-      await this.#storage.put(record);
+      if (store) await this.#storage.put(record);
     } catch (e) {
       console.warn(`datalith: could not mark a rejected write in the outbox: ${e.message}`);
     }
@@ -197,17 +267,33 @@ export class Outbox {
     if (entry.state === 'sent' && !entry.server) entry.state = 'pending';
   }
 
+  // Another tab's message (share.js): the tab that sent a write was told it is refused.
+  async rejectedElsewhere(clientId, error) {
+    const entry = this.entries.find((e) => e.clientId === clientId);
+    if (entry && entry.state !== 'rejected') await this.rejected(entry, error, false);
+  }
+
   async discard(clientId) {
     const entry = this.entries.find((e) => e.clientId === clientId);
     if (!entry) throw outboxError(`no write ${clientId} in the outbox`, 'not_found');
     if (entry.state === 'sent') {
       throw outboxError(`write ${clientId} was sent to the server, which may be committing it: it cannot be discarded`, 'sent');
     }
-    const wasPending = entry.state === 'pending';
+    await this.#drop(entry);
+  }
+
+  // Another tab discarded it (share.js).
+  async dropped(clientId) {
+    const entry = this.entries.find((e) => e.clientId === clientId);
+    if (entry) await this.#drop(entry);
+  }
+
+  async #drop(entry) {
+    const wasPending = entry.state !== 'rejected';
     await this.#remove([entry]);
     if (!wasPending) return;
     await this.#rebuildAndTell();
-    const error = outboxError(`write ${clientId} was discarded`, 'discarded');
+    const error = outboxError(`write ${entry.clientId} was discarded`, 'discarded');
     for (const w of entry.waiters.splice(0)) w.reject(error);
   }
 
@@ -269,12 +355,15 @@ export class Outbox {
     if (entries.length === 0) return;
     const gone = new Set(entries);
     this.entries = this.entries.filter((e) => !gone.has(e));
+    for (const e of entries) {
+      e.left = true;
+      if (e.seq > this.#loadedUpTo) this.#gone.set(e.clientId, e.seq);
+    }
     await this.#storage.remove(entries.map((e) => e.seq));
     this.onChange();
   }
 
-  #resolve(entry) {
-    const r = entry.server;
+  #resolve(entry, r) {
     const report = { txId: r.txId, tempids: r.tempids ?? {}, txData: [], datoms: r.datoms, commit: r.commit,
       clientId: entry.clientId, ...(r.duplicate ? { duplicate: true } : {}) };
     for (const w of entry.waiters.splice(0)) w.resolve(report);

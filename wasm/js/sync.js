@@ -18,6 +18,7 @@
 // answers back (docs/offline.md).
 
 export { Outbox, MemoryOutboxStorage } from './outbox.js';
+export { ReplicaSync } from './share.js';
 
 const PROTOCOL = 2;
 const FRAME_NODES = 1;
@@ -86,8 +87,7 @@ export class SyncClient {
   #timer = null;
   #welcomeTimer = null;
   #chain = Promise.resolve();  // incoming messages, handled one at a time
-  #listeners = new Set();
-  #syncedWaiters = [];
+  #events;                // share.js ReplicaSync: onSync listeners and synced() waiters
   #access = null;
   #features = [];          // welcome.features: 'client_ids' (the server dedupes resends)
   #limits = DEFAULT_LIMITS;
@@ -99,8 +99,9 @@ export class SyncClient {
 
   // `fallbackWebSocket`: an async function the loader gives for runtimes without
   // globalThis.WebSocket.
-  constructor(raw, replica, sync, fallbackWebSocket) {
+  constructor(raw, replica, sync, fallbackWebSocket, events) {
     this.#raw = raw;
+    this.#events = events;
     this.#replica = replica;
     this.#opts = {
       url: sync.url,
@@ -110,11 +111,8 @@ export class SyncClient {
       maxMs: sync.backoff?.maxMs ?? 30000,
       timeoutMs: sync.timeoutMs ?? 15000,
     };
-    this.key = `${sync.url}#${sync.db}`;
     this.#given = sync.WebSocket;
     this.#fallback = fallbackWebSocket;
-    replica.outbox.onChange = () => this.#emit({ type: 'outbox' });
-    replica.outbox.onRejected = (e) => this.#emit(rejectedEvent(e));
   }
 
   #given;
@@ -128,57 +126,14 @@ export class SyncClient {
   get serverHead() { return this.#serverHead; }
   get error() { return this.#fatal; }
 
-  // Also tells `callback`, right after, of every rejected write the outbox keeps (so a
-  // page reloaded after a rejection learns of it).
-  onSync(callback) {
-    if (typeof callback !== 'function') throw new Error('onSync() takes a function');
-    this.#listeners.add(callback);
-    const kept = this.#replica.outbox.entries.filter((e) => e.state === 'rejected');
-    if (kept.length > 0) {
-      queueMicrotask(() => {
-        if (!this.#listeners.has(callback)) return;
-        for (const e of kept) this.#call(callback, this.#event(rejectedEvent(e)));
-      });
-    }
-    return () => { this.#listeners.delete(callback); };
-  }
-
-  // An onSync event: what happened, with the state, head and pending count now.
-  #event(what) {
-    return { state: this.state, head: this.#replica.head, pending: this.#replica.outbox.pending, ...what };
-  }
-
   #emit(what) {
-    const ev = this.#event(what);
-    for (const cb of this.#listeners) this.#call(cb, ev);
-  }
-
-  #call(cb, ev) {
-    try {
-      cb(ev);
-    } catch (e) {
-      console.error('datalith: an onSync() callback threw', e);
-    }
+    this.#events.emit(what);
   }
 
   #setState(state, extra = {}) {
     if (this.state === state) return;
     this.state = state;
     this.#emit({ type: 'state', ...extra });
-  }
-
-  // Resolves when the replica holds the head the server announced last (state 'live').
-  synced() {
-    if (this.#fatal) return Promise.reject(this.#fatal);
-    if (this.#closed) return Promise.reject(new Error('this connection is closed'));
-    if (this.state === 'live') return Promise.resolve();
-    return new Promise((resolve, reject) => this.#syncedWaiters.push({ resolve, reject }));
-  }
-
-  #settleSynced(error) {
-    const waiters = this.#syncedWaiters;
-    this.#syncedWaiters = [];
-    for (const w of waiters) (error ? w.reject(error) : w.resolve());
   }
 
   // ---- the socket ----
@@ -289,7 +244,7 @@ export class SyncClient {
     clearTimeout(this.#timer);
     this.#setState('offline', { error });
     this.#emit({ type: 'error', error, fatal: true });
-    this.#settleSynced(error);
+    this.#events.settle(error);
     this.#replica.outbox.rejectWaiters(error);
   }
 
@@ -299,14 +254,12 @@ export class SyncClient {
     clearTimeout(this.#timer);
     clearTimeout(this.#welcomeTimer);
     clearTimeout(this.#retryTimer);
-    this.#settleSynced(new Error('this connection is closed'));
     this.#inflight.clear();  // the writes stay in the outbox, sent by the next connection
     const ws = this.#ws;
     this.#ws = null;
     if (ws) this.#drop(ws, 1000, 'closed');
     await this.#chain.catch(() => {});
     this.state = 'offline';
-    this.#listeners.clear();
   }
 
   // ---- messages ----
@@ -339,7 +292,7 @@ export class SyncClient {
     this.#lastError = null;
     if (m.head && m.head === this.#replica.head) {
       this.#setState('live');
-      this.#settleSynced();
+      this.#events.settle();
     } else {
       this.#setState('syncing');
     }
@@ -454,8 +407,8 @@ export class SyncClient {
     this.#send(ws, JSON.stringify({ type: 'ack', commit: m.commit }));
     this.#setState('live');
     this.#emit({ type: 'update', commit: m.commit, tx: m.tx, apply: m.apply === 'log' ? 'log' : 'nodes', nodes: update.blobs.length, bytes: update.bytes,
-      frameBytes: update.frameBytes, frames: update.frames, ms: Date.now() - update.started });
-    this.#settleSynced();
+      frameBytes: update.frameBytes, frames: update.frames, ms: Date.now() - update.started, log });
+    this.#events.settle();
   }
 
   #onTxOk(m) {
@@ -512,8 +465,4 @@ export class SyncClient {
       this.#send(ws, msg);
     }
   }
-}
-
-function rejectedEvent(e) {
-  return { type: 'rejected', clientId: e.clientId, tx: e.tx, error: syncError(e.error.message, e.error.code) };
 }

@@ -58,7 +58,7 @@ test('the tarball holds the API, its types, the WASM build, the inlined .wasm, t
     'wasm/dist/datalith_wasm.inline.mjs', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm',
     'wasm/js/api.js', 'wasm/js/edn.js', 'wasm/js/idb-store.js', 'wasm/js/index.cjs', 'wasm/js/index.d.cts',
     'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/node.js', 'wasm/js/outbox.js',
-    'wasm/js/react.d.ts', 'wasm/js/react.js', 'wasm/js/sync.js', 'wasm/js/tabs.js',
+    'wasm/js/react.d.ts', 'wasm/js/react.js', 'wasm/js/share.js', 'wasm/js/sync.js', 'wasm/js/tabs.js',
   ]);
   // The README is the JS guide (wasm/README.md), not the repository's (the C++
   // project's, which `npm pack` at the root would ship); its links into the repository

@@ -71,6 +71,7 @@ async function usage(): Promise<void> {
     sync: { url: 'ws://127.0.0.1:8080/sync', db: 'inventory', token: 't', backoff: { initialMs: 100 } },
   });
   const state: SyncState | null = replica.syncState;
+  const role: 'leader' | 'follower' | null = replica.syncRole;
   const unsubscribe: () => void = replica.onSync((ev: SyncEvent) => {
     if (ev.type === 'update') {
       const n: number = ev.nodes + ev.bytes;
@@ -88,7 +89,7 @@ async function usage(): Promise<void> {
   replica.onSync((ev) => {
     if (ev.type === 'rejected') void [ev.clientId, ev.tx, ev.error.code, ev.pending];
   });
-  void [state, unsubscribe, where, local.clientId, queued];
+  void [state, role, unsubscribe, where, local.clientId, queued];
   // @ts-expect-error wait is 'server' or 'local'
   await replica.transact('[]', { wait: 'soon' });
   // @ts-expect-error syncState is read-only

@@ -75,6 +75,22 @@ function showState(replicas) {
   showProgress(replicas);
   showWaiting(replicas);
   updateWriteControls(replicas);
+  showRole(replicas);
+}
+
+// Which tab of this browser holds the connections: the tabs that open the same replica
+// share it and its one socket (the package elects one; the others follow it).
+function showRole(replicas) {
+  const el = $('#sync-role');
+  const conns = Object.values(replicas.conns).filter(Boolean);
+  if (replicas.mode !== 'sync' || conns.length === 0) return void (el.textContent = '');
+  const leading = conns.filter((c) => c.syncRole === 'leader').length;
+  el.dataset.role = leading === conns.length ? 'leader' : leading === 0 ? 'follower' : 'mixed';
+  el.textContent = leading === conns.length
+    ? 'This tab holds the connection to the server for every tab of this browser (one socket per database); other tabs follow it.'
+    : leading === 0
+      ? 'Another tab of this browser holds the connection to the server: this one reads the same replicas and sends its writes through it. Close that tab and this one takes over.'
+      : `This tab syncs ${leading} of ${conns.length} databases for this browser's tabs; another tab syncs the rest.`;
 }
 
 function renderSyncTable(replicas) {
@@ -113,6 +129,7 @@ function showProgress(replicas) {
 
 function onSyncEvent(replicas, name, ev) {
   if (ev.type === 'outbox') showPending(replicas);
+  if (ev.type === 'role') showRole(replicas);
   if (ev.type === 'rejected') {
     // A write made offline that the server refused: say so, then drop it from the outbox.
     $('#write-result').replaceChildren(h('span', { class: 'up' }, `the server refused a write made offline (${name}): ${ev.error.message}`));

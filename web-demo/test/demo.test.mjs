@@ -190,9 +190,15 @@ test('a first sync on a slow link shows its progress, and panels show loading un
     }
   });
 
-test('a write in one tab appears in another', { ...T, skip: missing ?? false }, async () => {
+test('a write in one tab appears in another; the two tabs share one socket', { ...T, skip: missing ?? false }, async () => {
   pageB = await open();
   await pageB.waitForSelector('#status[data-state=live]', { timeout: WAIT });
+  // One browser, one replica: tab A syncs every database, tab B follows it.
+  assert.equal(await pageA.getAttribute('#sync-role', 'data-role'), 'leader');
+  assert.equal(await pageB.getAttribute('#sync-role', 'data-role'), 'follower');
+  assert.match(await pageB.textContent('#sync-role'), /Another tab of this browser holds the connection/);
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).json();
+  for (const [name, m] of Object.entries(metrics.databases)) assert.equal(m.clients, 1, `one socket to ${name} for two tabs`);
   await pageA.fill('#stock-sku', 'SKU-0001');
   await pageA.fill('#stock-value', '4242');
   // Tab B is the visible one; tab A is in the background, where Chromium runs no
