@@ -39,7 +39,11 @@ class Core {
       const reply = parse(fn());
       if (reply !== MISSING) return reply;
       const loaded = await Promise.all(stores.map((s) => s.fetchMissing()));
-      if (loaded.every((n) => n === 0)) throw new Error('the core asked for nodes no store of this call can load');
+      if (loaded.every((n) => n === 0)) {
+        for (const s of stores) s.incomplete?.();  // a replica syncs again in full: sync.js heal()
+        throw new Error('the core asked for nodes no store of this call can load' +
+          (stores.some((s) => s.incomplete) ? ': the replica is syncing them again from its server' : ''));
+      }
     }
   }
 
@@ -552,6 +556,7 @@ class Datalith {
     session.sync = new ReplicaSync(`${sync.url}#${sync.db}`, replica,
       () => new SyncClient(raw, replica, sync, this.#env.WebSocket, session.sync), store.tabs ?? null);
     session.sync.start();
+    store.incomplete = () => session.sync?.heal();
     return session;
   }
 

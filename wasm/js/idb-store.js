@@ -119,7 +119,12 @@ export class IdbStore {
     await finish(tx);
     missing.forEach((addr, i) => {
       const bytes = reqs[i].result;
-      if (!bytes) throw new Error(`node ${addr} is missing from IndexedDB database "${this.#db.name}"`);
+      if (!bytes) {
+        // A replica syncs again in full (api.js sets `incomplete`: sync.js heal()).
+        this.incomplete?.();
+        throw new Error(`node ${addr} is missing from IndexedDB database "${this.#db.name}"` +
+          (this.incomplete ? ': the replica is syncing it again from its server' : ''));
+      }
       this.#raw.storeProvide(this.id, addr, bytes);
       this.#reads.bytesRead += bytes.byteLength;
     });

@@ -14,6 +14,7 @@
 //   sync?     a new follower → leader: send your state
 //   outbox    a tab appended to (or marked) the outbox: load the new records
 //   rejected  leader → all: { clientId, error } the server refused a write
+//   heal      follower → leader: a node under the stored head is missing; sync in full
 //   discard   follower → leader: { id, clientId } discard this write (only the sender
 //             knows whether it was sent)
 //   discarded leader → all: { id, clientId } it left the outbox; or { id, error }
@@ -184,6 +185,13 @@ export class ReplicaSync {
     this.#tabs?.post({ type: 'outbox' });
   }
 
+  // A node under the replica's head is missing (api.js): the leader syncs it again in
+  // full; a follower asks the leader to.
+  heal() {
+    if (this.role === 'leader') this.#source?.heal?.();
+    else this.#tabs.post({ type: 'heal' });
+  }
+
   // Discards a write: a follower asks the leader, which alone knows whether it was sent.
   discard(clientId) {
     if (this.role === 'leader') return this.#replica.enqueue(() => this.#discardHere(clientId));
@@ -225,6 +233,9 @@ export class ReplicaSync {
         break;
       case 'rejected':
         if (!leader) this.#replica.enqueue(() => outbox.rejectedElsewhere(m.clientId, realError(m.error)));
+        break;
+      case 'heal':
+        if (leader) this.heal();
         break;
       case 'discard':
         if (leader) this.#replica.enqueue(() => this.#discardHere(m.clientId, m.id)).catch(() => {});

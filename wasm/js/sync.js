@@ -32,6 +32,10 @@ const RETRY_CODES = new Set(['overloaded', 'commit_failed']);
 const RETRY_MS = 1000;
 const CLOSE_BAD_DATA = 4000;  // ours: a frame failed verification or broke the protocol
 const DEFAULT_LIMITS = { max_message_bytes: 1 << 20, max_frame_bytes: 8 << 20, max_probe: 16384, max_inflight_tx: 32 };
+// This client's own ceilings, whatever the server's welcome advertises: a frame (its
+// declared size is checked before it is unpacked), a probe, and one update in all.
+const CLIENT_LIMITS = { max_frame_bytes: 64 << 20, max_probe: 1 << 20, max_inflight_tx: 1024 };
+const MAX_UPDATE_BYTES = 1 << 30;
 const DB_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const te = new TextEncoder();
@@ -162,7 +166,7 @@ export class SyncClient {
     }, this.#opts.timeoutMs);
     ws.onopen = () => {
       this.#send(ws, JSON.stringify({ type: 'hello', protocol: PROTOCOL, db: this.#opts.db,
-        token: this.#opts.token, have: this.#replica.head ?? null }));
+        token: this.#opts.token, have: this.#healing ? null : (this.#replica.head ?? null) }));
     };
     ws.onmessage = (ev) => {
       const data = ev.data;
@@ -286,11 +290,16 @@ export class SyncClient {
     if (m.protocol !== PROTOCOL) throw new Error(`the server speaks protocol ${m.protocol}`);
     this.#access = m.access;
     this.#features = Array.isArray(m.features) ? m.features : [];
-    this.#limits = { ...DEFAULT_LIMITS, ...(m.limits ?? {}) };
+    const limits = { ...DEFAULT_LIMITS, ...(m.limits ?? {}) };
+    for (const [k, max] of Object.entries(CLIENT_LIMITS)) {
+      if (!(limits[k] >= 1)) limits[k] = DEFAULT_LIMITS[k];
+      limits[k] = Math.min(limits[k], max);
+    }
+    this.#limits = limits;
     this.#serverHead = m.head;
     this.#attempt = 0;
     this.#lastError = null;
-    if (m.head && m.head === this.#replica.head) {
+    if (m.head && m.head === this.#replica.head && !this.#healing) {
       this.#setState('live');
       this.#events.settle();
     } else {
@@ -345,6 +354,7 @@ export class SyncClient {
       if (!this.#raw.blobVerify(addr, blob)) throw new Error(`blob ${addr} does not match its address`);
       update.blobs.push([addr, blob]);
       update.bytes += len;
+      if (update.bytes > MAX_UPDATE_BYTES) throw new Error(`an update of more than ${MAX_UPDATE_BYTES} bytes: refused`);
     }
     if (at !== p.length) throw new Error('trailing bytes after the NODES entries');
     update.frameBytes += frameBytes;
@@ -391,9 +401,17 @@ export class SyncClient {
         return;
       }
     } else {
+      // Never a head whose nodes are missing: every node the commit reaches and the
+      // replica lacks must be in the update (each verified on arrival).
+      const missing = await this.#missingUnder(update.blobs, m.commit);
+      if (missing) {
+        throw new Error(`the update to commit ${m.commit} reaches node ${missing}, which it does not hold and the ` +
+          'replica does not have: refused (the replica stays at its head)');
+      }
       // Store the blobs, then the head (one IndexedDB transaction), expose the snapshot
       // and run the listeners; then acknowledge.
       await this.#replica.apply(update.blobs, m.commit, m.tx, log);
+      this.#healing = false;
     }
     this.#serverHead = m.commit;
     Object.assign(this.stats, {
@@ -410,6 +428,41 @@ export class SyncClient {
       frameBytes: update.frameBytes, frames: update.frames, ms: Date.now() - update.started, log });
     this.#events.settle();
   }
+
+  // The first node (or the commit) reachable from `commit` that is neither among
+  // `blobs` nor held by the replica; null if none. Walks only the received blobs: what
+  // the replica holds is complete below it (it only ever stores complete updates).
+  async #missingUnder(blobs, commit) {
+    const received = new Map(blobs);
+    if (!received.has(commit)) return (await this.#replica.has([commit]))[0] ? null : commit;
+    const seen = new Set([commit]), held = [], stack = [[commit, true]];
+    while (stack.length > 0) {
+      const [addr, isCommit] = stack.pop();
+      const refs = this.#raw.blobRefs(addr, received.get(addr), isCommit);
+      for (const ref of refs ? refs.split(' ') : []) {
+        if (seen.has(ref)) continue;
+        seen.add(ref);
+        if (received.has(ref)) stack.push([ref, false]);
+        else held.push(ref);
+      }
+    }
+    if (held.length === 0) return null;
+    const have = await this.#replica.has(held);
+    const i = have.indexOf(false);
+    return i < 0 ? null : held[i];
+  }
+
+  // The replica found a node missing under its own head (an older build, a lost
+  // IndexedDB record): sync again from nothing, so the server sends every node of its
+  // head (the replica keeps answering from what it has until then).
+  heal() {
+    if (this.#healing) return;
+    this.#healing = true;
+    console.warn('datalith sync: the replica lacks nodes under its head; syncing it again in full');
+    if (this.#ws) this.#drop(this.#ws, 1000, 'healing the replica');
+  }
+
+  #healing = false;
 
   #onTxOk(m) {
     const e = this.#inflight.get(m.id);

@@ -110,6 +110,20 @@ bool BlobVerify(std::string addr_hex, std::string bytes) {
   });
 }
 
+// The tree blobs a received blob refers to (a commit's roots, a node's children), as
+// space-separated hex addresses; throws if it does not verify or decode.
+std::string BlobRefsOf(std::string addr_hex, std::string bytes, bool is_commit) {
+  return Guard([&] {
+    Address addr = OrThrow(Address::FromHex(addr_hex));
+    std::string out;
+    for (const Address& a : OrThrow(BlobRefs(addr, bytes, is_commit))) {
+      if (!out.empty()) out += ' ';
+      out += a.Hex();
+    }
+    return out;
+  });
+}
+
 // One zstd frame that must declare content size `size` and decompress to exactly that
 // many bytes, with nothing after the frame (docs/sync-protocol.md §4). Throws otherwise.
 val ZstdDecompress(std::string frame, double size) {
@@ -147,5 +161,6 @@ EMSCRIPTEN_BINDINGS(datalith_stores) {
   function("storeRelease", &StoreRelease);
   function("storeHas", &StoreHas);
   function("blobVerify", &BlobVerify);
+  function("blobRefs", &BlobRefsOf);
   function("zstdDecompress", &ZstdDecompress);
 }

@@ -194,3 +194,52 @@ test('local IndexedDB database: transactions made together are one group commit'
   }
   assert.ok(r.together.nodes * 4 < r['one-by-one'].nodes, 'one commit for the 20 transactions');
 });
+
+test('a replica missing nodes under its head (a lost IndexedDB record) heals on its next sync', opts, async () => {
+  // Page B's replica: close it, delete every node but the head's commit record from
+  // its IndexedDB database, reopen it.
+  const r = await inPage(pageB, async () => {
+    const expected = await window.count();
+    await window.conn.close();
+    const idb = await new Promise((resolve, reject) => {
+      const req = indexedDB.open('datalith:inv');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const done = (tx) => new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = () => reject(tx.error); });
+    const read = idb.transaction(['heads', 'nodes']);
+    const headReq = read.objectStore('heads').get('main');
+    const keysReq = read.objectStore('nodes').getAllKeys();
+    await done(read);
+    const head = new TextDecoder().decode(headReq.result);
+    const write = idb.transaction('nodes', 'readwrite');
+    let deleted = 0;
+    for (const k of keysReq.result) if (k !== head) { write.objectStore('nodes').delete(k); deleted++; }
+    await done(write);
+    idb.close();
+    return { expected, deleted };
+  });
+  assert.ok(r.deleted > 100, `${r.deleted} nodes deleted`);
+  await openReplica(pageB);
+  const healed = await inPage(pageB, async () => {
+    let first;
+    try {
+      first = `answered ${await window.count()}`;
+    } catch (e) {
+      first = e.message;
+    }
+    await window.conn.synced();
+    const t0 = performance.now();
+    for (;;) {  // the full update lands a moment after the state turns live
+      try {
+        return { first, count: await window.count(), ms: performance.now() - t0 };
+      } catch (e) {
+        if (performance.now() - t0 > 10000) return { first, error: e.message };
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+  });
+  assert.match(healed.first, /is missing from IndexedDB database "datalith:inv": the replica is syncing it again from its server/);
+  assert.equal(healed.error, undefined);
+  assert.equal(healed.count, r.expected, 'every item again');
+});

@@ -84,6 +84,12 @@ class Store {
 // that receive blobs from elsewhere (a replica, a static host) before storing them.
 Status VerifyBlob(const Address& addr, std::string_view blob);
 
+// The tree blobs the stored blob at `addr` (verified like VerifyBlob) refers to: a
+// commit record's index roots (`is_commit`), or a tree node's children (none for a
+// leaf); not the parent commit or log segments. A replica checks with it that an update
+// of nodes reaches no node it neither received nor holds.
+Result<std::vector<Address>> BlobRefs(const Address& addr, std::string_view blob, bool is_commit);
+
 // In-process store; shares nothing with other processes.
 std::shared_ptr<Store> MakeMemoryStore();
 

@@ -93,6 +93,32 @@ Result<Commit> DecodeCommit(std::string_view in, const Address& addr,
   return c;
 }
 
+}  // namespace datalith::internal
+
+namespace datalith {
+
+Result<std::vector<Address>> BlobRefs(const Address& addr, std::string_view blob, bool is_commit) {
+  DL_ASSIGN_OR_RETURN(std::string canonical, UnwrapBlob(blob, addr));
+  std::vector<Address> out;
+  if (is_commit) {
+    DL_ASSIGN_OR_RETURN(internal::Commit c, internal::DecodeCommit(canonical, addr, nullptr));
+    for (const auto* trees : {c.state->current, c.state->history}) {
+      for (int i = 0; i < kIndexCount; ++i) {
+        if (!trees[i].empty()) out.push_back(trees[i].addr);
+      }
+    }
+    return out;
+  }
+  DL_ASSIGN_OR_RETURN(index::NodePtr n, index::DecodeNode(canonical, addr));
+  if (n->leaf()) return out;
+  for (const index::Child& c : n->children()) out.push_back(c.address());
+  return out;
+}
+
+}  // namespace datalith
+
+namespace datalith::internal {
+
 Result<Commit> LoadCommit(Store& store, const Address& addr,
                           const std::shared_ptr<index::NodeSource>& src) {
   DL_ASSIGN_OR_RETURN(std::string blob, store.Get(addr));
