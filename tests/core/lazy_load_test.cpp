@@ -192,6 +192,12 @@ TEST_CASE("kMissingNode survives every layer: queries, pull, transactions", "[la
   // Transactions that need nodes (an upsert through a unique identity) are atomic.
   auto report = Drive(async, [&] { return (*conn)->Transact("[{:name \"n2999\" :age 1}]"); }, &r);
   CHECK(report->tx_data.size() == 3);  // tx instant, retract age, add age
+  // Regression: a lookup ref on cold nodes ended as "names no entity" (the scan's
+  // missing node was dropped), which refused a follower tab's first :db/cas.
+  Owner cold(base);
+  auto conn2 = Drive(cold, [&] { return Connection::Open(cold.store()); }, &r);
+  auto cas = Drive(cold, [&] { return (*conn2)->Transact("[[:db/cas [:name \"n2500\"] :age 70 71] [:db/add [:name \"n12\"] :age 13]]"); }, &r);
+  CHECK(cas->tx_data.size() == 5);
   REQUIRE((*conn)->Flush().ok());
 }
 

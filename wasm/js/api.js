@@ -34,12 +34,15 @@ class Core {
 
   // Calls `fn` (a raw call answering a JSON reply) until it answers: after each
   // {"missing": true}, every store of the call loads what it lacks, in one batch.
-  async call(stores, fn, parse = parseReply) {
+  // `optional`: the nodes may rightly be absent (a replica's log segments before its
+  // first log update), so their absence is an error but not damage to heal.
+  async call(stores, fn, parse = parseReply, { optional = false } = {}) {
     for (;;) {
       const reply = parse(fn());
       if (reply !== MISSING) return reply;
-      const loaded = await Promise.all(stores.map((s) => s.fetchMissing()));
+      const loaded = await Promise.all(stores.map((s) => s.fetchMissing(optional)));
       if (loaded.every((n) => n === 0)) {
+        if (optional) throw Object.assign(new Error('the store does not hold the nodes this call reads'), { code: 'missing' });
         for (const s of stores) s.incomplete?.();  // a replica syncs again in full: sync.js heal()
         throw new Error('the core asked for nodes no store of this call can load' +
           (stores.some((s) => s.incomplete) ? ': the replica is syncing them again from its server' : ''));
@@ -105,6 +108,11 @@ function createOptions(cfg) {
   const flex = cfg.schemaFlexibility ?? 'write';
   if (flex !== 'read' && flex !== 'write') throw new Error("schemaFlexibility must be 'read' or 'write'");
   return JSON.stringify({ schemaFlexibility: flex, keepHistory: cfg.keepHistory ?? true });
+}
+
+// True if `txs` (log entries, oldest first) are exactly the transactions from..to.
+function covers(txs, from, to) {
+  return Array.isArray(txs) && txs.length === to - from + 1 && txs.length > 0 && txs[0].txId === from && txs.at(-1).txId === to;
 }
 
 // One open database: its store, its raw connection and the Connection objects on it
@@ -227,7 +235,9 @@ class Session {
       return this.heard(core, from);
     }
     if (!moved && logs.length === 0) return;
+    const from = this.placeholder === null ? this.basis(raw) + 1 : 1;
     if (moved) await this.#moveTo(core);
+    const to = this.basis(raw);
     let txs = null;
     if (logs.length > 0 && logs.every(Boolean)) {
       try {
@@ -236,7 +246,14 @@ class Session {
         console.warn(`datalith: could not read the transactions another tab synced: ${e.message}`);
       }
     }
-    await this.#updated(core, this.store.head, this.basis(raw), txs?.length ? txs : null);
+    // The logs told cover only the updates this tab heard of: a head the leader stored
+    // without telling (it closed first) is read from the store's log, when it holds it
+    // (else the outbox finds its writes by client id).
+    if (!covers(txs, from, to) && this.placeholder === null) {
+      txs = await core.call([this.store], () => raw.connTxRange(this.conn, from, 0), parseReply, { optional: true })
+        .catch(() => null);
+    }
+    await this.#updated(core, this.store.head, to, covers(txs, from, to) ? txs : null);
   }
 
   // The connection moved to another tab's commits: the listeners get each transaction

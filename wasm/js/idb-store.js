@@ -108,8 +108,8 @@ export class IdbStore {
   }
 
   // Loads the nodes the last call reported missing, in one transaction. Returns how
-  // many were provided (0: nothing was missing).
-  async fetchMissing() {
+  // many were provided (0: nothing was missing). `optional`: see Core.call (api.js).
+  async fetchMissing(optional = false) {
     if (this.#closed) throw new Error(`${this.#db.name} was closed with its last connection`);
     const missing = this.#raw.storeTakeMissing(this.id);
     if (missing.length === 0) return 0;
@@ -120,6 +120,7 @@ export class IdbStore {
     missing.forEach((addr, i) => {
       const bytes = reqs[i].result;
       if (!bytes) {
+        if (optional) throw Object.assign(new Error(`node ${addr} is not in IndexedDB database "${this.#db.name}"`), { code: 'missing' });
         // A replica syncs again in full (api.js sets `incomplete`: sync.js heal()).
         this.incomplete?.();
         throw new Error(`node ${addr} is missing from IndexedDB database "${this.#db.name}"` +

@@ -91,23 +91,26 @@ export class Outbox {
     for (const [id, seq] of this.#gone) if (seq <= this.#loadedUpTo) this.#gone.delete(id);
     if (fresh.length === 0) return;
     fresh.sort((a, b) => a.seq - b.seq);
-    this.entries.push(...fresh);
-    this.onChange();
-    if (this.#session.placeholder !== null) return;  // applied with the first snapshot
-    if (fresh[0].seq < last) {
+    const s = this.#session;
+    if (s.placeholder !== null || fresh[0].seq < last) {
+      this.entries.push(...fresh);
       this.entries.sort((a, b) => a.seq - b.seq);
-      return this.#rebuildAndTell();
+      // Without a snapshot they are applied with the first one; else the view again.
+      if (s.placeholder === null) await this.#rebuildAndTell();
+      return this.onChange();
     }
-    const { raw } = this.#core, s = this.#session;
+    // Applied to the view before they count as pending, so the count and the view agree.
+    const { raw } = this.#core;
     for (const e of fresh) {
       if (e.state === 'rejected') continue;
       await this.#openView();
-      try {
-        e.local = await this.#core.call([s.store], () => raw.connApply(this.view, e.tx), parseReport);
-      } catch {
-        continue;  // it stays pending: the server decides
-      }
-      s.notify({ txId: e.local.txId, tempids: e.local.tempids, txData: e.local.txData, pending: true, clientId: e.clientId });
+      e.local = await this.#core.call([s.store], () => raw.connApply(this.view, e.tx), parseReport)
+        .catch(() => null);  // it stays pending: the server decides
+    }
+    this.entries.push(...fresh);
+    this.onChange();
+    for (const e of fresh) {
+      if (e.local) s.notify({ txId: e.local.txId, tempids: e.local.tempids, txData: e.local.txData, pending: true, clientId: e.clientId });
     }
   }
 

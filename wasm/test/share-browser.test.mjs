@@ -4,7 +4,8 @@
 // socket; writes from every tab reach the server exactly once; the leader closed
 // mid-stream hands over within a second; the server killed with SIGKILL between a commit
 // and its answer (a proxy on loopback withholds the answer and kills it) leaves the
-// write committed once. Every check of the server's database goes through a fresh
+// write committed once; a follower's write the server refuses is told to every tab and
+// kept until discarded. Every check of the server's database goes through a fresh
 // replica in Node.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,10 +26,12 @@ let replicas = 0;
 
 // Forwards WebSocket connections to the server. When armed, it withholds the server's
 // next `tx_ok`, kills the server with SIGKILL (the commit was durable before the answer
-// was sent) and drops the client's socket.
+// was sent) and drops the client's socket. While `blocked`, it drops every connection
+// (the server stays up: the clients are offline).
 class KillingProxy {
   armed = false;
   killed = null;  // resolves once the server died
+  blocked = false;
   constructor(target) {
     this.target = target;
     this.wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -37,7 +40,13 @@ class KillingProxy {
 
   get url() { return `ws://127.0.0.1:${this.wss.address().port}/sync`; }
 
+  block() {
+    this.blocked = true;
+    for (const c of this.wss.clients) c.terminate();
+  }
+
   #pipe(client) {
+    if (this.blocked) return client.terminate();
     const upstream = new WsSocket(this.target.url);
     const queued = [];
     upstream.on('open', () => { for (const [m, binary] of queued.splice(0)) upstream.send(m, { binary }); });
@@ -69,7 +78,9 @@ before(async () => {
   server = await new TestServer(BINARY).start();
   // :w/key is not unique, so a write applied twice shows as two entities.
   await server.transact('[{:db/ident :w/key :db/valueType :db.type/string :db/index true}' +
+    ' {:db/ident :w/code :db/valueType :db.type/string :db/unique :db.unique/identity}' +
     ' {:db/ident :w/n :db/valueType :db.type/long}]');
+  await server.transact('[{:w/code "cas" :w/n 1}]');
   proxy = new KillingProxy(server);
   web = await serve(ROOT);
   browser = await launchChromium();
@@ -250,5 +261,50 @@ test('server killed with SIGKILL between a commit and its answer: the write is c
   assert.equal(counts.get('kill-follow-0'), 1, 'the follower\'s write once');
   const byKey = new Map(await follow.evaluate(() => window.d.q('[:find ?k ?e :where [?e :w/key ?k]]', window.conn.db())));
   assert.equal(byKey.get('kill-lead-0'), m.w, 'the original tempid');
+  await context.close();
+});
+
+test('a follower\'s write the server rejects: its promise rejects, every tab hears it, the shared outbox keeps it until discarded', opts, async () => {
+  const context = await browser.newContext();
+  const lead = await openTab(context, 'share-reject', proxy.url);
+  const follow = await openTab(context, 'share-reject', proxy.url);
+  await Promise.all([lead, follow].map((p) => p.evaluate(() => window.conn.synced())));
+  assert.equal(await roleOf(follow), 'follower');
+  const casValue = (p) => p.evaluate(() => window.d.q('[:find ?n . :where [?e :w/code "cas"] [?e :w/n ?n]]', window.conn.db()));
+
+  proxy.block();
+  for (const p of [lead, follow]) await waitFor(() => p.evaluate(() => window.conn.syncState === 'offline'), 'offline');
+  await follow.evaluate(() => {
+    window.rej = window.conn.transact('[[:db/cas [:w/code "cas"] :w/n 1 2]]').then(() => 'resolved', (e) => e.code);
+  });
+  // A pending write discarded from the follower: the leader (which alone knows it was
+  // not sent) drops it, and it leaves every tab.
+  const extra = await follow.evaluate(() => window.conn.transact([{ 'w/key': 'rj-discard' }], { wait: 'local' }).then((r) => r.clientId));
+  await waitFor(async () => (await lead.evaluate(() => window.conn.pending)) === 2, 'the leader holds both writes');
+  assert.deepEqual(await lead.evaluate(() => window.keys('rj-')), ['rj-discard'], 'the leader shows the follower\'s pending write');
+  await follow.evaluate((id) => window.conn.discard(id), extra);
+  for (const p of [lead, follow]) {
+    await waitFor(async () => (await p.evaluate(() => window.keys('rj-'))).length === 0, 'the discarded write left the view');
+    assert.equal(await p.evaluate(() => window.conn.pending), 1);
+  }
+  assert.equal(await casValue(lead), 2, 'the pending :db/cas shows in the leader\'s view');
+
+  // Someone else changes the value the :db/cas expects; then the tabs reconnect.
+  await server.transact('[{:w/code "cas" :w/n 5}]');
+  proxy.blocked = false;
+  assert.equal(await follow.evaluate(() => window.rej), 'tx_failed', 'the promise of the tab that made it rejects');
+  for (const p of [lead, follow]) {
+    await waitFor(() => p.evaluate(() => window.events.some((e) => e.type === 'rejected')), 'a rejected event in every tab');
+    await waitFor(async () => (await casValue(p)) === 5, 'the server\'s value in every tab');
+    assert.deepEqual(await p.evaluate(() => window.conn.outbox().map((e) => e.state)), ['rejected']);
+    assert.equal(await p.evaluate(() => window.conn.pending), 0);
+  }
+  // A tab opened later is told of the kept rejection; its discard empties every tab's outbox.
+  const late = await openTab(context, 'share-reject', proxy.url);
+  await waitFor(() => late.evaluate(() => window.events.some((e) => e.type === 'rejected')), 'the kept rejection told to a new tab');
+  const kept = await late.evaluate(() => window.conn.outbox()[0].clientId);
+  await late.evaluate((id) => window.conn.discard(id), kept);
+  for (const p of [lead, follow, late]) await waitFor(() => p.evaluate(() => window.conn.outbox().length === 0), 'every outbox empty');
+  assert.equal((await onServer('rj-')).size, 0, 'the discarded write never reached the server');
   await context.close();
 });

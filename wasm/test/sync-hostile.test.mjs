@@ -49,8 +49,8 @@ function commitOnlyProxy() {
     const upstream = new WsSocket(server.url);
     const queued = [];
     let blobs = [];
-    upstream.on('open', () => { for (const m of queued.splice(0)) upstream.send(m); });
-    client.on('message', (m, binary) => (upstream.readyState === 1 ? upstream.send(m, { binary }) : queued.push(m)));
+    upstream.on('open', () => { for (const [m, binary] of queued.splice(0)) upstream.send(m, { binary }); });
+    client.on('message', (m, binary) => (upstream.readyState === 1 ? upstream.send(m, { binary }) : queued.push([m, binary])));
     upstream.on('message', (m, binary) => {
       if (binary) {
         const view = new DataView(m.buffer, m.byteOffset, m.byteLength);

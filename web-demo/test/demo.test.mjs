@@ -210,9 +210,10 @@ test('a write in one tab appears in another; the two tabs share one socket', { .
   await pageA.waitForFunction(() => /saved stock of SKU-0001/.test(document.querySelector('#write-result').textContent),
     null, { timeout: WAIT, polling: 100 });
   // Tab B logged the update: a live tab gets the commit's datoms, a few hundred bytes
-  // (its first sync took nodes: the first-sync test).
-  const log = await pageB.textContent('#sync-log');
-  assert.match(log, /inventory #\d+: datoms \(log\), [\d.]+ B on the wire/);
+  // (its first sync took nodes: the first-sync test). B showed the write before (from
+  // the shared outbox), so wait for the server's commit to reach it.
+  await pageB.waitForFunction(() => /inventory #\d+: datoms \(log\), [\d.]+ B on the wire/.test(document.querySelector('#sync-log').textContent),
+    null, { timeout: WAIT, polling: 100 });
   assert.equal(await pageB.$eval('#sync-table tr[data-db="inventory"]', (tr) => tr.cells[4].textContent), 'log');
   const wire = await pageB.$$eval('#sync-log li[data-apply="log"]', (lis) => lis.map((li) => Number(li.dataset.wire)));
   assert.ok(wire.length > 0 && wire.every((b) => b < 2048), `log updates: ${wire} bytes`);

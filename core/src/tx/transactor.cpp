@@ -668,12 +668,20 @@ Status Transactor::UpdateTuples() {
 }
 
 Result<TxOutput> Transactor::Run(const Node& tx_data) {
+  Result<TxOutput> out = RunSteps(tx_data);
+  // A scan that met a missing node (lazy loading) saw too little: whatever the steps
+  // concluded from it (a lookup ref with no entity, a failed :db/cas) is not an answer.
+  if (!scan_status_.ok()) return scan_status_;
+  return out;
+}
+
+Result<TxOutput> Transactor::RunSteps(const Node& tx_data) {
   DL_RETURN_IF_ERROR(Parse(tx_data));
   // Schema datoms first, so the rest of the transaction can use what it declares.
   std::vector<Op*> schema_ops, data_ops;
   for (Op& op : ops_) (op.schema ? schema_ops : data_ops).push_back(&op);
   DL_RETURN_IF_ERROR(RunOps(schema_ops));
-  DL_RETURN_IF_ERROR(scan_status_);
+  DL_RETURN_IF_ERROR(scan_status_);  // the schema must be complete before data ops use it
   DL_RETURN_IF_ERROR(ApplySchema());
   size_t schema_entities = schema_entities_.size();
   DL_RETURN_IF_ERROR(RunOps(data_ops));

@@ -71,6 +71,7 @@ class Transactor {
   Result<TxOutput> Replay(const LoggedTx& logged);  // replay.cpp
 
  private:
+  Result<TxOutput> RunSteps(const Node& tx_data);  // Run, before its check of scan_status_
   // ---- parsing ----
   Status Parse(const Node& tx_data);
   Status ParseEntityMap(const Node& m, ERef* self);
