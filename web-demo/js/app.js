@@ -547,8 +547,15 @@ function setupControls(d, replicas) {
   $('#stock-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const sku = $('#stock-sku').value.trim(), stock = Number($('#stock-value').value);
-    write(`stock of ${sku} → ${stock}`, async () => [await replicas.conns.inventory.transact([
-      { 'inventory/sku': sku, 'inventory/stock': stock }], writeOpts(replicas, 'inventory'))]);
+    write(`stock of ${sku} → ${stock}`, async () => {
+      // Conditional on the count this page shows (:db/cas): if someone else changed it
+      // meanwhile (say, while this page was offline), the server refuses the write.
+      const conn = replicas.conns.inventory;
+      const seen = await d.q('[:find ?n . :in $ ?sku :where [?i :inventory/sku ?sku] [?i :inventory/stock ?n]]', conn.db(), sku);
+      const tx = seen === null || seen === undefined ? [{ 'inventory/sku': sku, 'inventory/stock': stock }]
+        : [[':db/cas', ['inventory/sku', sku], 'inventory/stock', seen, stock]];
+      return [await conn.transact(tx, writeOpts(replicas, 'inventory'))];
+    });
   });
   $('#product-sku').addEventListener('input', () => {
     $('#product-sku').removeAttribute('aria-invalid');

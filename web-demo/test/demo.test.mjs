@@ -8,7 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM, launchChromium } from '../../wasm/test/support/chromium.mjs';
 import { startDemo, DEFAULT_TOKEN } from '../server/serve.mjs';
@@ -442,7 +443,13 @@ test('with the server stopped the page keeps working', { ...T, skip: missing ?? 
   await waitForStock(pageA, 'SKU-0004', 31);
   await pageA.waitForFunction(() => /saved stock of SKU-0004 → 31 here .*queued offline/.test(document.querySelector('#write-result').textContent),
     null, { timeout: WAIT, polling: 100 });
-  assert.equal(await pendingText(pageA), '1 write waiting for the server');
+  // A second one, which another writer will have made stale by the time the server
+  // returns (the next test): the server refuses it.
+  await pageA.fill('#stock-sku', 'SKU-0005');
+  await pageA.fill('#stock-value', '55');
+  await pageA.$eval('#stock-form button', (b) => b.click());
+  await waitForStock(pageA, 'SKU-0005', 55);
+  assert.equal(await pendingText(pageA), '2 writes waiting for the server');
   await shot(pageA, 'offline');
 });
 
@@ -451,11 +458,17 @@ test('a reload with the server stopped still shows the data, and it catches up w
     await open(pageA);
     await pageA.waitForSelector('#status[data-state=offline]', { timeout: WAIT });
     await waitForStock(pageA, 'SKU-0001', 4242);
-    await waitForStock(pageA, 'SKU-0004', 31);  // the write made offline, from the outbox
+    await waitForStock(pageA, 'SKU-0004', 31);  // the writes made offline, from the outbox
+    await waitForStock(pageA, 'SKU-0005', 55);
     await waitForWrites(pageA, true);
-    assert.equal(await pendingText(pageA), '1 write waiting for the server');
+    assert.equal(await pendingText(pageA), '2 writes waiting for the server');
     assert.ok((await rowsOf(pageA, '#join-result')).some((r) => r[0] === 'NEW-0001'));
     await shot(pageA, 'offline-reload');
+    // Meanwhile another writer (the command-line tool, on the stopped server's files)
+    // changed the count the page's SKU-0005 write expects.
+    const cli = spawnSync(join(dirname(SERVER), 'datalith'), ['transact', join(demo.data, 'inventory')],
+      { input: '[{:inventory/sku "SKU-0005" :inventory/stock 500}]', encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
     // The server returns on the same port (the page's origin) with the same data; a
     // write from a non-browser client reaches the page.
     demo = await startDemo({ server: SERVER, data: demo.data, site: join(tmp, 'site'), port });
@@ -469,6 +482,11 @@ test('a reload with the server stopped still shows the data, and it catches up w
     // The write made offline went to the server once it returned.
     await pageA.waitForFunction(() => document.querySelector('#write-pending').textContent === '', null, { timeout: WAIT, polling: 100 });
     await waitForStock(pageA, 'SKU-0004', 31);
+    // The stale one was refused: the page says so, drops it, and shows the server's count.
+    await waitForStock(pageA, 'SKU-0005', 500);
+    await pageA.waitForFunction(() => /the server refused a write made offline \(inventory\): .*:db\/cas/
+      .test(document.querySelector('#write-result').textContent), null, { timeout: WAIT, polling: 100 });
+    assert.equal(await pageA.evaluate(() => window.demo.replicas.conns.inventory.outbox().length), 0);
     await shot(pageA, 'reconnected', '#sync');
   });
 
