@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -18,8 +19,12 @@ const char* const kUsage =
     "  --read-token T        read-only token for the --db databases (repeatable)\n"
     "  --write-token T       read-write token for the --db databases (repeatable)\n"
     "  --create-on-demand    host any valid name a client asks for, with the tokens above\n"
+    "                        (a write token creates a missing one; a read token does not)\n"
+    "  --metrics-token T     serve /metrics to requests bearing T (default: /metrics is off)\n"
     "  --max-message-bytes N --max-frame-bytes N --max-clients N --max-inflight-tx N\n"
-    "  --max-queued-tx N --max-group N --write-queue-bytes N\n"
+    "  --max-queued-tx N --max-group N --write-queue-bytes N --write-queue-total-bytes N\n"
+    "  --max-pending-clients N --max-hello-bytes N --hello-timeout-ms N\n"
+    "  --message-timeout-ms N --max-databases N --idle-close-ms N\n"
     "  --no-frame-compression  send NODES frames uncompressed\n"
     "  --no-log-updates      push live replicas nodes, not the new commits' logs\n";
 
@@ -48,6 +53,13 @@ size_t* LimitField(sync::Limits& l, const std::string& name) {
   if (name == "max-queued-tx") return &l.max_queued_tx;
   if (name == "max-group") return &l.max_group;
   if (name == "write-queue-bytes") return &l.write_queue_bytes;
+  if (name == "write-queue-total-bytes") return &l.write_queue_total_bytes;
+  if (name == "max-pending-clients") return &l.max_pending_clients;
+  if (name == "max-hello-bytes") return &l.max_hello_bytes;
+  if (name == "hello-timeout-ms") return &l.hello_timeout_ms;
+  if (name == "message-timeout-ms") return &l.message_timeout_ms;
+  if (name == "max-databases") return &l.max_databases;
+  if (name == "idle-close-ms") return &l.idle_close_ms;
   return nullptr;
 }
 
@@ -81,6 +93,7 @@ Status LoadFile(const std::string& path, ServerConfig* c) {
       else if (key == "threads") c->threads = v.get<int>();
       else if (key == "data") c->registry.data_dir = v.get<std::string>();
       else if (key == "static") c->static_dir = v.get<std::string>();
+      else if (key == "metrics_token") c->metrics_token = v.get<std::string>();
       else if (key == "create_on_demand") c->registry.create_on_demand = v.get<bool>();
       else if (key == "default_tokens") c->registry.default_tokens = Tokens(v, key);
       else if (key == "databases") {
@@ -89,7 +102,9 @@ Status LoadFile(const std::string& path, ServerConfig* c) {
         for (const auto& [name, n] : v.items()) {
           if (name == "compress_frames") { c->registry.limits.compress_frames = n.get<bool>(); continue; }
           if (name == "log_updates") { c->registry.limits.log_updates = n.get<bool>(); continue; }
-          size_t* f = LimitField(c->registry.limits, name);
+          std::string flag = name;  // the file's max_message_bytes is the flag's max-message-bytes
+          std::replace(flag.begin(), flag.end(), '_', '-');
+          size_t* f = LimitField(c->registry.limits, flag);
           if (!f || !n.is_number_unsigned() || n.get<size_t>() == 0)
             return Status::Invalid(path + ": limits." + name + ": unknown or not a positive integer");
           *f = n.get<size_t>();
@@ -128,6 +143,7 @@ Result<ServerConfig> ParseArgs(int argc, char** argv) {
       c.threads = static_cast<int>(std::min<size_t>(n, 64));
     } else if (flag == "--data") c.registry.data_dir = v;
     else if (flag == "--static") c.static_dir = v;
+    else if (flag == "--metrics-token") c.metrics_token = v;
     else if (flag == "--db") dbs.push_back(v);
     else if (flag == "--read-token") read.push_back(v);
     else if (flag == "--write-token") write.push_back(v);

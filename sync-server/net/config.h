@@ -13,6 +13,7 @@ struct ServerConfig {
   uint16_t port = 8080;  // 0: any free port (the "listening" log line names it)
   int threads = 2;       // I/O threads
   std::string static_dir;  // empty: no static files
+  std::string metrics_token;  // empty: /metrics is off
   sync::RegistryConfig registry;
 };
 

@@ -71,9 +71,47 @@ std::string MetricsJson(ServerState& state) {
   double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
   Json j = {{"uptime_s", uptime},
             {"clients", state.ws_sessions.load()},
+            {"write_queue_bytes", state.queued_bytes()},
             {"http_requests", state.http_requests.load()},
             {"databases", dbs}};
   return j.dump();
+}
+
+// The token of an `Authorization: Bearer TOKEN` header (the scheme is
+// case-insensitive, RFC 7235), or empty.
+std::string BearerToken(const http::request<http::string_body>& req) {
+  std::string_view auth = req[http::field::authorization];
+  constexpr std::string_view kScheme = "bearer ";
+  if (auth.size() <= kScheme.size() || !beast::iequals(auth.substr(0, kScheme.size()), kScheme)) return "";
+  auth.remove_prefix(kScheme.size());
+  while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
+  return std::string(auth);
+}
+
+// Decodes %XX escapes; nullopt for a malformed escape or an escaped NUL or slash.
+std::optional<std::string> PercentDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return std::nullopt;
+    int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    char c = static_cast<char>(hi * 16 + lo);
+    if (c == '\0' || c == '/') return std::nullopt;
+    out += c;
+    i += 2;
+  }
+  return out;
 }
 
 template <class Body = http::string_body>
@@ -112,10 +150,19 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
                          sync::ErrorJson({sync::ErrorCode::kMessageTooLarge, "request body exceeds " +
                                               std::to_string(state_->registry.limits().max_message_bytes) + " bytes"})));
   }
+  if (ec == http::error::header_limit) {
+    state_->http_busy++;
+    return Send(Response(http::status::request_header_fields_too_large, 11, false,
+                         sync::ErrorJson({sync::ErrorCode::kMessageTooLarge, "request headers exceed 16384 bytes"})));
+  }
   if (ec) return Close();
   auto req = parser_->release();
   if (websocket::is_upgrade(req) && Path(req) == "/sync") {
-    if (state_->stopping || state_->ws_sessions >= state_->registry.limits().max_clients) {
+    // Sessions count toward max_clients once authenticated (hello); before that only
+    // max_pending_clients of them may wait, each for at most hello_timeout_ms.
+    const auto& limits = state_->registry.limits();
+    if (state_->stopping || state_->ws_pending >= limits.max_pending_clients ||
+        state_->registry.clients() >= limits.max_clients) {
       state_->http_busy++;
       auto code = state_->stopping ? sync::ErrorCode::kShuttingDown : sync::ErrorCode::kOverloaded;
       return Send(Response(http::status::service_unavailable, req.version(), false,
@@ -148,7 +195,13 @@ void HttpSession::Handle(http::request<http::string_body>&& req) {
     if (state_->stopping) return json(http::status::service_unavailable, R"({"status":"stopping"})");
     return json(http::status::ok, R"({"status":"ok"})");
   }
-  if (p == "/metrics") return json(http::status::ok, MetricsJson(*state_));
+  if (p == "/metrics") {
+    // Database names, heads and client counts are for the operator only.
+    if (!state_->metrics_digest) return error(sync::ErrorCode::kForbidden, "/metrics is off: start the server with --metrics-token");
+    if (!sync::DigestsEqual(sync::Sha256(BearerToken(req)), *state_->metrics_digest))
+      return error(sync::ErrorCode::kBadToken, "/metrics needs the metrics token (Authorization: Bearer)");
+    return json(http::status::ok, MetricsJson(*state_));
+  }
   const std::string prefix = "/db/", suffix = "/transact";
   if (p.rfind(prefix, 0) == 0 && p.size() > prefix.size() + suffix.size() &&
       p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
@@ -165,10 +218,7 @@ void HttpSession::Transact(const std::string& name, http::request<http::string_b
   unsigned v = req.version();
   bool ka = req.keep_alive();
   auto error = [&](const sync::ProtocolError& e) { Send(Response(StatusFor(e.code), v, ka, sync::ErrorJson(e))); };
-  std::string auth(req[http::field::authorization]);
-  const std::string bearer = "Bearer ";
-  std::string token = auth.rfind(bearer, 0) == 0 ? auth.substr(bearer.size()) : "";
-  auto grant = state_->registry.Authorize(name, token);
+  auto grant = state_->registry.Authorize(name, BearerToken(req));
   if (auto* e = std::get_if<sync::ProtocolError>(&grant)) return error(*e);
   auto [db, access] = std::get<0>(grant);
   if (access != sync::Access::kWrite) return error({sync::ErrorCode::kForbidden, "this token is read-only"});
@@ -191,16 +241,30 @@ void HttpSession::Transact(const std::string& name, http::request<http::string_b
   if (err) error(*err);
 }
 
+// The file under `root` (resolved: no symlink leads out of it) that the request path
+// `p` names, a directory's index.html; empty if there is none or it is not a regular
+// file (a FIFO or a device would block or never end).
+static std::string StaticFile(const std::string& root, const std::string& p) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path full = fs::canonical(fs::path(root + p), ec);
+  if (ec) return "";
+  if (fs::is_directory(full, ec)) full = fs::canonical(full / "index.html", ec);
+  if (ec) return "";
+  const std::string f = full.string();
+  if (f.size() <= root.size() || f.compare(0, root.size(), root) != 0 || f[root.size()] != '/') return "";
+  return fs::is_regular_file(full, ec) && !ec ? f : "";
+}
+
 void HttpSession::ServeFile(const http::request<http::string_body>& req) {
   unsigned v = req.version();
   bool ka = req.keep_alive();
-  std::string p = path_;
-  if (p.empty() || p[0] != '/' || p.find("..") != std::string::npos || p.find('\0') != std::string::npos ||
-      p.find('\\') != std::string::npos)
+  std::optional<std::string> decoded = PercentDecode(path_);
+  const std::string p = decoded.value_or("");
+  if (!decoded || p.empty() || p[0] != '/' || p.find("..") != std::string::npos || p.find('\\') != std::string::npos)
     return Send(Response(http::status::bad_request, v, ka, R"({"error":"bad path"})"));
-  std::string full = state_->config.static_dir + p;
-  std::error_code fec;
-  if (std::filesystem::is_directory(full, fec)) full += (full.back() == '/' ? "" : "/") + std::string("index.html");
+  std::string full = StaticFile(state_->static_root, p);
+  if (full.empty()) return Send(Response(http::status::not_found, v, ka, R"({"error":"not found"})"));
   http::file_body::value_type body;
   beast::error_code ec;
   body.open(full.c_str(), beast::file_mode::scan, ec);

@@ -1,12 +1,25 @@
 #include "listener.h"
 
+#include <algorithm>
+
 #include "http_session.h"
 #include "log.h"
 
 namespace datalith::server {
 
+namespace {
+
+// After a failed accept (out of file descriptors, say) the next waits this long,
+// doubling up to the maximum while they keep failing, instead of spinning on the error.
+constexpr auto kRetryMin = std::chrono::milliseconds(10);
+constexpr auto kRetryMax = std::chrono::seconds(1);
+// At most one accept_failed line per this interval (with the count of the others).
+constexpr auto kLogEvery = std::chrono::seconds(10);
+
+}  // namespace
+
 Listener::Listener(net::io_context& ioc, std::shared_ptr<ServerState> state)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), state_(std::move(state)) {}
+    : ioc_(ioc), acceptor_(net::make_strand(ioc)), retry_(acceptor_.get_executor()), state_(std::move(state)) {}
 
 beast::error_code Listener::Open(const tcp::endpoint& ep) {
   beast::error_code ec;
@@ -25,6 +38,7 @@ void Listener::Stop() {
   net::post(acceptor_.get_executor(), [self = shared_from_this()] {
     beast::error_code ec;
     self->acceptor_.close(ec);
+    self->retry_.cancel();
   });
 }
 
@@ -34,16 +48,28 @@ void Listener::DoAccept() {
 
 void Listener::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-  if (ec) {
-    Log("warn", "accept_failed", {{"error", ec.message()}});
-  } else {
+  if (!ec) {
+    delay_ = std::chrono::milliseconds(0);
     // Small messages (a head after its NODES frame, tx_ok) must not wait for the
     // peer's delayed ACK (Nagle): that added ~40 ms to every pushed update.
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     std::make_shared<HttpSession>(std::move(socket), state_)->Run();
+    return DoAccept();
   }
-  DoAccept();
+  delay_ = std::clamp(delay_ * 2, std::chrono::milliseconds(kRetryMin), std::chrono::milliseconds(kRetryMax));
+  failures_++;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_log_ >= kLogEvery) {
+    Log("warn", "accept_failed", {{"error", ec.message()}, {"failures", std::to_string(failures_)},
+                                  {"retry_ms", std::to_string(delay_.count())}});
+    last_log_ = now;
+    failures_ = 0;
+  }
+  retry_.expires_after(delay_);
+  retry_.async_wait([self = shared_from_this()](beast::error_code e) {
+    if (!e && self->acceptor_.is_open()) self->DoAccept();
+  });
 }
 
 }  // namespace datalith::server

@@ -1,7 +1,10 @@
 // Accepts TCP connections on the listen address, each onto its own strand, and starts
-// an HttpSession for each (with TCP_NODELAY). Stop() closes the acceptor (at shutdown).
+// an HttpSession for each (with TCP_NODELAY). A failed accept (no file descriptor left)
+// is retried after a growing delay and logged at most every 10 s. Stop() closes the
+// acceptor (at shutdown).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -26,6 +29,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer retry_;  // on the acceptor's strand
+  std::chrono::milliseconds delay_{0};
+  uint64_t failures_ = 0;    // since the last accept_failed line
+  std::chrono::steady_clock::time_point last_log_{};
   std::shared_ptr<ServerState> state_;
 };
 

@@ -3,7 +3,11 @@
 //
 // main: parses the flags, opens the listed databases, starts the Listener, runs the
 // io_context on --threads threads, and on SIGINT/SIGTERM shuts down gracefully.
+#include <malloc.h>
+
 #include <csignal>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -21,6 +25,9 @@ namespace {
 // Runs the server until SIGINT/SIGTERM, then shuts down gracefully: stop accepting,
 // commit and answer every queued transaction, close every session with 1001.
 int Run(ServerConfig config) {
+  // Frames (up to max_frame_bytes) come from mmap and go back to the system when freed;
+  // glibc's default threshold grows after the first such free and keeps them in the heap.
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
   auto state = std::make_shared<ServerState>(std::move(config));
   const ServerConfig& c = state->config;
   if (Status s = state->registry.OpenListed(); !s.ok()) {
@@ -45,12 +52,27 @@ int Run(ServerConfig config) {
   Log("info", "listening", {{"addr", c.listen}, {"port", std::to_string(listener->port())},
                             {"databases", dbs}, {"static", c.static_dir}});
 
+  // Closes the on-demand databases nobody has used for idle_close_ms (their writer
+  // threads and stores), every second, off the I/O threads (closing joins a writer).
+  std::mutex reaper_mu;
+  std::condition_variable reaper_cv;
+  std::thread reaper;
+  if (c.registry.create_on_demand) {
+    reaper = std::thread([&] {
+      std::unique_lock<std::mutex> lock(reaper_mu);
+      while (!reaper_cv.wait_for(lock, std::chrono::seconds(1), [&] { return state->stopping.load(); })) {
+        for (const auto& name : state->registry.CloseIdle()) Log("info", "db_closed_idle", {{"db", name}});
+      }
+    });
+  }
+
   std::thread drain;
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](beast::error_code, int sig) {
     Log("info", "shutdown_begin", {{"signal", std::to_string(sig)}});
     state->stopping = true;
     listener->Stop();
+    reaper_cv.notify_all();
     // Blocking work (joining the writers) happens off the I/O threads, which keep
     // delivering the answers of the last group commits meanwhile.
     drain = std::thread([&ioc, state] {
@@ -67,6 +89,7 @@ int Run(ServerConfig config) {
   ioc.run();
   for (auto& t : threads) t.join();
   if (drain.joinable()) drain.join();
+  if (reaper.joinable()) reaper.join();
   Log("info", "stopped", {{"sessions_left", std::to_string(state->ws_sessions.load())}});
   return 0;
 }

@@ -9,6 +9,7 @@ ClientSync::ClientSync(Registry& registry, Post post)
 
 ClientSync::~ClientSync() {
   if (db_) db_->metrics().clients--;
+  if (admitted_) registry_.Leave();
 }
 
 void ClientSync::Fail(ErrorCode code, std::string message) {
@@ -67,6 +68,10 @@ void ClientSync::OnHello(const Hello& h) {
                                                  std::to_string(h.protocol));
   auto grant = registry_.Authorize(h.db, h.token);
   if (auto* e = std::get_if<ProtocolError>(&grant)) return Fail(e->code, e->message);
+  if (!registry_.Admit())
+    return Fail(ErrorCode::kOverloaded, std::to_string(limits_.max_clients) +
+                                            " clients are connected, the most this server takes: try again later");
+  admitted_ = true;
   auto& [db, access] = std::get<0>(grant);
   db_ = db;
   db_->metrics().clients++;

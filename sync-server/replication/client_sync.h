@@ -47,8 +47,12 @@ class ClientSync : public Subscriber, public std::enable_shared_from_this<Client
   // Produces the next NODES frame (or the head that ends an update) if one is due.
   // Returns false when there is nothing to produce right now.
   bool Pump();
+  // Whether Pump() has a frame (or the head ending an update) to produce now.
+  bool HasFrames() const { return state_ == State::kLive && sent_ && !probing_ && next_blob_ <= to_send_.size(); }
   // Ends the sync because the server shuts down (an error message, then close).
   void Shutdown();
+  // Ends it for a reason of the transport's (e.g. kTimeout): an error message, then close.
+  void Abort(ErrorCode code, std::string message) { Fail(code, std::move(message)); }
 
   std::deque<Outgoing>& outbox() { return outbox_; }
   const std::optional<ProtocolError>& close_error() const { return close_error_; }
@@ -79,6 +83,7 @@ class ClientSync : public Subscriber, public std::enable_shared_from_this<Client
   State state_ = State::kAwaitHello;
   std::shared_ptr<Database> db_;
   bool writable_ = false;
+  bool admitted_ = false;  // counted in the registry's max_clients
   std::deque<Outgoing> outbox_;
   std::optional<ProtocolError> close_error_;
   size_t inflight_ = 0;

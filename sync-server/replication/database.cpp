@@ -21,14 +21,16 @@ int BucketOf(double ms) {
 }
 double BucketUpper(int b) { return 0.1 * std::exp2(b / 4.0); }
 
-bool TokenIn(const std::vector<std::string>& tokens, const std::string& token) {
-  for (const std::string& t : tokens) {
-    if (t.size() != token.size()) continue;
-    unsigned char diff = 0;  // constant time over equal lengths
-    for (size_t i = 0; i < t.size(); ++i) diff |= static_cast<unsigned char>(t[i] ^ token[i]);
-    if (diff == 0) return true;
-  }
-  return false;
+// Every digest is compared, whichever matches.
+bool DigestIn(const std::vector<Digest>& digests, const Digest& d) {
+  bool found = false;
+  for (const Digest& t : digests) found |= DigestsEqual(t, d);
+  return found;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -118,17 +120,24 @@ void Database::Close() {
   if (writer_.joinable()) writer_.join();
 }
 
+bool Database::Quiet() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.empty() && !committing_;
+}
+
 void Database::WriterLoop() {
   std::vector<Pending> group;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
+      committing_ = false;
       cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
       if (queue_.empty()) return;  // closing and drained
       while (!queue_.empty() && group.size() < limits_.max_group) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      committing_ = true;
     }
     CommitGroup(&group);
     group.clear();
@@ -231,43 +240,95 @@ bool ValidDatabaseName(const std::string& name) {
   });
 }
 
+Registry::Digests Registry::DigestsOf(const DatabaseConfig& c) {
+  Digests d;
+  for (const std::string& t : c.read_tokens) d.read.push_back(Sha256(t));
+  for (const std::string& t : c.write_tokens) d.write.push_back(Sha256(t));
+  return d;
+}
+
+Registry::Registry(RegistryConfig config) : config_(std::move(config)), defaults_(DigestsOf(config_.default_tokens)) {
+  for (const auto& [name, tokens] : config_.databases) listed_[name] = DigestsOf(tokens);
+}
+
 Status Registry::OpenListed() {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, cfg] : config_.databases) {
     if (!ValidDatabaseName(name)) return Status::Invalid("bad database name '" + name + "'");
-    DL_RETURN_IF_ERROR(OpenLocked(name).status());
+    DL_RETURN_IF_ERROR(OpenLocked(name, /*create=*/true).status());
   }
   return Status::Ok();
 }
 
-Result<std::shared_ptr<Database>> Registry::OpenLocked(const std::string& name) {
+Result<std::shared_ptr<Database>> Registry::OpenLocked(const std::string& name, bool create) {
   if (auto it = open_.find(name); it != open_.end()) return it->second;
-  DL_ASSIGN_OR_RETURN(auto store, OpenFileStore(config_.data_dir + "/" + name, /*create=*/true));
-  DL_ASSIGN_OR_RETURN(auto db, Database::Open(name, store, /*create=*/true, config_.limits));
+  DL_ASSIGN_OR_RETURN(auto store, OpenFileStore(config_.data_dir + "/" + name, create));
+  DL_ASSIGN_OR_RETURN(auto db, Database::Open(name, store, create, config_.limits));
+  db->idle_since_ms_ = NowMs();
   open_[name] = db;
   return db;
 }
 
 std::variant<std::pair<std::shared_ptr<Database>, Access>, ProtocolError> Registry::Authorize(
     const std::string& name, const std::string& token) {
-  auto listed = config_.databases.find(name);
-  bool known = listed != config_.databases.end();
-  if (!known && !(config_.create_on_demand && ValidDatabaseName(name)))
-    return ProtocolError{ErrorCode::kUnknownDatabase, "no database '" + name.substr(0, 64) + "'"};
-  const DatabaseConfig& tokens = known ? listed->second : config_.default_tokens;
-  Access access;
-  if (TokenIn(tokens.write_tokens, token)) {
-    access = Access::kWrite;
-  } else if (TokenIn(tokens.read_tokens, token)) {
-    access = Access::kRead;
-  } else {
-    return ProtocolError{ErrorCode::kBadToken, "the token does not grant access to '" + name + "'"};
-  }
+  // One answer for a name that is not hosted and a token that does not grant it.
+  const ProtocolError denied{ErrorCode::kBadToken,
+                             "no database '" + name.substr(0, 64) + "' is open to this token"};
+  auto listed = listed_.find(name);
+  const bool known = listed != listed_.end();
+  if (!known && !(config_.create_on_demand && ValidDatabaseName(name))) return denied;
+  const Digests& tokens = known ? listed->second : defaults_;
+  const Digest digest = Sha256(token);
+  const bool write = DigestIn(tokens.write, digest), read = DigestIn(tokens.read, digest);
+  if (!write && !read) return denied;
+  const Access access = write ? Access::kWrite : Access::kRead;
+
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return ProtocolError{ErrorCode::kShuttingDown, "the server is shutting down"};
-  auto db = OpenLocked(name);
+  if (!open_.count(name) && open_.size() >= config_.limits.max_databases)
+    return ProtocolError{ErrorCode::kOverloaded, std::to_string(open_.size()) +
+                                                     " databases are open, the most this server hosts at once"};
+  // Creating needs write access: a read token opens an on-demand database only if it exists.
+  auto db = OpenLocked(name, /*create=*/known || access == Access::kWrite);
+  if (!db.ok() && db.status().code() == Code::kNotFound)
+    return ProtocolError{ErrorCode::kUnknownDatabase, "no database '" + name + "' (a read-only token does not create one)"};
   if (!db.ok()) return ProtocolError{ErrorCode::kInternal, db.status().ToString()};
-  return std::make_pair(*db, access);
+  // The lease: a pointer that counts its holders (CloseIdle skips a held database).
+  std::shared_ptr<Database> real = *db;
+  real->leases_++;
+  std::shared_ptr<Database> lease(real.get(), [real](Database* d) {
+    d->idle_since_ms_ = NowMs();
+    d->leases_--;
+  });
+  return std::make_pair(std::move(lease), access);
+}
+
+std::vector<std::string> Registry::CloseIdle() {
+  std::vector<std::shared_ptr<Database>> idle;
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t before = NowMs() - static_cast<int64_t>(config_.limits.idle_close_ms);
+    for (auto it = open_.begin(); it != open_.end();) {
+      Database& db = *it->second;
+      // Leases are taken under mu_: one seen as zero here cannot be taken concurrently.
+      if (!listed_.count(it->first) && db.leases_ == 0 && db.idle_since_ms_ <= before && db.Quiet()) {
+        names.push_back(it->first);
+        idle.push_back(std::move(it->second));
+        it = open_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& db : idle) db->Close();  // commits nothing: nothing is queued
+  return names;
+}
+
+bool Registry::Admit() {
+  if (clients_.fetch_add(1) < config_.limits.max_clients) return true;
+  clients_--;
+  return false;
 }
 
 std::vector<std::shared_ptr<Database>> Registry::databases() const {

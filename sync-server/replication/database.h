@@ -18,6 +18,7 @@
 
 #include "datalith/db.h"
 #include "protocol.h"
+#include "sha256.h"
 
 namespace datalith::sync {
 
@@ -100,7 +101,11 @@ class Database {
 
   DatabaseMetrics& metrics() { return metrics_; }
 
+  // True when no transaction is queued or being committed.
+  bool Quiet() const;
+
  private:
+  friend class Registry;
   struct Pending {
     edn::Node tx;
     std::optional<std::string> client;
@@ -124,7 +129,12 @@ class Database {
   Head head_;
   std::vector<std::weak_ptr<Subscriber>> subscribers_;
   std::thread writer_;
+  bool committing_ = false;  // the writer holds a group (guarded by mu_)
   DatabaseMetrics metrics_;
+  // The registry's leases (Registry::Authorize) and when the last one ended: an
+  // on-demand database without one for `idle_close_ms` is closed.
+  std::atomic<int> leases_{0};
+  std::atomic<int64_t> idle_since_ms_{0};
 };
 
 enum class Access : uint8_t { kRead, kWrite };
@@ -137,30 +147,53 @@ struct DatabaseConfig {
 struct RegistryConfig {
   std::string data_dir;                              // one store per database: <dir>/<name>/
   std::map<std::string, DatabaseConfig> databases;   // listed: opened (created) at start
-  bool create_on_demand = false;                     // other names, with `default_tokens`
+  // Other names, with `default_tokens`: a write token creates a missing one, a read
+  // token opens only one that exists.
+  bool create_on_demand = false;
   DatabaseConfig default_tokens;
   Limits limits;
 };
 
-// Maps a (name, token) to a hosted database. Names are [A-Za-z0-9_-]{1,64}.
+// Maps a (name, token) to a hosted database. Names are [A-Za-z0-9_-]{1,64}. Tokens are
+// compared by SHA-256 digest, in constant time.
 class Registry {
  public:
-  explicit Registry(RegistryConfig config) : config_(std::move(config)) {}
+  explicit Registry(RegistryConfig config);
   // Opens every listed database (creating missing ones).
   Status OpenListed();
-  // The database and the token's access, or kUnknownDatabase / kBadToken.
+  // The database and the token's access, or an error: a name that is not hosted and a
+  // token that does not grant it get the same kBadToken answer (names cannot be
+  // enumerated); kUnknownDatabase only for a read token on an on-demand name that does
+  // not exist; kOverloaded past `max_databases`. The database stays open (not closed as
+  // idle) while the returned pointer, or a copy, lives.
   std::variant<std::pair<std::shared_ptr<Database>, Access>, ProtocolError> Authorize(
       const std::string& name, const std::string& token);
+  // Closes the on-demand databases nobody has held for `idle_close_ms` and that have
+  // nothing queued; returns their names. Call periodically (main does, every second).
+  std::vector<std::string> CloseIdle();
   std::vector<std::shared_ptr<Database>> databases() const;
   void CloseAll();
   const Limits& limits() const { return config_.limits; }
 
+  // Authenticated WebSocket sessions (after hello), at most `max_clients`: Admit()
+  // counts one in (false when full), Leave() counts it out.
+  bool Admit();
+  void Leave() { clients_--; }
+  size_t clients() const { return clients_.load(); }
+
  private:
-  Result<std::shared_ptr<Database>> OpenLocked(const std::string& name);
+  struct Digests {
+    std::vector<Digest> read, write;
+  };
+  static Digests DigestsOf(const DatabaseConfig& c);
+  Result<std::shared_ptr<Database>> OpenLocked(const std::string& name, bool create);
   const RegistryConfig config_;
+  std::map<std::string, Digests> listed_;
+  Digests defaults_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Database>> open_;
   bool closed_ = false;
+  std::atomic<size_t> clients_{0};
 };
 
 bool ValidDatabaseName(const std::string& name);

@@ -96,6 +96,7 @@ const char* ErrorName(ErrorCode code) {
     case ErrorCode::kCommitFailed: return "commit_failed";
     case ErrorCode::kShuttingDown: return "shutting_down";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kTimeout: return "timeout";
   }
   return "internal";
 }
@@ -108,6 +109,7 @@ uint16_t CloseCode(ErrorCode code) {
     case ErrorCode::kUnknownDatabase: return 4404;
     case ErrorCode::kVersionMismatch: return 4406;
     case ErrorCode::kUnexpectedMessage: return 4409;
+    case ErrorCode::kTimeout: return 4408;
     case ErrorCode::kMessageTooLarge: return 1009;  // RFC 6455 "message too big"
     case ErrorCode::kShuttingDown: return 1001;     // RFC 6455 "going away"
     case ErrorCode::kOverloaded: return 1013;       // "try again later"

@@ -31,8 +31,15 @@ struct Limits {
   size_t max_inflight_tx = 32;                 // unanswered tx per session
   size_t max_queued_tx = 4096;                 // queued tx per database (all sessions)
   size_t max_group = 256;                      // tx per group commit
-  size_t max_clients = 1024;                   // WebSocket sessions per server
+  size_t max_clients = 1024;                   // authenticated WebSocket sessions per server
+  size_t max_pending_clients = 256;            // WebSocket sessions still before hello
+  size_t max_hello_bytes = 4096;               // a client message before hello
+  size_t hello_timeout_ms = 10000;             // from the upgrade to hello
+  size_t message_timeout_ms = 30000;           // from a message's first byte to its last
+  size_t max_databases = 256;                  // open at once (create_on_demand)
+  size_t idle_close_ms = 300000;               // an on-demand database unused this long closes
   size_t write_queue_bytes = size_t{4} << 20;  // a session stops producing frames above
+  size_t write_queue_total_bytes = size_t{64} << 20;  // all sessions' queues beyond one frame each
   bool compress_frames = true;                 // zstd a NODES frame when it saves >= 5%
   bool log_updates = true;                     // live replicas get new commits as logs
 };
@@ -51,6 +58,7 @@ enum class ErrorCode : uint8_t {
   kCommitFailed = 9,
   kShuttingDown = 10,
   kInternal = 11,
+  kTimeout = 12,
 };
 const char* ErrorName(ErrorCode code);
 // The WebSocket close code a fatal error closes with (docs/sync-protocol.md §6).

@@ -221,8 +221,9 @@ test('synced(), read-only tokens, and fatal errors', opts, async () => {
   assert.equal(await countItems(bad.db()), null, 'the (empty) replica still answers');
   await bad.close();
 
+  // A name the server does not host is answered as a wrong token (no name enumeration).
   const unknown = await d.connect({ ...cfg(server.url), sync: { url: server.url, db: 'nope', token: 'w' } });
-  await assert.rejects(unknown.synced(), (e) => e.code === 'unknown_database');
+  await assert.rejects(unknown.synced(), (e) => e.code === 'bad_token');
   await unknown.close();
 
   await assert.rejects(d.connect({ store: { backend: 'memory', id: 'x' }, sync: { url: 'http://x', db: 'inv', token: '' } }),

@@ -8,6 +8,7 @@
 //
 // Also a module: web-demo/test/demo.test.mjs starts and stops demos with startDemo().
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync,
   appendFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -58,9 +59,9 @@ export function prepareSite(site, { token = DEFAULT_TOKEN } = {}) {
 }
 
 // Runs datalith-server; resolves once it listens.
-function launch({ server, data, site, port, token, verbose }) {
+function launch({ server, data, site, port, token, metricsToken, verbose }) {
   const args = ['--data', data, '--listen', '127.0.0.1', '--port', String(port), '--static', site,
-    '--write-token', token, ...DATABASES.flatMap((db) => ['--db', db])];
+    '--write-token', token, '--metrics-token', metricsToken, ...DATABASES.flatMap((db) => ['--db', db])];
   const proc = spawn(server, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const logFile = join(data, 'server.log');
   let log = '';
@@ -114,7 +115,9 @@ export async function startDemo({ server = join(ROOT, 'build/datalith-server'), 
   if (!existsSync(server)) throw new Error(`${server} is missing: build it (cmake --build build --target datalith-server)`);
   mkdirSync(data, { recursive: true });
   prepareSite(site, { token });
-  const { proc, port: actual, exited } = await launch({ server, data, site: resolve(site), port, token, verbose });
+  // /metrics (database names, heads, clients) is for the operator: a token of its own.
+  const metricsToken = randomBytes(12).toString('hex');
+  const { proc, port: actual, exited } = await launch({ server, data, site: resolve(site), port, token, metricsToken, verbose });
   const url = `http://127.0.0.1:${actual}/`;
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGINT');
@@ -129,7 +132,7 @@ export async function startDemo({ server = join(ROOT, 'build/datalith-server'), 
     await stop();
     throw e;
   }
-  return { url, port: actual, data, proc, exited, stop };
+  return { url, port: actual, data, proc, exited, stop, metricsToken };
 }
 
 function parseArgs(argv) {
@@ -166,6 +169,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     process.exit(1);
   }
   say(`data in ${demo.data} (server log: ${join(demo.data, 'server.log')})`);
+  say(`metrics: curl -H 'Authorization: Bearer ${demo.metricsToken}' ${demo.url}metrics`);
   console.log(`\n  Datalith demo: ${demo.url}\n\n  Open it in two tabs; Ctrl-C stops the server.\n`);
   let stopping = false;
   const shutdown = async (sig) => {

@@ -198,7 +198,7 @@ test('a write in one tab appears in another; the two tabs share one socket', { .
   assert.equal(await pageA.getAttribute('#sync-role', 'data-role'), 'leader');
   assert.equal(await pageB.getAttribute('#sync-role', 'data-role'), 'follower');
   assert.match(await pageB.textContent('#sync-role'), /Another tab of this browser holds the connection/);
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).json();
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { Authorization: `Bearer ${demo.metricsToken}` } })).json();
   for (const [name, m] of Object.entries(metrics.databases)) assert.equal(m.clients, 1, `one socket to ${name} for two tabs`);
   await pageA.fill('#stock-sku', 'SKU-0001');
   await pageA.fill('#stock-value', '4242');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const METRICS_TOKEN = 'test-metrics';
 
 // The server binary's path, or null (with the reason) when there is none.
 export function findServer() {
@@ -39,7 +40,7 @@ export class TestServer {
 
   async start() {
     const proc = spawn(this.binary, ['--data', this.dir, '--port', String(this.port), '--db', this.db,
-      '--read-token', 'r', '--write-token', 'w', ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--read-token', 'r', '--write-token', 'w', '--metrics-token', METRICS_TOKEN, ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal)));
     let log = '';
@@ -90,7 +91,7 @@ export class TestServer {
   }
 
   async metrics() {
-    return (await fetch(`${this.http}/metrics`)).json();
+    return (await fetch(`${this.http}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).json();
   }
 
   async stop() {
