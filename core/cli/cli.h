@@ -79,7 +79,8 @@ std::string InputName(const std::string& path);
 std::optional<uint64_t> ParseCount(const std::string& text);
 bool IsCount(const std::string& text);
 
-// Opens the database in directory `dir` (NotFound: "no database at DIR").
+// Opens the database in directory `dir` (NotFound: "no database at DIR"), or the one
+// published at an http:// or https:// prefix (read-only).
 Result<std::shared_ptr<Connection>> OpenDb(const std::string& dir);
 // Time views. IsViewFlag: as-of, since, history. ApplyView applies one of them (the
 // value checked by IsTime: a tx id, a count t, or an ISO instant).
@@ -111,5 +112,6 @@ int CmdTxRange(const Args& a);
 int CmdGc(const Args& a);
 int CmdExport(const Args& a);
 int CmdImport(const Args& a);
+int CmdPublish(const Args& a);
 
 }  // namespace datalith::cli

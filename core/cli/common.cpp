@@ -145,6 +145,12 @@ bool IsCount(const std::string& text) { return ParseCount(text).has_value(); }
 // --- databases and views ---
 
 Result<std::shared_ptr<Connection>> OpenDb(const std::string& dir) {
+  if (dir.rfind("http://", 0) == 0 || dir.rfind("https://", 0) == 0) {
+    DL_ASSIGN_OR_RETURN(auto store, OpenHttpStore(dir));
+    DL_ASSIGN_OR_RETURN(bool exists, Connection::Exists(*store));
+    if (!exists) return Status::NotFound("no database published at " + dir + " (no heads/main)");
+    return Connection::Open(store);
+  }
   auto store = OpenFileStore(dir, false);
   if (!store.ok() && store.status().code() != Code::kNotFound) return store.status();
   auto exists = store.ok() ? Connection::Exists(**store) : Result<bool>(false);

@@ -98,6 +98,12 @@ const std::vector<Command>& Commands() {
        "entity with its current datoms, refs as string tempids. History, transaction\n"
        "entities and entity ids are not kept. Recreate it with `datalith import`.",
        {}, 1, 2, false, CmdExport},
+      {"publish", "DIR OUT", "write the database as immutable objects for a static host",
+       "Writes OUT/blobs/<address> for each blob of the head commit that OUT lacks, then\n"
+       "OUT/heads/main (docs/format.md §6): upload OUT to a bucket or CDN, blobs first, and\n"
+       "read it with `--db http://…/` or the npm package's http backend. Publishing again\n"
+       "writes only what changed. Prints {:commit C, :written N, :bytes B, ...}.",
+       {}, 2, 2, true, CmdPublish},
       {"import", "DIR [FILE|-]", "create a database from exported transaction data",
        "Creates the database (as `create` does) and transacts the input (as `transact`\n"
        "does). Use the schema mode of the exported database (see the export's first line).",

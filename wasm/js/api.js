@@ -97,12 +97,29 @@ class ReplicaMemoryStore {
 
 function storeOf(cfg) {
   const store = cfg?.store;
+  if (store?.backend === 'http') {
+    if (typeof store.url !== 'string' || !/^https?:\/\/[^/]/.test(store.url)) {
+      throw new Error('config.store.url must be the http:// or https:// prefix a database is published at');
+    }
+    const url = store.url.endsWith('/') ? store.url : `${store.url}/`;
+    if (store.refreshMs !== undefined && !(Number.isFinite(store.refreshMs) && store.refreshMs >= 100)) {
+      throw new Error('config.store.refreshMs must be a number of milliseconds, at least 100');
+    }
+    if (store.fetch !== undefined && typeof store.fetch !== 'function') throw new Error('config.store.fetch must be a function (like fetch)');
+    return { backend: 'http', id: url, url, cache: store.cache, refreshMs: store.refreshMs, fetch: store.fetch, key: `http:${url}` };
+  }
   if (!store || (store.backend !== 'memory' && store.backend !== 'indexeddb')) {
-    throw new Error("config.store.backend must be 'memory' or 'indexeddb'");
+    throw new Error("config.store.backend must be 'memory', 'indexeddb' or 'http'");
   }
   if (typeof store.id !== 'string' || store.id === '') throw new Error('config.store.id must be a non-empty string');
   return { backend: store.backend, id: store.id, key: `${store.backend}:${store.id}` };
 }
+
+const readOnly = (where) => Object.assign(new Error(`${where.url} is a published database: read-only ` +
+  '(publish a new version with `datalith publish`)'), { code: 'read_only' });
+
+// The http backend loads by a dynamic import, only when one is opened (bundlers split it off).
+const loadHttp = () => import('./http-store.js');
 
 function createOptions(cfg) {
   const flex = cfg.schemaFlexibility ?? 'write';
@@ -129,6 +146,7 @@ class Session {
     this.sync = null;                // the SyncClient of a replica
     this.outbox = null;              // its pending writes and optimistic view (outbox.js)
     this.placeholder = null;         // a replica with no head yet: the memory store of its empty stand-in
+    this.refresher = undefined;      // a published database's head-reading interval (refreshMs)
   }
 
   // Local transactions: every transact() made before the queue reaches the batch (at
@@ -373,6 +391,25 @@ class Session {
     this.placeholder = null;
   }
 
+  // A published database (http backend): reads its head again and, if it moved, moves
+  // the connection there and tells the listeners (one report with `reset: true`: the
+  // published objects carry no log). True if it moved.
+  refresh(core) {
+    return this.enqueue(async () => {
+      if (!(await this.store.reloadHead())) return false;
+      await core.call([this.store], () => core.raw.connRefresh(this.conn));
+      this.notify({ txId: this.basis(core.raw), tempids: {}, txData: [], commit: this.store.head, reset: true });
+      return true;
+    });
+  }
+
+  refreshEvery(core, ms) {
+    this.refresher = setInterval(() => {
+      this.refresh(core).catch((e) => console.warn(`datalith: reading the head of ${this.store.url} again failed: ${e.message}`));
+    }, ms);
+    this.refresher.unref?.();  // Node: an interval alone does not keep the process up
+  }
+
   // Runs `fn` after the transactions queued before it.
   enqueue(fn) {
     const run = this.queue.then(() => {
@@ -426,9 +463,10 @@ class Datalith {
   }
 
   // The store of a database: null if it does not exist and `create` is false.
-  async #openStore({ backend, id }, create) {
+  async #openStore({ backend, id, url, cache, fetch }, create) {
     const raw = this.#core.raw;
     if (backend === 'indexeddb') return IdbStore.open(raw, id, { create });
+    if (backend === 'http') return (await loadHttp()).HttpStore.open(raw, url, { cache, fetch });
     let store = this.#memory.get(id);
     if (!store && create) this.#memory.set(id, (store = new MemoryStore(raw)));
     return store ?? null;
@@ -436,6 +474,7 @@ class Datalith {
 
   async createDatabase(cfg) {
     const where = storeOf(cfg);
+    if (where.backend === 'http') throw readOnly(where);
     const options = createOptions(cfg);
     const core = this.#core;
     await this.#exclusive(where.key, async () => {
@@ -475,6 +514,7 @@ class Datalith {
         throw new Error(`database "${where.id}" has open connections; close them first`);
       }
       if (where.backend === 'indexeddb') return IdbStore.delete(where.id);
+      if (where.backend === 'http') return (await loadHttp()).HttpStore.deleteCache(where.url);
       const store = this.#memory.get(where.id);
       if (store) this.#core.raw.storeRelease(store.id);
       this.#memory.delete(where.id);
@@ -483,6 +523,7 @@ class Datalith {
 
   async connect(cfg) {
     const where = storeOf(cfg);
+    if (where.backend === 'http' && cfg.sync !== undefined) throw new Error('a published database (http backend) is read-only: it takes no config.sync');
     const sync = cfg.sync === undefined ? null : (await loadSync()).checkSyncConfig(cfg.sync);
     const core = this.#core;
     return this.#exclusive(where.key, async () => {
@@ -505,6 +546,7 @@ class Datalith {
         }
         this.#sessions.set(where.key, session);
         if (store.tabs) session.followTabs(core);
+        if (where.refreshMs) session.refreshEvery(core, where.refreshMs);
       }
       const conn = new Connection(core, session, () => this.#detach(session, conn));
       session.conns.add(conn);
@@ -582,6 +624,7 @@ class Datalith {
     return this.#exclusive(session.key, async () => {
       session.conns.delete(conn);
       if (session.conns.size > 0) return;
+      clearInterval(session.refresher);
       await session.sync?.close();
       await session.queue;
       session.outbox?.close(new Error('this connection is closed'));
@@ -678,6 +721,7 @@ class Connection {
     const s = this.#open();
     const edn = txToEdn(txData);
     if (!s.sync && s.store.replica) throw new Error('this database is a replica: connect with config.sync to write through its server');
+    if (s.store.readOnly) throw readOnly(s.store);
     if (wait !== 'server' && wait !== 'local') throw new Error(`transact(): wait must be 'server' or 'local', got ${JSON.stringify(wait)}`);
     try {
       if (!s.sync) return await s.submit(this.#core, edn);
@@ -718,11 +762,20 @@ class Connection {
   async log({ from = 0, to = 0 } = {}) {
     const s = this.#open();
     if (s.sync || s.store.replica) throw new Error('log() reads a local database: a replica keeps only the commits it was sent (use listen())');
+    if (s.store.readOnly) throw new Error('log() reads a local database: a published one carries no log (use listen() with refresh())');
     for (const [name, v] of [['from', from], ['to', to]]) {
       if (!Number.isSafeInteger(v) || v < 0) throw new Error(`log(): ${name} must be a tx id (a non-negative integer), got ${v}`);
     }
     const core = this.#core;
     return s.enqueue(() => core.call([s.store], () => core.raw.connTxRange(s.conn, from, to)));
+  }
+
+  // A published database (http backend): reads its head again; resolves true if the
+  // connection moved to a newer commit (listeners get a report with reset: true).
+  async refresh() {
+    const s = this.#open();
+    if (!s.store.readOnly) throw new Error('refresh() reads the head of a published database (the http backend) again');
+    return s.refresh(this.#core);
   }
 
   // The replica's sync state ('connecting', 'syncing', 'live', 'offline'); null

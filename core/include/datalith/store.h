@@ -104,4 +104,11 @@ std::shared_ptr<Store> MakeMemoryStore();
 // serialises writers with an advisory lock, readers take no lock.
 Result<std::shared_ptr<Store>> OpenFileStore(const std::string& dir, bool create);
 
+// A published database (docs/format.md §6) at an http:// or https:// prefix, read-only:
+// Get fetches <url>blobs/<address> and verifies it (Corruption naming the object if it
+// does not match its address), GetHead reads <url>heads/<name>; writes are Unsupported.
+// Each Get is one request on a keep-alive connection. Unsupported in builds without
+// Boost.Beast (https: without OpenSSL).
+Result<std::shared_ptr<Store>> OpenHttpStore(const std::string& url);
+
 }  // namespace datalith
