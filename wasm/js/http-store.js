@@ -4,9 +4,12 @@
 // what a call reported missing: here from a cache first (IndexedDB in browsers, memory
 // otherwise), then from the host, all of a batch's fetches in parallel, each blob
 // verified against its address before the core sees it. The head is read on open and
-// again on refresh() (revalidated: If-None-Match in Node, the browser's HTTP cache in
-// pages), and a head the host cannot be reached for comes from the cache, so a page
-// that read a database once opens it offline and answers from what it cached.
+// again on refresh(), always in full and never from an HTTP cache: it is about 120
+// bytes, so a conditional request would save nothing, and a static server's validator
+// can miss a change (nginx's ETag is the mtime in seconds and the size, which two
+// publishes in one second share). A head the host cannot be reached for comes from the
+// cache, so a page that read a database once opens it offline and answers from what it
+// cached.
 
 const FORMAT = 'datalith-published';
 const VERSION = 1;
@@ -15,7 +18,6 @@ const MEMORY_CACHE_BYTES = 64 << 20;
 
 const te = new TextEncoder();
 const httpError = (message, code) => Object.assign(new Error(message), { code });
-const inBrowser = typeof window !== 'undefined' || typeof WorkerGlobalScope !== 'undefined';
 
 // Runs `fn` on each item, at most `limit` at a time; resolves with the results in order.
 async function mapLimit(items, limit, fn) {
@@ -114,7 +116,6 @@ export class HttpStore {
   #url;
   #cache;
   #fetch;
-  #etag = null;
   #stats = { nodesRead: 0, bytesRead: 0, batches: 0, requests: 0, cacheHits: 0 };
 
   // Opens the database published at `url` (a prefix; a trailing '/' is added): reads
@@ -157,14 +158,12 @@ export class HttpStore {
     const where = `${this.#url}heads/main`;
     let res;
     try {
-      const headers = !inBrowser && this.#etag ? { 'If-None-Match': this.#etag } : {};
-      res = await this.#fetch(where, inBrowser ? { cache: 'no-cache' } : { headers });
+      res = await this.#fetch(where, { cache: 'no-store' });
       this.#stats.requests++;
     } catch (e) {
       if (offline && this.#cache.head) return this.#use(this.#cache.head);
       throw httpError(`${where}: ${e.message}`, 'unreachable');
     }
-    if (res.status === 304) return false;
     if (res.status === 404) throw httpError(`no database published at ${this.#url} (${where}: HTTP 404)`, 'NotFound');
     if (!res.ok) throw httpError(`${where}: HTTP ${res.status}`, 'IOError');
     let head;
@@ -180,7 +179,6 @@ export class HttpStore {
     if (typeof head.commit !== 'string' || !/^[0-9a-f]{32}$/.test(head.commit)) {
       throw httpError(`${where}: no commit address`, 'Corruption');
     }
-    this.#etag = res.headers.get('etag');
     if (head.commit === this.head) return false;
     await this.#cache.putHead(head.commit);
     return this.#use(head.commit);

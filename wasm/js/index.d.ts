@@ -80,10 +80,33 @@ export interface PullResult {
 
 export type IndexName = 'eavt' | 'aevt' | 'avet' | 'vaet' | ':eavt' | ':aevt' | ':avet' | ':vaet';
 
-export interface StoreConfig {
+export type StoreConfig = LocalStoreConfig | HttpStoreConfig;
+
+export interface LocalStoreConfig {
   backend: 'memory' | 'indexeddb';
   /** The memory store's key in this process, or the IndexedDB database `datalith:<id>`. */
   id: string;
+}
+
+/**
+ * A database published with `datalith publish` on a static host (any web server, bucket
+ * or CDN; docs/format.md §6): read-only, read lazily, every object verified against its
+ * address. `transact` rejects with code 'read_only'.
+ */
+export interface HttpStoreConfig {
+  backend: 'http';
+  /** The http:// or https:// prefix it is published at (the folder holding `heads/` and `blobs/`). */
+  url: string;
+  /**
+   * Where verified objects are kept: 'indexeddb' (the default where IndexedDB exists:
+   * the database `datalith-http:<url>`, so a page opens it offline and answers what it
+   * read before) or 'memory' (64 MB at most).
+   */
+  cache?: 'indexeddb' | 'memory';
+  /** Read the head again every this many milliseconds (at least 100); else only on `refresh()`. */
+  refreshMs?: number;
+  /** The function that fetches (default: the global fetch), e.g. to sign requests to a private bucket. */
+  fetch?: (url: string, init?: { cache?: string }) => Promise<Response>;
 }
 
 /** A replica's server (docs/sync-protocol.md). */
@@ -184,11 +207,16 @@ export interface DatabaseConfig {
   keepHistory?: boolean;
 }
 
-/** Storage reads of a database so far (IndexedDB; zeros for the memory backend). */
+/** Storage reads of a database so far (IndexedDB, http; zeros for the memory backend). */
 export interface StoreStats {
+  /** Nodes read from storage (for http: fetched from the host). */
   nodesRead: number;
   bytesRead: number;
   batches: number;
+  /** http: requests to the host, heads included. */
+  requests?: number;
+  /** http: nodes the cache answered. */
+  cacheHits?: number;
 }
 
 /** An immutable database value. */
@@ -267,6 +295,12 @@ export interface Connection {
    * database's commits do (`datalith gc` shortens it). Not available on a replica.
    */
   log(range?: { from?: number; to?: number }): Promise<LogEntry[]>;
+  /**
+   * A published database (the http backend): reads its head again; true if the
+   * connection moved to a newer commit (listeners then get one report with `reset: true`).
+   * Snapshots taken before keep their data.
+   */
+  refresh(): Promise<boolean>;
   stats(): StoreStats;
   close(): Promise<void>;
 }

@@ -97,6 +97,12 @@ async function usage(): Promise<void> {
   // @ts-expect-error sync needs a url, a db and a token
   await d.connect({ store: { backend: 'memory', id: 'x' }, sync: { url: 'ws://x/sync' } });
 
+  const pub = await d.connect({ store: { backend: 'http', url: 'https://cdn.example/catalog/', cache: 'memory', refreshMs: 60000 } });
+  const moved: boolean = await pub.refresh();
+  const requests: number | undefined = pub.stats().requests;
+  void moved, requests;
+  // @ts-expect-error an http store has a url, not an id
+  await d.connect({ store: { backend: 'http', id: 'x' } });
   // @ts-expect-error unknown backend
   await d.connect({ store: { backend: 'localstorage', id: 'x' } });
   // @ts-expect-error schemaFlexibility is 'read' or 'write'
