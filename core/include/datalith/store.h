@@ -111,4 +111,25 @@ Result<std::shared_ptr<Store>> OpenFileStore(const std::string& dir, bool create
 // Boost.Beast (https: without OpenSSL).
 Result<std::shared_ptr<Store>> OpenHttpStore(const std::string& url);
 
+// The database `db` in a Postgres database (libpq `conninfo`: "host=/tmp dbname=x" or a
+// postgres:// URI), shared by every process that opens it: blobs and heads in tables
+// the store creates if missing (format 1; another is refused naming it). CasHead is one
+// statement that also notifies the move (WatchPostgresHeads). Delete and DeleteMany
+// (GC) leave the blobs written in the last `gc_grace_s` seconds: with several writers,
+// another process's commit may be about to reach them (0: delete at once, for a store
+// with one writer). Unsupported in builds without libpq.
+Result<std::shared_ptr<Store>> OpenPostgresStore(const std::string& conninfo, const std::string& db,
+                                                 int gc_grace_s = 600);
+
+// Told of head moves other processes make; stops when destroyed.
+class HeadWatch {
+ public:
+  virtual ~HeadWatch() = default;
+};
+// Calls `on_move("<db> <head>")` (on a thread of its own) after each CasHead that any
+// process commits on the Postgres database `conninfo` names, and `on_move("")` when it
+// (re)connects, since moves made while it was away were not heard.
+Result<std::unique_ptr<HeadWatch>> WatchPostgresHeads(const std::string& conninfo,
+                                                      std::function<void(const std::string&)> on_move);
+
 }  // namespace datalith
