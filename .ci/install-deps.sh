@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(build-essential cmake ninja-build pkg-config git nodejs npm
   catch2 libzstd-dev libxxhash-dev nlohmann-json3-dev libboost1.81-dev
   libssl-dev openssl nginx-light  # published databases over https; nginx serves them in tests
+  libpq-dev postgresql  # the Postgres store; the tests start a throwaway cluster
   emscripten node-acorn dpkg-dev  # the WASM build (wasm/build.sh; dpkg-dev: apt-get source)
   chromium)  # browser tests (playwright-core drives /usr/bin/chromium)
 

@@ -79,8 +79,11 @@ std::string InputName(const std::string& path);
 std::optional<uint64_t> ParseCount(const std::string& text);
 bool IsCount(const std::string& text);
 
-// Opens the database in directory `dir` (NotFound: "no database at DIR"), or the one
-// published at an http:// or https:// prefix (read-only).
+// The store at `where`: a directory (created with `create`), a database published at
+// an http:// or https:// prefix (read-only), or postgres://HOST/PGDB#NAME (any libpq URI,
+// the database NAME after '#').
+Result<std::shared_ptr<Store>> OpenLocation(const std::string& where, bool create);
+// Opens the database at `dir` (OpenLocation; NotFound: "no database at DIR").
 Result<std::shared_ptr<Connection>> OpenDb(const std::string& dir);
 // Time views. IsViewFlag: as-of, since, history. ApplyView applies one of them (the
 // value checked by IsTime: a tx id, a count t, or an ISO instant).

@@ -41,7 +41,7 @@ Result<std::shared_ptr<Connection>> CreateDb(const Args& a, const std::string& d
   CreateOptions o;
   o.schema_flexibility = a.Get("schema") == "read" ? SchemaFlexibility::kRead : SchemaFlexibility::kWrite;
   o.keep_history = !a.Has("no-history");
-  DL_ASSIGN_OR_RETURN(auto store, OpenFileStore(dir, true));
+  DL_ASSIGN_OR_RETURN(auto store, OpenLocation(dir, true));
   DL_ASSIGN_OR_RETURN(bool exists, Connection::Exists(*store));
   if (exists) return Status::Conflict("a database already exists at " + dir);
   DL_ASSIGN_OR_RETURN(auto conn, Connection::Create(store, o));

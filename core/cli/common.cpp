@@ -144,11 +144,25 @@ bool IsCount(const std::string& text) { return ParseCount(text).has_value(); }
 
 // --- databases and views ---
 
+Result<std::shared_ptr<Store>> OpenLocation(const std::string& where, bool create) {
+  if (where.rfind("http://", 0) == 0 || where.rfind("https://", 0) == 0) {
+    if (create) return Status::Unsupported(where + " is a published database: read-only");
+    return OpenHttpStore(where);
+  }
+  if (where.rfind("postgres://", 0) == 0 || where.rfind("postgresql://", 0) == 0) {
+    size_t hash = where.rfind('#');
+    if (hash == std::string::npos || hash + 1 == where.size())
+      return Status::Invalid(where + ": name the database after '#' (postgres://HOST/PGDB#NAME)");
+    return OpenPostgresStore(where.substr(0, hash), where.substr(hash + 1));
+  }
+  return OpenFileStore(where, create);
+}
+
 Result<std::shared_ptr<Connection>> OpenDb(const std::string& dir) {
-  if (dir.rfind("http://", 0) == 0 || dir.rfind("https://", 0) == 0) {
-    DL_ASSIGN_OR_RETURN(auto store, OpenHttpStore(dir));
+  if (dir.rfind("http", 0) == 0 || dir.rfind("postgres", 0) == 0) {
+    DL_ASSIGN_OR_RETURN(auto store, OpenLocation(dir, false));
     DL_ASSIGN_OR_RETURN(bool exists, Connection::Exists(*store));
-    if (!exists) return Status::NotFound("no database published at " + dir + " (no heads/main)");
+    if (!exists) return Status::NotFound("no database at " + dir);
     return Connection::Open(store);
   }
   auto store = OpenFileStore(dir, false);

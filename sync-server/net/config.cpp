@@ -9,11 +9,14 @@ namespace datalith::server {
 
 const char* const kUsage =
     "usage: datalith-server --data DIR [options]\n"
+    "       datalith-server --postgres CONNINFO [options]\n"
     "  --config FILE         JSON config file (flags given after it override it)\n"
     "  --listen ADDR         listen address (default 127.0.0.1)\n"
     "  --port N              port (default 8080; 0 = any free port)\n"
     "  --threads N           I/O threads (default 2)\n"
     "  --data DIR            data directory: one store per database, DIR/<name>/\n"
+    "  --postgres CONNINFO   instead, the databases in this Postgres database (libpq conninfo\n"
+    "                        or postgres:// URI), shared with other datalith-servers\n"
     "  --static DIR          serve the files under DIR over HTTP GET\n"
     "  --db NAME             host database NAME (repeatable; created if missing)\n"
     "  --read-token T        read-only token for the --db databases (repeatable)\n"
@@ -92,6 +95,7 @@ Status LoadFile(const std::string& path, ServerConfig* c) {
       else if (key == "port") c->port = v.get<uint16_t>();
       else if (key == "threads") c->threads = v.get<int>();
       else if (key == "data") c->registry.data_dir = v.get<std::string>();
+      else if (key == "postgres") c->registry.postgres = v.get<std::string>();
       else if (key == "static") c->static_dir = v.get<std::string>();
       else if (key == "metrics_token") c->metrics_token = v.get<std::string>();
       else if (key == "create_on_demand") c->registry.create_on_demand = v.get<bool>();
@@ -142,6 +146,7 @@ Result<ServerConfig> ParseArgs(int argc, char** argv) {
       DL_RETURN_IF_ERROR(ParseSize(flag, v, &n));
       c.threads = static_cast<int>(std::min<size_t>(n, 64));
     } else if (flag == "--data") c.registry.data_dir = v;
+    else if (flag == "--postgres") c.registry.postgres = v;
     else if (flag == "--static") c.static_dir = v;
     else if (flag == "--metrics-token") c.metrics_token = v;
     else if (flag == "--db") dbs.push_back(v);
@@ -159,7 +164,8 @@ Result<ServerConfig> ParseArgs(int argc, char** argv) {
   auto& d = c.registry.default_tokens;
   d.read_tokens.insert(d.read_tokens.end(), read.begin(), read.end());
   d.write_tokens.insert(d.write_tokens.end(), write.begin(), write.end());
-  if (c.registry.data_dir.empty()) return Status::Invalid("--data DIR is required");
+  if (c.registry.data_dir.empty() == c.registry.postgres.empty())
+    return Status::Invalid("give one of --data DIR and --postgres CONNINFO");
   return c;
 }
 

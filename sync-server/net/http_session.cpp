@@ -59,6 +59,8 @@ std::string MetricsJson(ServerState& state) {
                        {"transactions", m.transactions.load()},
                        {"tx_errors", m.tx_errors.load()},
                        {"tx_duplicates", m.tx_duplicates.load()},
+                       {"commit_conflicts", m.commit_conflicts.load()},
+                       {"external_commits", m.external_commits.load()},
                        {"updates_sent", m.updates_sent.load()},
                        {"log_updates_sent", m.log_updates_sent.load()},
                        {"log_resends", m.log_resends.load()},

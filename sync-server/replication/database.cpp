@@ -8,6 +8,8 @@ namespace {
 
 // The writer flushes each group explicitly; the connection must never flush on its own.
 constexpr size_t kNoAutoFlush = SIZE_MAX / 2;
+// A group whose commit other servers keep beating is applied this many times at most.
+constexpr int kMaxCommitAttempts = 8;
 
 double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -125,21 +127,40 @@ bool Database::Quiet() const {
   return queue_.empty() && !committing_;
 }
 
+void Database::HeadMoved() {
+  std::lock_guard<std::mutex> lock(mu_);
+  moved_ = true;
+  cv_.notify_one();
+}
+
 void Database::WriterLoop() {
   std::vector<Pending> group;
   while (true) {
+    bool moved;
     {
       std::unique_lock<std::mutex> lock(mu_);
       committing_ = false;
-      cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // closing and drained
+      cv_.wait(lock, [&] { return closing_ || !queue_.empty() || moved_; });
+      if (queue_.empty() && closing_) return;  // closing and drained
+      moved = moved_;
+      moved_ = false;
       while (!queue_.empty() && group.size() < limits_.max_group) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       committing_ = true;
     }
-    CommitGroup(&group);
+    // Another server committed: move there before applying (fewer conflicts) and push
+    // it to this server's clients. (Fails only with a flush left pending: the next
+    // group's flush then meets the moved head and starts again from it.)
+    if (moved) {
+      auto r = conn_->Refresh();
+      if (r.ok() && *r) {
+        metrics_.external_commits++;
+        Publish();
+      }
+    }
+    if (!group.empty()) CommitGroup(&group);
     group.clear();
   }
 }
@@ -147,30 +168,62 @@ void Database::WriterLoop() {
 // Applies the group's transactions one by one (each may fail alone), then makes them
 // durable with one flush, publishes the new head, and answers each.
 void Database::CommitGroup(std::vector<Pending>* group) {
-  std::vector<TxOutcome> outcomes(group->size());
+  std::vector<TxOutcome> outcomes;
   size_t applied = 0;
-  for (size_t i = 0; i < group->size(); ++i) {
-    TxOptions options;
-    options.client_id = (*group)[i].client;
-    auto r = conn_->Transact((*group)[i].tx, options);
-    if (!r.ok()) {
-      outcomes[i].error = ProtocolError{ErrorCode::kTxFailed, r.status().ToString()};
-      continue;
+  bool flush = false;
+  Status s;
+  // A store shared with other servers: one writer at a time across them, starting from
+  // the newest head (the other servers' commits go to this one's clients too).
+  auto lock = conn_->store().LockCommits();
+  if (lock.ok() && *lock) {
+    auto moved = conn_->Refresh();
+    if (moved.ok() && *moved) {
+      metrics_.external_commits++;
+      Publish();
     }
-    TxReply& reply = outcomes[i].reply;
-    reply.tx = r->tx;
-    reply.tempids = std::move(r->tempids);
-    reply.datoms = r->tx_data.size();
-    reply.duplicate = r->duplicate;
-    if (!r->duplicate) ++applied;
   }
-  // A duplicate of a transaction still pending (its group's flush failed) is worth a
-  // flush too: it gets a commit instead of commit_failed.
-  const EntityId durable_tx = head().tx;
-  const bool flush = applied > 0 || std::any_of(outcomes.begin(), outcomes.end(), [&](const TxOutcome& o) {
-                       return !o.error && o.reply.duplicate && o.reply.tx > durable_tx;
-                     });
-  Status s = flush ? conn_->Flush() : Status::Ok();
+  for (int attempt = 1;; ++attempt) {
+    outcomes.assign(group->size(), TxOutcome());
+    applied = 0;
+    for (size_t i = 0; i < group->size(); ++i) {
+      TxOptions options;
+      options.client_id = (*group)[i].client;
+      auto r = conn_->Transact((*group)[i].tx, options);
+      if (!r.ok()) {
+        outcomes[i].error = ProtocolError{ErrorCode::kTxFailed, r.status().ToString()};
+        continue;
+      }
+      TxReply& reply = outcomes[i].reply;
+      reply.tx = r->tx;
+      reply.tempids = std::move(r->tempids);
+      reply.datoms = r->tx_data.size();
+      reply.duplicate = r->duplicate;
+      if (!r->duplicate) ++applied;
+    }
+    // A duplicate of a transaction still pending (its group's flush failed) is worth a
+    // flush too: it gets a commit instead of commit_failed.
+    const EntityId durable_tx = head().tx;
+    flush = applied > 0 || std::any_of(outcomes.begin(), outcomes.end(), [&](const TxOutcome& o) {
+              return !o.error && o.reply.duplicate && o.reply.tx > durable_tx;
+            });
+    s = flush ? conn_->Flush() : Status::Ok();
+    if (s.code() != Code::kConflict) break;
+    // Another server committed first (a shared store): drop this group's transactions
+    // and apply them again on its head, so each runs against the state it commits on.
+    metrics_.commit_conflicts++;
+    Status reset = conn_->Reset();
+    if (reset.ok() && attempt < kMaxCommitAttempts) continue;
+    for (TxOutcome& o : outcomes) {
+      if (o.error) continue;
+      o.error = ProtocolError{ErrorCode::kOverloaded,
+                              reset.ok() ? "other servers committed first " + std::to_string(attempt) +
+                                               " times in a row; the transaction was not committed: send it again"
+                                         : "the transaction was not committed (" + reset.ToString() + ")"};
+    }
+    flush = false;
+    if (reset.ok()) Publish();  // the other servers' commits
+    break;
+  }
   if (flush) {
     Address commit = conn_->last_flush().commit;
     for (TxOutcome& o : outcomes) {
@@ -252,17 +305,29 @@ Registry::Registry(RegistryConfig config) : config_(std::move(config)), defaults
 }
 
 Status Registry::OpenListed() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [name, cfg] : config_.databases) {
-    if (!ValidDatabaseName(name)) return Status::Invalid("bad database name '" + name + "'");
-    DL_RETURN_IF_ERROR(OpenLocked(name, /*create=*/true).status());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, cfg] : config_.databases) {
+      if (!ValidDatabaseName(name)) return Status::Invalid("bad database name '" + name + "'");
+      DL_RETURN_IF_ERROR(OpenLocked(name, /*create=*/true).status());
+    }
   }
+  if (config_.postgres.empty()) return Status::Ok();
+  // "<db> <head>", or "" after (re)connecting: every open database looks again.
+  DL_ASSIGN_OR_RETURN(watch_, WatchPostgresHeads(config_.postgres, [this](const std::string& moved) {
+    std::string db = moved.substr(0, moved.find(' '));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, open] : open_) {
+      if (moved.empty() || name == db) open->HeadMoved();
+    }
+  }));
   return Status::Ok();
 }
 
 Result<std::shared_ptr<Database>> Registry::OpenLocked(const std::string& name, bool create) {
   if (auto it = open_.find(name); it != open_.end()) return it->second;
-  DL_ASSIGN_OR_RETURN(auto store, OpenFileStore(config_.data_dir + "/" + name, create));
+  DL_ASSIGN_OR_RETURN(auto store, config_.postgres.empty() ? OpenFileStore(config_.data_dir + "/" + name, create)
+                                                           : OpenPostgresStore(config_.postgres, name));
   DL_ASSIGN_OR_RETURN(auto db, Database::Open(name, store, create, config_.limits));
   db->idle_since_ms_ = NowMs();
   open_[name] = db;
@@ -339,6 +404,7 @@ std::vector<std::shared_ptr<Database>> Registry::databases() const {
 }
 
 void Registry::CloseAll() {
+  watch_.reset();  // no more moves to follow
   std::vector<std::shared_ptr<Database>> dbs;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -59,6 +59,8 @@ struct DatabaseMetrics {
   std::atomic<uint64_t> transactions{0};
   std::atomic<uint64_t> tx_errors{0};
   std::atomic<uint64_t> tx_duplicates{0};  // resent client ids answered without applying
+  std::atomic<uint64_t> commit_conflicts{0};  // groups applied again on another process's head
+  std::atomic<uint64_t> external_commits{0};  // heads of other processes moved to
   std::atomic<uint64_t> updates_sent{0};  // head messages
   std::atomic<uint64_t> log_updates_sent{0};  // of which the client replays the log
   std::atomic<uint64_t> log_resends{0};  // log updates a client could not rebuild
@@ -99,6 +101,10 @@ class Database {
   // Stops taking transactions, commits and answers every queued one, stops the writer.
   void Close();
 
+  // Another process moved the head in the shared store (Postgres: WatchPostgresHeads).
+  // The writer moves to it between groups and pushes it to the subscribers. Any thread.
+  void HeadMoved();
+
   DatabaseMetrics& metrics() { return metrics_; }
 
   // True when no transaction is queued or being committed.
@@ -130,6 +136,7 @@ class Database {
   std::vector<std::weak_ptr<Subscriber>> subscribers_;
   std::thread writer_;
   bool committing_ = false;  // the writer holds a group (guarded by mu_)
+  bool moved_ = false;       // HeadMoved() since the writer last looked (guarded by mu_)
   DatabaseMetrics metrics_;
   // The registry's leases (Registry::Authorize) and when the last one ended: an
   // on-demand database without one for `idle_close_ms` is closed.
@@ -146,6 +153,9 @@ struct DatabaseConfig {
 
 struct RegistryConfig {
   std::string data_dir;                              // one store per database: <dir>/<name>/
+  // Instead: databases in this Postgres database (libpq conninfo), shared with other
+  // servers; each follows the heads the others move.
+  std::string postgres;
   std::map<std::string, DatabaseConfig> databases;   // listed: opened (created) at start
   // Other names, with `default_tokens`: a write token creates a missing one, a read
   // token opens only one that exists.
@@ -159,7 +169,8 @@ struct RegistryConfig {
 class Registry {
  public:
   explicit Registry(RegistryConfig config);
-  // Opens every listed database (creating missing ones).
+  // Opens every listed database (creating missing ones); with `postgres`, starts
+  // listening for the head moves of other servers.
   Status OpenListed();
   // The database and the token's access, or an error: a name that is not hosted and a
   // token that does not grant it get the same kBadToken answer (names cannot be
@@ -194,6 +205,7 @@ class Registry {
   std::map<std::string, std::shared_ptr<Database>> open_;
   bool closed_ = false;
   std::atomic<size_t> clients_{0};
+  std::unique_ptr<HeadWatch> watch_;  // with `postgres`: other servers' head moves
 };
 
 bool ValidDatabaseName(const std::string& name);

@@ -131,5 +131,5 @@ test('a corrupted or missing object is an error naming it, never wrong data; an 
   assert.match(r.err, /published version 2; this datalith reads version 1/);
   r = dl(['query', '[:find ?e . :where [?e :x/y]]', '--db', `${web.url}/nothing-here/`]);
   assert.equal(r.status, 1);
-  assert.match(r.err, /no database published at/);
+  assert.match(r.err, /no database at http:\/\/127.0.0.1:\d+\/nothing-here\//);
 });

@@ -186,3 +186,91 @@ TEST_CASE("at most max_clients sessions pass hello; a closed one makes room", "[
   CHECK(r.clients() == 1);
   r.CloseAll();
 }
+
+namespace {
+
+// A store shared with "another server": before each of the next `races` compare-and-sets
+// of the head, the other server commits first (through its own connection).
+class RacingStore final : public Store {
+ public:
+  RacingStore(std::shared_ptr<Store> base, std::function<void()> other) : base_(std::move(base)), other_(std::move(other)) {}
+  int races = 0;
+  Result<std::string> Get(const Address& a) override { return base_->Get(a); }
+  Status Put(const std::vector<std::pair<Address, std::string>>& b) override { return base_->Put(b); }
+  Status Sync() override { return base_->Sync(); }
+  Result<std::optional<std::string>> GetHead(const std::string& n) override { return base_->GetHead(n); }
+  Status CasHead(const std::string& n, const std::optional<std::string>& e, const std::string& v) override {
+    if (races > 0) {
+      --races;
+      other_();
+    }
+    return base_->CasHead(n, e, v);
+  }
+  Result<std::vector<std::string>> ListHeads() override { return base_->ListHeads(); }
+  Status DeleteHead(const std::string& n) override { return base_->DeleteHead(n); }
+  Result<std::vector<Address>> List() override { return base_->List(); }
+  Status Delete(const Address& a) override { return base_->Delete(a); }
+
+ private:
+  std::shared_ptr<Store> base_;
+  std::function<void()> other_;
+};
+
+TxOutcome SubmitAndWait(Database& db, const std::string& tx) {
+  std::promise<TxOutcome> p;
+  auto f = p.get_future();
+  REQUIRE_FALSE(db.Submit(*edn::ReadOne(tx), std::nullopt, [&](TxOutcome o) { p.set_value(std::move(o)); }));
+  return f.get();
+}
+
+}  // namespace
+
+TEST_CASE("a commit another server beats applies the group again on its head: :db/cas is decided there",
+          "[sync][registry]") {
+  auto base = MakeMemoryStore();
+  {
+    auto c = *Connection::Create(base);
+    REQUIRE(c->Transact("[{:db/ident :c/id :db/valueType :db.type/string :db/unique :db.unique/identity}"
+                        " {:db/ident :c/n :db/valueType :db.type/long} {:db/ident :w/key :db/valueType :db.type/string}]").ok());
+    REQUIRE(c->Transact("[{:c/id \"x\" :c/n 0}]").ok());
+    REQUIRE(c->Flush().ok());
+  }
+  int n = 0;
+  std::shared_ptr<Connection> other;
+  auto racing = std::make_shared<RacingStore>(base, [&] {
+    if (!other) other = *Connection::Open(base);
+    REQUIRE(other->Refresh().ok());
+    REQUIRE(other->Transact("[[:db/cas [:c/id \"x\"] :c/n " + std::to_string(n) + " " + std::to_string(n + 1) + "]]").ok());
+    REQUIRE(other->Flush().ok());
+    ++n;
+  });
+  Limits limits;
+  auto db = *Database::Open("shared", racing, false, limits);
+
+  racing->races = 1;
+  TxOutcome cas = SubmitAndWait(*db, "[[:db/cas [:c/id \"x\"] :c/n 0 5] {:w/key \"k\"}]");
+  REQUIRE(cas.error);  // applied on the other server's head, where :c/n is 1
+  CHECK(cas.error->code == ErrorCode::kTxFailed);
+  CHECK(cas.error->message.find(":db/cas failed") != std::string::npos);
+  TxOutcome plain = SubmitAndWait(*db, "[{:w/key \"k2\"}]");
+  CHECK_FALSE(plain.error);
+  CHECK(db->metrics().commit_conflicts == 1);
+
+  // A transaction beaten every time is refused as overloaded, not committed.
+  racing->races = 100;
+  TxOutcome starved = SubmitAndWait(*db, "[{:w/key \"k3\"}]");
+  REQUIRE(starved.error);
+  CHECK(starved.error->code == ErrorCode::kOverloaded);
+  racing->races = 0;
+  TxOutcome after = SubmitAndWait(*db, "[{:w/key \"k4\"}]");
+  CHECK_FALSE(after.error);
+  auto conn = *Connection::Open(base);
+  auto keys = conn->db().Datoms(IndexType::kAevt, {Value::Keyword("w/key")});
+  REQUIRE(keys.ok());
+  CHECK(keys->size() == 2);  // k2 and k4: the beaten k3 was not committed
+  auto counter = conn->db().Datoms(IndexType::kAevt, {Value::Keyword("c/n")});
+  REQUIRE(counter.ok());
+  REQUIRE(counter->size() == 1);
+  CHECK((*counter)[0].v == Value::Long(n));  // only the other server's increments
+  db->Close();
+}

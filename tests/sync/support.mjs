@@ -13,11 +13,12 @@ export const METRICS_TOKEN = 'm-token';
 
 // Starts a server on a free port hosting `inv` (read token `r`, write token `w`);
 // resolves when its "listening" line names the port. `args` are more flags; `dir`
-// reuses a data directory (a restart); `nofile` runs it with that many file descriptors;
-// `metricsToken: false` leaves /metrics off.
-export function startServer(args = [], { dir, nofile, metricsToken = true } = {}) {
-  dir ??= mkdtempSync(join(tmpdir(), 'datalith-e2e-'));
-  const flags = ['--data', dir, '--port', '0', '--db', 'inv', '--read-token', 'r', '--write-token', 'w',
+// reuses a data directory (a restart); `postgres` (a conninfo) stores the databases there
+// instead; `nofile` runs it with that many file descriptors; `metricsToken: false`
+// leaves /metrics off.
+export function startServer(args = [], { dir, nofile, metricsToken = true, postgres } = {}) {
+  if (!postgres) dir ??= mkdtempSync(join(tmpdir(), 'datalith-e2e-'));
+  const flags = [...(postgres ? ['--postgres', postgres] : ['--data', dir]), '--port', '0', '--db', 'inv', '--read-token', 'r', '--write-token', 'w',
     ...(metricsToken ? ['--metrics-token', METRICS_TOKEN] : []), ...args];
   const proc = nofile
     ? spawn('bash', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, SERVER, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] })

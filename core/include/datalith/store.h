@@ -76,6 +76,12 @@ class Store {
     for (const Address& a : addrs) DL_RETURN_IF_ERROR(Delete(a));
     return Status::Ok();
   }
+
+  // A lock that serialises the writers of this store across processes, held until the
+  // returned object is destroyed; null for a backend that needs none. A writer of a
+  // store shared by several servers (Postgres) holds it from reading the head to moving
+  // it, so no server keeps losing the compare-and-set to the others.
+  virtual Result<std::shared_ptr<void>> LockCommits() { return std::shared_ptr<void>(); }
 };
 
 // OK if `blob` is the stored form (docs/format.md §2: a codec byte, then the canonical

@@ -233,6 +233,19 @@ class PostgresStore final : public Store {
 
   Status Delete(const Address& addr) override { return DeleteMany({addr}); }
 
+  // A session-level advisory lock on a pooled connection of its own, held by the
+  // returned object (Postgres also drops it if this process dies).
+  Result<std::shared_ptr<void>> LockCommits() override {
+    size_t i = next_++ % kPool;
+    auto slot = std::make_shared<std::unique_lock<std::mutex>>(slot_mu_[i]);
+    Conn& c = *pool_[i];
+    const std::string key = "datalith:" + db_;
+    DL_RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_lock(hashtext($1))", Params().Text(key)).status());
+    return std::shared_ptr<void>(slot.get(), [slot, &c, key](void*) {
+      (void)c.Exec("SELECT pg_advisory_unlock(hashtext($1))", Params().Text(key));
+    });
+  }
+
   Status DeleteMany(const std::vector<Address>& addrs) override {
     if (addrs.empty()) return Status::Ok();
     return With([&](Conn& c) -> Status {
