@@ -153,7 +153,9 @@ struct PatternScan {
         if (next == skip_to->size()) break;
         if ((*skip_to)[next] != d.e) {
           target[1] = Value::Ref((*skip_to)[next]);
-          DL_RETURN_IF_ERROR(it.SkipTo(target));
+          Status moved = it.SkipTo(target);
+          if (moved.code() == Code::kMissingNode) return AskAhead(moved, comps.at(0), *skip_to, next);
+          DL_RETURN_IF_ERROR(moved);
           continue;
         }
       }
@@ -161,7 +163,19 @@ struct PatternScan {
       if (max_rows && out->rows > max_rows) return TooLarge(max_rows);
       it.Next();
     }
+    if (skip_to && it.status().code() == Code::kMissingNode) return AskAhead(it.status(), comps.at(0), *skip_to, next);
     return it.status();
+  }
+
+  // A skip-scan stopped at a node not loaded yet (lazy loading): the entities after it
+  // are looked up too, each from the root, only so that every node the scan will need
+  // at this depth is asked for in the same round trip. Returns `missing`.
+  Status AskAhead(const Status& missing, const Value& attr, const std::vector<EntityId>& es, size_t from) const {
+    for (size_t i = from; i < es.size(); ++i) {
+      auto probe = db->DatomsIter(IndexType::kAevt, {attr, Value::Ref(es[i])});
+      (void)probe;  // found or missing, it is only asked for
+    }
+    return missing;
   }
 };
 
@@ -387,14 +401,31 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
     if (keys.rows * kProbeCost < scan_est) {
       std::vector<int> key_col;
       for (int s : bound_slots) key_col.push_back(keys.Col(c.terms[s].var));
+      // A probe that lacks a node (lazy loading) does not stop the others: each records
+      // what it lacks, so one round trip to storage loads the next level for every key
+      // (a probe step costs the trees' depth in round trips, not keys × depth).
+      Status missing;
       for (size_t r = 0; r < keys.rows; ++r) {
         Known kk = k;
         bool ok = true;
         for (size_t j = 0; j < bound_slots.size() && ok; ++j) {
-          DL_ASSIGN_OR_RETURN(ok, SetKnown(db, bound_slots[j], keys.Row(r)[key_col[j]], &kk));
+          Result<bool> set = SetKnown(db, bound_slots[j], keys.Row(r)[key_col[j]], &kk);
+          if (!set.ok() && set.status().code() == Code::kMissingNode) {
+            if (missing.ok()) missing = set.status();
+            ok = false;
+            break;
+          }
+          DL_ASSIGN_OR_RETURN(ok, std::move(set));
         }
-        if (ok) DL_RETURN_IF_ERROR(ps.Scan(kk, &out, env.max_rows()));
+        if (!ok) continue;
+        Status scanned = ps.Scan(kk, &out, env.max_rows());
+        if (scanned.code() == Code::kMissingNode) {
+          if (missing.ok()) missing = scanned;
+          continue;
+        }
+        DL_RETURN_IF_ERROR(scanned);
       }
+      DL_RETURN_IF_ERROR(missing);
       env.Note([&] { return c.text + ": probe " + std::to_string(keys.rows) + " keys of " +
                [&] {
                  std::string s;
