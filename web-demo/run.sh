@@ -23,7 +23,7 @@ fi
 if [ ! -x "$BUILD_DIR/datalith-server" ]; then
   echo "demo: building datalith-server (a few minutes the first time)"
 fi
-cmake --build "$BUILD_DIR" --target datalith-server -j2 | { grep -v -e "^ninja: no work to do" -e "Re-checking globbed" || true; }
+cmake --build "$BUILD_DIR" --target datalith-server datalith -j2 | { grep -v -e "^ninja: no work to do" -e "Re-checking globbed" || true; }
 
 # The WebAssembly package, if it was never built.
 if [ ! -f wasm/dist/datalith_wasm.wasm ] || [ ! -f wasm/dist/datalith_wasm.mjs ]; then

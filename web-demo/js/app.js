@@ -16,10 +16,12 @@ async function start() {
   registerServiceWorker();
   setStatus('connecting', 'loading…');
   const config = await (await fetch('vendor/config.json')).json();
+  const mode = params.has('local') ? 'local' : params.has('buckets') ? 'buckets' : 'sync';
+  if (mode === 'buckets') config.buckets = await (await fetch('vendor/buckets.json', { cache: 'no-store' })).json();
   const d = await init();
   $('#version').textContent = `datalith ${d.version}`;
-  const replicas = new Replicas(d, params.has('local') ? 'local' : 'sync');
-  Object.assign(demo, { d, replicas });
+  const replicas = new Replicas(d, mode);
+  Object.assign(demo, { d, replicas, buckets: config.buckets });
   replicas.on('change', (name) => schedule(name));
   replicas.on('state', () => showState(replicas));
   replicas.on('sync', (name, ev) => onSyncEvent(replicas, name, ev));
@@ -53,6 +55,7 @@ function setStatus(state, text) {
 const STATE_TEXT = {
   live: 'live: in sync with the server', syncing: 'syncing…', connecting: 'connecting…',
   offline: 'offline: answering from IndexedDB', local: 'local mode (memory, no server)',
+  published: 'no database server: published databases read from two static buckets',
 };
 
 function showState(replicas) {
@@ -68,6 +71,12 @@ function showState(replicas) {
     banner.hidden = false;
     banner.className = 'banner';
     banner.textContent = 'Local mode: memory databases seeded in this tab, no server, no sync.';
+  } else if (overall === 'published') {
+    banner.hidden = false;
+    banner.className = 'banner';
+    banner.textContent = `No database server: the catalog is read from team A's bucket (${demo.buckets.catalog}), the ` +
+      `inventory from team B's (${demo.buckets.inventory}), lazily and verified, as the objects \`datalith publish\` wrote; ` +
+      'the tenants are seeded in this tab and the watchlist lives in its IndexedDB.';
   } else {
     banner.hidden = true;
   }
@@ -164,6 +173,7 @@ const PANELS = [
   { id: 'dashboard', reads: ['tenants'], boxes: ['#chart-orders'], live: true, run: subscribeOrdersChart },
   { id: 'tenants', reads: ['catalog', 'tenants'], boxes: ['#tenants-result', '#tenants-categories'], meta: '#tenants-meta',
     run: renderTenants },
+  { id: 'watch', reads: ['catalog', 'inventory', 'watchlist'], boxes: ['#watch-result'], meta: '#watch-meta', run: renderWatch },
   { id: 'forms', reads: ['catalog', 'inventory'], boxes: [], run: refreshForms },
 ];
 
@@ -273,6 +283,16 @@ async function renderJoin(d, s) {
   $('#join-meta').replaceChildren(h('b', {}, `${rows.length} products`), ` in stock at ≤ ${max} · ${ms(t)} · catalog at `,
     txRef(s.catalog.basisT), ', inventory at ', txRef(s.inventory.basisT));
   $('#join-result').replaceChildren(table(['sku', 'name', 'price', 'stock'], rows, { limit: 400, numeric: [2, 3] }));
+}
+
+// The watchlist (the page's own database) joined with the catalog and the inventory,
+// wherever those come from (replicas, published buckets, memory).
+async function renderWatch(d, s) {
+  const [rows, t] = await timed(() => d.q(Q.WATCH, s.watchlist, s.catalog, s.inventory));
+  rows.sort((a, b) => a[0].localeCompare(b[0]));
+  $('#watch-meta').replaceChildren(h('b', {}, `${rows.length} watched`), ` · ${ms(t)} · three databases: `,
+    demo.replicas.mode === 'local' ? 'memory' : 'IndexedDB', ' × catalog × inventory');
+  $('#watch-result').replaceChildren(table(['sku', 'name', 'price', 'stock'], rows, { numeric: [2, 3] }));
 }
 
 // Time travel: the catalog's commits on a slider; a date overrides.
@@ -410,15 +430,17 @@ const FORMS = {
 // their outboxes until the server returns. A button is disabled only until the data its
 // form reads and writes has arrived (a replica with no snapshot takes no writes).
 const OFFLINE_NOTE = 'offline — saved here, sent when the server returns';
+const PUBLISHED_NOTE = 'read-only: a published database (publish a new version with datalith publish)';
 function updateWriteControls(replicas) {
   if (!demo.opened) return;
   for (const [id, what] of Object.entries(FORMS)) {
     const { writes, reads } = what();
     const waiting = replicas.missing([...writes, ...reads]).length > 0;
+    const published = writes.some((n) => replicas.state(n) === 'published');
     const form = $(`#${id}`);
-    form.dataset.blocked = waiting ? 'waiting' : '';
-    form.querySelector('button[type=submit]').disabled = waiting;
-    form.querySelector('.why').textContent = waiting ? 'waiting for the first sync…'
+    form.dataset.blocked = waiting ? 'waiting' : published ? 'published' : '';
+    form.querySelector('button[type=submit]').disabled = waiting || published;
+    form.querySelector('.why').textContent = waiting ? 'waiting for the first sync…' : published ? PUBLISHED_NOTE
       : writes.some((n) => replicas.state(n) === 'offline') ? OFFLINE_NOTE : '';
   }
   showPending(replicas);
@@ -566,6 +588,15 @@ function setupControls(d, replicas) {
     saveProduct(d, replicas).catch((err) => {
       $('#write-result').replaceChildren(h('span', { class: 'up' }, `not saved: ${err.message}`));
     });
+  });
+
+  $('#watch-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const sku = $('#watch-sku').value.trim();
+    if (!sku) return;
+    replicas.watchlist.transact([{ 'watch/sku': sku, 'watch/added': new Date() }])
+      .then(() => { $('#watch-sku').value = ''; })
+      .catch((err) => { $('#watch-meta').replaceChildren(h('span', { class: 'up' }, `not saved: ${err.message}`)); });
   });
 
   $('#order-tenant').append(...TENANTS.map((t) => h('option', { value: t }, t)));

@@ -87,3 +87,10 @@ export const CONSOLE_EXAMPLES = {
   'Attributes of $ (pick it below)': `[:find ?attribute (count ?e)
  :where [?e ?attribute]]`,
 };
+
+// The watchlist (the page's own database) × the catalog × the inventory: three sources.
+export const WATCH = `[:find ?sku ?name ?price ?stock
+ :in $watch $catalog $inventory
+ :where [$watch _ :watch/sku ?sku]
+        [$catalog ?p :product/sku ?sku] [$catalog ?p :product/name ?name] [$catalog ?p :product/price ?price]
+        [$inventory ?i :inventory/sku ?sku] [$inventory ?i :inventory/stock ?stock]]`;

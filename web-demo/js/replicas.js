@@ -1,7 +1,10 @@
 // Opens the page's databases. Normally each is an IndexedDB replica that the sync
 // client of the package keeps current with the server (and that writes through the
 // server). `?local` runs without a server: memory databases seeded in the page from
-// the same sample data.
+// the same sample data. `?buckets` has no database server either: the catalog and the
+// inventory are read from two static buckets they were published to (the http backend,
+// read-only), the tenants are seeded in the page. In every mode the watchlist is the
+// page's own database (IndexedDB; memory with `?local`).
 import { DATABASES, TENANTS, tenantDb, seedTransactions } from '../seed-data.js';
 import { TX0 } from './ui.js';
 
@@ -10,7 +13,8 @@ export { TENANTS, tenantDb };
 export class Replicas {
   constructor(d, mode) {
     this.d = d;
-    this.mode = mode;        // 'sync' | 'local'
+    this.mode = mode;        // 'sync' | 'local' | 'buckets'
+    this.watchlist = null;   // the page's own database
     this.conns = {};         // name → Connection
     // name → { updates, nodes, bytes, lastNodes, lastBytes, lastApply, pending }: updates
     // received (lastApply: 'log' when the last one came as datoms the replica replayed)
@@ -35,15 +39,31 @@ export class Replicas {
     for (const name of DATABASES) this.conns[name] = null;  // keeps the display order
     await Promise.all(DATABASES.map(async (name) => {
       this.stats[name] = { updates: 0, nodes: 0, bytes: 0, lastNodes: null, lastBytes: null, lastApply: null, pending: null };
-      const conn = this.mode === 'local' ? await this.#openLocal(name) : await this.d.connect({
-        store: { backend: 'indexeddb', id: name },
-        sync: { url, db: name, token: config.token },
-      });
+      const published = this.mode === 'buckets' && config.buckets?.[name];
+      const conn = published ? await this.d.connect({ store: { backend: 'http', url: published } })
+        : this.mode !== 'sync' ? await this.#openLocal(name) : await this.d.connect({
+          store: { backend: 'indexeddb', id: name },
+          sync: { url, db: name, token: config.token },
+        });
       this.conns[name] = conn;
       conn.listen(() => this.#emit('change', name));
       if (this.mode === 'sync') conn.onSync((ev) => this.#onSync(name, ev));
     }));
+    this.watchlist = await this.#openWatchlist();
+    this.watchlist.listen(() => this.#emit('change', 'watchlist'));
     this.#emit('state');
+  }
+
+  async #openWatchlist() {
+    const cfg = { store: { backend: this.mode === 'local' ? 'memory' : 'indexeddb', id: 'demo-watchlist' } };
+    if (!(await this.d.databaseExists(cfg))) {
+      await this.d.createDatabase(cfg);
+      const conn = await this.d.connect(cfg);
+      await conn.transact('[{:db/ident :watch/sku :db/valueType :db.type/string :db/unique :db.unique/identity}' +
+        ' {:db/ident :watch/added :db/valueType :db.type/instant}]');
+      return conn;
+    }
+    return this.d.connect(cfg);
   }
 
   // Resolves when every replica is live (holds the server's head) or offline (answers
@@ -87,13 +107,14 @@ export class Replicas {
   // A reconnect attempt after going offline still counts as offline.
   state(name) {
     if (this.mode === 'local') return 'local';
+    if (this.mode === 'buckets') return ['catalog', 'inventory'].includes(name) ? 'published' : 'local';
     const state = this.conns[name]?.syncState ?? 'connecting';
     return state === 'connecting' && this.settled[name] === 'offline' ? 'offline' : state;
   }
 
   // The overall state: the least advanced of the databases.
   overall() {
-    const order = ['offline', 'connecting', 'syncing', 'live', 'local'];
+    const order = ['offline', 'connecting', 'syncing', 'live', 'published', 'local'];
     return DATABASES.map((n) => this.state(n)).sort((a, b) => order.indexOf(a) - order.indexOf(b))[0];
   }
 
@@ -101,9 +122,10 @@ export class Replicas {
   // (in this tab or an earlier visit); before that it is an empty database whose basisT
   // is the genesis tx.
   hasData(name) {
+    if (name === 'watchlist') return Boolean(this.watchlist);
     const conn = this.conns[name];
     if (!conn) return false;
-    if (this.mode === 'local') return true;
+    if (this.mode !== 'sync') return true;
     return Boolean(this.heads[name]) || conn.db().basisT > TX0;
   }
 
@@ -129,9 +151,9 @@ export class Replicas {
   // console name to the database it reads.
   snapshots() {
     const db = (n) => this.conns[n].db();
-    const byName = { catalog: db('catalog'), inventory: db('inventory') };
+    const byName = { catalog: db('catalog'), inventory: db('inventory'), watchlist: this.watchlist.db() };
     byName.history = byName.catalog.history();
-    const dbOf = { catalog: 'catalog', inventory: 'inventory', history: 'catalog' };
+    const dbOf = { catalog: 'catalog', inventory: 'inventory', history: 'catalog', watchlist: 'watchlist' };
     const tenants = TENANTS.map((t) => [t, db(tenantDb(t))]);
     for (const [t, s] of tenants) {
       byName[t] = byName[tenantDb(t)] = s;

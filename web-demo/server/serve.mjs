@@ -7,11 +7,13 @@
 //        [--server build/datalith-server] [--site web-demo] [--verbose]
 //
 // Also a module: web-demo/test/demo.test.mjs starts and stops demos with startDemo().
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync,
   appendFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { dirname, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATABASES, TENANTS, seedTransactions } from '../seed-data.js';
 
@@ -109,7 +111,50 @@ async function seed(base, data, token, say) {
   }
 }
 
-// Starts a demo: { url, port, data, stop(), exited }. `port` 0 picks a free port.
+// Team A's bucket and team B's bucket (the cross-team scenario with no database
+// server, page `?buckets`): the catalog and the inventory published with `datalith
+// publish` (docs/format.md §6), each served by a plain static HTTP server of its own
+// (another origin each, as two buckets or CDNs are), with the headers a bucket would
+// send: CORS, blobs immutable, heads revalidated. Writes SITE/vendor/buckets.json.
+async function startBuckets({ server, data, site }) {
+  const cli = join(dirname(server), 'datalith');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: build it (cmake --build build --target datalith)`);
+  const buckets = {}, servers = [];
+  for (const [db, team] of [['catalog', 'team-a'], ['inventory', 'team-b']]) {
+    const root = join(data, 'buckets', team);
+    execFileSync(cli, ['publish', join(data, db), join(root, db)], { stdio: 'ignore' });
+    const bucket = await staticBucket(root);
+    servers.push(bucket);
+    buckets[db] = `${bucket.url}${db}/`;
+  }
+  writeFileSync(join(site, 'vendor', 'buckets.json'), JSON.stringify(buckets, null, 2) + '\n');
+  return { buckets, close: () => Promise.all(servers.map((b) => b.close())) };
+}
+
+function staticBucket(root) {
+  const srv = createServer(async (req, res) => {
+    const path = normalize(join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname)));
+    const headers = { 'access-control-allow-origin': '*' };
+    if (req.method !== 'GET' || !path.startsWith(root + '/')) return void res.writeHead(404, headers).end();
+    try {
+      const body = await readFile(path);
+      res.writeHead(200, { ...headers, 'content-type': path.includes('/heads/') ? 'application/json' : 'application/octet-stream',
+        'cache-control': path.includes('/blobs/') ? 'public, max-age=31536000, immutable' : 'no-cache' });
+      res.end(body);
+    } catch {
+      res.writeHead(404, headers).end();
+    }
+  });
+  return new Promise((done, fail) => {
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => done({
+      url: `http://127.0.0.1:${srv.address().port}/`,
+      close: () => new Promise((r) => { srv.closeAllConnections?.(); srv.close(r); }),
+    }));
+  });
+}
+
+// Starts a demo: { url, port, data, buckets, stop(), exited }. `port` 0 picks a free port.
 export async function startDemo({ server = join(ROOT, 'build/datalith-server'), data = join(ROOT, 'build/demo-data'),
   site = DEMO, port = 8080, token = DEFAULT_TOKEN, verbose = false, say = () => {} } = {}) {
   if (!existsSync(server)) throw new Error(`${server} is missing: build it (cmake --build build --target datalith-server)`);
@@ -126,13 +171,19 @@ export async function startDemo({ server = join(ROOT, 'build/datalith-server'), 
     clearTimeout(timer);
     return code;
   };
+  let buckets;
   try {
     await seed(url.slice(0, -1), data, token, say);
+    buckets = await startBuckets({ server, data, site: resolve(site) });
   } catch (e) {
     await stop();
     throw e;
   }
-  return { url, port: actual, data, proc, exited, stop, metricsToken };
+  const stopAll = async () => {
+    await buckets.close();
+    return stop();
+  };
+  return { url, port: actual, data, proc, exited, stop: stopAll, metricsToken, buckets: buckets.buckets };
 }
 
 function parseArgs(argv) {
@@ -170,7 +221,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   }
   say(`data in ${demo.data} (server log: ${join(demo.data, 'server.log')})`);
   say(`metrics: curl -H 'Authorization: Bearer ${demo.metricsToken}' ${demo.url}metrics`);
-  console.log(`\n  Datalith demo: ${demo.url}\n\n  Open it in two tabs; Ctrl-C stops the server.\n`);
+  say(`team A's bucket: ${demo.buckets.catalog}, team B's bucket: ${demo.buckets.inventory}`);
+  console.log(`\n  Datalith demo: ${demo.url}\n\n  Open it in two tabs; Ctrl-C stops the server.` +
+    `\n  With no database server: ${demo.url}?buckets (the catalog and the inventory read from two static buckets)\n`);
   let stopping = false;
   const shutdown = async (sig) => {
     if (stopping) return;

@@ -79,8 +79,10 @@ const pendingText = (page) => page.textContent('#write-pending');
 
 const fmt = (v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v));
 
-test('the join shows the expected rows', { ...T, skip: missing ?? false }, async () => {
-  // The oracle: the same query over the sample data in memory, in Node.
+// The oracle: the join over the sample data in memory, in Node.
+let oracle = null;
+async function expectedJoin() {
+  if (oracle) return oracle;
   const d = await init();
   const dbs = {};
   for (const name of ['catalog', 'inventory']) {
@@ -90,8 +92,12 @@ test('the join shows the expected rows', { ...T, skip: missing ?? false }, async
     for (const tx of seedTransactions()[name]) await conn.transact(tx);
     dbs[name] = conn.db();
   }
-  const expected = (await d.q(JOIN, dbs.catalog, dbs.inventory, 200)).map((r) => r.map(fmt))
-    .sort((a, b) => a[0].localeCompare(b[0]));
+  oracle = (await d.q(JOIN, dbs.catalog, dbs.inventory, 200)).map((r) => r.map(fmt)).sort((a, b) => a[0].localeCompare(b[0]));
+  return oracle;
+}
+
+test('the join shows the expected rows', { ...T, skip: missing ?? false }, async () => {
+  const expected = await expectedJoin();
   assert.ok(expected.length > 250, `${expected.length} expected rows`);
   assert.deepEqual(await rowsOf(pageA, '#join-result'), expected);
   assert.match(await pageA.textContent('#join-meta'), new RegExp(`${expected.length} products`));
@@ -112,6 +118,41 @@ test('the join shows the expected rows', { ...T, skip: missing ?? false }, async
   await shot(pageA, 'dashboard', '#dashboard');
   await shot(pageA, 'page');
 });
+
+test('no database server (?buckets): two static buckets join, time-travel, and join the page\'s own watchlist',
+  { ...T, skip: missing ?? false }, async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(`http://127.0.0.1:${port}/?buckets&nosw`);
+      await page.waitForFunction(() => window.demo?.ready || window.demo?.error, null, { timeout: 45_000, polling: 100 });
+      assert.equal(await page.evaluate(() => window.demo.error), undefined);
+      await page.waitForSelector('#status[data-state=published]', { timeout: WAIT });
+      // Two buckets: two other origins, no database server involved.
+      const buckets = await page.evaluate(() => window.demo.buckets);
+      const origins = new Set(Object.values(buckets).map((u) => new URL(u).origin));
+      assert.equal(origins.size, 2);
+      assert.ok(![...origins].includes(`http://127.0.0.1:${port}`));
+      await page.waitForFunction(() => document.querySelector('#join-result').dataset.state === 'ready', null, { timeout: WAIT, polling: 100 });
+      assert.deepEqual(await rowsOf(page, '#join-result'), await expectedJoin());
+      await page.waitForFunction(() => document.querySelector('#time-result tbody tr'), null, { timeout: WAIT, polling: 100 });
+      assert.match(await page.textContent('#time-commit-label'), /January price list/);
+      // Read-only: the write forms say why.
+      assert.equal(await page.$eval('#stock-form button', (b) => b.disabled), true);
+      assert.match(await page.textContent('#stock-form .why'), /read-only: a published database/);
+      // The watchlist is the page's own IndexedDB database, joined with both buckets.
+      await page.fill('#watch-sku', 'SKU-0002');
+      await page.click('#watch-form button');
+      await page.waitForFunction(() => /SKU-0002/.test(document.querySelector('#watch-result').textContent), null, { timeout: WAIT, polling: 100 });
+      assert.deepEqual(await rowsOf(page, '#watch-result'), [['SKU-0002', 'Deluxe Lamp 2', '80.05', '37']]);
+      const stats = await page.evaluate(() => window.demo.replicas.conns.catalog.stats());
+      assert.ok(stats.nodesRead > 0 && stats.requests > stats.nodesRead, JSON.stringify(stats));
+      await shot(page, 'buckets');
+    } finally {
+      await ctx.close();
+    }
+  });
 
 // The result boxes of the panels (data-state: loading, ready or error).
 const BOXES = ['join-result', 'time-result', 'tenants-result', 'tenants-categories', 'chart-stock', 'chart-category',
