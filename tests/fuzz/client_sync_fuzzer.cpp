@@ -84,6 +84,8 @@ struct Seed {
   }
 };
 Seed* g_seed = nullptr;
+// FUZZ_TRACE=1 prints what the server sends, to see what a script does.
+const bool g_trace = std::getenv("FUZZ_TRACE") != nullptr;
 
 void CommitOrDie(Database& db, const std::string& tx) {
   std::promise<TxOutcome> done;
@@ -186,6 +188,7 @@ struct Client {
   }
 
   void OnFrame(const std::string& data) {
+    if (g_trace) std::fprintf(stderr, "<- frame type %d, %zu bytes\n", data[0], data.size());
     auto decoded = DecodeFrame(data, size_t{64} << 20);
     FUZZ_CHECK(std::holds_alternative<Frame>(decoded), "a server frame does not decode");
     Frame& f = std::get<Frame>(decoded);
@@ -204,6 +207,7 @@ struct Client {
   }
 
   void OnText(const std::string& data) {
+    if (g_trace) std::fprintf(stderr, "<- %s\n", data.c_str());
     Json j = Json::parse(data, nullptr, false);
     FUZZ_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), data);
     const std::string type = j["type"];

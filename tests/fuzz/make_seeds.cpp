@@ -129,8 +129,10 @@ void ClientSyncScripts() {
   script("initial-sync", {kHello, 2, 0, 0, kPump, 15, kPump, 15, kPump, 15, kAck});
   script("write-then-log-update", {kHello, 2, 1, 3, kPump, 15, kAck, kTx, 0, 0, 5, kWait, kPump, 15, kAck, kTx, 1, 1, 6, kWait, kPump, 15, kAck});
   script("log-update-resend", {kHello, 2, 1, 5, kPump, 15, kResend, kPump, 15, kAck});
-  script("probe-unknown-commit", {kHello, 2, 0, 7, kHave, 1, kHave, 1, kHave, 1, kHave, 1, kHave, 1, kHave, 1,
-                                  kHave, 1, kHave, 1, kPump, 15, kPump, 15, kAck});
+  std::vector<uint8_t> probe = {kHello, 2, 0, 7};  // the PROBE rounds (3 addresses each), then the nodes
+  for (int i = 0; i < 9; ++i) probe.insert(probe.end(), {kHave, 1});
+  probe.insert(probe.end(), {kPump, 15, kPump, 15, kAck});
+  script("probe-unknown-commit", probe);
   script("probe-lie", {kHello, 2, 0, 8, kHave, 0, 5, 0xff, kPump, 15});
   script("client-ids", {kHello, 2, 1, 6, kTx, 1, 1, 1, kTx, 1, 1, 2, kTx, 0, 2, 3, 4, 'a', 'b', '.', 'c', kTx, 2, 3, 4, kWait, kPump, 15, kAck});
   script("overloaded", {kHello, 2, 1, 6, kTx, 2, 0, 1, kTx, 2, 0, 2, kTx, 2, 0, 3, kTx, 2, 0, 4, kTx, 3, 0, 5, kWait});
