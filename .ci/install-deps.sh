@@ -6,7 +6,8 @@ set -euo pipefail
 PACKAGES=(build-essential cmake ninja-build pkg-config git nodejs npm
   catch2 libzstd-dev libxxhash-dev nlohmann-json3-dev libboost1.81-dev
   emscripten node-acorn dpkg-dev  # the WASM build (wasm/build.sh; dpkg-dev: apt-get source)
-  chromium)  # browser tests (playwright-core drives /usr/bin/chromium)
+  chromium  # browser tests (playwright-core drives /usr/bin/chromium)
+  clang-16 libclang-rt-16-dev)  # tests/sanitize.sh: libFuzzer, ASan, UBSan, TSan
 
 missing=()
 for p in "${PACKAGES[@]}"; do
