@@ -8,7 +8,8 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git nodejs npm
   libssl-dev openssl nginx-light  # published databases over https; nginx serves them in tests
   libpq-dev postgresql  # the Postgres store; the tests start a throwaway cluster
   emscripten node-acorn dpkg-dev  # the WASM build (wasm/build.sh; dpkg-dev: apt-get source)
-  chromium)  # browser tests (playwright-core drives /usr/bin/chromium)
+  chromium  # browser tests (playwright-core drives /usr/bin/chromium)
+  clang-16 libclang-rt-16-dev)  # tests/sanitize.sh: libFuzzer, ASan, UBSan, TSan
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -19,6 +19,11 @@ cmake --build "$BUILD_DIR" -j2
 # Catch2 cases run as separate ctest tests (catch_discover_tests), two at a time.
 ctest --test-dir "$BUILD_DIR" -j2 --output-on-failure --timeout 300
 
+# Sanitizers and fuzzing (tests/README.md): the unit tests under ASan+UBSan, the sync
+# server's multi-threaded tests under TSan, each fuzz target for 15 s; clang-16, in
+# build-fuzz/ and build-tsan/.
+bash tests/sanitize.sh
+
 # ---- The WebAssembly build: wasm/build.sh (Emscripten; zstd from Debian's sources,
 # fetched once into build/zstd-src). Its tests, wasm/test/raw.test.mjs, run with the
 # npm package's below.

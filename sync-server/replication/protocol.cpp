@@ -211,7 +211,9 @@ std::string TxOkJson(const TxReply& r) {
   Json j = {{"type", "tx_ok"},   {"id", r.id},         {"tx", r.tx},
             {"tempids", tempids}, {"datoms", r.datoms}, {"commit", r.commit.Hex()}};
   if (r.duplicate) j["duplicate"] = true;
-  return j.dump();
+  // Tempids are the client's strings: never throw on one that is not UTF-8 (the answer
+  // runs on the server's I/O thread, where an exception ends the process).
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 std::string ErrorJson(const ProtocolError& e, std::optional<uint64_t> id) {

@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "db/keys.h"
 #include "index/btree.h"
 
 using namespace datalith;
@@ -283,6 +284,32 @@ TEST_CASE("corrupt nodes are reported, not trusted", "[index]") {
   auto m = fresh.Load(addr);
   REQUIRE_FALSE(m.ok());
   REQUIRE_THAT(m.status().message(), Catch::Contains("ascending"));
+}
+
+// Found by tests/fuzz/node_fuzzer.cpp (corpus: node/history-flag-2): a history key's
+// flag byte decoded as "added" whatever its value, so a key the writer never makes (flag
+// 2) read as an assertion that re-encodes to a different key.
+TEST_CASE("a history key's flag must be 0 or 1", "[index]") {
+  using internal::DecodeKey;
+  using internal::EncodeKey;
+  const Datom d{1000, 12, Value::Long(7), kTx0 + 3, true};
+  for (int i = 0; i < kIndexCount; ++i) {
+    const auto index = static_cast<IndexType>(i);
+    Datom x = d;
+    if (index == IndexType::kVaet) x.v = Value::Ref(1001);
+    std::string key;
+    EncodeKey(index, x, /*history=*/true, &key);
+    Datom back;
+    REQUIRE(DecodeKey(index, key, true, &back).ok());
+    CHECK(back == x);
+    key.back() = 0;  // a retraction
+    REQUIRE(DecodeKey(index, key, true, &back).ok());
+    CHECK_FALSE(back.added);
+    key.back() = 2;
+    Status s = DecodeKey(index, key, true, &back);
+    CHECK(s.code() == Code::kCorruption);
+    CHECK(s.message() == "malformed datom key");
+  }
 }
 
 TEST_CASE("node cache stays within its byte budget", "[index]") {

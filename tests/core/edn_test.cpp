@@ -556,6 +556,18 @@ TEST_CASE("invalid UTF-8 is rejected with its position", "[edn]") {
   CHECK(ErrorOf("\x80") == "line 1, col 1: invalid UTF-8 byte 0x80");
 }
 
+// Found by tests/fuzz/edn_fuzzer.cpp (corpus: edn/stray-continuation-bytes): the check
+// skipped every continuation byte after a character, so "a\x80" read as a string that
+// is not UTF-8, and datalith-server aborted writing the tx_ok of such a tempid as JSON.
+TEST_CASE("stray UTF-8 continuation bytes after a character are rejected", "[edn]") {
+  CHECK(ErrorOf("\"a\x80\"") == "line 1, col 3: invalid UTF-8 byte 0x80");
+  CHECK(ErrorOf("[{:db/id \"\xe6\x97\xa5\" :x/y \";\x9f\x98\x80\"}]") ==
+        "line 1, col 21: invalid UTF-8 byte 0x9F");
+  CHECK(ErrorOf("sym\xbf") == "line 1, col 4: invalid UTF-8 byte 0xBF");
+  CHECK(ErrorOf("\"\xc3\xa9\xa9\"") == "line 1, col 3: invalid UTF-8 byte 0xA9");  // é, then one more
+  CHECK(Read("\"\xc3\xa9t\xc3\xa9\"").text == "\xc3\xa9t\xc3\xa9");
+}
+
 // ---- Node helpers and equality ----
 
 TEST_CASE("Node factories and map lookup", "[edn]") {

@@ -466,9 +466,9 @@ TEST_CASE("FormatInstant", "[value]") {
   CHECK(FormatInstant(951782400000) == "2000-02-29T00:00:00.000Z");
   CHECK(FormatInstant(-62167219200000) == "0000-01-01T00:00:00.000Z");
   CHECK(FormatInstant(253402300799999) == "9999-12-31T23:59:59.999Z");
-  // Outside RFC 3339's four-digit years the text still says what the instant is.
-  CHECK(FormatInstant(253402300800000) == "10000-01-01T00:00:00.000Z");
-  CHECK(FormatInstant(-62167219200001) == "-0001-12-31T23:59:59.999Z");
+  // Outside RFC 3339's four-digit years: ISO 8601's expanded years, as in JavaScript.
+  CHECK(FormatInstant(253402300800000) == "+010000-01-01T00:00:00.000Z");
+  CHECK(FormatInstant(-62167219200001) == "-000001-12-31T23:59:59.999Z");
   CHECK_FALSE(FormatInstant(kMin).empty());
   CHECK_FALSE(FormatInstant(kMax).empty());
 }
@@ -512,8 +512,8 @@ TEST_CASE("ParseInstant rejects malformed text", "[value]") {
     CHECK(r.status().code() == Code::kInvalidArgument);
     return r.status().message();
   };
-  CHECK(error("") == "invalid instant \"\": expected a 4-digit year");
-  CHECK(error("20-01-02") == "invalid instant \"20-01-02\": expected a 4-digit year");
+  CHECK(error("") == "invalid instant \"\": expected a 4-digit year, or a sign and 6 to 9 digits");
+  CHECK(error("20-01-02") == "invalid instant \"20-01-02\": expected a 4-digit year, or a sign and 6 to 9 digits");
   CHECK(error("2020-1-02") == "invalid instant \"2020-1-02\": expected a 2-digit month");
   CHECK(error("2020-13-01") == "invalid instant \"2020-13-01\": month out of range");
   CHECK(error("2020-00-01") == "invalid instant \"2020-00-01\": month out of range");
@@ -538,7 +538,32 @@ TEST_CASE("ParseInstant rejects malformed text", "[value]") {
   CHECK(error("2020-01-02 03:04:05Z") ==
         "invalid instant \"2020-01-02 03:04:05Z\": unexpected ' ' at offset 10");
   CHECK(error("2020-01-02T3:04") == "invalid instant \"2020-01-02T3:04\": expected a 2-digit hour");
-  CHECK(error("+2020-01-02") == "invalid instant \"+2020-01-02\": expected a 4-digit year");
+  CHECK(error("+2020-01-02") ==
+        "invalid instant \"+2020-01-02\": expected a 4-digit year, or a sign and 6 to 9 digits");
+  CHECK(error("+1000000000-01-01") ==
+        "invalid instant \"+1000000000-01-01\": unexpected '0' at offset 10");
+  CHECK(error("+292278995-01-01") == "invalid instant \"+292278995-01-01\": out of range "
+                                     "(about 292 million years around 1970)");
+}
+
+// Found by tests/fuzz/value_fuzzer.cpp (corpus: value/instant-year-minus-2): an instant
+// before year 0 or after 9999 wrote as "-0002-..." or "10000-...", which ParseInstant
+// (and so #inst in EDN) refused: a database holding one exported EDN it could not
+// import, and the npm package's toEdn, which writes Date.toISOString's "+010000-...",
+// could not transact one at all.
+TEST_CASE("instants outside years 0000-9999 round-trip through text", "[value]") {
+  for (int64_t millis : {kMin, kMax, int64_t{-62204316276736}, int64_t{253402300800000},
+                         int64_t{-62167219200001}, int64_t{8640000000000000}, int64_t{-8640000000000000}}) {
+    const std::string text = FormatInstant(millis);
+    Result<int64_t> back = ParseInstant(text);
+    INFO(millis << " " << text << ": " << back.status().ToString());
+    REQUIRE(back.ok());
+    CHECK(*back == millis);
+  }
+  // What JavaScript writes for its extreme dates.
+  CHECK(*ParseInstant("+275760-09-13T00:00:00.000Z") == 8640000000000000);
+  CHECK(*ParseInstant("-271821-04-20T00:00:00.000Z") == -8640000000000000);
+  CHECK(*ParseInstant("-000001") == -62198755200000);
 }
 
 TEST_CASE("FormatInstant/ParseInstant round trip (property)", "[value]") {

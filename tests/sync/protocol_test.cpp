@@ -129,6 +129,16 @@ TEST_CASE("server messages are the documented JSON", "[sync][codec]") {
   CHECK(CloseCode(ErrorCode::kShuttingDown) == 1001);
 }
 
+// Found by tests/fuzz/edn_fuzzer.cpp: EDN read a tempid that is not UTF-8 (fixed in the
+// reader, edn_test "stray UTF-8 continuation bytes..."), and `POST /db/NAME/transact` of
+// it aborted datalith-server: TxOkJson threw nlohmann's type_error 316 on the I/O thread.
+TEST_CASE("a tx_ok whose tempid is not UTF-8 is still JSON", "[sync][codec]") {
+  TxReply reply{5, 4398046511106, {{"a\x80", 1000}}, 3, Addr(4)};
+  std::string text;
+  REQUIRE_NOTHROW(text = TxOkJson(reply));
+  CHECK(nlohmann::json::parse(text)["tempids"]["a\xEF\xBF\xBD"] == 1000);
+}
+
 TEST_CASE("binary frames round-trip", "[sync][codec]") {
   std::vector<Blob> blobs = {{Addr(1), std::string("\x00" "abc", 4)}, {Addr(2), ""},
                              {Addr(3), std::string(5000, 'z')}};

@@ -57,7 +57,9 @@ Status DecodeKey(IndexType index, std::string_view key, bool history, Datom* out
   ok = ok && fixed(&out->tx);
   out->added = true;
   if (ok && history) {
-    ok = pos < key.size();
+    // Only 0 and 1 are written: any other flag would decode as a datom whose key the
+    // writer never makes, so lookups by its key could not find it.
+    ok = pos < key.size() && static_cast<uint8_t>(key[pos]) <= 1;
     if (ok) out->added = key[pos++] != 0;
   }
   if (!ok || pos != key.size()) return Status::Corruption("malformed datom key");

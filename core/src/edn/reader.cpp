@@ -232,7 +232,9 @@ Status Reader::ValidateUtf8() {
         return ErrorAt(scan.here_, "invalid UTF-8 byte 0x" + Hex4(b).substr(2));
       }
     }
-    scan.AdvanceCodePoint();
+    // Exactly the bytes just checked: skipping every continuation byte that follows
+    // (AdvanceCodePoint) would let stray ones after a character through unchecked.
+    for (size_t k = 0; k < len; ++k) scan.Advance();
   }
   return Status::Ok();
 }

@@ -64,6 +64,20 @@ size_t DataOffset(uint8_t level, size_t n) {
 constexpr size_t kClassBytes = 256;
 constexpr size_t kClasses = 64;  // blocks up to 16 KB are cached
 constexpr uint32_t kMaxFreePerClass = 32;
+// Under ASan or TSan every block goes back to the allocator: a node used after its
+// block was recycled here would be invisible to ASan, and TSan tracks memory reuse
+// only through the allocator.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRecycleBlocks = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kRecycleBlocks = false;
+#else
+constexpr bool kRecycleBlocks = true;
+#endif
+#else
+constexpr bool kRecycleBlocks = true;
+#endif
 
 struct FreeBlock {
   FreeBlock* next;
@@ -93,7 +107,7 @@ size_t RoundToClass(size_t bytes) { return (bytes + kClassBytes - 1) / kClassByt
 
 void* AllocateBlock(size_t rounded) {
   size_t c = rounded / kClassBytes;
-  if (c < kClasses && t_blocks.head[c]) {
+  if (kRecycleBlocks && c < kClasses && t_blocks.head[c]) {
     FreeBlock* b = t_blocks.head[c];
     t_blocks.head[c] = b->next;
     --t_blocks.count[c];
@@ -104,7 +118,7 @@ void* AllocateBlock(size_t rounded) {
 
 void FreeBlockOf(void* p, size_t rounded) {
   size_t c = rounded / kClassBytes;
-  if (c < kClasses && !t_blocks.closed && t_blocks.count[c] < kMaxFreePerClass) {
+  if (kRecycleBlocks && c < kClasses && !t_blocks.closed && t_blocks.count[c] < kMaxFreePerClass) {
     (void)&t_reaper;  // registers the cache's cleanup for this thread
     auto* b = static_cast<FreeBlock*>(p);
     b->next = t_blocks.head[c];

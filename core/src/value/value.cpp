@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "util/hash.h"
 #include "util/hex.h"
@@ -214,9 +215,9 @@ void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
 }
 
-bool IsLeapYear(int y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
+bool IsLeapYear(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
 
-int DaysInMonth(int y, int m) {
+int DaysInMonth(int64_t y, int m) {
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   return m == 2 && IsLeapYear(y) ? 29 : kDays[m - 1];
 }
@@ -563,8 +564,17 @@ std::string FormatInstant(int64_t millis) {
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
   std::string out;
-  out.reserve(24);
-  AppendPadded(y, 4, &out);
+  out.reserve(27);
+  // Years 0000-9999 as RFC 3339 has them; any other in ISO 8601's expanded form, a sign
+  // and at least six digits, as JavaScript's Date.toISOString writes it. So every
+  // instant a database can hold (any int64 of milliseconds) writes as text that
+  // ParseInstant reads back.
+  if (y >= 0 && y <= 9999) {
+    AppendPadded(y, 4, &out);
+  } else {
+    out.push_back(y < 0 ? '-' : '+');
+    AppendPadded(y < 0 ? -y : y, 6, &out);
+  }
   out.push_back('-');
   AppendPadded(m, 2, &out);
   out.push_back('-');
@@ -584,6 +594,8 @@ std::string FormatInstant(int64_t millis) {
 // Accepts the RFC 3339 subset EDN's #inst allows: the date and time fields may be
 // cut off from the right (yyyy, yyyy-mm, yyyy-mm-dd, ...Thh, ...Thh:mm, ...Thh:mm:ss,
 // ...ss.fraction), followed by an optional Z or +hh:mm / -hh:mm offset (default UTC).
+// The year may also be ISO 8601's expanded form that FormatInstant and JavaScript
+// write for years outside 0000-9999: a sign and 6 to 9 digits (±yyyyyy).
 Result<int64_t> ParseInstant(std::string_view text) {
   size_t p = 0;
   auto fail = [&](const std::string& why) {
@@ -603,8 +615,21 @@ Result<int64_t> ParseInstant(std::string_view text) {
     return true;
   };
 
-  int year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, millis = 0;
-  if (!digits(4, &year)) return fail("expected a 4-digit year");
+  int64_t year = 0;
+  int month = 1, day = 1, hour = 0, minute = 0, second = 0, millis = 0;
+  if (at('+') || at('-')) {
+    const bool negative = text[p] == '-';
+    const size_t start = ++p;
+    for (; p < text.size() && p - start < 9 && text[p] >= '0' && text[p] <= '9'; ++p) {
+      year = year * 10 + (text[p] - '0');
+    }
+    if (p - start < 6) return fail("expected a 4-digit year, or a sign and 6 to 9 digits");
+    if (negative) year = -year;
+  } else {
+    int four = 0;
+    if (!digits(4, &four)) return fail("expected a 4-digit year, or a sign and 6 to 9 digits");
+    year = four;
+  }
   // "2020-05:00" is a year with an offset, not a month: look past the two digits.
   if (at('-') && !(p + 3 < text.size() && text[p + 3] == ':')) {
     ++p;
@@ -661,9 +686,14 @@ Result<int64_t> ParseInstant(std::string_view text) {
   // into the next minute since epoch milliseconds cannot represent it.
   if (second > 60 || (second == 60 && minute != 59)) return fail("seconds out of range");
 
-  int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  return days * kMillisPerDay + int64_t{hour} * 3600000 + int64_t{minute} * 60000 +
-         int64_t{second} * 1000 + millis - int64_t{offset_minutes} * 60000;
+  // Nine-digit years reach past what int64 milliseconds hold: compute wider, then check.
+  const __int128 days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const __int128 ms = days * kMillisPerDay + int64_t{hour} * 3600000 + int64_t{minute} * 60000 +
+                      int64_t{second} * 1000 + millis - int64_t{offset_minutes} * 60000;
+  if (ms < std::numeric_limits<int64_t>::min() || ms > std::numeric_limits<int64_t>::max()) {
+    return fail("out of range (about 292 million years around 1970)");
+  }
+  return static_cast<int64_t>(ms);
 }
 
 }  // namespace datalith
