@@ -63,8 +63,9 @@ build_tsan() {
 
 asan() {
   stage "unit tests under ASan+UBSan"
-  # Three processes on two cores: the core tests in two halves (the storage, crash and
-  # model tests, which wait on fsync, and the rest), and the sync tests.
+  # Four processes on two cores: the core tests in two halves (the storage, crash and
+  # model tests, which wait on fsync, and the rest), the sync tests, and the Postgres
+  # store's tests (which mostly wait on Postgres).
   local logs=() pids=() rcs=() failed=0
   run() {  # LOG BINARY [TEST SPEC]
     logs+=("$1")
@@ -72,8 +73,10 @@ asan() {
     pids+=($!)
   }
   run "$FUZZ_BUILD_DIR/asan-core-db.log" "$FUZZ_BUILD_DIR/datalith_tests" "[db],[tx],[storage]"
-  run "$FUZZ_BUILD_DIR/asan-core-rest.log" "$FUZZ_BUILD_DIR/datalith_tests" "~[db]~[tx]~[storage]"
+  run "$FUZZ_BUILD_DIR/asan-core-rest.log" "$FUZZ_BUILD_DIR/datalith_tests" "~[db]~[tx]~[storage]~[.postgres]"
   run "$FUZZ_BUILD_DIR/asan-sync.log" "$FUZZ_BUILD_DIR/datalith_sync_tests"
+  # The Postgres store, on a throwaway cluster of its own (tests/support/postgres.sh).
+  run "$FUZZ_BUILD_DIR/asan-postgres.log" bash tests/support/postgres.sh run "$FUZZ_BUILD_DIR/datalith_tests" "[.postgres]"
   for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}"; then
       failed=1

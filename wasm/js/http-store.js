@@ -11,6 +11,8 @@
 // cache, so a page that read a database once opens it offline and answers from what it
 // cached.
 
+import { finish, settle } from './idb-store.js';
+
 const FORMAT = 'datalith-published';
 const VERSION = 1;
 const PARALLEL = 16;  // fetches in flight per batch (browsers open 6 per host over HTTP/1.1)
@@ -77,14 +79,14 @@ class IdbCache {
     if (addrs.length === 0) return [];
     const tx = this.#db.transaction('nodes');
     const reqs = addrs.map((a) => tx.objectStore('nodes').get(a));
-    await done(tx);
+    await finish(tx);
     return reqs.map((r) => r.result);
   }
   async put(entries) {
     if (entries.length === 0) return;
     const tx = this.#db.transaction('nodes', 'readwrite');
     for (const [addr, bytes] of entries) tx.objectStore('nodes').put(bytes, addr);
-    await done(tx);
+    await finish(tx);
   }
   async putHead(head) {
     this.head = head;
@@ -93,20 +95,12 @@ class IdbCache {
   async #run(store, mode, fn) {
     const tx = this.#db.transaction(store, mode);
     const req = fn(tx.objectStore(store));
-    await done(tx);
+    await finish(tx);
     return req.result;
   }
   close() { this.#db.close(); }
 }
 
-const settle = (req) => new Promise((resolve, reject) => {
-  req.onsuccess = () => resolve(req.result);
-  req.onerror = () => reject(req.error);
-});
-const done = (tx) => new Promise((resolve, reject) => {
-  tx.oncomplete = () => resolve();
-  tx.onerror = tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
-});
 
 export class HttpStore {
   flushes = false;

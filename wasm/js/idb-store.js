@@ -22,12 +22,12 @@ function idb() {
   return indexedDB;
 }
 
-const settle = (req) => new Promise((resolve, reject) => {
+export const settle = (req) => new Promise((resolve, reject) => {
   req.onsuccess = () => resolve(req.result);
   req.onerror = () => reject(req.error);
 });
 
-const finish = (tx) => new Promise((resolve, reject) => {
+export const finish = (tx) => new Promise((resolve, reject) => {
   tx.oncomplete = () => resolve();
   tx.onerror = tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
 });
