@@ -20,7 +20,7 @@ cmake --build "$BUILD_DIR" -j2
 ctest --test-dir "$BUILD_DIR" -j2 --output-on-failure --timeout 300
 
 # Sanitizers and fuzzing (tests/README.md): the unit tests under ASan+UBSan, the sync
-# server's multi-threaded tests under TSan, each fuzz target for 15 s; clang-16, in
+# server's multi-threaded tests under TSan, each fuzz target for 10 s; clang-16, in
 # build-fuzz/ and build-tsan/.
 bash tests/sanitize.sh
 

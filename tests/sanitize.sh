@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 TSAN_BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
 SAN_CC=${SAN_CC:-clang-16}

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { connect, SERVER, startServer, transactHttp } from './support.mjs';
+import { Client, SERVER, startServer, transactHttp } from './support.mjs';
 
 const CLI = process.env.DATALITH_CLI ?? join(dirname(SERVER), 'datalith');
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 12);
@@ -21,8 +21,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // One writer's session until the socket closes: sends its queue in order (at most 8
 // unanswered), records what was answered. Unanswered writes stay queued for the next round.
 async function write(server, queue, acked) {
-  const c = await connect(server.ws, 'w');
-  if (c.texts[0].type !== 'welcome') return;
+  // The kill may come during the handshake on a busy machine: the queue then waits for
+  // the next round.
+  const c = new Client(server.ws);
+  try {
+    await c.opened;
+  } catch {
+    return;
+  }
+  c.hello('w');
+  const first = await Promise.race([c.next((m) => m.type === 'welcome' || m.type === 'error').catch(() => null), c.closed]);
+  if (first?.type !== 'welcome') return c.closed;
   let next = 0;
   const inflight = new Map();  // message id → write
   let id = 0;
