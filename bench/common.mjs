@@ -4,14 +4,15 @@
 // scenarios and DataScript's side of them. Runs in Node and in browsers.
 
 export function parseArgs(script, argv) {
-  const o = { people: null, runs: 5, only: '' };
+  const o = { people: null, runs: 5, only: '', warmMs: 1000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--people') o.people = argv[++i];
     else if (a === '--runs') o.runs = Math.max(1, Number(argv[++i]) | 0);
     else if (a === '--only') o.only = argv[++i];
+    else if (a === '--warm-ms') o.warmMs = Math.max(0, Number(argv[++i]));
     else {
-      console.error(`usage: node bench/${script} --people FILE [--runs N] [--only NAME]`);
+      console.error(`usage: node bench/${script} --people FILE [--runs N] [--warm-ms MS] [--only NAME]`);
       process.exit(2);
     }
   }
@@ -22,7 +23,7 @@ export function parseArgs(script, argv) {
   return o;
 }
 
-// A full collection before each sample where the engine exposes one (node --expose-gc,
+// A full collection where the engine exposes one (node --expose-gc,
 // chromium --js-flags=--expose-gc).
 export const gc = () => globalThis.gc?.();
 export const nowMs = globalThis.process?.hrtime
@@ -53,25 +54,55 @@ async function time(fn) {
     reps++;
     t1 = nowMs();
   } while (t1 - t0 < 20);
-  return { ms: (t1 - t0) / reps, rows: n, reps };
+  return { ms: (t1 - t0) / reps, datoms: n, reps };
 }
 
-// A read scenario: one warm-up sample, then o.runs timed ones; `datoms` reports the
-// number of result rows.
-export async function read(o, engine, scenario, backend, fn) {
+// Runs one scenario on each of `sides` ([{ engine, sample, backend? }], `sample()`
+// resolving to { ms, datoms, reps? }) on an equal footing:
+// - warm-up, time-based: the sides take turns until each has run for o.warmMs (1 s by
+//   default) of its own time, and at least once, so the JIT (V8's optimising tiers for
+//   JS and for wasm) has compiled what each side runs;
+// - then o.runs rounds of one sample per side, interleaved, the order reversed every
+//   other round, so a slower or faster stretch of a shared machine falls on every side.
+// GC is forced once, before the warm-up, never between samples: a full collection
+// before each sample made DataScript's queries 2-3× slower (V8 shrinks the young
+// generation after it, so the next allocations collect far more often), and
+// interleaving spreads each side's collections over both. One line per side goes to the report sink; a side
+// that throws is reported on stderr and the scenario skipped.
+export async function interleaved(o, scenario, backend, sides) {
   if (!scenario.includes(o.only)) return;
-  console.error(`${engine} ${scenario} ...`);
-  gc();
-  await time(fn);
-  const samples = [];
-  let last;
-  for (let i = 0; i < o.runs; i++) {
+  console.error(`${sides.map((s) => s.engine).join(' / ')} ${scenario} ...`);
+  try {
+    const spent = sides.map(() => 0);
     gc();
-    last = await time(fn);
-    samples.push(last.ms);
+    do {
+      for (const [i, side] of sides.entries()) {
+        if (spent[i] >= o.warmMs && spent[i] > 0) continue;
+        const t0 = nowMs();
+        await side.sample();
+        spent[i] += Math.max(nowMs() - t0, 1e-3);
+      }
+    } while (spent.some((t) => t < o.warmMs));
+    const samples = sides.map(() => []);
+    const last = [];
+    for (let round = 0; round < o.runs; round++) {
+      const order = [...sides.keys()];
+      if (round % 2) order.reverse();
+      for (const i of order) {
+        last[i] = await sides[i].sample();
+        samples[i].push(last[i].ms);
+      }
+    }
+    sides.forEach((side, i) => report(side.engine, scenario, side.backend ?? backend, samples[i], last[i].datoms,
+      last[i].reps ? { reps: last[i].reps, warm_ms: Math.round(spent[i]) } : { warm_ms: Math.round(spent[i]) }));
+  } catch (e) {
+    console.error(`${scenario} failed: ${e.message}`);
   }
-  report(engine, scenario, backend, samples, last.rows, { reps: last.reps });
 }
+
+// A read scenario: ms per call of each side's `fn` (repeated to fill 20 ms per sample);
+// `datoms` reports the number of result rows.
+const reader = (engine, fn) => ({ engine, sample: () => time(fn) });
 
 export const QUERIES = [
   ['q1', '[:find ?e :where [?e :name "Ivan"]]'],
@@ -115,16 +146,28 @@ export const followsTx = (edges, id) => edges.flatMap(([a, b]) => [
 export const dsText = (q) => q.replace(/:(name|last-name|age|sex|salary|follows)\b/g, '"$1"');
 export const DS_PEOPLE_SCHEMA = { alias: { ':db/cardinality': ':db.cardinality/many' } };
 
-// DataScript's side of the query scenarios on `dsDb` (the people, loaded).
-export async function dataScriptReads(o, ds, dsDb, backend) {
-  for (const [name, q, ...inputs] of QUERIES) await read(o, 'datascript', name, backend, () => ds.q(dsText(q), dsDb, ...inputs));
+// The query scenarios, each with DataScript's side on `dsDb` (the people, loaded) and,
+// if `datalith` is given, the package's beside it, interleaved:
+// datalith = { db (the people), q(text, db, ...inputs), withFollows(edges, fn) (runs
+// fn(db) on a database holding the graph), pullMany(pattern, eids) }.
+export async function readScenarios(o, ds, dsDb, backend, datalith = null) {
+  const run = (name, dsFn, dlFn) => interleaved(o, name, backend,
+    [...(datalith ? [reader('datalith-wasm', dlFn)] : []), reader('datascript', dsFn)]);
+  for (const [name, q, ...inputs] of QUERIES) {
+    const dq = dsText(q);  // translated once: DataScript's own query cache is keyed by the text
+    await run(name, () => ds.q(dq, dsDb, ...inputs), () => datalith.q(q, datalith.db, ...inputs));
+  }
+  const dsRules = dsText(RULES), dsRuleQuery = dsText(RULE_QUERY);
   for (const [name, edges] of GRAPHS) {
     if (!name.includes(o.only)) continue;
     const rdb = ds.db_with(ds.empty_db({ follows: { ':db/valueType': ':db.type/ref', ':db/cardinality': ':db.cardinality/many' } }),
       followsTx(edges, ':db/id'));
-    await read(o, 'datascript', name, backend, () => ds.q(dsText(RULE_QUERY), rdb, dsText(RULES)));
+    const dsFn = () => ds.q(dsRuleQuery, rdb, dsRules);
+    if (datalith) await datalith.withFollows(edges, (db) => run(name, dsFn, () => datalith.q(RULE_QUERY, db, RULES)));
+    else await run(name, dsFn);
   }
   const eids = ds.datoms(dsDb, ':aevt', 'name').map((x) => x.e);
-  await read(o, 'datascript', 'pull-many', backend,
-    () => ds.pull_many(dsDb, dsText(`[${PULL_ATTRS.map((a) => `:${a}`).join(' ')}]`), eids));
+  const pattern = `[${PULL_ATTRS.map((a) => `:${a}`).join(' ')}]`;
+  const dsPattern = dsText(pattern);
+  await run('pull-many', () => ds.pull_many(dsDb, dsPattern, eids), () => datalith.pullMany(pattern, eids));
 }

@@ -13,7 +13,7 @@
 
 import { readFileSync } from 'node:fs';
 
-const BASE_FIELDS = new Set(['engine', 'scenario', 'backend', 'median_ms', 'samples_ms', 'datoms', 'reps']);
+const BASE_FIELDS = new Set(['engine', 'scenario', 'backend', 'median_ms', 'samples_ms', 'datoms', 'reps', 'warm_ms']);
 const SCENARIO_ORDER = ['bulk-load', 'tx-one-entity', 'tx-one-datom', 'bulk-load-1m',
   'q1', 'q2', 'q2-switch', 'q3', 'q4', 'q5', 'qpred1', 'qpred2'];
 
@@ -77,6 +77,14 @@ function fmtMs(ms) {
   return `${ms.toFixed(3)} ms`;
 }
 
+// The samples' range, as "min–max" (the spread a median hides).
+function fmtSpread(r) {
+  const xs = r?.samples_ms;
+  if (!Array.isArray(xs) || xs.length < 2) return '—';
+  const f = (x) => fmtMs(x).replace(' ms', '');
+  return `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+}
+
 function fmtSpeedup(ds, dl) {
   if (!isNum(ds) || !isNum(dl)) return '—';
   if (dl <= 0) return '∞';
@@ -102,22 +110,42 @@ const row = (cells) => `| ${cells.map(esc).join(' | ')} |`;
 const out = [];
 out.push('## Datalith vs DataScript — people workload');
 out.push('');
-out.push(row(['scenario', 'backend', 'datalith median', 'datascript median', 'speed-up', 'datoms (queries: rows)']));
-out.push('|---|---|---:|---:|---:|---:|');
+out.push(row(['scenario', 'backend', 'datalith median', 'spread', 'datascript median', 'spread', 'speed-up', 'datoms (queries: rows)']));
+out.push('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const s of scenarios) {
   const dls = unique.filter((r) => isDatalith(r.engine) && r.scenario === s);
   if (dls.length === 0) {
     const ds = unique.find((r) => r.engine === 'datascript' && r.scenario === s);
-    if (ds) out.push(row([s, '—', '—', fmtMs(ds.median_ms), '—', fmtDatoms(undefined, ds)]));
+    if (ds) out.push(row([s, '—', '—', '—', fmtMs(ds.median_ms), fmtSpread(ds), '—', fmtDatoms(undefined, ds)]));
     continue;
   }
   for (const dl of dls) {
     const ds = peerOf(dl);
-    out.push(row([s, backendLabel(dl), fmtMs(dl.median_ms), fmtMs(ds?.median_ms), fmtSpeedup(ds?.median_ms, dl.median_ms), fmtDatoms(dl, ds)]));
+    out.push(row([s, backendLabel(dl), fmtMs(dl.median_ms), fmtSpread(dl), fmtMs(ds?.median_ms), fmtSpread(ds),
+      fmtSpeedup(ds?.median_ms, dl.median_ms), fmtDatoms(dl, ds)]));
   }
 }
 out.push('');
-out.push('speed-up = datascript median / datalith median (higher is better for Datalith); medians over the runs listed in samples_ms.');
+out.push('speed-up = datascript median / datalith median (higher is better for Datalith); medians over the runs listed in samples_ms, spread = their min–max.');
+
+// The WASM core against the native one on the same scenario (native: the memory backend,
+// or the variant of the same name after the comma).
+const wasmRows = unique.filter((r) => r.engine === 'datalith-wasm');
+const nativeOf = (w) => {
+  const variant = w.backend.includes(',') ? `memory,${w.backend.split(',').slice(1).join(',')}` : 'memory';
+  return unique.find((r) => r.engine === 'datalith' && r.scenario === w.scenario && r.backend === variant);
+};
+if (wasmRows.some(nativeOf)) {
+  out.push('');
+  out.push('### The WASM core against the native core');
+  out.push('');
+  out.push(row(['scenario', 'wasm backend', 'wasm median', 'native median', 'wasm / native']));
+  out.push('|---|---|---:|---:|---:|');
+  for (const w of wasmRows) {
+    const n = nativeOf(w);
+    if (n) out.push(row([w.scenario, w.backend, fmtMs(w.median_ms), fmtMs(n.median_ms), `${(w.median_ms / n.median_ms).toFixed(2)}×`]));
+  }
+}
 
 // Anything beyond the base fields, from either engine.
 const extras = [];

@@ -8,8 +8,8 @@
 
 import d from 'datascript';
 import { readFileSync } from 'node:fs';
-import { DS_PEOPLE_SCHEMA, dataScriptReads, parseArgs } from './common.mjs';
+import { DS_PEOPLE_SCHEMA, readScenarios, parseArgs } from './common.mjs';
 
 const o = parseArgs('datascript-query.mjs', process.argv.slice(2));
 const people = JSON.parse(readFileSync(o.people, 'utf8')).people.map(({ id, ...attrs }) => ({ ':db/id': id, ...attrs }));
-await dataScriptReads(o, d, d.db_with(d.empty_db(DS_PEOPLE_SCHEMA), people), 'memory');
+await readScenarios(o, d, d.db_with(d.empty_db(DS_PEOPLE_SCHEMA), people), 'memory');

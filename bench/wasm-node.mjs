@@ -2,7 +2,7 @@
 // DataScript's people workload (bench/wasm-scenarios.mjs) through the npm package's JS
 // API (the WASM core under Node) and through npm `datascript`, in one Node process.
 //
-// Usage: node --expose-gc bench/wasm-node.mjs --people people.json [--runs 5] [--only NAME]
+// Usage: node --expose-gc bench/wasm-node.mjs --people people.json [--runs 5] [--warm-ms 1000] [--only NAME]
 //
 // Prints one JSON object per engine and scenario (engine "datalith-wasm" or
 // "datascript", backend "node"), the format bench/compare.mjs reads; for queries
