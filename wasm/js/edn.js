@@ -59,8 +59,12 @@ function escapeChar(c) {
   return STRING_ESCAPES[c] ?? '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
 }
 
+// Most strings hold none of those: a test without lookarounds lets them through as they
+// are (any surrogate, paired or not, takes the full check).
+const STRING_PLAIN = /^[^"\\\x00-\x1f\x7f\ud800-\udfff]*$/;
+
 export function ednString(s) {
-  return '"' + s.replace(STRING_SPECIAL, escapeChar) + '"';
+  return '"' + (STRING_PLAIN.test(s) ? s : s.replace(STRING_SPECIAL, escapeChar)) + '"';
 }
 
 const LONG_MIN = -(2n ** 63n), LONG_MAX = 2n ** 63n - 1n;
@@ -154,9 +158,16 @@ export function entityToEdn(e) {
 const DATOM_OPS = new Set([':db/add', ':db/retract', ':db/cas', ':db.fn/cas']);
 const ENTITY_OPS = new Set([':db/retractEntity', ':db.fn/retractEntity']);
 
-// One transaction form. `mark(offset, attr)` is told where in the returned text each
-// attribute's part starts (txToEdn keeps the marks to name positions in errors).
-function txFormToEdn(form, mark) {
+// The attribute of the form being written (txToEdn names it when a value fails).
+let formAttr = null;
+
+// One transaction form, to be written at `start` in the text. With `marks`, it records
+// where each attribute's part starts (for locateTxError), as { offset, index, attr }.
+function txFormToEdn(form, start, index, marks) {
+  const mark = (offset, attr) => {
+    formAttr = attr;
+    marks?.push({ offset: start + offset, index, attr });
+  };
   if (Array.isArray(form)) {
     if (form.length === 0) throw new Error('empty list form in transaction');
     const op = keyword(form[0]);
@@ -173,7 +184,8 @@ function txFormToEdn(form, mark) {
       if (v === undefined) continue;  // skipped as JSON.stringify does
       if (text.length > 1) text += ' ';
       const attr = keyword(k);
-      mark(text.length, attr);
+      formAttr = attr;
+      if (marks) mark(text.length, attr);
       text += attr + ' ' + (attr === ':db/id' ? entityToEdn(v) : toEdn(v));
     }
     return text + '}';
@@ -190,22 +202,19 @@ const txPlace = (index, attr) => `txData[${index}]` + (attr ? `, attribute ${att
 export function txToEdn(tx, marks) {
   if (typeof tx === 'string') return tx;
   if (!Array.isArray(tx)) throw new Error('transaction data must be an array (or EDN text)');
-  let text = '[';
-  tx.forEach((form, index) => {
-    if (index > 0) text += ' ';
-    const start = text.length;
-    let attr = null;
-    marks?.push({ offset: start, index, attr });
+  const parts = new Array(tx.length);
+  let length = 1;  // of the text so far: '[' and the parts before, each with its separator
+  for (let index = 0; index < tx.length; index++) {
+    formAttr = null;
+    marks?.push({ offset: length, index, attr: null });
     try {
-      text += txFormToEdn(form, (offset, a) => {
-        attr = a;
-        marks?.push({ offset: start + offset, index, attr });
-      });
+      parts[index] = txFormToEdn(tx[index], length, index, marks);
     } catch (e) {
-      throw Object.assign(new Error(`${txPlace(index, attr)}: ${e.message}`), e.code ? { code: e.code } : {});
+      throw Object.assign(new Error(`${txPlace(index, formAttr)}: ${e.message}`), e.code ? { code: e.code } : {});
     }
-  });
-  return text + ']';
+    length += parts[index].length + 1;
+  }
+  return '[' + parts.join(' ') + ']';
 }
 
 // The index in `text` of EDN position line:col (the core counts columns in code points).

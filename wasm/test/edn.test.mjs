@@ -31,6 +31,8 @@ test('strings and keywords', () => {
   assert.equal(toEdn('a "quoted" \\ back\nslash\t\u0001'), '"a \\"quoted\\" \\\\ back\\nslash\\t\\u0001"');
   assert.equal(toEdn('é ✓ 😀'), '"é ✓ 😀"');
   assert.equal(toEdn('lone \ud800 x'), '"lone \\ud800 x"');
+  assert.equal(toEdn('😀 "q" \udc00'), '"😀 \\"q\\" \\udc00"');  // a pair kept, a lone low half escaped
+  assert.equal(toEdn('del \x7f'), '"del \\u007f"');
   assert.equal(toEdn(''), '""');
   assert.throws(() => toEdn(':bad keyword'), /invalid keyword/);
   assert.throws(() => toEdn(':'), /invalid keyword/);
