@@ -178,17 +178,19 @@ function txFormToEdn(form, start, index, marks) {
     return ednSeq('[', [op, ...args], ']', String);
   }
   if (form !== null && typeof form === 'object' && isPlainObject(form)) {
-    let text = '{';
+    const parts = [];
+    let length = 1;  // of the text so far, for the marks
     for (const k in form) {
       const v = form[k];
       if (v === undefined) continue;  // skipped as JSON.stringify does
-      if (text.length > 1) text += ' ';
       const attr = keyword(k);
       formAttr = attr;
-      if (marks) mark(text.length, attr);
-      text += attr + ' ' + (attr === ':db/id' ? entityToEdn(v) : toEdn(v));
+      if (marks) mark(length + (parts.length > 0 ? 1 : 0), attr);
+      const part = attr + ' ' + (attr === ':db/id' ? entityToEdn(v) : toEdn(v));
+      length += part.length + (parts.length > 0 ? 1 : 0);
+      parts.push(part);
     }
-    return text + '}';
+    return '{' + parts.join(' ') + '}';
   }
   throw new Error(`transaction forms are entity maps or list forms, got ${describe(form)}`);
 }
