@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 
 const BASE_FIELDS = new Set(['engine', 'scenario', 'backend', 'median_ms', 'samples_ms', 'datoms', 'reps', 'warm_ms']);
-const SCENARIO_ORDER = ['bulk-load', 'tx-one-entity', 'tx-one-datom', 'bulk-load-1m',
+const SCENARIO_ORDER = ['bulk-load', 'tx-one-entity', 'tx-one-entity-batched', 'tx-one-datom', 'bulk-load-1m',
   'q1', 'q2', 'q2-switch', 'q3', 'q4', 'q5', 'qpred1', 'qpred2'];
 
 const files = process.argv.slice(2);
