@@ -67,8 +67,8 @@ async function time(fn) {
 // GC is forced once, before the warm-up, never between samples: a full collection
 // before each sample made DataScript's queries 2-3× slower (V8 shrinks the young
 // generation after it, so the next allocations collect far more often), and
-// interleaving spreads each side's collections over both. One line per side goes to the report sink; a side
-// that throws is reported on stderr and the scenario skipped.
+// interleaving spreads each side's collections over both. One line per side goes to
+// the report sink; a side that throws is reported on stderr and the scenario skipped.
 export async function interleaved(o, scenario, backend, sides) {
   if (!scenario.includes(o.only)) return;
   console.error(`${sides.map((s) => s.engine).join(' / ')} ${scenario} ...`);

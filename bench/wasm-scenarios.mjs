@@ -1,9 +1,9 @@
 // DataScript's people workload through the npm package's JS API and through
 // DataScript, side by side in one JS engine: bulk load, one-entity transactions awaited
 // one by one and made all at once (each also with `:db/index false`, the indices
-// DataScript keeps), the query scenarios of
-// common.mjs, the recursive rules and pull-many. Shared by wasm-node.mjs (Node) and
-// wasm-browser.mjs (a Chromium page); results go out through common.mjs's report sink.
+// DataScript keeps), the query scenarios of common.mjs, the recursive rules and
+// pull-many. Shared by wasm-node.mjs (Node) and wasm-browser.mjs (a Chromium page);
+// results go out through common.mjs's report sink.
 import { DS_PEOPLE_SCHEMA, followsTx, interleaved, nowMs, readScenarios } from './common.mjs';
 
 const ATTRS = { name: 'string', 'last-name': 'string', 'full-name': 'string', alias: 'string', sex: 'string', age: 'long', salary: 'long' };
@@ -92,7 +92,7 @@ export async function runWorkload({ init, ds, people, o, backend }) {
   const main = await fresh([SCHEMA, dlPeople]);
   const datalith = {
     db: main.conn.db(),
-    q: (text, ...inputs) => d.q(text, ...inputs),
+    q: (...args) => d.q(...args),
     pullMany: (pattern, eids) => datalith.db.pullMany(pattern, eids),
     async withFollows(edges, fn) {
       const h = await fresh([FOLLOWS_SCHEMA, followsTx(edges.map(([a, b]) => [`n${a}`, `n${b}`]), 'db/id')]);

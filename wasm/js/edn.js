@@ -184,10 +184,10 @@ function txFormToEdn(form, start, index, marks) {
       const v = form[k];
       if (v === undefined) continue;  // skipped as JSON.stringify does
       const attr = keyword(k);
-      formAttr = attr;
-      if (marks) mark(length + (parts.length > 0 ? 1 : 0), attr);
+      if (parts.length > 0) length++;  // the space before this part
+      mark(length, attr);
       const part = attr + ' ' + (attr === ':db/id' ? entityToEdn(v) : toEdn(v));
-      length += part.length + (parts.length > 0 ? 1 : 0);
+      length += part.length;
       parts.push(part);
     }
     return '{' + parts.join(' ') + '}';
