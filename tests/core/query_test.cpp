@@ -160,6 +160,53 @@ TEST_CASE("query: probe, skip-scan or scan by the number of bound keys", "[query
   CHECK_THAT(*many, !Catch::Contains("probe"));
 }
 
+TEST_CASE("query: idents and lookup refs bound to entity variables name their entities", "[query]") {
+  auto conn = Connection::Create(MakeMemoryStore());
+  REQUIRE(conn.ok());
+  REQUIRE((*conn)->Transact("[{:db/ident :p/email :db/valueType :db.type/string :db/unique :db.unique/identity}"
+                            " {:db/ident :p/name :db/valueType :db.type/string}"
+                            " {:db/ident :p/friend :db/valueType :db.type/ref}"
+                            " {:db/ident :p/admin}]").ok());
+  std::string tx = "[{:db/id \"ann\" :db/ident :p/admin :p/email \"ann@x\" :p/name \"Ann\"}"
+                   " {:p/email \"bob@x\" :p/name \"Bob\" :p/friend \"ann\"}";
+  for (int i = 0; i < 200; ++i) tx += " {:p/email \"u" + std::to_string(i) + "@x\" :p/name \"U\"}";
+  REQUIRE((*conn)->Transact(tx + "]").ok());
+  QueryInput db = QueryInput::Database((*conn)->db());
+  auto names = [&](const char* q, const char* input, const char* plan) {
+    std::vector<QueryInput> in{db, QueryInput::Data(Edn(input))};
+    auto explained = Explain(q, in);
+    REQUIRE(explained.ok());
+    CHECK_THAT(*explained, Catch::Contains(plan));
+    auto r = Q(q, in);
+    REQUIRE(r.ok());
+    std::set<std::string> got;
+    for (const auto& row : r->items) got.insert(edn::Write(row));
+    return got;
+  };
+  using Names = std::set<std::string>;
+  // One bound entity (probed in :p/name's 202 datoms), given as a lookup ref or an ident.
+  CHECK(names("[:find ?n :in $ ?e :where [?e :p/name ?n]]", "[:p/email \"ann@x\"]", "p/name") == Names{"[\"Ann\"]"});
+  CHECK(names("[:find ?n :in $ ?e :where [?e :p/name ?n]]", ":p/admin", "p/name") == Names{"[\"Ann\"]"});
+  // A scan of :p/friend (one datom) joined with the bound entity.
+  CHECK(names("[:find ?f :in $ ?e :where [?e :p/friend ?f]]", "[:p/email \"bob@x\"]", "scan") ==
+        Names{"[" + std::to_string(*(*conn)->db().Entid(Value::Keyword("p/admin"))) + "]"});
+  // Several, mixing ids, idents and lookup refs, one naming nothing, two naming Ann.
+  auto bob = (*conn)->db().Entid(Value::Tuple({Value::Keyword("p/email"), Value::String("bob@x")}));
+  REQUIRE(bob.ok());
+  std::string many = "[[:p/email \"ann@x\"] :p/admin [:p/email \"nobody@x\"] " + std::to_string(*bob) + "]";
+  CHECK(names("[:find ?n :in $ [?e ...] :where [?e :p/name ?n]]", many.c_str(), "p/name") ==
+        Names{"[\"Ann\"]", "[\"Bob\"]"});
+  // Two of them name Ann: she is counted once.
+  auto count = Q("[:find (count ?e) . :in $ [?e ...] :where [?e :p/name]]", {db, QueryInput::Data(Edn(many.c_str()))});
+  REQUIRE(count.ok());
+  CHECK(edn::Write(*count) == "2");
+  // The value slot of a ref attribute: who has Ann as a friend.
+  CHECK(names("[:find ?n :in $ ?f :where [?e :p/friend ?f] [?e :p/name ?n]]", "[:p/email \"ann@x\"]", "p/friend") ==
+        Names{"[\"Bob\"]"});
+  // Nothing named: no rows, no error.
+  CHECK(names("[:find ?n :in $ ?e :where [?e :p/name ?n]]", "[:p/email \"nobody@x\"]", "0 rows").empty());
+}
+
 TEST_CASE("query: a runaway product fails instead of exhausting memory", "[query]") {
   auto conn = People(2000);
   QueryOptions small;

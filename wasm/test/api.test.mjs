@@ -73,6 +73,8 @@ test('README: transact, tempids, lookup refs, pull, datoms', async () => {
   assert.deepEqual(await db.pullMany('[:product/sku]', [bolt, [':product/sku', 'W001']]),
     [{ 'product/sku': 'B001' }, { 'product/sku': 'W001' }]);
   assert.equal(await db.pull('[:product/name]', 123456), null);
+  // A lookup ref as a query input, bound to an entity variable.
+  assert.equal(await d.q('[:find ?n . :in $ ?e :where [?e :product/name ?n]]', db, [':product/sku', 'W001']), 'Gizmo');
 
   const avet = await db.datoms('avet', 'product/sku', 'B001');
   assert.equal(avet.length, 1);

@@ -352,6 +352,37 @@ bool SkipScannable(const Known& k, const std::vector<int>& bound_slots) {
   return !k.e && k.a && !k.lo && !bound_slots.empty() && bound_slots[0] == 0;
 }
 
+// A variable bound before this pattern may hold, in an entity position (e, tx, or the
+// value of a ref attribute), an ident or a lookup ref rather than an id (a query input:
+// `:in $ ?e` given [:person/email "a@b"]). Such values are replaced by the id they name
+// in `db`, so the pattern's probes and joins compare ids; rows naming nothing drop out
+// (the pattern could not match them).
+Status ResolveEntityVars(const Db& db, const Clause& c, const Known& k, Ctx* ctx) {
+  for (size_t slot = 0; slot < c.terms.size() && slot < 4; ++slot) {
+    const Term& t = c.terms[slot];
+    if (slot == 1 || !t.is_var() || (slot == 2 && !(k.attr && k.attr->is_ref()))) continue;
+    int ri = ctx->RelOf(t.var);
+    if (ri < 0) continue;
+    Rel& rel = ctx->rels[ri];
+    int col = rel.Col(t.var);
+    bool all_ids = true;
+    for (size_t r = 0; r < rel.rows && all_ids; ++r) all_ids = rel.Row(r)[col].type() == ValueType::kLong;
+    if (all_ids) continue;
+    Rel out;
+    out.cols = rel.cols;
+    for (size_t r = 0; r < rel.rows; ++r) {
+      DL_ASSIGN_OR_RETURN(std::optional<EntityId> e, EntityOf(db, rel.Row(r)[col]));
+      if (!e) continue;
+      out.Add(rel.Row(r));
+      out.data[(out.rows - 1) * out.width() + col] = Value::Long(static_cast<int64_t>(*e));
+    }
+    Dedup(&out);
+    if (out.rows == 0) ctx->empty = true;
+    rel = std::move(out);
+  }
+  return Status::Ok();
+}
+
 Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
                      const std::vector<const Clause*>& pending) {
   Known k;
@@ -364,6 +395,11 @@ Status ExecDbPattern(Env& env, Ctx& ctx, const Clause& c, const Db& db,
   if (!possible) {
     env.Note([&] { return c.text + ": " + NothingNamed(db, c, env.Resolve(c.source)) + " → 0 rows"; });
     ctx.empty = true;
+    return Status::Ok();
+  }
+  DL_RETURN_IF_ERROR(ResolveEntityVars(db, c, k, &ctx));
+  if (ctx.empty) {
+    env.Note([&] { return c.text + ": the bound entities name nothing in " + env.Resolve(c.source) + " → 0 rows"; });
     return Status::Ok();
   }
   // Which variable slots are already bound?
