@@ -66,7 +66,12 @@ test('README: transact, tempids, lookup refs, pull, datoms', async () => {
   assert.ok(report.txData.some(([e, a, v, tx, added]) =>
     e === bolt && a === ':product/name' && v === 'Bolt' && tx === report.txId && added === true));
 
-  await conn.transact([[':db/add', ['product/sku', 'W001'], 'product/name', 'Gizmo']]);
+  const renamed = await conn.transact([[':db/add', ['product/sku', 'W001'], 'product/name', 'Gizmo']]);
+  await conn.transact([{ 'product/sku': 'N001', 'product/name': 'Nut' }]);
+  // A report's datoms (parsed on first use) read after later transactions, twice.
+  assert.deepEqual(renamed.txData.filter(([, a]) => a === ':product/name').map(([, , v, , added]) => [v, added]).sort(),
+    [['Gizmo', true], ['Widget', false]]);
+  assert.equal(renamed.txData, renamed.txData);
   const db = conn.db();
   assert.deepEqual(await db.pull('[:product/name :product/price {:product/parts [:product/sku]}]', ['product/sku', 'W001']),
     { 'product/name': 'Gizmo', 'product/price': 10, 'product/parts': [{ 'product/sku': 'B001' }] });
