@@ -37,6 +37,7 @@
 #include <unordered_set>
 
 #include "datalith/store.h"
+#include "storage/head_name.h"
 
 namespace datalith {
 
@@ -50,7 +51,6 @@ constexpr char kHeadsDir[] = "heads";
 constexpr char kPackSuffix[] = ".pack";
 constexpr char kLockFile[] = "LOCK";
 constexpr char kTempPrefix[] = "#tmp-";
-constexpr size_t kMaxHeadName = 128;
 
 // Pack footer (docs/format.md §5): n index entries, then the trailer.
 constexpr char kPackMagic[] = "DLTHPACK";  // 8 bytes, the file's last
@@ -66,25 +66,6 @@ std::string ErrnoText(int err) { return std::error_code(err, std::generic_catego
 
 Status IoError(const std::string& op, const std::string& path, int err) {
   return Status::IOError(op + " " + path + ": " + ErrnoText(err));
-}
-
-// Same rule as the memory store: heads become file names, so keep them boring.
-bool ValidHeadName(const std::string& name) {
-  if (name.empty() || name.size() > kMaxHeadName) return false;
-  if (name == "." || name == "..") return false;  // would name a directory, not a file
-  for (char c : name) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-Status CheckHeadName(const std::string& name) {
-  if (ValidHeadName(name)) return Status::Ok();
-  return Status::Invalid("invalid head name `" + name +
-                         "`: expected 1.." + std::to_string(kMaxHeadName) +
-                         " characters from [A-Za-z0-9._-]");
 }
 
 bool IsPackName(const std::string& name) {

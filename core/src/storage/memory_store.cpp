@@ -6,24 +6,11 @@
 #include <unordered_map>
 
 #include "datalith/store.h"
+#include "storage/head_name.h"
 
 namespace datalith {
 
 namespace {
-
-constexpr size_t kMaxHeadName = 128;
-
-// Same rule as the file store, so code that works in memory also works on disk.
-Status CheckHeadName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= kMaxHeadName && name != "." && name != "..";
-  for (char c : name) {
-    ok = ok && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                c == '.' || c == '_' || c == '-');
-  }
-  if (ok) return Status::Ok();
-  return Status::Invalid("invalid head name `" + name + "`: expected 1.." +
-                         std::to_string(kMaxHeadName) + " characters from [A-Za-z0-9._-]");
-}
 
 class MemoryStore final : public Store {
  public:

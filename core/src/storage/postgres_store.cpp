@@ -30,10 +30,11 @@ Result<std::unique_ptr<HeadWatch>> WatchPostgresHeads(const std::string&, std::f
 
 #include <atomic>
 #include <condition_variable>
-#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <thread>
+
+#include "storage/head_name.h"
 
 namespace datalith {
 
@@ -50,14 +51,6 @@ struct Result_ {
   Result_(const Result_&) = delete;
   Result_& operator=(const Result_&) = delete;
 };
-
-// Heads are named as in every store (docs/format.md): [A-Za-z0-9._-]{1,128}, not "." or "..".
-Status CheckHeadName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 128 && name != "." && name != ".." && name[0] != '#';
-  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-  if (!ok) return Status::Invalid("bad head name '" + name + "'");
-  return Status::Ok();
-}
 
 // One statement's parameters, text or binary.
 struct Params {
