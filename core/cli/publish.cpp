@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "cli.h"
 
@@ -18,9 +17,6 @@ namespace datalith::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kFormat = "datalith-published";
-constexpr int kVersion = 1;
 
 // Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 Status WriteAtomically(const fs::path& path, std::string_view bytes) {
@@ -54,13 +50,7 @@ Result<std::optional<Address>> PublishedHead(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::optional<Address>();
   DL_ASSIGN_OR_RETURN(std::string text, ReadInput(file.string()));
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat || !j["commit"].is_string())
-    return Status::Invalid(file.string() + " is not a datalith-published head");
-  if (j.value("version", 0) != kVersion)
-    return Status::Unsupported(file.string() + ": published version " + j["version"].dump() + ", this datalith writes " +
-                               std::to_string(kVersion));
-  DL_ASSIGN_OR_RETURN(Address a, Address::FromHex(j["commit"].get<std::string>()));
+  DL_ASSIGN_OR_RETURN(Address a, ParsePublishedHead(text, file.string()));
   return std::optional<Address>(a);
 }
 
@@ -79,17 +69,17 @@ int CmdPublish(const Args& a) {
   if (!before.ok()) return Fail(before.status());
 
   const Address head = (*conn)->head_commit();
-  // From the published commit when the source still holds it: only what changed.
-  Result<std::vector<Address>> blobs = Status::NotFound("");
+  // Nothing when OUT already has the head; else from the published commit when the
+  // source still holds it (only what changed), or every blob the head reaches.
+  Result<std::vector<Address>> blobs = std::vector<Address>();
   bool diff = before->has_value() && **before != head;
   if (diff) blobs = (*conn)->BlobsToReach(head, **before);
-  if (!blobs.ok()) {
-    if (blobs.status().code() != Code::kNotFound) return Fail(blobs.status());
+  if (!blobs.ok() && blobs.status().code() != Code::kNotFound) return Fail(blobs.status());
+  if (!before->has_value() || !blobs.ok()) {
     diff = false;
     blobs = (*conn)->BlobsToReach(head, Address());
     if (!blobs.ok()) return Fail(blobs.status());
   }
-  if (before->has_value() && **before == head) blobs->clear();
 
   uint64_t written = 0, bytes = 0, present = 0;
   for (const Address& addr : *blobs) {
@@ -105,9 +95,7 @@ int CmdPublish(const Args& a) {
     bytes += blob->size();
   }
   if (Status s = SyncTree(out); !s.ok()) return Fail(s);
-  nlohmann::json j = {{"format", kFormat}, {"version", kVersion}, {"commit", head.Hex()},
-                      {"tx", (*conn)->db().basis_tx()}};
-  if (Status s = WriteAtomically(head_file, j.dump() + "\n"); !s.ok()) return Fail(s);
+  if (Status s = WriteAtomically(head_file, PublishedHeadJson(head, (*conn)->db().basis_tx())); !s.ok()) return Fail(s);
   if (Status s = SyncTree(out); !s.ok()) return Fail(s);
   Print(a, Map({{"commit", edn::Node::String(head.Hex())},
                 {"tx", edn::Node::Long(static_cast<int64_t>((*conn)->db().basis_tx()))},

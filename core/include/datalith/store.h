@@ -116,6 +116,12 @@ Result<std::shared_ptr<Store>> OpenFileStore(const std::string& dir, bool create
 // Each Get is one request on a keep-alive connection. Unsupported in builds without
 // Boost.Beast (https: without OpenSSL).
 Result<std::shared_ptr<Store>> OpenHttpStore(const std::string& url);
+// The head object of a published database, P/heads/main:
+// {"format": "datalith-published", "version": 1, "commit": "<hex>", "tx": N}.
+std::string PublishedHeadJson(const Address& commit, uint64_t tx);
+// The commit a published head names: Corruption if `text` is not one, Unsupported for
+// another version (`where` names the object in the messages).
+Result<Address> ParsePublishedHead(std::string_view text, const std::string& where);
 
 // The database `db` in a Postgres database (libpq `conninfo`: "host=/tmp dbname=x" or a
 // postgres:// URI), shared by every process that opens it: blobs and heads in tables

@@ -6,6 +6,33 @@
 // databases in JS), OpenHttpStore says so. https needs OpenSSL.
 #include "datalith/store.h"
 
+#include <nlohmann/json.hpp>
+
+namespace datalith {
+
+namespace {
+constexpr const char* kFormat = "datalith-published";
+constexpr int kVersion = 1;
+}  // namespace
+
+std::string PublishedHeadJson(const Address& commit, uint64_t tx) {
+  return nlohmann::json{{"format", kFormat}, {"version", kVersion}, {"commit", commit.Hex()}, {"tx", tx}}.dump() + "\n";
+}
+
+Result<Address> ParsePublishedHead(std::string_view text, const std::string& where) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat)
+    return Status::Corruption(where + " is not a datalith-published head");
+  if (!j["version"].is_number_integer() || j["version"].get<int>() != kVersion)
+    return Status::Unsupported(where + ": published version " + j["version"].dump() + "; this datalith reads version " +
+                               std::to_string(kVersion));
+  auto commit = j["commit"].is_string() ? Address::FromHex(j["commit"].get<std::string>()) : Status::Corruption("");
+  if (!commit.ok()) return Status::Corruption(where + ": no commit address");
+  return commit;
+}
+
+}  // namespace datalith
+
 #ifndef DATALITH_HTTP
 
 namespace datalith {
@@ -21,7 +48,6 @@ Result<std::shared_ptr<Store>> OpenHttpStore(const std::string& url) {
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <variant>
 
 #ifdef DATALITH_HTTPS
@@ -38,8 +64,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-constexpr const char* kFormat = "datalith-published";
-constexpr int kVersion = 1;
 constexpr auto kTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxBody = size_t{64} << 20;  // far above any blob or head
 
@@ -96,15 +120,8 @@ class HttpStore final : public Store {
     const std::string path = "heads/" + name;
     DL_ASSIGN_OR_RETURN(auto body, Fetch(path));
     if (!body) return std::optional<std::string>();
-    auto j = nlohmann::json::parse(*body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat)
-      return Status::Corruption(Where(path) + " is not a datalith-published head");
-    if (!j["version"].is_number_integer() || j["version"].get<int>() != kVersion)
-      return Status::Unsupported(Where(path) + ": published version " + j["version"].dump() +
-                                 "; this datalith reads version " + std::to_string(kVersion));
-    if (!j["commit"].is_string() || !Address::FromHex(j["commit"].get<std::string>()).ok())
-      return Status::Corruption(Where(path) + ": no commit address");
-    return std::optional<std::string>(j["commit"].get<std::string>());
+    DL_ASSIGN_OR_RETURN(Address commit, ParsePublishedHead(*body, Where(path)));
+    return std::optional<std::string>(commit.Hex());
   }
 
   Result<std::vector<std::string>> ListHeads() override {
