@@ -159,13 +159,7 @@ Result<std::shared_ptr<Store>> OpenLocation(const std::string& where, bool creat
 }
 
 Result<std::shared_ptr<Connection>> OpenDb(const std::string& dir) {
-  if (dir.rfind("http", 0) == 0 || dir.rfind("postgres", 0) == 0) {
-    DL_ASSIGN_OR_RETURN(auto store, OpenLocation(dir, false));
-    DL_ASSIGN_OR_RETURN(bool exists, Connection::Exists(*store));
-    if (!exists) return Status::NotFound("no database at " + dir);
-    return Connection::Open(store);
-  }
-  auto store = OpenFileStore(dir, false);
+  auto store = OpenLocation(dir, false);
   if (!store.ok() && store.status().code() != Code::kNotFound) return store.status();
   auto exists = store.ok() ? Connection::Exists(**store) : Result<bool>(false);
   if (!exists.ok()) return exists.status().WithContext(dir);
