@@ -33,7 +33,7 @@ WebSocketSession::WebSocketSession(tcp::socket&& socket, std::shared_ptr<ServerS
 }
 
 WebSocketSession::~WebSocketSession() {
-  if (pending_) state_->ws_pending--;
+  LeavePending();
   if (queue_bytes_ > 0) state_->Written(queue_bytes_);  // dropped unwritten
   if (bytes_out_ > kTrimAfterBytes) state_->TrimHeap();
   if (!accepted_) return;
@@ -145,10 +145,15 @@ void WebSocketSession::OnMessage() {
 
 void WebSocketSession::Authenticated() {
   Log("info", "hello", {{"peer", peer_}, {"db", sync_->database()->name()}});
-  pending_ = false;
-  state_->ws_pending--;
+  LeavePending();
   hello_timer_.cancel();
   ws_.read_message_max(limits_.max_message_bytes);
+}
+
+void WebSocketSession::LeavePending() {
+  if (!pending_) return;
+  pending_ = false;
+  state_->ws_pending--;
 }
 
 void WebSocketSession::TimeOut(const std::string& what) {
@@ -197,10 +202,7 @@ void WebSocketSession::Flush() {
     closing_ = true;
     close_code_ = sync::CloseCode(sync_->close_error()->code);
     end_reason_ = sync::ErrorName(sync_->close_error()->code);
-    if (pending_) {  // a closing session waits for no hello: its room is free now
-      pending_ = false;
-      state_->ws_pending--;
-    }
+    LeavePending();  // a closing session waits for no hello: its room is free now
   }
   if (!writing_ && !queue_.empty()) return DoWrite();
   if (closing_ && !writing_ && queue_.empty()) return DoClose();

@@ -40,6 +40,8 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   void OnMessage();
   // The client's hello was accepted: it counts as a client, and may send full-size messages.
   void Authenticated();
+  // No longer counted in ServerState::ws_pending (hello accepted, closing or gone).
+  void LeavePending();
   // Moves the protocol's output into the write queue, producing node frames while the
   // queue (and the server's budget) has room, and starts the next write (or the close).
   void Flush();
