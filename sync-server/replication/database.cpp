@@ -153,15 +153,17 @@ void Database::WriterLoop() {
     // Another server committed: move there before applying (fewer conflicts) and push
     // it to this server's clients. (Fails only with a flush left pending: the next
     // group's flush then meets the moved head and starts again from it.)
-    if (moved) {
-      auto r = conn_->Refresh();
-      if (r.ok() && *r) {
-        metrics_.external_commits++;
-        Publish();
-      }
-    }
+    if (moved) FollowHead();
     if (!group.empty()) CommitGroup(&group);
     group.clear();
+  }
+}
+
+void Database::FollowHead() {
+  auto moved = conn_->Refresh();
+  if (moved.ok() && *moved) {
+    metrics_.external_commits++;
+    Publish();
   }
 }
 
@@ -175,13 +177,7 @@ void Database::CommitGroup(std::vector<Pending>* group) {
   // A store shared with other servers: one writer at a time across them, starting from
   // the newest head (the other servers' commits go to this one's clients too).
   auto lock = conn_->store().LockCommits();
-  if (lock.ok() && *lock) {
-    auto moved = conn_->Refresh();
-    if (moved.ok() && *moved) {
-      metrics_.external_commits++;
-      Publish();
-    }
-  }
+  if (lock.ok() && *lock) FollowHead();
   for (int attempt = 1;; ++attempt) {
     outcomes.assign(group->size(), TxOutcome());
     applied = 0;

@@ -123,6 +123,8 @@ class Database {
   void CommitGroup(std::vector<Pending>* group);
   void AnswerDuplicates(const Status& flushed, std::vector<TxOutcome>* outcomes);
   void Publish();
+  // Moves to the store's head if another process moved it, and publishes it.
+  void FollowHead();
 
   const std::string name_;
   const std::shared_ptr<Connection> conn_;
