@@ -1,4 +1,4 @@
-// SHA-256 (FIPS 180-4), for comparing secrets by digest: two digests are always 32
+// SHA-256 (OpenSSL's), for comparing secrets by digest: two digests are always 32
 // bytes, so a constant-time comparison of digests leaks neither a token's bytes nor its
 // length (a plain comparison stops at the first differing byte or at a length
 // mismatch). Pure functions; thread-safe.
