@@ -13,7 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, startServer, transactHttp } from '../tests/sync/support.mjs';
+import { connect, startServer, timesToReplica, transactHttp } from '../tests/sync/support.mjs';
 
 const PG_SH = fileURLToPath(new URL('../tests/support/postgres.sh', import.meta.url));
 const i = process.argv.indexOf('--seconds');
@@ -69,14 +69,7 @@ try {
   // A commit through A, seen by a replica of B.
   const replica = await connect(b.ws, 'r');
   await replica.until(() => replica.updates.length === 1);
-  const seen = [];
-  for (let n = 0; n < 50; n++) {
-    const t0 = performance.now();
-    const r = await transactHttp(a, `[{:w/key "ab-${n}" :w/n ${n}}]`);
-    await replica.until(() => replica.updates.at(-1).tx >= r.body.tx);
-    seen.push(performance.now() - t0);
-  }
-  seen.sort((x, y) => x - y);
+  const seen = await timesToReplica(a, replica, 50, 'ab');
   console.log(`\nA commit through server A at a replica of server B (from the HTTP request to the pushed head), 50 commits: ` +
     `median ${pct(seen, 0.5).toFixed(1)} ms, p90 ${pct(seen, 0.9).toFixed(1)} ms, max ${seen.at(-1).toFixed(1)} ms`);
   await replica.close();

@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, metrics, SERVER, startServer, transactHttp } from './support.mjs';
+import { connect, metrics, SERVER, startServer, timesToReplica, transactHttp } from './support.mjs';
 
 const PG_SH = fileURLToPath(new URL('../support/postgres.sh', import.meta.url));
 const CLI = process.env.DATALITH_CLI ?? join(dirname(SERVER), 'datalith');
@@ -44,15 +44,7 @@ function onPostgres(query) {
 test('a write through server A reaches a replica of server B', async () => {
   const replica = await connect(b.ws, 'r');
   await replica.until(() => replica.updates.length === 1);
-  const times = [];
-  for (let i = 0; i < 10; i++) {
-    const t0 = performance.now();
-    const r = await transactHttp(a, `[{:w/key "ab-${i}" :w/n ${i}}]`);
-    assert.equal(r.status, 200);
-    await replica.until(() => replica.updates.at(-1).tx >= r.body.tx);
-    times.push(performance.now() - t0);
-  }
-  times.sort((x, y) => x - y);
+  const times = await timesToReplica(a, replica, 10, 'ab');
   console.log(`commit through A to a replica of B: median ${times[5].toFixed(1)} ms, max ${times[9].toFixed(1)} ms`);
   assert.ok((await metrics(b)).databases.inv.external_commits >= 1);
   await replica.close();

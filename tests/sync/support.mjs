@@ -46,6 +46,21 @@ export async function metrics(s) {
   return res.json();
 }
 
+// Makes `n` one-entity transactions through server `a` over HTTP, one after the other,
+// and times each from the request until `replica` (a Client of another server) has the
+// commit holding it; resolves with the times (ms), sorted.
+export async function timesToReplica(a, replica, n, prefix) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const r = await transactHttp(a, `[{:w/key "${prefix}-${i}" :w/n ${i}}]`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await replica.until(() => replica.updates.at(-1).tx >= r.body.tx);
+    times.push(performance.now() - t0);
+  }
+  return times.sort((x, y) => x - y);
+}
+
 export async function transactHttp(s, tx, token = 'w', db = 'inv', headers = {}) {
   const res = await fetch(`${s.http}/db/${db}/transact`, {
     method: 'POST', headers: { Authorization: `Bearer ${token}`, ...headers }, body: tx });
