@@ -29,7 +29,9 @@ export const gc = () => globalThis.gc?.();
 export const nowMs = globalThis.process?.hrtime
   ? () => Number(process.hrtime.bigint()) / 1e6
   : () => performance.now();
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+export const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+// The range of samples in whole ms, "min–max".
+export const spread = (xs) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 const round3 = (x) => Math.round(x * 1000) / 1000;
 const rows = (r) => (Array.isArray(r) ? r.length : 1);
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../wasm/test/support/chromium.mjs';
 import { serve } from '../wasm/test/support/server.mjs';
 import { findServer, TestServer } from '../wasm/test/support/sync-server.mjs';
+import { median, spread } from './common.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const arg = (name, dflt) => {
@@ -29,8 +30,6 @@ const open = (page, url, id) => page.evaluate(async ([url, id]) => {
   return { ms: performance.now() - t0, count, pending: window.conn.pending };
 }, [url, id]);
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const spread = (xs) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 
 const web = await serve(ROOT);
 const browser = await launchChromium();
