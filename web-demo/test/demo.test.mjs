@@ -45,13 +45,15 @@ after(async () => {
   if (pageErrors.length) console.error('page errors:', pageErrors);
 });
 
-async function open(page) {
+// Opens the demo at `path` in `page` (a new page of the shared context by default) and
+// waits until it has started.
+async function open(page, path = '/') {
   page ??= await context.newPage();
   if (!page.tagged) {
     page.tagged = true;
     page.on('pageerror', (e) => pageErrors.push(e.message));
   }
-  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.goto(`http://127.0.0.1:${port}${path}`);
   await page.waitForFunction(() => window.demo?.ready || window.demo?.error, null, { timeout: 45_000, polling: 100 });
   const error = await page.evaluate(() => window.demo.error);
   assert.equal(error, undefined, `the page failed to start: ${error}`);
@@ -123,11 +125,7 @@ test('no database server (?buckets): two static buckets join, time-travel, and j
   { ...T, skip: missing ?? false }, async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
-      const page = await ctx.newPage();
-      page.on('pageerror', (e) => pageErrors.push(e.message));
-      await page.goto(`http://127.0.0.1:${port}/?buckets&nosw`);
-      await page.waitForFunction(() => window.demo?.ready || window.demo?.error, null, { timeout: 45_000, polling: 100 });
-      assert.equal(await page.evaluate(() => window.demo.error), undefined);
+      const page = await open(await ctx.newPage(), '/?buckets&nosw');
       await page.waitForSelector('#status[data-state=published]', { timeout: WAIT });
       // Two buckets: two other origins, no database server involved.
       const buckets = await page.evaluate(() => window.demo.buckets);
