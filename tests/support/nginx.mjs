@@ -2,9 +2,8 @@
 // (nginx-light, .ci/install-deps.sh) in the foreground on 127.0.0.1, serving `root`
 // with the cache headers docs/format.md §6 recommends (blobs immutable, heads
 // revalidated), CORS for pages of other origins, and optionally TLS with a
-// self-signed certificate made here. `latencyMs` delays every response (the figures
-// with a slow link): nginx's echo module is not in nginx-light, so a small Node proxy in
-// front adds the delay.
+// self-signed certificate made here. (A slow link is Chromium's network emulation in
+// bench/published.mjs, not this server's.)
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
