@@ -178,11 +178,13 @@ test('a first sync on a slow link shows its progress, and panels show loading un
         setInterval(() => {
           const q = (sel) => document.querySelector(sel);
           const bar = q('#sync-progress');
-          if (!bar) return;
+          const metas = ['#join-meta', '#time-meta', '#tenants-meta', '#time-commit-label', '#console-meta'];
+          // Not while the page is still being parsed (the elements sampled are not all there yet).
+          if (!bar || ids.some((id) => !document.getElementById(id)) || metas.some((sel) => !q(sel))) return;
           window.samples.push({
             progress: bar.hidden ? null : { nodes: Number(bar.dataset.nodes ?? 0), bytes: Number(bar.dataset.bytes ?? 0) },
             boxes: ids.map((id) => [id, document.getElementById(id).dataset.state, document.getElementById(id).textContent]),
-            metas: ['#join-meta', '#time-meta', '#tenants-meta', '#time-commit-label', '#console-meta'].map((sel) => q(sel).textContent),
+            metas: metas.map((sel) => q(sel).textContent),
           });
         }, 50);
       }, BOXES);
