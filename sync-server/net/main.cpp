@@ -47,10 +47,6 @@ int Run(ServerConfig config) {
     return 1;
   }
   listener->Run();
-  std::string dbs;
-  for (const auto& db : state->registry.databases()) dbs += (dbs.empty() ? "" : ",") + db->name();
-  Log("info", "listening", {{"addr", c.listen}, {"port", std::to_string(listener->port())},
-                            {"databases", dbs}, {"static", c.static_dir}});
 
   // Closes the on-demand databases nobody has used for idle_close_ms (their writer
   // threads and stores), every second, off the I/O threads (closing joins a writer).
@@ -84,6 +80,12 @@ int Run(ServerConfig config) {
       ioc.stop();
     });
   });
+  // Only now, with SIGINT/SIGTERM handled, say the server is listening: a supervisor (or a
+  // test) that signals it as soon as it reads this line gets a graceful shutdown.
+  std::string dbs;
+  for (const auto& db : state->registry.databases()) dbs += (dbs.empty() ? "" : ",") + db->name();
+  Log("info", "listening", {{"addr", c.listen}, {"port", std::to_string(listener->port())},
+                            {"databases", dbs}, {"static", c.static_dir}});
   std::vector<std::thread> threads;
   for (int i = 1; i < c.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();

@@ -224,3 +224,17 @@ test('graceful shutdown: sessions are told and closed with 1001, process exits 0
   assert.equal(await server.exited, 0);
   assert.match(server.log(), /event=commits_drained/);
 });
+
+test('a SIGTERM sent the moment the server says it is listening is a graceful shutdown (exit 0)', async () => {
+  // The "listening" line comes only once the signal handler is installed; it used to come
+  // before it, and a supervisor quick enough killed the server instead (CI saw it).
+  for (let i = 0; i < 5; i++) {
+    const s = await startServer();
+    try {
+      s.proc.kill('SIGTERM');
+      assert.equal(await s.exited, 0, s.log());
+    } finally {
+      rmSync(s.dir, { recursive: true, force: true });
+    }
+  }
+});
