@@ -79,7 +79,7 @@ Result<Rel> Collect(Env& env, Ctx& ctx, const std::vector<VarId>& vars) {
     out.rows = 1;  // no variables: true
     return out;
   }
-  return Project(ctx.rels[i], vars, true);
+  return Project(std::move(ctx.rels[i]), vars, true);
 }
 
 }  // namespace datalith::query::internal

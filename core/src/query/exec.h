@@ -111,7 +111,8 @@ Status JoinInto(Env& env, Ctx& ctx, Rel r);
 // Merges the relations binding `vars` into one (a product) and returns its index, or -1
 // if none of them is bound.
 Result<int> Merge(Env& env, Ctx& ctx, const std::vector<VarId>& vars);
-// The relation over `vars` (all bound), as a product of what binds them.
+// The relation over `vars` (all bound), as a product of what binds them. Takes the
+// relations it reads out of `ctx` (the caller is done with it).
 Result<Rel> Collect(Env& env, Ctx& ctx, const std::vector<VarId>& vars);
 
 // Rows over the clause's variables from tuples matched against `terms` (rule results,
@@ -164,6 +165,11 @@ Result<Rel> RunSub(Env& env, const Rel* seed, const std::vector<const Clause*>& 
 // A value as the query sees it: refs are plain entity ids (longs).
 inline Value QueryValue(const Value& v) {
   return v.type() == ValueType::kRef ? Value::Long(static_cast<int64_t>(v.ref())) : v;
+}
+// Whether stored value `v` is `q` as the query sees it (QueryValue(v) == q, no copy).
+inline bool SameQueryValue(const Value& v, const Value& q) {
+  if (v.type() == ValueType::kRef) return q.type() == ValueType::kLong && static_cast<uint64_t>(q.long_value()) == v.ref();
+  return v == q;
 }
 // An entity reference from a bound value or constant; nullopt if it names nothing.
 // Only storage errors (e.g. kMissingNode while resolving a lookup ref) are errors.

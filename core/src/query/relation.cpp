@@ -71,12 +71,13 @@ Result<Rel> Join(const Rel& a, const Rel& b, uint64_t max_rows) {
   Rel out;
   out.cols = a.cols;
   for (int j : b_new) out.cols.push_back(b.cols[j]);
-  std::vector<Value> row(out.cols.size());
+  // Rows are written straight into out.data: a's values, then b's new ones.
+  out.data.reserve(std::max(a.rows, b.rows) * out.cols.size());
   auto emit = [&](const Value* ra, const Value* rb) -> bool {
     if (max_rows && out.rows >= max_rows) return false;
-    std::copy(ra, ra + a.width(), row.begin());
-    for (size_t k = 0; k < b_new.size(); ++k) row[a.width() + k] = rb[b_new[k]];
-    out.Add(row.data());
+    out.data.insert(out.data.end(), ra, ra + a.width());
+    for (int j : b_new) out.data.push_back(rb[j]);
+    ++out.rows;
     return true;
   };
   // Index the smaller side, probe with the larger.
@@ -133,35 +134,46 @@ Rel Project(const Rel& a, const std::vector<VarId>& vars, bool distinct) {
   return out;
 }
 
+Rel Project(Rel&& a, const std::vector<VarId>& vars, bool distinct) {
+  if (a.cols != vars) return Project(static_cast<const Rel&>(a), vars, distinct);
+  // Already these columns in this order: the relation itself, deduplicated in place.
+  Rel out = std::move(a);
+  if (distinct) Dedup(&out);
+  return out;
+}
+
 void Dedup(Rel* r) {
   if (r->rows < 2) return;
-  if (r->width() == 0) {
+  const size_t w = r->width();
+  if (w == 0) {
     r->rows = 1;
     return;
   }
-  std::vector<int> all(r->width());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  Rel out;
-  out.cols = r->cols;
-  out.data.reserve(r->data.size());
-  // Index the output as it grows: buckets of row numbers by hash.
+  std::vector<int> all(w);
+  for (size_t i = 0; i < w; ++i) all[i] = static_cast<int>(i);
+  // Compacts in place: the distinct rows move to the front, in their first order. The
+  // rows kept so far are indexed by hash as they are kept.
   size_t buckets = 1;
   while (buckets < r->rows * 2) buckets <<= 1;
   std::vector<uint32_t> head(buckets, UINT32_MAX), next;
   next.reserve(r->rows);
+  Value* data = r->data.data();
+  size_t kept = 0;
   for (size_t i = 0; i < r->rows; ++i) {
-    const Value* row = r->Row(i);
+    Value* row = data + i * w;
     size_t b = HashRow(row, all) & (buckets - 1);
     bool dup = false;
     for (uint32_t k = head[b]; k != UINT32_MAX && !dup; k = next[k]) {
-      dup = std::equal(row, row + r->width(), out.Row(k));
+      dup = std::equal(row, row + w, data + k * w);
     }
     if (dup) continue;
     next.push_back(head[b]);
-    head[b] = static_cast<uint32_t>(out.rows);
-    out.Add(row);
+    head[b] = static_cast<uint32_t>(kept);
+    if (kept != i) std::move(row, row + w, data + kept * w);
+    ++kept;
   }
-  *r = std::move(out);
+  r->data.resize(kept * w);
+  r->rows = kept;
 }
 
 }  // namespace datalith::query

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,11 @@ struct Rel {
     data.insert(data.end(), row, row + cols.size());
     ++rows;
   }
+  // Appends a row of width() values, moving them out of `row`.
+  void AddMoved(Value* row) {
+    data.insert(data.end(), std::make_move_iterator(row), std::make_move_iterator(row + cols.size()));
+    ++rows;
+  }
   static Rel Unit() {  // one empty row: the identity of join
     Rel r;
     r.rows = 1;
@@ -50,8 +56,10 @@ Status TooLarge(uint64_t max_rows);
 Result<Rel> Join(const Rel& a, const Rel& b, uint64_t max_rows);
 // Rows of `a` with no match in `b` on the columns they share.
 Rel AntiJoin(const Rel& a, const Rel& b);
-// The columns `vars` of `a` (each must exist), duplicates removed if `distinct`.
+// The columns `vars` of `a` (each must exist), duplicates removed if `distinct`. The
+// second form consumes `a` (its values are moved, not copied).
 Rel Project(const Rel& a, const std::vector<VarId>& vars, bool distinct);
+Rel Project(Rel&& a, const std::vector<VarId>& vars, bool distinct);
 // Removes duplicate rows in place.
 void Dedup(Rel* r);
 

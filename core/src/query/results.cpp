@@ -89,6 +89,20 @@ Status Validate(const Query& q) {
   return Status::Ok();
 }
 
+// An empty table with the query's shape and columns; `bag` (:with, no aggregate): a vector.
+QueryTable NewTable(const Query& q, bool bag) {
+  static_assert(static_cast<int>(QueryTable::Shape::kScalar) == static_cast<int>(Query::Shape::kScalar) &&
+                static_cast<int>(QueryTable::Keys::kSyms) == static_cast<int>(Query::Keys::kSyms));
+  QueryTable table;
+  table.shape = static_cast<QueryTable::Shape>(q.shape);
+  table.as_vector = q.keys != Query::Keys::kNone || bag;
+  table.keys = static_cast<QueryTable::Keys>(q.keys);
+  table.key_names = q.key_names;
+  for (const FindElem& f : q.find)
+    table.AddColumn(f.kind == FindElem::Kind::kAggregate || f.kind == FindElem::Kind::kPull);
+  return table;
+}
+
 Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vector<QueryInput>& inputs,
                           const QueryOptions& options, std::vector<std::string>* explain) {
   // Rules arrive as an input: parse them into a private copy of the query.
@@ -129,6 +143,7 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
   const bool direct = worlds.size() == 1 && !aggregate;
   // Rows over vars + world index.
   std::vector<std::vector<Value>> rows;
+  Rel direct_rel;  // when direct: the one world's relation over vars
   for (size_t w = 0; w < worlds.size(); ++w) {
     Env env;
     env.q = q.get();
@@ -155,13 +170,7 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
     }
     DL_ASSIGN_OR_RETURN(Rel r, Collect(env, ctx, vars));
     if (direct) {
-      std::vector<size_t> cols;
-      for (const FindElem& f : q->find) cols.push_back(col_of(f.var));
-      out.resize(r.rows);
-      for (size_t i = 0; i < r.rows; ++i) {
-        out[i].keys.reserve(cols.size());
-        for (size_t c : cols) out[i].keys.push_back(r.Row(i)[c]);
-      }
+      direct_rel = std::move(r);
       continue;
     }
     for (size_t i = 0; i < r.rows; ++i) {
@@ -172,10 +181,34 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
   }
   // :with without aggregates gives a bag: one row per distinct find+with tuple.
   const bool bag = !aggregate && !q->with.empty();
+  bool has_pull = false;
+  for (const FindElem& f : q->find) has_pull = has_pull || f.kind == FindElem::Kind::kPull;
+  std::vector<size_t> find_cols;
+  for (const FindElem& f : q->find) find_cols.push_back(col_of(f.var));
+  if (direct && !has_pull && q->limit < 0 && q->offset <= 0) {
+    // The common case: every cell a plain value, moved from the relation to the table.
+    QueryTable table = NewTable(*q, bag);
+    table.Reserve(direct_rel.rows);
+    // A variable found twice (:find ?x ?x) is copied but for its last use.
+    std::vector<bool> last(find_cols.size());
+    for (size_t j = 0; j < find_cols.size(); ++j)
+      last[j] = std::find(find_cols.begin() + j + 1, find_cols.end(), find_cols[j]) == find_cols.end();
+    for (size_t i = 0; i < direct_rel.rows; ++i) {
+      Value* row = direct_rel.data.data() + i * direct_rel.width();
+      for (size_t j = 0; j < find_cols.size(); ++j)
+        table.AddValue(last[j] ? std::move(row[find_cols[j]]) : row[find_cols[j]]);
+    }
+    return table;
+  }
+  if (direct) {
+    out.resize(direct_rel.rows);
+    for (size_t i = 0; i < direct_rel.rows; ++i) {
+      out[i].keys.reserve(find_cols.size());
+      for (size_t c : find_cols) out[i].keys.push_back(direct_rel.Row(i)[c]);
+    }
+  }
   if (!direct) {
     std::unordered_map<size_t, std::vector<size_t>> index;
-    bool has_pull = false;
-    for (const FindElem& f : q->find) has_pull = has_pull || f.kind == FindElem::Kind::kPull;
     for (const auto& row : rows) {
       OutRow key;
       for (const FindElem& f : q->find)
@@ -250,15 +283,7 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
       for (size_t j = 0; j < rows_at.size(); ++j) cells[rows_at[j]] = std::move((*nodes)[j]);
     }
   }
-  static_assert(static_cast<int>(QueryTable::Shape::kScalar) == static_cast<int>(Query::Shape::kScalar) &&
-                static_cast<int>(QueryTable::Keys::kSyms) == static_cast<int>(Query::Keys::kSyms));
-  QueryTable table;
-  table.shape = static_cast<QueryTable::Shape>(q->shape);
-  table.as_vector = q->keys != Query::Keys::kNone || bag;
-  table.keys = static_cast<QueryTable::Keys>(q->keys);
-  table.key_names = q->key_names;
-  for (const FindElem& f : q->find)
-    table.AddColumn(f.kind == FindElem::Kind::kAggregate || f.kind == FindElem::Kind::kPull);
+  QueryTable table = NewTable(*q, bag);
   table.Reserve(out.size());
   for (size_t row = 0; row < out.size(); ++row) {
     OutRow& r = out[row];

@@ -118,8 +118,7 @@ struct PatternScan {
       if (k.a && d.a != *k.a) return true;
       if (k.tx && d.tx != *k.tx) return true;
       if (k.added && d.added != *k.added) return true;
-      Value qv = QueryValue(d.v);
-      if (k.v && qv != *k.v) return true;
+      if (k.v && !SameQueryValue(d.v, *k.v)) return true;
       std::fill(set.begin(), set.end(), false);
       bool ok = true;
       auto put = [&](int slot, Value&& v) {
@@ -137,10 +136,10 @@ struct PatternScan {
         const std::string* ident = schema.Ident(d.a);
         put(1, ident ? Value::Keyword(*ident) : Value::Long(static_cast<int64_t>(d.a)));
       }
-      if (slot_col.size() > 2) put(2, std::move(qv));
+      if (slot_col.size() > 2 && slot_col[2] >= 0) put(2, QueryValue(d.v));
       if (slot_col.size() > 3) put(3, Value::Long(static_cast<int64_t>(d.tx)));
       if (slot_col.size() > 4) put(4, Value::Boolean(d.added));
-      if (ok) out->Add(row.data());
+      if (ok) out->AddMoved(row.data());
       return true;
     };
     size_t next = 0;  // skip-scan: the first wanted entity not passed yet
