@@ -160,6 +160,47 @@ TEST_CASE("query: probe, skip-scan or scan by the number of bound keys", "[query
   CHECK_THAT(*many, !Catch::Contains("probe"));
 }
 
+TEST_CASE("query: a skip-scan reads every datom of an entity, and only one of a cardinality-one attribute", "[query]") {
+  auto conn = *Connection::Create(MakeMemoryStore());
+  REQUIRE(conn->Transact("[{:db/ident :t/n :db/valueType :db.type/long :db/unique :db.unique/identity}"
+                         " {:db/ident :t/tag :db/valueType :db.type/string :db/cardinality :db.cardinality/many}"
+                         " {:db/ident :t/size :db/valueType :db.type/long}]").ok());
+  // 3000 entities, each with three tags and a size; later every size changes, so the
+  // history holds two :t/size datoms per entity.
+  std::string tx = "[";
+  for (int i = 0; i < 3000; ++i) {
+    tx += "{:t/n " + std::to_string(i) + " :t/size " + std::to_string(i) + " :t/tag [\"a" + std::to_string(i) +
+          "\" \"b\" \"c\"]}";
+  }
+  REQUIRE(conn->Transact(tx + "]").ok());
+  std::string resize = "[";
+  for (int i = 0; i < 3000; ++i) resize += "[:db/add [:t/n " + std::to_string(i) + "] :t/size " + std::to_string(i + 5000) + "]";
+  REQUIRE(conn->Transact(resize + "]").ok());
+  std::vector<EntityId> ids;
+  for (int i : {10, 11, 12, 500, 501, 2999}) {
+    auto e = conn->db().Entid(Value::Tuple({Value::Keyword("t/n"), Value::Long(i)}));
+    REQUIRE(e.ok());
+    ids.push_back(*e);
+  }
+  std::string in = "[";
+  for (EntityId e : ids) in += std::to_string(e) + " ";
+  in += "]";
+  auto run = [&](const Db& db, const char* q) {
+    std::vector<QueryInput> args{QueryInput::Database(db), QueryInput::Data(Edn(in.c_str()))};
+    auto plan = Explain(q, args);
+    REQUIRE(plan.ok());
+    CHECK_THAT(*plan, Catch::Contains("skip-scan of 6 entities"));
+    auto r = Q(q, args);
+    REQUIRE(r.ok());
+    return r->items.size();
+  };
+  CHECK(run(conn->db(), "[:find ?e ?t :in $ [?e ...] :where [?e :t/tag ?t]]") == 18);
+  CHECK(run(conn->db(), "[:find ?e ?s :in $ [?e ...] :where [?e :t/size ?s]]") == 6);
+  // History: both sizes of each entity (added, retracted and added again).
+  CHECK(run(conn->db().History(), "[:find ?e ?s :in $ [?e ...] :where [?e :t/size ?s]]") == 12);
+  CHECK(run(conn->db().AsOf(conn->db().basis_tx() - 1), "[:find ?e ?s :in $ [?e ...] :where [?e :t/size ?s _ true]]") == 6);
+}
+
 TEST_CASE("query: idents and lookup refs bound to entity variables name their entities", "[query]") {
   auto conn = Connection::Create(MakeMemoryStore());
   REQUIRE(conn.ok());

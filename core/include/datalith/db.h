@@ -57,6 +57,9 @@ class DatomIterator {
   // For skip-scans over ascending keys: a target near the current position costs a
   // binary search in one leaf. Errors are those of DatomsIter, or storage errors.
   Status SkipTo(const std::vector<Value>& components);
+  // SkipTo({a, e}) for an AEVT iterator, without encoding components: a skip-scan's
+  // inner loop. InvalidArgument on another index.
+  Status SkipToEntity(EntityId a, EntityId e);
 
  private:
   friend class Db;

@@ -156,6 +156,14 @@ Status DatomIterator::SkipTo(const std::vector<Value>& components) {
   cursor_->SkipTo(target);
   return cursor_->status();
 }
+Status DatomIterator::SkipToEntity(EntityId a, EntityId e) {
+  if (index_ != IndexType::kAevt) return Status::Invalid("SkipToEntity needs an aevt iterator");
+  if (!Valid()) return Status::Ok();
+  char target[16];
+  StoreFixed64BE(StoreFixed64BE(target, a), e);
+  cursor_->SkipTo(std::string_view(target, sizeof target));
+  return cursor_->status();
+}
 bool DatomIterator::Valid() const { return cursor_ && cursor_->Valid(); }
 void DatomIterator::Next() { cursor_->Next(); }
 const Datom& DatomIterator::datom() const { return cursor_->datom(); }

@@ -143,23 +143,34 @@ struct PatternScan {
       return true;
     };
     size_t next = 0;  // skip-scan: the first wanted entity not passed yet
-    std::vector<Value> target;
-    if (skip_to) target = {comps.at(0), Value()};
+    // A cardinality-one attribute in the current view has one datom per entity: once it
+    // is consumed, the scan seeks the next wanted entity instead of reading the datom after.
+    const bool one_per_entity = skip_to && k.attr && !k.attr->many && !db->as_of() && !db->since() &&
+                                !db->is_history();
+    auto skip = [&](EntityId e) -> Status {
+      Status moved = it.SkipToEntity(*k.a, e);
+      if (moved.code() == Code::kMissingNode) return AskAhead(moved, comps.at(0), *skip_to, next);
+      return moved;
+    };
     while (it.Valid()) {
       const Datom& d = it.datom();
       if (skip_to) {
         while (next < skip_to->size() && (*skip_to)[next] < d.e) ++next;
         if (next == skip_to->size()) break;
         if ((*skip_to)[next] != d.e) {
-          target[1] = Value::Ref((*skip_to)[next]);
-          Status moved = it.SkipTo(target);
-          if (moved.code() == Code::kMissingNode) return AskAhead(moved, comps.at(0), *skip_to, next);
-          DL_RETURN_IF_ERROR(moved);
+          DL_RETURN_IF_ERROR(skip((*skip_to)[next]));
           continue;
         }
       }
+      EntityId e = d.e;
       if (!consume(d)) break;
       if (max_rows && out->rows > max_rows) return TooLarge(max_rows);
+      if (one_per_entity) {
+        while (next < skip_to->size() && (*skip_to)[next] <= e) ++next;
+        if (next == skip_to->size()) break;
+        DL_RETURN_IF_ERROR(skip((*skip_to)[next]));
+        continue;
+      }
       it.Next();
     }
     if (skip_to && it.status().code() == Code::kMissingNode) return AskAhead(it.status(), comps.at(0), *skip_to, next);
