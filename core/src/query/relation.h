@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -36,7 +35,7 @@ struct Rel {
   }
   // Appends a row of width() values, moving them out of `row`.
   void AddMoved(Value* row) {
-    data.insert(data.end(), std::make_move_iterator(row), std::make_move_iterator(row + cols.size()));
+    for (size_t i = 0; i < cols.size(); ++i) data.push_back(std::move(row[i]));
     ++rows;
   }
   static Rel Unit() {  // one empty row: the identity of join

@@ -138,12 +138,16 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
   auto col_of = [&](VarId v) {
     return static_cast<size_t>(std::find(vars.begin(), vars.end(), v) - vars.begin());
   };
-  // One world and no aggregate: the collected relation (distinct over the find and
-  // :with variables) already is the answer, one output row per row.
-  const bool direct = worlds.size() == 1 && !aggregate;
+  // :with without aggregates gives a bag: one row per distinct find+with tuple.
+  const bool bag = !aggregate && !q->with.empty();
+  bool has_pull = false;
+  for (const FindElem& f : q->find) has_pull = has_pull || f.kind == FindElem::Kind::kPull;
+  // One world, no aggregate, pull or paging (the common case): the collected relation
+  // (distinct over the find and :with variables) already is the answer, one output row
+  // per row, its values moved to the table.
+  const bool direct = worlds.size() == 1 && !aggregate && !has_pull && q->limit < 0 && q->offset <= 0;
   // Rows over vars + world index.
   std::vector<std::vector<Value>> rows;
-  Rel direct_rel;  // when direct: the one world's relation over vars
   for (size_t w = 0; w < worlds.size(); ++w) {
     Env env;
     env.q = q.get();
@@ -170,8 +174,18 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
     }
     DL_ASSIGN_OR_RETURN(Rel r, Collect(env, ctx, vars));
     if (direct) {
-      direct_rel = std::move(r);
-      continue;
+      std::vector<size_t> cols;
+      for (const FindElem& f : q->find) cols.push_back(col_of(f.var));
+      QueryTable table = NewTable(*q, bag);
+      table.Reserve(r.rows);
+      // A variable found twice (:find ?x ?x) is copied but for its last use.
+      std::vector<bool> last(cols.size());
+      for (size_t j = 0; j < cols.size(); ++j) last[j] = std::find(cols.begin() + j + 1, cols.end(), cols[j]) == cols.end();
+      for (size_t i = 0; i < r.rows; ++i) {
+        Value* row = r.data.data() + i * r.width();
+        for (size_t j = 0; j < cols.size(); ++j) table.AddValue(last[j] ? std::move(row[cols[j]]) : row[cols[j]]);
+      }
+      return table;
     }
     for (size_t i = 0; i < r.rows; ++i) {
       std::vector<Value> row(r.Row(i), r.Row(i) + r.width());
@@ -179,62 +193,32 @@ Result<QueryTable> Execute(std::shared_ptr<const Query> parsed, const std::vecto
       rows.push_back(std::move(row));
     }
   }
-  // :with without aggregates gives a bag: one row per distinct find+with tuple.
-  const bool bag = !aggregate && !q->with.empty();
-  bool has_pull = false;
-  for (const FindElem& f : q->find) has_pull = has_pull || f.kind == FindElem::Kind::kPull;
-  std::vector<size_t> find_cols;
-  for (const FindElem& f : q->find) find_cols.push_back(col_of(f.var));
-  if (direct && !has_pull && q->limit < 0 && q->offset <= 0) {
-    // The common case: every cell a plain value, moved from the relation to the table.
-    QueryTable table = NewTable(*q, bag);
-    table.Reserve(direct_rel.rows);
-    // A variable found twice (:find ?x ?x) is copied but for its last use.
-    std::vector<bool> last(find_cols.size());
-    for (size_t j = 0; j < find_cols.size(); ++j)
-      last[j] = std::find(find_cols.begin() + j + 1, find_cols.end(), find_cols[j]) == find_cols.end();
-    for (size_t i = 0; i < direct_rel.rows; ++i) {
-      Value* row = direct_rel.data.data() + i * direct_rel.width();
-      for (size_t j = 0; j < find_cols.size(); ++j)
-        table.AddValue(last[j] ? std::move(row[find_cols[j]]) : row[find_cols[j]]);
-    }
-    return table;
-  }
-  if (direct) {
-    out.resize(direct_rel.rows);
-    for (size_t i = 0; i < direct_rel.rows; ++i) {
-      out[i].keys.reserve(find_cols.size());
-      for (size_t c : find_cols) out[i].keys.push_back(direct_rel.Row(i)[c]);
-    }
-  }
-  if (!direct) {
-    std::unordered_map<size_t, std::vector<size_t>> index;
-    for (const auto& row : rows) {
-      OutRow key;
-      for (const FindElem& f : q->find)
-        if (f.kind != FindElem::Kind::kAggregate) key.keys.push_back(row[col_of(f.var)]);
-      key.world = static_cast<size_t>(row.back().long_value());
-      size_t h = 0;
-      for (const Value& v : key.keys) h = h * 31 + v.Hash();
-      if (has_pull) h = h * 31 + key.world;
-      OutRow* target = nullptr;
-      if (!bag) {
-        for (size_t i : index[h]) {
-          if (out[i].keys == key.keys && (!has_pull || out[i].world == key.world)) target = &out[i];
-        }
+  std::unordered_map<size_t, std::vector<size_t>> index;
+  for (const auto& row : rows) {
+    OutRow key;
+    for (const FindElem& f : q->find)
+      if (f.kind != FindElem::Kind::kAggregate) key.keys.push_back(row[col_of(f.var)]);
+    key.world = static_cast<size_t>(row.back().long_value());
+    size_t h = 0;
+    for (const Value& v : key.keys) h = h * 31 + v.Hash();
+    if (has_pull) h = h * 31 + key.world;
+    OutRow* target = nullptr;
+    if (!bag) {
+      for (size_t i : index[h]) {
+        if (out[i].keys == key.keys && (!has_pull || out[i].world == key.world)) target = &out[i];
       }
-      if (!target) {
-        index[h].push_back(out.size());
-        out.push_back(std::move(key));
-        target = &out.back();
-      }
-      if (aggregate) {
-        size_t a = 0;
-        target->bags.resize(q->find.size());
-        for (const FindElem& f : q->find) {
-          if (f.kind == FindElem::Kind::kAggregate) target->bags[a].push_back(row[col_of(f.var)]);
-          ++a;
-        }
+    }
+    if (!target) {
+      index[h].push_back(out.size());
+      out.push_back(std::move(key));
+      target = &out.back();
+    }
+    if (aggregate) {
+      size_t a = 0;
+      target->bags.resize(q->find.size());
+      for (const FindElem& f : q->find) {
+        if (f.kind == FindElem::Kind::kAggregate) target->bags[a].push_back(row[col_of(f.var)]);
+        ++a;
       }
     }
   }
