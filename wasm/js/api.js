@@ -640,7 +640,10 @@ class Datalith {
   // and snapshots ([['acme', db1], ['globex', db2]]).
   async q(query, ...inputs) {
     if (typeof query !== 'string') throw new Error('a query is EDN text (a string)');
-    return this.#query(query, inputs, (q, json) => this.#core.raw.q(q, json));
+    const raw = this.#core.raw;
+    // Read at once, in the parse step: the next call into the core may reuse the buffer.
+    const parse = (reply) => (reply.startsWith(NUMBERS_REPLY) ? numberRows(reply, raw.queryNumbers()) : parseReply(reply));
+    return this.#query(query, inputs, (q, json) => raw.qRows(q, json), parse);
   }
 
   // Runs `call(query, inputsJson)` (raw q or queryDeps) with the inputs encoded as the
@@ -682,6 +685,24 @@ class Datalith {
   edn(text) {
     return new EdnText(text);
   }
+}
+
+// A qRows answer of plain numbers: {"ok":{"#numbers":[shape, width, rows]}} as text, the
+// cells row by row in `cells` (a Float64Array view of the core's memory). A relation
+// (shape 0) becomes an array of row arrays, a collection (1) an array of numbers.
+const NUMBERS_REPLY = '{"ok":{"#numbers":';
+function numberRows(reply, cells) {
+  const [shape, width, n] = JSON.parse(reply).ok['#numbers'];
+  if (shape === 1) return Array.from(cells.subarray(0, n));
+  const rows = new Array(n);
+  if (width === 1) {
+    for (let i = 0; i < n; i++) rows[i] = [cells[i]];
+  } else if (width === 2) {
+    for (let i = 0, k = 0; i < n; i++, k += 2) rows[i] = [cells[k], cells[k + 1]];
+  } else {
+    for (let i = 0, k = 0; i < n; i++, k += width) rows[i] = Array.from(cells.subarray(k, k + width));
+  }
+  return rows;
 }
 
 // Holds its argument until here (a query passed `conn.db()` inline: between the retries

@@ -224,4 +224,26 @@ void AppendTable(const QueryTable& t, JsonOut* out) {
   out->put("null");
 }
 
+bool TableNumbers(const QueryTable& t, std::vector<double>* numbers) {
+  if (t.keys != QueryTable::Keys::kNone) return false;
+  if (t.shape != QueryTable::Shape::kRelation && t.shape != QueryTable::Shape::kCollection) return false;
+  numbers->clear();
+  numbers->reserve(t.rows() * t.width());
+  for (size_t c = 0; c < t.width(); ++c)
+    if (t.is_node(c)) return false;
+  for (size_t r = 0; r < t.rows(); ++r) {
+    for (size_t c = 0; c < t.width(); ++c) {
+      const Value& v = t.value(r, c);
+      if (v.type() == ValueType::kLong && v.long_value() <= kMaxSafeInteger && v.long_value() >= -kMaxSafeInteger) {
+        numbers->push_back(static_cast<double>(v.long_value()));
+      } else if (v.type() == ValueType::kDouble && std::isfinite(v.double_value())) {
+        numbers->push_back(v.double_value());
+      } else {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace datalith::wasm

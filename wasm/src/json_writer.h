@@ -59,5 +59,9 @@ void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, JsonOut* out);
 // A query's answer as AppendJson(ToEdn(table)) writes it, without the EDN nodes of its
 // plain values: relations and collections are arrays, :keys rows objects.
 void AppendTable(const QueryTable& t, JsonOut* out);
+// The cells of a relation or collection of plain numbers (longs and refs within ±2^53,
+// finite doubles: what JSON.parse would give as JS numbers), row by row, into
+// `numbers`; false (and `numbers` unspecified) for any other answer.
+bool TableNumbers(const QueryTable& t, std::vector<double>* numbers);
 
 }  // namespace datalith::wasm

@@ -195,6 +195,44 @@ test('find specs, rules, :keys and pull in queries', async () => {
     { 'product/sku': 'A' });
 });
 
+test('q answers of plain numbers skip JSON and equal what the JSON path gives', async () => {
+  const { conn } = await create({ schemaFlexibility: 'read' });
+  await conn.transact([{ 'db/ident': ':n/big', 'db/valueType': ':db.type/long' }]);
+  const rows = Array.from({ length: 300 }, (_, i) => ({
+    'n/i': i, 'n/half': i / 2, 'n/neg': -i * 1e6, 'n/s': `s${i}`, 'n/big': 2n ** 60n + BigInt(i),
+  }));
+  await conn.transact(rows);
+  const db = conn.db();
+  const cases = [
+    ['[:find ?e ?i :where [?e :n/i ?i]]', (r) => r.length === 300 && r.every((x) => x.length === 2)],
+    ['[:find ?i ?h ?n :where [?e :n/i ?i] [?e :n/half ?h] [?e :n/neg ?n]]', (r) => r.some(([i, h, n]) => i === 7 && h === 3.5 && n === -7e6)],
+    ['[:find [?h ...] :where [_ :n/half ?h]]', (r) => r.includes(149.5) && r.length === 300],
+    ['[:find ?i :where [?e :n/i ?i] [(< ?i 3)]]', (r) => JSON.stringify(sorted(r)) === '[[0],[1],[2]]'],
+    ['[:find ?e ?s :where [?e :n/s ?s]]', (r) => r.every(([e, s]) => typeof e === 'number' && typeof s === 'string')],  // mixed: JSON
+    ['[:find ?b :where [_ :n/big ?b]]', (r) => r.every(([b]) => typeof b === 'bigint')],  // beyond 2^53: JSON (#long)
+    ['[:find ?i :where [?e :n/i ?i] [(< ?i 0)]]', (r) => Array.isArray(r) && r.length === 0],
+    ['[:find (count ?e) . :where [?e :n/i]]', (r) => r === 300],
+    ['[:find [?i ?h] :where [?e :n/i 4] [?e :n/i ?i] [?e :n/half ?h]]', (r) => JSON.stringify(r) === '[4,2]'],
+  ];
+  for (const [query, check] of cases) {
+    const got = await d.q(query, db);
+    assert.ok(check(got), `${query}: ${JSON.stringify(got, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)).slice(0, 200)}`);
+  }
+  // The same rows through a subscription (which reads q's JSON text) and through d.q.
+  let stop;
+  const viaJson = await new Promise((resolve) => {
+    stop = d.subscribe('[:find ?e ?i ?h :where [?e :n/i ?i] [?e :n/half ?h]]', [conn], resolve);
+  });
+  stop();
+  const viaNumbers = await d.q('[:find ?e ?i ?h :where [?e :n/i ?i] [?e :n/half ?h]]', conn.db());
+  assert.equal(viaNumbers.length, 300);
+  assert.deepEqual(sorted(viaNumbers), sorted(viaJson));
+  // A query answered from the numbers buffer, then another: the first result is a copy.
+  const a = await d.q('[:find ?i :where [_ :n/i ?i] [(< ?i 2)]]', db);
+  await d.q('[:find ?n :where [_ :n/neg ?n]]', db);
+  assert.deepEqual(sorted(a), [[0], [1]]);
+});
+
 test('values round-trip with the JS conventions', async () => {
   const { conn } = await create({ schemaFlexibility: 'read' });
   const when = new Date(Date.UTC(2024, 1, 29, 12, 30, 0, 250));

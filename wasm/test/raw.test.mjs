@@ -112,6 +112,30 @@ test('memory store: transact, q, pull, datoms, asOf, log', () => {
   m.storeRelease(store);
 });
 
+test('qRows: a relation or collection of plain numbers comes as a Float64Array, anything else as q answers', () => {
+  const conn = ok(m.connCreate(m.storeCreate('memory'), '{"schemaFlexibility": "write", "keepHistory": true}'));
+  ok(m.connTransact(conn, SCHEMA));
+  ok(m.connTransact(conn, people(0, 40)));
+  const inputs = JSON.stringify([{ db: m.connDb(conn) }]);
+  const rel = '[:find ?e ?a :where [?e :person/age ?a] [(< ?a 3)]]';
+  const reply = m.qRows(rel, inputs);
+  assert.match(reply, /^\{"ok":\{"#numbers":\[0,2,3\]\}\}$/);
+  const cells = Array.from(m.queryNumbers());
+  assert.equal(cells.length, 6);
+  const rows = [[cells[0], cells[1]], [cells[2], cells[3]], [cells[4], cells[5]]];
+  assert.deepEqual(rows.sort(), ok(m.q(rel, inputs)).sort());
+  assert.equal(m.qRows('[:find [?a ...] :where [_ :person/age ?a] [(< ?a 2)]]', inputs), '{"ok":{"#numbers":[1,1,2]}}');
+  assert.deepEqual(Array.from(m.queryNumbers()).sort(), [0, 1]);
+  // Strings, a scalar, :keys: the JSON answer of q.
+  for (const query of ['[:find ?n ?a :where [?e :person/name ?n] [?e :person/age ?a] [(< ?a 2)]]',
+    '[:find (count ?e) . :where [?e :person/age]]', '[:find ?a :keys a :where [_ :person/age ?a] [(< ?a 2)]]']) {
+    assert.equal(m.qRows(query, inputs), m.q(query, inputs), query);
+  }
+  // Errors and missing inputs answer as q does.
+  assert.equal(m.qRows('[:find ?x :where [?x]', inputs), m.q('[:find ?x :where [?x]', inputs));
+  m.connRelease(conn);
+});
+
 test('queryDeps: the datoms that can change a result, per source, with q\'s inputs', () => {
   const store = m.storeCreate('memory');
   const conn = ok(m.connCreate(store, ''));
