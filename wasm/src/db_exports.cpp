@@ -188,6 +188,8 @@ std::string RunQuery(const std::string& query_edn, const std::string& inputs_jso
       out.put("]}");
       return out.Take();
     }
+    // The buffer of a large answer is not kept for the life of the module.
+    if (numbers.capacity() > (size_t{1} << 16)) std::vector<double>().swap(numbers);
     AppendTable(table, &out);
     return out.Take();
   });

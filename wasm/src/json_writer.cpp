@@ -236,6 +236,8 @@ bool TableNumbers(const QueryTable& t, std::vector<double>* numbers) {
       const Value& v = t.value(r, c);
       if (v.type() == ValueType::kLong && v.long_value() <= kMaxSafeInteger && v.long_value() >= -kMaxSafeInteger) {
         numbers->push_back(static_cast<double>(v.long_value()));
+      } else if (v.type() == ValueType::kRef && v.ref() <= static_cast<uint64_t>(kMaxSafeInteger)) {
+        numbers->push_back(static_cast<double>(v.ref()));
       } else if (v.type() == ValueType::kDouble && std::isfinite(v.double_value())) {
         numbers->push_back(v.double_value());
       } else {

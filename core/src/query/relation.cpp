@@ -71,8 +71,9 @@ Result<Rel> Join(const Rel& a, const Rel& b, uint64_t max_rows) {
   Rel out;
   out.cols = a.cols;
   for (int j : b_new) out.cols.push_back(b.cols[j]);
-  // Rows are written straight into out.data: a's values, then b's new ones.
-  out.data.reserve(std::max(a.rows, b.rows) * out.cols.size());
+  // Rows are written straight into out.data: a's values, then b's new ones. (Room for as
+  // many rows as the smaller side: a key join's usual size; more grows the vector.)
+  out.data.reserve(std::min(a.rows, b.rows) * out.cols.size());
   auto emit = [&](const Value* ra, const Value* rb) -> bool {
     if (max_rows && out.rows >= max_rows) return false;
     out.data.insert(out.data.end(), ra, ra + a.width());
