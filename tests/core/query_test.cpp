@@ -34,6 +34,16 @@ edn::Node Edn(const char* text) {
   return *n;
 }
 
+// Runs `q` on `in` after checking that its plan (Explain) mentions `plan`.
+edn::Node Planned(const char* q, const std::vector<QueryInput>& in, const char* plan) {
+  auto explained = Explain(q, in);
+  REQUIRE(explained.ok());
+  CHECK_THAT(*explained, Catch::Contains(plan));
+  auto r = Q(q, in);
+  REQUIRE(r.ok());
+  return *r;
+}
+
 TEST_CASE("query: database sources bound through a collection", "[query]") {
   auto orders = [](int completed, int open) {
     auto conn = Connection::Create(MakeMemoryStore());
@@ -125,15 +135,8 @@ TEST_CASE("query: probe, skip-scan or scan by the number of bound keys", "[query
     REQUIRE(ds->size() <= 1);
     return ds->empty() ? Value() : (*ds)[0].v;
   };
-  // The query's plan must contain `plan`; returns its result.
   auto planned = [&](const char* q, const char* entities, const char* plan) {
-    std::vector<QueryInput> in{db, QueryInput::Data(Edn(entities))};
-    auto explained = Explain(q, in);
-    REQUIRE(explained.ok());
-    CHECK_THAT(*explained, Catch::Contains(plan));
-    auto r = Q(q, in);
-    REQUIRE(r.ok());
-    return *r;
+    return Planned(q, {db, QueryInput::Data(Edn(entities))}, plan);
   };
   // A few bound entities and a constant attribute: a skip-scan of its AEVT range.
   edn::Node few = planned("[:find ?e ?a :in $ [?e ...] :where [?e :age ?a]]", "[1005 1006 1007 999999]",
@@ -186,13 +189,7 @@ TEST_CASE("query: a skip-scan reads every datom of an entity, and only one of a 
   for (EntityId e : ids) in += std::to_string(e) + " ";
   in += "]";
   auto run = [&](const Db& db, const char* q) {
-    std::vector<QueryInput> args{QueryInput::Database(db), QueryInput::Data(Edn(in.c_str()))};
-    auto plan = Explain(q, args);
-    REQUIRE(plan.ok());
-    CHECK_THAT(*plan, Catch::Contains("skip-scan of 6 entities"));
-    auto r = Q(q, args);
-    REQUIRE(r.ok());
-    return r->items.size();
+    return Planned(q, {QueryInput::Database(db), QueryInput::Data(Edn(in.c_str()))}, "skip-scan of 6 entities").items.size();
   };
   CHECK(run(conn->db(), "[:find ?e ?t :in $ [?e ...] :where [?e :t/tag ?t]]") == 18);
   CHECK(run(conn->db(), "[:find ?e ?s :in $ [?e ...] :where [?e :t/size ?s]]") == 6);
@@ -214,14 +211,8 @@ TEST_CASE("query: idents and lookup refs bound to entity variables name their en
   REQUIRE((*conn)->Transact(tx + "]").ok());
   QueryInput db = QueryInput::Database((*conn)->db());
   auto names = [&](const char* q, const char* input, const char* plan) {
-    std::vector<QueryInput> in{db, QueryInput::Data(Edn(input))};
-    auto explained = Explain(q, in);
-    REQUIRE(explained.ok());
-    CHECK_THAT(*explained, Catch::Contains(plan));
-    auto r = Q(q, in);
-    REQUIRE(r.ok());
     std::set<std::string> got;
-    for (const auto& row : r->items) got.insert(edn::Write(row));
+    for (const auto& row : Planned(q, {db, QueryInput::Data(Edn(input))}, plan).items) got.insert(edn::Write(row));
     return got;
   };
   using Names = std::set<std::string>;
