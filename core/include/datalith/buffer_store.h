@@ -56,6 +56,7 @@ class BufferStore final : public Store {
   size_t blob_bytes() const { return blob_bytes_; }
 
   Result<std::string> Get(const Address& addr) override;
+  bool MayMissNodes() const override { return true; }
   Status Put(const std::vector<std::pair<Address, std::string>>& blobs) override;
   Status Sync() override { return Status::Ok(); }
   Result<std::optional<std::string>> GetHead(const std::string& name) override;

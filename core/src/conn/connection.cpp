@@ -69,7 +69,16 @@ std::vector<LogEntry> Entries(std::vector<internal::LoggedTx> txs, EntityId star
   return out;
 }
 
-// Encodes and hashes every node of the state's eight trees not yet persisted.
+// `s` with its live indices folded into its trees (`s` itself if it has none).
+Result<std::shared_ptr<const DbState>> Folded(std::shared_ptr<const DbState> s) {
+  if (!internal::HasLive(*s)) return s;
+  auto folded = std::make_shared<DbState>(*s);
+  DL_RETURN_IF_ERROR(internal::FoldLive(folded.get()));
+  return std::shared_ptr<const DbState>(std::move(folded));
+}
+
+// Encodes and hashes every node of the state's eight trees not yet persisted (the
+// state must have no live indices: see Folded).
 void PersistTrees(const DbState& s, std::vector<std::pair<Address, std::string>>* blobs,
                   std::vector<index::NodePtr>* fresh) {
   for (const auto* trees : {s.current, s.history}) {
@@ -145,6 +154,7 @@ Status Connection::Impl::FlushLocked() {
   if (pending_tx == 0) return Status::Ok();
   std::vector<std::pair<Address, std::string>> blobs;
   std::vector<index::NodePtr> fresh;
+  DL_ASSIGN_OR_RETURN(state, Folded(state));
   PersistTrees(*state, &blobs, &fresh);
   std::vector<Address> log;
   for (std::string& segment : internal::PackLogSegments(pending_log)) {
@@ -283,6 +293,7 @@ Result<TxReport> Connection::Transact(const edn::Node& tx_data, const TxOptions&
     }
   }
   DL_ASSIGN_OR_RETURN(internal::TxOutput out, internal::Transact(before, tx_data, NowMillis(), client));
+  if (impl_->store->MayMissNodes()) DL_RETURN_IF_ERROR(internal::FoldLive(out.after.get()));
   TxReport report;
   report.db_before = Db(before);
   report.db_after = Db(out.after);
@@ -376,7 +387,7 @@ Result<std::vector<CommitInfo>> Connection::Log(size_t limit) const {
     info.first_tx = c->first_tx;
     info.last_tx = c->state->max_tx;
     info.instant = c->state->last_instant;
-    info.datoms = c->state->current[0].count;
+    info.datoms = internal::TreeCount(*c->state, false, 0);
     out.push_back(info);
     addr = c->parent;
   }
@@ -524,6 +535,7 @@ Result<std::vector<LogEntry>> Connection::ApplyLog(
     }
     // The commit's address needs its roots': persist (hash) what this commit built.
     std::vector<std::pair<Address, std::string>> blobs;
+    DL_ASSIGN_OR_RETURN(state, Folded(state));
     PersistTrees(*state, &blobs, &fresh);
     for (auto& [addr, blob] : blobs) built.emplace(addr, std::move(blob));
     canonical = internal::EncodeCommit(*state, parent, first_tx, commit_log);

@@ -29,20 +29,69 @@ bool ParseIndexName(const std::string& name, IndexType* out) {
 
 namespace internal {
 
+uint64_t TreeCount(const DbState& s, bool history, int index) {
+  const index::Child& root = history ? s.history[index] : s.current[index];
+  const auto& live = history ? s.history_live[index] : s.current_live[index];
+  return live ? static_cast<uint64_t>(static_cast<int64_t>(root.count) + live->delta()) : root.count;
+}
+
+Result<uint64_t> TreeCountRange(const DbState& s, int index, std::string_view lo, std::string_view hi) {
+  DL_ASSIGN_OR_RETURN(uint64_t n, index::CountRange(*s.src, s.current[index], lo, hi));
+  const auto& live = s.current_live[index];
+  return live ? static_cast<uint64_t>(static_cast<int64_t>(n) + live->DeltaIn(lo, hi)) : n;
+}
+
+Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin,
+                const index::KeyEdit* end) {
+  index::Child& root = history ? s->history[index] : s->current[index];
+  std::shared_ptr<const index::Live>& live = history ? s->history_live[index] : s->current_live[index];
+  if (!live && static_cast<size_t>(end - begin) >= index::Live::kFoldAt) {
+    DL_ASSIGN_OR_RETURN(root, index::Apply(*s->src, root, begin, end));
+    return Status::Ok();
+  }
+  live = index::Live::Append(live.get(), begin, end);
+  if (live->size() < index::Live::kFoldAt) return Status::Ok();
+  DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
+  live.reset();
+  return Status::Ok();
+}
+
+Status FoldLive(DbState* s) {
+  for (int i = 0; i < kIndexCount; ++i) {
+    for (bool history : {false, true}) {
+      std::shared_ptr<const index::Live>& live = history ? s->history_live[i] : s->current_live[i];
+      if (!live) continue;
+      index::Child& root = history ? s->history[i] : s->current[i];
+      DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
+      live.reset();
+    }
+  }
+  return Status::Ok();
+}
+
+bool HasLive(const DbState& s) {
+  for (int i = 0; i < kIndexCount; ++i) {
+    if (s.current_live[i] || s.history_live[i]) return true;
+  }
+  return false;
+}
+
 DatomCursor::DatomCursor(std::shared_ptr<const DbState> state, IndexType index, std::string lo,
                          std::string hi, View view)
     : state_(std::move(state)),
       index_(index),
       hi_(std::move(hi)),
       view_(view),
-      cur_(state_->src.get(), state_->current[static_cast<int>(index)]),
-      hist_(state_->src.get(), state_->history[static_cast<int>(index)]),
+      cur_(state_->src.get(), state_->current[static_cast<int>(index)],
+           state_->current_live[static_cast<int>(index)]),
+      hist_(state_->src.get(), state_->history[static_cast<int>(index)],
+            state_->history_live[static_cast<int>(index)]),
       use_history_(view.history || view.as_of.has_value()) {
   if (SeekTrees(lo, false)) Advance();
 }
 
 bool DatomCursor::SeekTrees(std::string_view target, bool forward) {
-  for (index::Iterator* it : {&cur_, &hist_}) {
+  for (index::LiveIterator* it : {&cur_, &hist_}) {
     if (it == &hist_ && !use_history_) break;
     if (forward) {
       it->SeekForward(target);
@@ -83,7 +132,7 @@ bool DatomCursor::Peek(std::string_view* key, bool* from_history) {
 }
 
 void DatomCursor::Step(bool from_history) {
-  index::Iterator& it = from_history ? hist_ : cur_;
+  index::LiveIterator& it = from_history ? hist_ : cur_;
   it.Next();
   if (!it.status().ok()) Fail(it.status());
 }
@@ -366,10 +415,9 @@ Result<std::vector<Datom>> Db::IndexRange(const std::string& attr, const std::op
 
 Result<uint64_t> Db::Count(IndexType index, const std::vector<Value>& components) const {
   if (!state_) return Status::Invalid("database is not open");
-  const index::Child& root = state_->current[static_cast<int>(index)];
-  if (components.empty()) return root.count;
+  if (components.empty()) return internal::TreeCount(*state_, false, static_cast<int>(index));
   DL_ASSIGN_OR_RETURN(std::string prefix, KeyPrefix(index, components));
-  return index::CountRange(*state_->src, root, prefix, internal::PrefixEnd(prefix));
+  return internal::TreeCountRange(*state_, static_cast<int>(index), prefix, internal::PrefixEnd(prefix));
 }
 
 Result<uint64_t> Db::CountRange(IndexType index, const std::vector<Value>& from,
@@ -379,7 +427,7 @@ Result<uint64_t> Db::CountRange(IndexType index, const std::vector<Value>& from,
   DL_ASSIGN_OR_RETURN(std::string hi, KeyPrefix(index, through));
   hi = internal::PrefixEnd(hi);
   if (!hi.empty() && hi <= lo) return 0;
-  return index::CountRange(*state_->src, state_->current[static_cast<int>(index)], lo, hi);
+  return internal::TreeCountRange(*state_, static_cast<int>(index), lo, hi);
 }
 
 std::string Db::DatomString(const Datom& d) const {
@@ -393,8 +441,8 @@ std::string Db::DatomString(const Datom& d) const {
 Result<DbStats> Db::Stats() const {
   DbStats s;
   for (int i = 0; i < kIndexCount; ++i) {
-    s.datoms[i] = state_->current[i].count;
-    s.history_datoms[i] = state_->history[i].count;
+    s.datoms[i] = internal::TreeCount(*state_, false, i);
+    s.history_datoms[i] = internal::TreeCount(*state_, true, i);
   }
   s.max_eid = state_->max_eid;
   s.max_tx = state_->max_tx;

@@ -7,6 +7,7 @@
 #include "datalith/db.h"
 #include "db/keys.h"
 #include "index/btree.h"
+#include "index/live.h"
 
 namespace datalith::internal {
 
@@ -14,6 +15,10 @@ struct DbState {
   std::shared_ptr<index::NodeSource> src;
   index::Child current[kIndexCount];
   index::Child history[kIndexCount];
+  // Each tree's live index (index/live.h; null when empty): edits of recent
+  // transactions not yet applied to the tree. Folded before the trees are persisted.
+  std::shared_ptr<const index::Live> current_live[kIndexCount];
+  std::shared_ptr<const index::Live> history_live[kIndexCount];
   std::shared_ptr<const Schema> schema;
   EntityId max_eid = kFirstUserEid - 1;
   EntityId max_tx = kTx0;
@@ -21,6 +26,19 @@ struct DbState {
   bool keep_history = true;
   Address commit;  // the persisted commit equal to this state; zero while pending
 };
+
+// Entries of a tree with its live index.
+uint64_t TreeCount(const DbState& s, bool history, int index);
+// Entries of a tree in [lo, hi) (an empty hi: no bound), with its live index.
+Result<uint64_t> TreeCountRange(const DbState& s, int index, std::string_view lo, std::string_view hi);
+// Adds a transaction's edits of one tree (sorted, unique keys, each changing the tree):
+// to its live index, which is folded into the tree once it holds Live::kFoldAt entries;
+// a large batch on a tree without live entries is applied to the tree directly.
+Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin,
+                const index::KeyEdit* end);
+// Folds every live index into its tree (before the trees are persisted or read raw).
+Status FoldLive(DbState* s);
+bool HasLive(const DbState& s);
 
 // Walks one index of a state in [lo, hi) through the time view of a Db.
 class DatomCursor {
@@ -53,8 +71,8 @@ class DatomCursor {
   IndexType index_;
   std::string hi_;
   View view_;
-  index::Iterator cur_;
-  index::Iterator hist_;
+  index::LiveIterator cur_;
+  index::LiveIterator hist_;
   bool use_history_;
   bool valid_ = false;
   Datom datom_;

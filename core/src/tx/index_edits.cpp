@@ -263,9 +263,8 @@ Result<TxOutput> Transactor::Finish() {
       auto by_key = [](const index::KeyEdit& x, const index::KeyEdit& y) { return x.key < y.key; };
       if (!std::is_sorted(edits->begin(), edits->end(), by_key))
         std::sort(edits->begin(), edits->end(), by_key);
-      index::Child& root = edits == &cur ? after->current[ix] : after->history[ix];
-      DL_ASSIGN_OR_RETURN(root, index::Apply(*after->src, root, edits->data(),
-                                             edits->data() + edits->size()));
+      DL_RETURN_IF_ERROR(AddEdits(after.get(), edits == &hist, ix, edits->data(),
+                                  edits->data() + edits->size()));
     }
   }
   // The log record (db/tx_log.h), then the report's datoms, both in EAVT order (which
@@ -285,7 +284,8 @@ Result<TxOutput> Transactor::Finish() {
     }
   }
   // Attributes whose AVET membership changed (:db/index, :db/unique): move their
-  // current and history datoms in or out of AVET.
+  // current and history datoms in or out of AVET (reading and writing the trees).
+  if (!reindex_.empty()) DL_RETURN_IF_ERROR(FoldLive(after.get()));
   for (EntityId attr : reindex_) {
     bool on = schema_->Attr(attr)->in_avet();
     std::string lo;

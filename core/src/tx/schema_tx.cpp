@@ -47,7 +47,7 @@ Status Transactor::ApplySchema() {
                     props.count(sys::kTupleAttrs);
     if (!declares) {
       if (old) {
-        if (before_->current[0].count > 0) {
+        if (TreeCount(*before_, false, 0) > 0) {
           std::string ap;
           PutFixed64BE(&ap, e);
           if (!Scan(IndexType::kAevt, ap).empty() && schema_->flexibility() == SchemaFlexibility::kWrite)

@@ -1,0 +1,220 @@
+#include "index/live.h"
+
+#include <algorithm>
+
+namespace datalith::index {
+size_t LiveRun::LowerBound(std::string_view k, size_t lo) const {
+  size_t hi = size();
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (key(mid) < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+void LiveRun::Reserve(size_t n, size_t bytes) {
+  bytes_.reserve(bytes);
+  ends_.reserve(n);
+  present_.reserve(n);
+  sums_.reserve(n);
+}
+
+void LiveRun::Add(std::string_view key, bool present, int64_t delta) {
+  bytes_.append(key);
+  ends_.push_back(static_cast<uint32_t>(bytes_.size()));
+  present_.push_back(present ? 1 : 0);
+  sums_.push_back(DeltaBefore(sums_.size()) + delta);
+}
+
+namespace {
+
+// `older` and `newer` as one run: a key in both takes newer's state and both changes.
+std::shared_ptr<const LiveRun> Merge(const LiveRun& older, const LiveRun& newer) {
+  auto out = std::make_shared<LiveRun>();
+  size_t bytes_old = older.size() ? older.key(older.size() - 1).end() - older.key(0).begin() : 0;
+  size_t bytes_new = newer.size() ? newer.key(newer.size() - 1).end() - newer.key(0).begin() : 0;
+  out->Reserve(older.size() + newer.size(), bytes_old + bytes_new);
+  auto delta = [](const LiveRun& r, size_t i) { return r.DeltaBefore(i + 1) - r.DeltaBefore(i); };
+  size_t i = 0, j = 0;
+  while (i < older.size() || j < newer.size()) {
+    int c = i == older.size() ? 1 : j == newer.size() ? -1 : older.key(i).compare(newer.key(j));
+    if (c < 0) {
+      out->Add(older.key(i), older.present(i), delta(older, i));
+      ++i;
+    } else if (c > 0) {
+      out->Add(newer.key(j), newer.present(j), delta(newer, j));
+      ++j;
+    } else {
+      out->Add(newer.key(j), newer.present(j), delta(older, i) + delta(newer, j));
+      ++i;
+      ++j;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<const Live> Live::Append(const Live* old, const KeyEdit* begin, const KeyEdit* end) {
+  auto out = std::make_shared<Live>();
+  if (old) {
+    out->runs_ = old->runs_;
+    out->delta_ = old->delta_;
+  }
+  auto run = std::make_shared<LiveRun>();
+  size_t bytes = 0;
+  for (const KeyEdit* e = begin; e != end; ++e) bytes += e->key.size();
+  run->Reserve(static_cast<size_t>(end - begin), bytes);
+  for (const KeyEdit* e = begin; e != end; ++e) run->Add(e->key, e->insert, e->insert ? 1 : -1);
+  out->delta_ += run->DeltaBefore(run->size());
+  out->runs_.push_back(std::move(run));
+  auto& runs = out->runs_;
+  while (runs.size() >= 2 && runs[runs.size() - 2]->size() <= 2 * runs.back()->size()) {
+    std::shared_ptr<const LiveRun> merged = Merge(*runs[runs.size() - 2], *runs.back());
+    runs.pop_back();
+    runs.back() = std::move(merged);
+  }
+  for (const auto& r : runs) out->size_ += r->size();
+  return out;
+}
+
+int64_t Live::DeltaIn(std::string_view lo, std::string_view hi) const {
+  int64_t sum = 0;
+  for (const auto& r : runs_) {
+    size_t b = r->LowerBound(lo);
+    size_t e = hi.empty() ? r->size() : r->LowerBound(hi, b);
+    sum += r->DeltaBefore(e) - r->DeltaBefore(b);
+  }
+  return sum;
+}
+
+std::vector<KeyEdit> Live::Edits() const {
+  std::vector<KeyEdit> out;
+  if (runs_.size() == 1) {
+    const LiveRun& r = *runs_[0];
+    out.reserve(r.size());
+    for (size_t i = 0; i < r.size(); ++i) out.push_back({r.key(i), r.present(i)});
+    return out;
+  }
+  out.reserve(size_);
+  std::vector<size_t> pos(runs_.size(), 0);
+  while (true) {
+    // The smallest key over the runs; the newest run holding it decides its state.
+    bool any = false, present = false;
+    std::string_view best;
+    for (size_t r = 0; r < runs_.size(); ++r) {
+      if (pos[r] == runs_[r]->size()) continue;
+      std::string_view k = runs_[r]->key(pos[r]);
+      if (!any || k < best) {
+        best = k;
+        any = true;
+        present = runs_[r]->present(pos[r]);
+      } else if (k == best) {
+        present = runs_[r]->present(pos[r]);
+      }
+    }
+    if (!any) return out;
+    out.push_back({best, present});
+    for (size_t r = 0; r < runs_.size(); ++r) {
+      if (pos[r] < runs_[r]->size() && runs_[r]->key(pos[r]) == best) ++pos[r];
+    }
+  }
+}
+
+Result<Child> Fold(NodeSource& src, const Child& root, const Live& live) {
+  std::vector<KeyEdit> edits = live.Edits();
+  return Apply(src, root, edits.data(), edits.data() + edits.size());
+}
+
+LiveIterator::LiveIterator(NodeSource* src, Child root, std::shared_ptr<const Live> live)
+    : tree_(src, std::move(root)) {
+  if (live && live->size() > 0) {
+    live_ = std::move(live);
+    pos_.assign(live_->runs().size(), 0);
+  }
+}
+
+void LiveIterator::Seek(std::string_view target) {
+  tree_.Seek(target);
+  if (!live_) return;
+  const auto& runs = live_->runs();
+  for (size_t r = 0; r < runs.size(); ++r) pos_[r] = runs[r]->LowerBound(target);
+  SettleRuns();
+  Settle();
+}
+
+void LiveIterator::SeekForward(std::string_view target) {
+  if (!live_) {
+    tree_.SeekForward(target);
+    return;
+  }
+  if (!valid_ || key() >= target) return;
+  tree_.SeekForward(target);
+  const auto& runs = live_->runs();
+  for (size_t r = 0; r < runs.size(); ++r) pos_[r] = runs[r]->LowerBound(target, pos_[r]);
+  SettleRuns();
+  Settle();
+}
+
+void LiveIterator::Next() {
+  if (!live_) {
+    tree_.Next();
+    return;
+  }
+  if (!valid_) return;
+  if (from_tree_) tree_.Next();
+  if (from_live_) {
+    const auto& runs = live_->runs();
+    for (size_t r = 0; r < runs.size(); ++r) {
+      if (pos_[r] < runs[r]->size() && runs[r]->key(pos_[r]) == live_key_) ++pos_[r];
+    }
+    SettleRuns();
+  }
+  Settle();
+}
+
+void LiveIterator::SettleRuns() {
+  runs_valid_ = false;
+  const auto& runs = live_->runs();
+  for (size_t r = 0; r < runs.size(); ++r) {
+    if (pos_[r] == runs[r]->size()) continue;
+    std::string_view k = runs[r]->key(pos_[r]);
+    int c = runs_valid_ ? k.compare(live_key_) : -1;
+    if (c <= 0) {  // a newer run holding the same key decides its state
+      live_key_ = k;
+      live_present_ = runs[r]->present(pos_[r]);
+      runs_valid_ = true;
+    }
+  }
+}
+
+void LiveIterator::Settle() {
+  valid_ = false;
+  const auto& runs = live_->runs();
+  while (tree_.status().ok()) {
+    bool tree_valid = tree_.Valid();
+    int c = !runs_valid_ ? 1 : tree_valid ? live_key_.compare(tree_.key()) : -1;
+    if (c > 0) {  // the tree's key comes first (or the runs are done)
+      if (!tree_valid) return;
+      from_tree_ = true;
+      from_live_ = false;
+      valid_ = true;
+      return;
+    }
+    if (live_present_) {
+      from_live_ = true;
+      from_tree_ = c == 0;
+      valid_ = true;
+      return;
+    }
+    // Removed by the live index: skip it in the tree and the runs.
+    if (c == 0) tree_.Next();
+    for (size_t r = 0; r < runs.size(); ++r) {
+      if (pos_[r] < runs[r]->size() && runs[r]->key(pos_[r]) == live_key_) ++pos_[r];
+    }
+    SettleRuns();
+  }
+}
+
+}  // namespace datalith::index

@@ -1,0 +1,107 @@
+// The live index of a tree: key edits made since the tree was last rebuilt, kept in a
+// few sorted in-memory runs instead of being applied to the tree one transaction at a
+// time (docs/design.md, "The live index"). A tree's value is its root with its live
+// index merged over it; `Fold` applies the live edits to the root in one batch.
+//
+// Runs and live indices are immutable once built: appending makes a new `Live` that
+// shares the older runs, so every snapshot keeps the runs it was made with and readers
+// on other threads never see a run change.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "index/btree.h"
+
+namespace datalith::index {
+
+// Sorted, unique keys, each with its state after the run's edits (present or removed)
+// and the change in the tree's entry count those edits made.
+class LiveRun {
+ public:
+  size_t size() const { return ends_.size(); }
+  std::string_view key(size_t i) const {
+    uint32_t b = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(bytes_.data() + b, ends_[i] - b);
+  }
+  bool present(size_t i) const { return present_[i] != 0; }
+  // Index of the first key >= k among [lo, size()).
+  size_t LowerBound(std::string_view k, size_t lo = 0) const;
+  // The entry-count change of entries [0, i).
+  int64_t DeltaBefore(size_t i) const { return i == 0 ? 0 : sums_[i - 1]; }
+
+  // Building (keys in ascending order), before the run is shared.
+  void Reserve(size_t n, size_t bytes);
+  void Add(std::string_view key, bool present, int64_t delta);
+
+ private:
+  std::string bytes_;
+  std::vector<uint32_t> ends_;
+  std::vector<uint8_t> present_;
+  std::vector<int64_t> sums_;  // running sum of the entries' count changes
+};
+
+class Live {
+ public:
+  // Fold a live index into its tree once it holds this many entries.
+  static constexpr size_t kFoldAt = 4096;
+
+  // `old` (may be null) with `edits` (sorted, unique keys) as its newest run. Each edit
+  // must change the tree as merged with `old`: an insert of an absent key or the
+  // removal of a present one (what the transactor makes), so that counts stay exact.
+  // Runs are merged so that each is more than twice the size of the next newer one:
+  // a live index of n entries has at most log2(n) + 1 runs.
+  static std::shared_ptr<const Live> Append(const Live* old, const KeyEdit* begin,
+                                            const KeyEdit* end);
+
+  size_t size() const { return size_; }  // entries over all runs
+  int64_t delta() const { return delta_; }  // the change in the tree's entry count
+  // The change in the number of keys k with lo <= k < hi (an empty hi: no bound).
+  int64_t DeltaIn(std::string_view lo, std::string_view hi) const;
+  const std::vector<std::shared_ptr<const LiveRun>>& runs() const { return runs_; }
+  // Every key's newest edit, in key order (views of the runs' bytes).
+  std::vector<KeyEdit> Edits() const;
+
+ private:
+  std::vector<std::shared_ptr<const LiveRun>> runs_;  // oldest (largest) first
+  size_t size_ = 0;
+  int64_t delta_ = 0;
+};
+
+// `root` with every edit of `live` applied as one batch.
+Result<Child> Fold(NodeSource& src, const Child& root, const Live& live);
+
+// Iterates a tree merged with its live index (null: the tree alone): the interface of
+// `Iterator`. A key the live index removed is skipped; one it holds is read from it.
+class LiveIterator {
+ public:
+  LiveIterator(NodeSource* src, Child root, std::shared_ptr<const Live> live);
+
+  void Seek(std::string_view target);
+  // Moves forward to the first key >= `target`, never back (see Iterator).
+  void SeekForward(std::string_view target);
+  bool Valid() const { return live_ ? valid_ : tree_.Valid(); }
+  void Next();
+  std::string_view key() const { return !live_ || !from_live_ ? tree_.key() : live_key_; }
+  const Status& status() const { return tree_.status(); }
+
+ private:
+  // Positions the runs' cursor on its smallest key (newest run deciding its state).
+  void SettleRuns();
+  // Positions on the next key present in the merged view.
+  void Settle();
+
+  Iterator tree_;
+  std::shared_ptr<const Live> live_;
+  std::vector<size_t> pos_;  // per run
+  bool runs_valid_ = false;
+  std::string_view live_key_;
+  bool live_present_ = false;
+  bool valid_ = false;
+  bool from_live_ = false;  // the current key is the runs'
+  bool from_tree_ = false;  // the current key is (also) the tree's
+};
+
+}  // namespace datalith::index
