@@ -278,7 +278,7 @@ Result<TxReport> Connection::Transact(const edn::Node& tx_data, const TxOptions&
   const std::string client = options.client_id.value_or("");
   if (options.client_id) DL_RETURN_IF_ERROR(CheckClientId(client));
   std::lock_guard<std::mutex> lock(impl_->mu);
-  auto before = impl_->state;
+  auto before = internal::Settled(impl_->state);
   if (options.client_id) {
     // Looked up in the state with the pending transactions: a second copy in the same
     // group commit is a duplicate too. The lock keeps the check and the apply together.

@@ -49,9 +49,12 @@ Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin
     DL_ASSIGN_OR_RETURN(root, index::Apply(*s->src, root, begin, end));
     return Status::Ok();
   }
+  size_t had = live ? live->size() : 0;
   live = index::Live::Append(live.get(), begin, end);
+  s->live_entries += live->size() - had;
   if (live->size() < index::Live::kFoldAt) return Status::Ok();
   DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
+  s->live_entries -= live->size();
   live.reset();
   return Status::Ok();
 }
@@ -63,10 +66,28 @@ Status FoldLive(DbState* s) {
       if (!live) continue;
       index::Child& root = history ? s->history[i] : s->current[i];
       DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
+      s->live_entries -= live->size();
       live.reset();
     }
   }
   return Status::Ok();
+}
+
+std::shared_ptr<const DbState> Readable(const std::shared_ptr<const DbState>& s) {
+  if (s->live_entries < kReadFoldAt) return s;
+  std::lock_guard<std::mutex> lock(s->folded.mu);
+  if (!s->folded.state) {
+    auto twin = std::make_shared<DbState>(*s);
+    if (!FoldLive(twin.get()).ok()) return s;  // then read through the live runs
+    s->folded.state = std::move(twin);
+  }
+  return s->folded.state;
+}
+
+std::shared_ptr<const DbState> Settled(const std::shared_ptr<const DbState>& s) {
+  if (s->live_entries < kReadFoldAt) return s;
+  std::lock_guard<std::mutex> lock(s->folded.mu);
+  return s->folded.state ? s->folded.state : s;
 }
 
 bool HasLive(const DbState& s) {
@@ -77,8 +98,8 @@ bool HasLive(const DbState& s) {
 }
 
 DatomCursor::DatomCursor(std::shared_ptr<const DbState> state, IndexType index, std::string lo,
-                         std::string hi, View view)
-    : state_(std::move(state)),
+                         std::string hi, View view, bool fold)
+    : state_(fold ? Readable(state) : std::move(state)),
       index_(index),
       hi_(std::move(hi)),
       view_(view),

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "datalith/db.h"
@@ -19,6 +20,17 @@ struct DbState {
   // transactions not yet applied to the tree. Folded before the trees are persisted.
   std::shared_ptr<const index::Live> current_live[kIndexCount];
   std::shared_ptr<const index::Live> history_live[kIndexCount];
+  size_t live_entries = 0;  // over all of them
+  // The same state with its live indices folded, made by the first read that wants it
+  // (Readable). A copy of the state starts without one.
+  struct FoldedTwin {
+    FoldedTwin() = default;
+    FoldedTwin(const FoldedTwin&) {}
+    FoldedTwin& operator=(const FoldedTwin&) { return *this; }
+    std::mutex mu;
+    std::shared_ptr<const DbState> state;  // guarded by mu
+  };
+  mutable FoldedTwin folded;
   std::shared_ptr<const Schema> schema;
   EntityId max_eid = kFirstUserEid - 1;
   EntityId max_tx = kTx0;
@@ -39,6 +51,13 @@ Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin
 // Folds every live index into its tree (before the trees are persisted or read raw).
 Status FoldLive(DbState* s);
 bool HasLive(const DbState& s);
+// Reads (queries, pull, datoms) of a state with at least this many live entries go to
+// its folded twin: merging many runs into every seek would cost more than folding once.
+constexpr size_t kReadFoldAt = 256;
+// The state a read should walk: `s`, or its folded twin (made now if need be).
+std::shared_ptr<const DbState> Readable(const std::shared_ptr<const DbState>& s);
+// `s`'s folded twin if a read made one (a writer builds on it), else `s`.
+std::shared_ptr<const DbState> Settled(const std::shared_ptr<const DbState>& s);
 
 // Walks one index of a state in [lo, hi) through the time view of a Db.
 class DatomCursor {
@@ -48,8 +67,10 @@ class DatomCursor {
     std::optional<EntityId> since;
     bool history = false;
   };
+  // `fold`: read `Readable(state)` (the transactor's lookups read the live runs as they
+  // are instead).
   DatomCursor(std::shared_ptr<const DbState> state, IndexType index, std::string lo,
-              std::string hi, View view);
+              std::string hi, View view, bool fold = true);
 
   bool Valid() const { return valid_; }
   void Next() { Advance(); }

@@ -14,17 +14,8 @@ size_t LiveRun::LowerBound(std::string_view k, size_t lo) const {
 }
 
 void LiveRun::Reserve(size_t n, size_t bytes) {
-  bytes_.reserve(bytes);
-  ends_.reserve(n);
-  present_.reserve(n);
-  sums_.reserve(n);
-}
-
-void LiveRun::Add(std::string_view key, bool present, int64_t delta) {
-  bytes_.append(key);
-  ends_.push_back(static_cast<uint32_t>(bytes_.size()));
-  present_.push_back(present ? 1 : 0);
-  sums_.push_back(DeltaBefore(sums_.size()) + delta);
+  bytes_.resize(used_ + bytes);
+  entries_.reserve(entries_.size() + n);
 }
 
 namespace {

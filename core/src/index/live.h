@@ -8,6 +8,7 @@
 // on other threads never see a run change.
 #pragma once
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,26 +22,35 @@ namespace datalith::index {
 // and the change in the tree's entry count those edits made.
 class LiveRun {
  public:
-  size_t size() const { return ends_.size(); }
+  size_t size() const { return entries_.size(); }
   std::string_view key(size_t i) const {
-    uint32_t b = i == 0 ? 0 : ends_[i - 1];
-    return std::string_view(bytes_.data() + b, ends_[i] - b);
+    uint32_t b = i == 0 ? 0 : entries_[i - 1].end;
+    return std::string_view(bytes_.data() + b, entries_[i].end - b);
   }
-  bool present(size_t i) const { return present_[i] != 0; }
+  bool present(size_t i) const { return entries_[i].present; }
   // Index of the first key >= k among [lo, size()).
   size_t LowerBound(std::string_view k, size_t lo = 0) const;
   // The entry-count change of entries [0, i).
-  int64_t DeltaBefore(size_t i) const { return i == 0 ? 0 : sums_[i - 1]; }
+  int64_t DeltaBefore(size_t i) const { return i == 0 ? 0 : entries_[i - 1].sum; }
 
-  // Building (keys in ascending order), before the run is shared.
+  // Building, before the run is shared: room for n keys of `bytes` in all, then the
+  // keys in ascending order, each with its state and count change.
   void Reserve(size_t n, size_t bytes);
-  void Add(std::string_view key, bool present, int64_t delta);
+  void Add(std::string_view key, bool present, int64_t delta) {
+    std::memcpy(bytes_.data() + used_, key.data(), key.size());
+    used_ += key.size();
+    entries_.push_back(Entry{used_, static_cast<int32_t>(DeltaBefore(entries_.size()) + delta), present});
+  }
 
  private:
-  std::string bytes_;
-  std::vector<uint32_t> ends_;
-  std::vector<uint8_t> present_;
-  std::vector<int64_t> sums_;  // running sum of the entries' count changes
+  struct Entry {
+    uint32_t end;  // of the key's bytes
+    int32_t sum;   // the count change of the entries up to this one
+    bool present;
+  };
+  std::string bytes_;  // sized by Reserve; the keys fill [0, used_)
+  uint32_t used_ = 0;
+  std::vector<Entry> entries_;
 };
 
 class Live {

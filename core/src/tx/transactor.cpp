@@ -508,7 +508,7 @@ Status Transactor::RunOps(std::vector<Op*>& ops) {
 // ---------------------------------------------------------------- datom logic
 
 std::vector<Datom> Transactor::Scan(IndexType index, const std::string& prefix) {
-  DatomCursor c(before_, index, prefix, PrefixEnd(prefix), DatomCursor::View{});
+  DatomCursor c(before_, index, prefix, PrefixEnd(prefix), DatomCursor::View{}, /*fold=*/false);
   std::vector<Datom> out;
   for (; c.Valid(); c.Next()) out.push_back(c.datom());
   scan_status_ = c.status().ok() ? scan_status_ : c.status();
