@@ -45,7 +45,13 @@ Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin
                 const index::KeyEdit* end) {
   index::Child& root = history ? s->history[index] : s->current[index];
   std::shared_ptr<const index::Live>& live = history ? s->history_live[index] : s->current_live[index];
-  if (!live && static_cast<size_t>(end - begin) >= index::Live::kFoldAt) {
+  if (static_cast<size_t>(end - begin) >= index::Live::kFoldAt) {
+    // A large batch (a bulk load) goes to the tree directly, after what is live.
+    if (live) {
+      DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
+      s->live_entries -= live->size();
+      live.reset();
+    }
     DL_ASSIGN_OR_RETURN(root, index::Apply(*s->src, root, begin, end));
     return Status::Ok();
   }
