@@ -287,7 +287,7 @@ TEST_CASE("pull many: one result per entity, in order", "[pull]") {
   // from one named attribute to the next, in one pull and across ascending entities.
   std::vector<Value> people{f.Id("ivan"), f.Id("petr"), f.Id("olga")};
   for (const char* pattern : {"[:person/name :person/tag]", "[:person/age :person/father]",
-                              "[:person/tag :person/name :person/friend]"}) {
+                              "[:person/tag :person/name :person/friend]", "[*]", "[* :person/name]"}) {
     auto all = PullMany(f.db(), pattern, people);
     REQUIRE(all.ok());
     for (size_t i = 0; i < people.size(); ++i) {

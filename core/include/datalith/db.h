@@ -57,9 +57,10 @@ class DatomIterator {
   // For skip-scans over ascending keys: a target near the current position costs a
   // binary search in one leaf. Errors are those of DatomsIter, or storage errors.
   Status SkipTo(const std::vector<Value>& components);
-  // SkipTo({a, e}) for an AEVT iterator, without encoding components: a skip-scan's
-  // inner loop. InvalidArgument on another index.
-  Status SkipToEntity(EntityId a, EntityId e);
+  // SkipTo({first, second}) of an index whose keys start with two ids (EAVT: e a;
+  // AEVT: a e; VAET: v a), without encoding components: the inner loop of skip-scans
+  // and pulls. InvalidArgument on AVET.
+  Status SkipToIds(EntityId first, EntityId second);
 
  private:
   friend class Db;

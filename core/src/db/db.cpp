@@ -232,11 +232,11 @@ Status DatomIterator::SkipTo(const std::vector<Value>& components) {
   cursor_->SkipTo(target);
   return cursor_->status();
 }
-Status DatomIterator::SkipToEntity(EntityId a, EntityId e) {
-  if (index_ != IndexType::kAevt) return Status::Invalid("SkipToEntity needs an aevt iterator");
+Status DatomIterator::SkipToIds(EntityId first, EntityId second) {
+  if (index_ == IndexType::kAvet) return Status::Invalid("SkipToIds needs an eavt, aevt or vaet iterator");
   if (!Valid()) return Status::Ok();
   char target[16];
-  StoreFixed64BE(StoreFixed64BE(target, a), e);
+  StoreFixed64BE(StoreFixed64BE(target, first), second);
   cursor_->SkipTo(std::string_view(target, sizeof target));
   return cursor_->status();
 }

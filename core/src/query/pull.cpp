@@ -265,13 +265,14 @@ class Puller {
   // serves entities pulled in ascending order (pull-many of sorted ids): each is
   // reached by a forward seek, mostly within the current leaf.
   Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out) {
-    std::vector<Value> at = {Value::Ref(e)};
-    if (!p.wildcard) at.push_back(Value::Ref(p.named.front()));
     if (!eavt_ || e <= eavt_last_) {
+      std::vector<Value> at = {Value::Ref(e)};
+      if (!p.wildcard) at.push_back(Value::Ref(p.named.front()));
       DL_ASSIGN_OR_RETURN(DatomIterator it, db_.SeekDatoms(IndexType::kEavt, at));
       eavt_.emplace(std::move(it));
     } else {
-      DL_RETURN_IF_ERROR(eavt_->SkipTo(at));
+      // Attribute 0 is before every attribute: the entity's first datom.
+      DL_RETURN_IF_ERROR(eavt_->SkipToIds(e, p.wildcard ? 0 : p.named.front()));
     }
     eavt_last_ = e;
     DatomIterator& it = *eavt_;
@@ -284,9 +285,7 @@ class Puller {
       }
       auto next = std::upper_bound(p.named.begin(), p.named.end(), d.a);
       if (next == p.named.end()) break;
-      at.resize(1);
-      at.push_back(Value::Ref(*next));
-      DL_RETURN_IF_ERROR(it.SkipTo(at));
+      DL_RETURN_IF_ERROR(it.SkipToIds(e, *next));
     }
     return it.status();
   }

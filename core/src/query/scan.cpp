@@ -148,7 +148,7 @@ struct PatternScan {
     const bool one_per_entity = skip_to && k.attr && !k.attr->many && !db->as_of() && !db->since() &&
                                 !db->is_history();
     auto skip = [&](EntityId e) -> Status {
-      Status moved = it.SkipToEntity(*k.a, e);
+      Status moved = it.SkipToIds(*k.a, e);
       if (moved.code() == Code::kMissingNode) return AskAhead(moved, comps.at(0), *skip_to, next);
       return moved;
     };
