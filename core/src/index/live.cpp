@@ -1,6 +1,7 @@
 #include "index/live.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace datalith::index {
 size_t LiveRun::LowerBound(std::string_view k, size_t lo) const {
@@ -18,9 +19,43 @@ void LiveRun::Reserve(size_t n, size_t bytes) {
   entries_.reserve(entries_.size() + n);
 }
 
+void LiveRun::AppendRange(const LiveRun& src, size_t b, size_t e) {
+  if (b == e) return;
+  const uint32_t from = b == 0 ? 0 : src.entries_[b - 1].end;
+  const uint32_t len = src.entries_[e - 1].end - from;
+  std::memcpy(bytes_.data() + used_, src.bytes_.data() + from, len);
+  const uint32_t shift = used_ - from;
+  const int64_t base = DeltaBefore(entries_.size()) - src.DeltaBefore(b);
+  for (size_t i = b; i < e; ++i) {
+    const Entry& x = src.entries_[i];
+    entries_.push_back(Entry{x.end + shift, static_cast<int32_t>(x.sum + base), x.present});
+  }
+  used_ += len;
+}
+
 namespace {
 
+// The first index >= from of a key >= k: a step of 1, 2, 4 ... then a binary search,
+// so a long stretch below k costs O(log stretch) comparisons and a short one O(1).
+size_t Gallop(const LiveRun& r, size_t from, std::string_view k) {
+  if (from == r.size() || r.key(from) >= k) return from;
+  size_t lo = from, step = 1;  // key(lo) < k
+  while (lo + step < r.size() && r.key(lo + step) < k) {
+    lo += step;
+    step *= 2;
+  }
+  size_t a = lo + 1, b = std::min(lo + step, r.size());  // the answer is in [a, b]
+  while (a < b) {
+    size_t mid = a + (b - a) / 2;
+    if (r.key(mid) < k) a = mid + 1;
+    else b = mid;
+  }
+  return a;
+}
+
 // `older` and `newer` as one run: a key in both takes newer's state and both changes.
+// Copies stretches of either side at once (runs of one tree often hold long ones:
+// new entities' keys come after all older keys of their attribute).
 std::shared_ptr<const LiveRun> Merge(const LiveRun& older, const LiveRun& newer) {
   auto out = std::make_shared<LiveRun>();
   size_t bytes_old = older.size() ? older.key(older.size() - 1).end() - older.key(0).begin() : 0;
@@ -28,20 +63,23 @@ std::shared_ptr<const LiveRun> Merge(const LiveRun& older, const LiveRun& newer)
   out->Reserve(older.size() + newer.size(), bytes_old + bytes_new);
   auto delta = [](const LiveRun& r, size_t i) { return r.DeltaBefore(i + 1) - r.DeltaBefore(i); };
   size_t i = 0, j = 0;
-  while (i < older.size() || j < newer.size()) {
-    int c = i == older.size() ? 1 : j == newer.size() ? -1 : older.key(i).compare(newer.key(j));
-    if (c < 0) {
-      out->Add(older.key(i), older.present(i), delta(older, i));
-      ++i;
-    } else if (c > 0) {
-      out->Add(newer.key(j), newer.present(j), delta(newer, j));
-      ++j;
-    } else {
+  while (i < older.size() && j < newer.size()) {
+    size_t stop = Gallop(older, i, newer.key(j));
+    out->AppendRange(older, i, stop);
+    i = stop;
+    if (i == older.size()) break;
+    if (older.key(i) == newer.key(j)) {
       out->Add(newer.key(j), newer.present(j), delta(older, i) + delta(newer, j));
       ++i;
       ++j;
+      continue;
     }
+    stop = Gallop(newer, j, older.key(i));
+    out->AppendRange(newer, j, stop);
+    j = stop;
   }
+  out->AppendRange(older, i, older.size());
+  out->AppendRange(newer, j, newer.size());
   return out;
 }
 

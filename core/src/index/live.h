@@ -41,6 +41,8 @@ class LiveRun {
     used_ += key.size();
     entries_.push_back(Entry{used_, static_cast<int32_t>(DeltaBefore(entries_.size()) + delta), present});
   }
+  // Adds entries [b, e) of `src` (keys above this run's), copying their bytes at once.
+  void AppendRange(const LiveRun& src, size_t b, size_t e);
 
  private:
   struct Entry {

@@ -541,8 +541,8 @@ Status Transactor::Add(EntityId e, const Attribute& a, Value v, const Node* wher
   if (retracts_.Erase(e, a.id, v)) return Status::Ok();  // re-asserting what this tx retracted
   bool exists = false;
   std::vector<Datom> olds;
-  // Entities allocated by this transaction have no datoms before it.
-  bool fresh = e > before_->max_eid && !IsTxId(e);
+  // Entities allocated by this transaction (and its tx entity) have no datoms before it.
+  bool fresh = (e > before_->max_eid && !IsTxId(e)) || e == tx_;
   if (!fresh) {
     std::string prefix;
     PutFixed64BE(&prefix, e);
