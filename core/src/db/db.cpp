@@ -41,40 +41,40 @@ Result<uint64_t> TreeCountRange(const DbState& s, int index, std::string_view lo
   return live ? static_cast<uint64_t>(static_cast<int64_t>(n) + live->DeltaIn(lo, hi)) : n;
 }
 
-Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin,
-                const index::KeyEdit* end) {
-  index::Child& root = history ? s->history[index] : s->current[index];
+namespace {
+
+// Folds one tree's live index (if any) into the tree.
+Status FoldTree(DbState* s, bool history, int index) {
   std::shared_ptr<const index::Live>& live = history ? s->history_live[index] : s->current_live[index];
-  if (static_cast<size_t>(end - begin) >= index::Live::kFoldAt) {
-    // A large batch (a bulk load) goes to the tree directly, after what is live.
-    if (live) {
-      DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
-      s->live_entries -= live->size();
-      live.reset();
-    }
-    DL_ASSIGN_OR_RETURN(root, index::Apply(*s->src, root, begin, end));
-    return Status::Ok();
-  }
-  size_t had = live ? live->size() : 0;
-  live = index::Live::Append(live.get(), begin, end);
-  s->live_entries += live->size() - had;
-  if (live->size() < index::Live::kFoldAt) return Status::Ok();
+  if (!live) return Status::Ok();
+  index::Child& root = history ? s->history[index] : s->current[index];
   DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
   s->live_entries -= live->size();
   live.reset();
   return Status::Ok();
 }
 
+}  // namespace
+
+Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin,
+                const index::KeyEdit* end) {
+  if (static_cast<size_t>(end - begin) >= index::Live::kFoldAt) {
+    // A large batch (a bulk load) goes to the tree directly, after what is live.
+    DL_RETURN_IF_ERROR(FoldTree(s, history, index));
+    index::Child& root = history ? s->history[index] : s->current[index];
+    DL_ASSIGN_OR_RETURN(root, index::Apply(*s->src, root, begin, end));
+    return Status::Ok();
+  }
+  std::shared_ptr<const index::Live>& live = history ? s->history_live[index] : s->current_live[index];
+  size_t had = live ? live->size() : 0;
+  live = index::Live::Append(live.get(), begin, end);
+  s->live_entries += live->size() - had;
+  return live->size() < index::Live::kFoldAt ? Status::Ok() : FoldTree(s, history, index);
+}
+
 Status FoldLive(DbState* s) {
   for (int i = 0; i < kIndexCount; ++i) {
-    for (bool history : {false, true}) {
-      std::shared_ptr<const index::Live>& live = history ? s->history_live[i] : s->current_live[i];
-      if (!live) continue;
-      index::Child& root = history ? s->history[i] : s->current[i];
-      DL_ASSIGN_OR_RETURN(root, index::Fold(*s->src, root, *live));
-      s->live_entries -= live->size();
-      live.reset();
-    }
+    for (bool history : {false, true}) DL_RETURN_IF_ERROR(FoldTree(s, history, i));
   }
   return Status::Ok();
 }

@@ -58,9 +58,7 @@ size_t Gallop(const LiveRun& r, size_t from, std::string_view k) {
 // new entities' keys come after all older keys of their attribute).
 std::shared_ptr<const LiveRun> Merge(const LiveRun& older, const LiveRun& newer) {
   auto out = std::make_shared<LiveRun>();
-  size_t bytes_old = older.size() ? older.key(older.size() - 1).end() - older.key(0).begin() : 0;
-  size_t bytes_new = newer.size() ? newer.key(newer.size() - 1).end() - newer.key(0).begin() : 0;
-  out->Reserve(older.size() + newer.size(), bytes_old + bytes_new);
+  out->Reserve(older.size() + newer.size(), older.bytes() + newer.bytes());
   auto delta = [](const LiveRun& r, size_t i) { return r.DeltaBefore(i + 1) - r.DeltaBefore(i); };
   size_t i = 0, j = 0;
   while (i < older.size() && j < newer.size()) {
@@ -118,41 +116,13 @@ int64_t Live::DeltaIn(std::string_view lo, std::string_view hi) const {
   return sum;
 }
 
-std::vector<KeyEdit> Live::Edits() const {
-  std::vector<KeyEdit> out;
-  if (runs_.size() == 1) {
-    const LiveRun& r = *runs_[0];
-    out.reserve(r.size());
-    for (size_t i = 0; i < r.size(); ++i) out.push_back({r.key(i), r.present(i)});
-    return out;
-  }
-  out.reserve(size_);
-  std::vector<size_t> pos(runs_.size(), 0);
-  while (true) {
-    // The smallest key over the runs; the newest run holding it decides its state.
-    bool any = false, present = false;
-    std::string_view best;
-    for (size_t r = 0; r < runs_.size(); ++r) {
-      if (pos[r] == runs_[r]->size()) continue;
-      std::string_view k = runs_[r]->key(pos[r]);
-      if (!any || k < best) {
-        best = k;
-        any = true;
-        present = runs_[r]->present(pos[r]);
-      } else if (k == best) {
-        present = runs_[r]->present(pos[r]);
-      }
-    }
-    if (!any) return out;
-    out.push_back({best, present});
-    for (size_t r = 0; r < runs_.size(); ++r) {
-      if (pos[r] < runs_[r]->size() && runs_[r]->key(pos[r]) == best) ++pos[r];
-    }
-  }
-}
-
 Result<Child> Fold(NodeSource& src, const Child& root, const Live& live) {
-  std::vector<KeyEdit> edits = live.Edits();
+  // The runs as one (each key's newest edit), then one batch.
+  std::shared_ptr<const LiveRun> all = live.runs().front();
+  for (size_t r = 1; r < live.runs().size(); ++r) all = Merge(*all, *live.runs()[r]);
+  std::vector<KeyEdit> edits;
+  edits.reserve(all->size());
+  for (size_t i = 0; i < all->size(); ++i) edits.push_back({all->key(i), all->present(i)});
   return Apply(src, root, edits.data(), edits.data() + edits.size());
 }
 

@@ -1,6 +1,6 @@
 // The live index of a tree: key edits made since the tree was last rebuilt, kept in a
 // few sorted in-memory runs instead of being applied to the tree one transaction at a
-// time (docs/design.md, "The live index"). A tree's value is its root with its live
+// time (docs/design.md, "A live index per tree"). A tree's value is its root with its live
 // index merged over it; `Fold` applies the live edits to the root in one batch.
 //
 // Runs and live indices are immutable once built: appending makes a new `Live` that
@@ -23,6 +23,7 @@ namespace datalith::index {
 class LiveRun {
  public:
   size_t size() const { return entries_.size(); }
+  size_t bytes() const { return entries_.empty() ? 0 : entries_.back().end; }  // of all keys
   std::string_view key(size_t i) const {
     uint32_t b = i == 0 ? 0 : entries_[i - 1].end;
     return std::string_view(bytes_.data() + b, entries_[i].end - b);
@@ -72,9 +73,7 @@ class Live {
   int64_t delta() const { return delta_; }  // the change in the tree's entry count
   // The change in the number of keys k with lo <= k < hi (an empty hi: no bound).
   int64_t DeltaIn(std::string_view lo, std::string_view hi) const;
-  const std::vector<std::shared_ptr<const LiveRun>>& runs() const { return runs_; }
-  // Every key's newest edit, in key order (views of the runs' bytes).
-  std::vector<KeyEdit> Edits() const;
+  const std::vector<std::shared_ptr<const LiveRun>>& runs() const { return runs_; }  // never empty
 
  private:
   std::vector<std::shared_ptr<const LiveRun>> runs_;  // oldest (largest) first
