@@ -54,9 +54,9 @@ class Store {
   // The blob at `addr`; kNotFound if absent, kMissingNode if the backend cannot
   // answer synchronously right now (see docs/design.md, lazy loading).
   virtual Result<std::string> Get(const Address& addr) = 0;
-  // Whether Get may answer kMissingNode. A connection on such a store applies each
-  // transaction to its trees at once (no live index, docs/design.md): its flush then
-  // never needs a node the transaction did not load.
+  // Whether Get may answer kMissingNode. Transactions on such a store are applied to
+  // the trees at once (no live index, docs/design.md): a flush then never needs a node
+  // the transaction did not load.
   virtual bool MayMissNodes() const { return false; }
   // Stores several blobs. Idempotent per address.
   virtual Status Put(const std::vector<std::pair<Address, std::string>>& blobs) = 0;

@@ -293,7 +293,6 @@ Result<TxReport> Connection::Transact(const edn::Node& tx_data, const TxOptions&
     }
   }
   DL_ASSIGN_OR_RETURN(internal::TxOutput out, internal::Transact(before, tx_data, NowMillis(), client));
-  if (impl_->store->MayMissNodes()) DL_RETURN_IF_ERROR(internal::FoldLive(out.after.get()));
   TxReport report;
   report.db_before = Db(before);
   report.db_after = Db(out.after);

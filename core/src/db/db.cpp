@@ -58,8 +58,10 @@ Status FoldTree(DbState* s, bool history, int index) {
 
 Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin,
                 const index::KeyEdit* end) {
-  if (static_cast<size_t>(end - begin) >= index::Live::kFoldAt) {
-    // A large batch (a bulk load) goes to the tree directly, after what is live.
+  // A large batch (a bulk load) goes to the tree directly, after what is live; so does
+  // every batch on a store that may miss nodes: a fold needs the leaves it rewrites,
+  // and a transaction that fails for a missing node must have changed nothing.
+  if (static_cast<size_t>(end - begin) >= index::Live::kFoldAt || s->src->store()->MayMissNodes()) {
     DL_RETURN_IF_ERROR(FoldTree(s, history, index));
     index::Child& root = history ? s->history[index] : s->current[index];
     DL_ASSIGN_OR_RETURN(root, index::Apply(*s->src, root, begin, end));
