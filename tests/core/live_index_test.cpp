@@ -141,7 +141,11 @@ Db Folded(const Db& db) {
 }
 
 TEST_CASE("live index: a database with live edits answers as the same database folded", "[index][tx]") {
-  auto conn = *Connection::Create(MakeMemoryStore());
+  // Never flushed by itself: only the live index's own rules fold it.
+  CreateOptions co;
+  co.max_pending_tx = size_t{1} << 30;
+  co.max_pending_bytes = SIZE_MAX;
+  auto conn = *Connection::Create(MakeMemoryStore(), co);
   REQUIRE(conn->Transact("[{:db/ident :p/name :db/valueType :db.type/string :db/unique :db.unique/identity}"
                          " {:db/ident :p/age :db/valueType :db.type/long}"
                          " {:db/ident :p/tag :db/valueType :db.type/keyword :db/cardinality :db.cardinality/many}"
@@ -152,8 +156,8 @@ TEST_CASE("live index: a database with live edits answers as the same database f
   std::vector<Db> snapshots;
   bool saw_live = false, saw_fold = false;
   size_t last_live = 0;
-  // Enough one-entity writes that the live indices fold several times on their own (the
-  // memory store is never flushed here), with updates, retractions and refs between.
+  // Enough one-entity writes that the live indices fold several times on their own,
+  // with updates, retractions and refs between.
   for (int i = 0; i < 1500; ++i) {
     std::string p = "[:p/name \"p" + std::to_string(pick(400)) + "\"]";
     std::string tx;
@@ -238,6 +242,21 @@ TEST_CASE("live index: a database with live edits answers as the same database f
   CHECK(conn->db().state()->live_entries < 10);
   CHECK(edn::Write(*Q("[:find ?a . :where [?e :p/name \"after\"] [?e :p/age ?a]]",
                       {QueryInput::Database(conn->db())})) == "1");
+  // Large values fill a live index by their bytes long before its entry count: 20
+  // transactions of a 1 MB string each fold it at least once (16 MB of keys).
+  bool folded_by_bytes = false;
+  size_t before = conn->db().state()->live_entries;
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(conn->Transact("[{:p/name \"big" + std::to_string(i) + "\" :p/tag :t" + std::to_string(i) +
+                           "} [:db/add \"x\" :p/name \"" + std::string(1 << 20, 'a' + i) + "\"]]")
+                .ok());
+    size_t now = conn->db().state()->live_entries;
+    folded_by_bytes = folded_by_bytes || now < before;
+    before = now;
+  }
+  CHECK(folded_by_bytes);
+  for (const auto& l : conn->db().state()->current_live)
+    if (l) CHECK(l->bytes() < index::Live::kFoldBytes);
   // A flush folds: the commit's trees hold everything and no live index is left.
   std::vector<std::string> all = Everything(conn->db());
   REQUIRE(conn->Flush().ok());

@@ -44,8 +44,8 @@ uint64_t TreeCount(const DbState& s, bool history, int index);
 // Entries of a tree in [lo, hi) (an empty hi: no bound), with its live index.
 Result<uint64_t> TreeCountRange(const DbState& s, int index, std::string_view lo, std::string_view hi);
 // Adds a transaction's edits of one tree (sorted, unique keys, each changing the tree):
-// to its live index, which is folded into the tree once it holds Live::kFoldAt entries;
-// a batch that large is applied to the tree directly (after folding the live index).
+// to its live index, which is folded into the tree once it is full (Live::Full); a
+// batch that large is applied to the tree directly (after folding the live index).
 Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin,
                 const index::KeyEdit* end);
 // Folds every live index into its tree (before the trees are persisted or read raw).

@@ -102,7 +102,10 @@ std::shared_ptr<const Live> Live::Append(const Live* old, const KeyEdit* begin, 
     runs.pop_back();
     runs.back() = std::move(merged);
   }
-  for (const auto& r : runs) out->size_ += r->size();
+  for (const auto& r : runs) {
+    out->size_ += r->size();
+    out->bytes_ += r->bytes();
+  }
   return out;
 }
 

@@ -58,8 +58,10 @@ class LiveRun {
 
 class Live {
  public:
-  // Fold a live index into its tree once it holds this many entries.
+  // Fold a live index into its tree once it holds this many entries, or this many
+  // bytes of keys (large values: the runs must not hold more than a tree's worth).
   static constexpr size_t kFoldAt = 4096;
+  static constexpr size_t kFoldBytes = 16 << 20;
 
   // `old` (may be null) with `edits` (sorted, unique keys) as its newest run. Each edit
   // must change the tree as merged with `old`: an insert of an absent key or the
@@ -70,6 +72,8 @@ class Live {
                                             const KeyEdit* end);
 
   size_t size() const { return size_; }  // entries over all runs
+  size_t bytes() const { return bytes_; }  // of their keys
+  bool Full() const { return size_ >= kFoldAt || bytes_ >= kFoldBytes; }
   int64_t delta() const { return delta_; }  // the change in the tree's entry count
   // The change in the number of keys k with lo <= k < hi (an empty hi: no bound).
   int64_t DeltaIn(std::string_view lo, std::string_view hi) const;
@@ -78,6 +82,7 @@ class Live {
  private:
   std::vector<std::shared_ptr<const LiveRun>> runs_;  // oldest (largest) first
   size_t size_ = 0;
+  size_t bytes_ = 0;
   int64_t delta_ = 0;
 };
 
