@@ -227,10 +227,10 @@ void AppendTable(const QueryTable& t, JsonOut* out) {
 bool TableNumbers(const QueryTable& t, std::vector<double>* numbers) {
   if (t.keys != QueryTable::Keys::kNone) return false;
   if (t.shape != QueryTable::Shape::kRelation && t.shape != QueryTable::Shape::kCollection) return false;
-  numbers->clear();
-  numbers->reserve(t.rows() * t.width());
   for (size_t c = 0; c < t.width(); ++c)
     if (t.is_node(c)) return false;
+  numbers->clear();
+  numbers->reserve(t.rows() * t.width());
   for (size_t r = 0; r < t.rows(); ++r) {
     for (size_t c = 0; c < t.width(); ++c) {
       const Value& v = t.value(r, c);

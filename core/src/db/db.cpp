@@ -61,10 +61,7 @@ Status AddEdits(DbState* s, bool history, int index, const index::KeyEdit* begin
   // A large batch (a bulk load) goes to the tree directly, after what is live; so does
   // every batch on a store that may miss nodes: a fold needs the leaves it rewrites,
   // and a transaction that fails for a missing node must have changed nothing.
-  size_t bytes = 0;
-  for (const index::KeyEdit* e = begin; e != end; ++e) bytes += e->key.size();
-  if (static_cast<size_t>(end - begin) >= index::Live::kFoldAt || bytes >= index::Live::kFoldBytes ||
-      s->src->store()->MayMissNodes()) {
+  if (index::Live::Fills(begin, end) || s->src->store()->MayMissNodes()) {
     DL_RETURN_IF_ERROR(FoldTree(s, history, index));
     index::Child& root = history ? s->history[index] : s->current[index];
     DL_ASSIGN_OR_RETURN(root, index::Apply(*s->src, root, begin, end));

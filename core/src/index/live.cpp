@@ -4,8 +4,8 @@
 #include <cstring>
 
 namespace datalith::index {
-size_t LiveRun::LowerBound(std::string_view k, size_t lo) const {
-  size_t hi = size();
+size_t LiveRun::LowerBound(std::string_view k, size_t lo, size_t hi) const {
+  hi = std::min(hi, size());
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     if (key(mid) < k) lo = mid + 1;
@@ -44,13 +44,7 @@ size_t Gallop(const LiveRun& r, size_t from, std::string_view k) {
     lo += step;
     step *= 2;
   }
-  size_t a = lo + 1, b = std::min(lo + step, r.size());  // the answer is in [a, b]
-  while (a < b) {
-    size_t mid = a + (b - a) / 2;
-    if (r.key(mid) < k) a = mid + 1;
-    else b = mid;
-  }
-  return a;
+  return r.LowerBound(k, lo + 1, lo + step);  // key(lo + step) >= k, or the end
 }
 
 // `older` and `newer` as one run: a key in both takes newer's state and both changes.
@@ -107,6 +101,12 @@ std::shared_ptr<const Live> Live::Append(const Live* old, const KeyEdit* begin, 
     out->bytes_ += r->bytes();
   }
   return out;
+}
+
+bool Live::Fills(const KeyEdit* begin, const KeyEdit* end) {
+  size_t bytes = 0;
+  for (const KeyEdit* e = begin; e != end; ++e) bytes += e->key.size();
+  return static_cast<size_t>(end - begin) >= kFoldAt || bytes >= kFoldBytes;
 }
 
 int64_t Live::DeltaIn(std::string_view lo, std::string_view hi) const {
@@ -166,14 +166,16 @@ void LiveIterator::Next() {
   }
   if (!valid_) return;
   if (from_tree_) tree_.Next();
-  if (from_live_) {
-    const auto& runs = live_->runs();
-    for (size_t r = 0; r < runs.size(); ++r) {
-      if (pos_[r] < runs[r]->size() && runs[r]->key(pos_[r]) == live_key_) ++pos_[r];
-    }
-    SettleRuns();
-  }
+  if (from_live_) AdvanceRuns();
   Settle();
+}
+
+void LiveIterator::AdvanceRuns() {
+  const auto& runs = live_->runs();
+  for (size_t r = 0; r < runs.size(); ++r) {
+    if (pos_[r] < runs[r]->size() && runs[r]->key(pos_[r]) == live_key_) ++pos_[r];
+  }
+  SettleRuns();
 }
 
 void LiveIterator::SettleRuns() {
@@ -193,7 +195,6 @@ void LiveIterator::SettleRuns() {
 
 void LiveIterator::Settle() {
   valid_ = false;
-  const auto& runs = live_->runs();
   while (tree_.status().ok()) {
     bool tree_valid = tree_.Valid();
     int c = !runs_valid_ ? 1 : tree_valid ? live_key_.compare(tree_.key()) : -1;
@@ -212,10 +213,7 @@ void LiveIterator::Settle() {
     }
     // Removed by the live index: skip it in the tree and the runs.
     if (c == 0) tree_.Next();
-    for (size_t r = 0; r < runs.size(); ++r) {
-      if (pos_[r] < runs[r]->size() && runs[r]->key(pos_[r]) == live_key_) ++pos_[r];
-    }
-    SettleRuns();
+    AdvanceRuns();
   }
 }
 

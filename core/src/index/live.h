@@ -8,6 +8,7 @@
 // on other threads never see a run change.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -29,8 +30,8 @@ class LiveRun {
     return std::string_view(bytes_.data() + b, entries_[i].end - b);
   }
   bool present(size_t i) const { return entries_[i].present; }
-  // Index of the first key >= k among [lo, size()).
-  size_t LowerBound(std::string_view k, size_t lo = 0) const;
+  // Index of the first key >= k among [lo, hi) (hi if none; SIZE_MAX: size()).
+  size_t LowerBound(std::string_view k, size_t lo = 0, size_t hi = SIZE_MAX) const;
   // The entry-count change of entries [0, i).
   int64_t DeltaBefore(size_t i) const { return i == 0 ? 0 : entries_[i - 1].sum; }
 
@@ -74,6 +75,8 @@ class Live {
   size_t size() const { return size_; }  // entries over all runs
   size_t bytes() const { return bytes_; }  // of their keys
   bool Full() const { return size_ >= kFoldAt || bytes_ >= kFoldBytes; }
+  // Whether `edits` alone would fill a live index (a bulk load: they go to the tree).
+  static bool Fills(const KeyEdit* begin, const KeyEdit* end);
   int64_t delta() const { return delta_; }  // the change in the tree's entry count
   // The change in the number of keys k with lo <= k < hi (an empty hi: no bound).
   int64_t DeltaIn(std::string_view lo, std::string_view hi) const;
@@ -106,6 +109,8 @@ class LiveIterator {
  private:
   // Positions the runs' cursor on its smallest key (newest run deciding its state).
   void SettleRuns();
+  // Moves every run holding the runs' current key past it, then SettleRuns().
+  void AdvanceRuns();
   // Positions on the next key present in the merged view.
   void Settle();
 
