@@ -868,6 +868,9 @@ function txPoint(t) {
   return t;
 }
 
+// An entity id pullMany can send as a double: what the EDN text would give as a long.
+const isEntityId = (e) => Number.isSafeInteger(e) && e >= 0;
+
 function patternText(pattern) {
   if (pattern instanceof EdnText) return pattern.text;
   if (typeof pattern !== 'string') throw new Error('a pull pattern is EDN text (a string)');
@@ -942,7 +945,13 @@ class Db {
 
   async pullMany(pattern, entities) {
     if (!Array.isArray(entities)) throw new Error('pullMany() takes an array of entities');
-    const p = patternText(pattern), es = '[' + entities.map(entityToEdn).join(' ') + ']';
+    const p = patternText(pattern);
+    if (entities.every(isEntityId)) {
+      // Plain ids (the common case) cross as a Float64Array's bytes, not as EDN text.
+      const ids = new Uint8Array(Float64Array.from(entities).buffer);
+      return this.#call((raw, id) => raw.dbPullManyIds(id, p, ids));
+    }
+    const es = '[' + entities.map(entityToEdn).join(' ') + ']';
     return this.#call((raw, id) => raw.dbPullMany(id, p, es));
   }
 

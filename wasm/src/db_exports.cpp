@@ -3,8 +3,8 @@
 // (query inputs); answers leave as JSON text.
 #include <emscripten/bind.h>
 
-#include <charconv>
-#include <optional>
+#include <cmath>
+#include <cstring>
 
 #include "boundary.h"
 #include "json_writer.h"
@@ -26,28 +26,7 @@ Result<Value> ValueOfEdn(const std::string& text) {
   return edn::ToValue(n);
 }
 
-// A vector of plain non-negative integers (what pullMany of entity ids sends), read
-// without the EDN reader; nullopt for anything else, which the reader then handles.
-std::optional<std::vector<Value>> PlainLongs(std::string_view text) {
-  if (text.size() < 2 || text.front() != '[' || text.back() != ']') return std::nullopt;
-  std::vector<Value> out;
-  const char* p = text.data() + 1;
-  const char* end = text.data() + text.size() - 1;
-  while (true) {
-    while (p < end && (*p == ' ' || *p == ',')) ++p;
-    if (p == end) return out;
-    int64_t v = 0;
-    auto r = std::from_chars(p, end, v);
-    bool leading_zero = *p == '0' && r.ptr - p > 1;
-    if (r.ec != std::errc() || (r.ptr < end && *r.ptr != ' ' && *r.ptr != ',') || *p == '-' || leading_zero)
-      return std::nullopt;
-    out.push_back(Value::Long(v));
-    p = r.ptr;
-  }
-}
-
 Result<std::vector<Value>> ValuesOfEdn(const std::string& text, const char* what) {
-  if (auto longs = PlainLongs(text)) return std::move(*longs);
   DL_ASSIGN_OR_RETURN(edn::Node n, edn::ReadOne(text));
   if (!n.is(edn::Kind::kVector) && !n.is(edn::Kind::kList))
     return Status::Invalid(n.Where() + ": " + what + " must be a vector");
@@ -141,20 +120,44 @@ std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
   });
 }
 
+// The entity ids in the bytes of a Float64Array (little-endian, as JS writes them in
+// wasm memory), each a non-negative integer below 2^53.
+Result<std::vector<Value>> IdsOfBytes(const std::string& bytes) {
+  std::vector<Value> out;
+  out.reserve(bytes.size() / 8);
+  bool ok = bytes.size() % 8 == 0;
+  for (size_t at = 0; ok && at < bytes.size(); at += 8) {
+    double v;
+    std::memcpy(&v, bytes.data() + at, 8);
+    ok = v >= 0 && v < 9007199254740992.0 && v == std::trunc(v);
+    if (ok) out.push_back(Value::Long(static_cast<int64_t>(v)));
+  }
+  if (!ok) return Status::Invalid("entity ids: not the bytes of a Float64Array of integers in [0, 2^53)");
+  return out;
+}
+
+Result<std::string> PullManyJson(int db, const std::string& pattern_edn,
+                                 const Result<std::vector<Value>>& entities) {
+  DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
+  DL_RETURN_IF_ERROR(entities.status());
+  DL_ASSIGN_OR_RETURN(std::vector<edn::Node> nodes, PullMany(*d, pattern_edn, *entities));
+  JsonOut out;
+  out.put('[');
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (i) out.put(',');
+    AppendJson(nodes[i], &out);
+  }
+  out.put(']');
+  return out.Take();
+}
+
 std::string DbPullMany(int db, std::string pattern_edn, std::string entities_edn) {
-  return RespondText([&]() -> Result<std::string> {
-    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
-    DL_ASSIGN_OR_RETURN(std::vector<Value> entities, ValuesOfEdn(entities_edn, "entities"));
-    DL_ASSIGN_OR_RETURN(std::vector<edn::Node> nodes, PullMany(*d, pattern_edn, entities));
-    JsonOut out;
-    out.put('[');
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      if (i) out.put(',');
-      AppendJson(nodes[i], &out);
-    }
-    out.put(']');
-    return out.Take();
-  });
+  return RespondText([&] { return PullManyJson(db, pattern_edn, ValuesOfEdn(entities_edn, "entities")); });
+}
+
+// pullMany of entity ids only: the ids as a Float64Array's bytes, no text to write and read.
+std::string DbPullManyIds(int db, std::string pattern_edn, std::string id_bytes) {
+  return RespondText([&] { return PullManyJson(db, pattern_edn, IdsOfBytes(id_bytes)); });
 }
 
 // The inputs of q and queryDeps: a JSON array of InputOf's forms (empty text: none).
@@ -278,6 +281,7 @@ EMSCRIPTEN_BINDINGS(datalith_dbs) {
   function("dbDatoms", &DbDatoms);
   function("dbPull", &DbPull);
   function("dbPullMany", &DbPullMany);
+  function("dbPullManyIds", &DbPullManyIds);
   function("q", &Query);
   function("qRows", &QueryRows);
   function("queryNumbers", &QueryNumbers);

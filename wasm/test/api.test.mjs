@@ -77,6 +77,10 @@ test('README: transact, tempids, lookup refs, pull, datoms', async () => {
     { 'product/name': 'Gizmo', 'product/price': 10, 'product/parts': [{ 'product/sku': 'B001' }] });
   assert.deepEqual(await db.pullMany('[:product/sku]', [bolt, [':product/sku', 'W001']]),
     [{ 'product/sku': 'B001' }, { 'product/sku': 'W001' }]);
+  // Plain ids cross as doubles; BigInt ids as text: the same answers.
+  assert.deepEqual(await db.pullMany('[:product/sku]', [bolt, bolt, 123456]),
+    [{ 'product/sku': 'B001' }, { 'product/sku': 'B001' }, null]);
+  assert.deepEqual(await db.pullMany('[:product/sku]', [BigInt(bolt), 123456]), [{ 'product/sku': 'B001' }, null]);
   assert.equal(await db.pull('[:product/name]', 123456), null);
   // A lookup ref as a query input, bound to an entity variable.
   assert.equal(await d.q('[:find ?n . :in $ ?e :where [?e :product/name ?n]]', db, [':product/sku', 'W001']), 'Gizmo');

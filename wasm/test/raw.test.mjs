@@ -66,13 +66,21 @@ test('memory store: transact, q, pull, datoms, asOf, log', () => {
                    { 'person/name': '\\:Bob', 'person/friend': [{ 'person/name': 'Ann' }] });
   assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', `[${ann} [:person/name "nobody"]]`)),
                    [{ 'person/age': 32 }, null]);
-  // Plain ids (read without the EDN reader), with commas and spaces; anything else
-  // still goes through the reader and its errors.
+  // Ids with commas and spaces; the reader's errors.
   assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', `[ ${ann},${ann} 999999 ]`)),
                    [{ 'person/age': 32 }, { 'person/age': 32 }, null]);
   assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', '[]')), []);
   assert.match(JSON.parse(m.dbPullMany(db, '[:person/age]', '[1 2')).error, /unterminated|expected|end of input/);
   assert.match(JSON.parse(m.dbPullMany(db, '[:person/age]', '[1.5]')).error, /entit/i);
+  // Ids as a Float64Array's bytes (pullMany of plain ids): the same answers; bytes that
+  // are not whole doubles, or doubles that are not ids, are refused.
+  const idBytes = (...ids) => new Uint8Array(Float64Array.from(ids).buffer);
+  assert.deepEqual(ok(m.dbPullManyIds(db, '[:person/age]', idBytes(ann, ann, 999999))),
+                   [{ 'person/age': 32 }, { 'person/age': 32 }, null]);
+  assert.deepEqual(ok(m.dbPullManyIds(db, '[:person/age]', new Uint8Array(0))), []);
+  for (const bad of [idBytes(ann).subarray(0, 7), idBytes(ann, 1.5), idBytes(-1), idBytes(NaN), idBytes(2 ** 53)]) {
+    assert.match(JSON.parse(m.dbPullManyIds(db, '[:person/age]', bad)).error, /entity ids: .*Float64Array/);
+  }
   assert.deepEqual(ok(m.dbDatoms(db, 'eavt', `[${ann} :person/age]`)).map((d) => d.slice(0, 3)),
                    [[ann, ':person/age', 32]]);
   assert.deepEqual(ok(m.dbDatoms(old, 'eavt', `[${ann} :person/age]`)).map((d) => d[2]), [31]);
