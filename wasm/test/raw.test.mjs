@@ -120,6 +120,27 @@ test('memory store: transact, q, pull, datoms, asOf, log', () => {
   m.storeRelease(store);
 });
 
+test('strings cross the boundary intact both ways: multi-byte, astral, NUL, short and long texts', () => {
+  const conn = ok(m.connCreate(m.storeCreate('memory'), '{}'));
+  ok(m.connTransact(conn, '[{:db/ident :t/s :db/valueType :db.type/string :db/cardinality :db.cardinality/many}]'));
+  // Short texts are encoded into a block sized for three bytes per UTF-16 unit, texts
+  // over 4096 units encoded first: both sizes, with characters of 1 to 4 bytes.
+  const mix = 'a\u0000b é ā 😀 𝄞 "q" \\ ';
+  const values = ['', 'é😀', '€あ'.repeat(50), mix, mix.repeat(400), '😀'.repeat(3000)];
+  const e = ok(m.connTransact(conn, '[{:db/id "x" :t/s "first"}]')).tempids.x;
+  for (const v of values) {
+    const [[, , echoed]] = ok(m.connTransact(conn, `[[:db/add ${e} :t/s ${JSON.stringify(v)}]]`)).txData;
+    assert.equal(echoed, v);
+  }
+  const db = m.connDb(conn);
+  const all = ['first', ...values].sort();
+  const got = ok(m.dbPull(db, '[:t/s]', String(e)))['t/s'];
+  assert.deepEqual([...got].sort(), all);
+  assert.ok(got.some((v) => v.length > 4096 && v.includes('\u0000')));
+  assert.deepEqual(ok(m.dbDatoms(db, 'eavt', `[${e}]`)).map((d) => d[2]).sort(), all);
+  for (const bad of [42, {}, null, [1, 2]]) assert.throws(() => m.connTransact(conn, bad), /Cannot pass non-string to std::string/);
+});
+
 test('qRows: a relation or collection of plain numbers comes as a Float64Array, anything else as q answers', () => {
   const conn = ok(m.connCreate(m.storeCreate('memory'), '{"schemaFlexibility": "write", "keepHistory": true}'));
   ok(m.connTransact(conn, SCHEMA));
