@@ -7,13 +7,13 @@
 import { DS_PEOPLE_SCHEMA, followsTx, interleaved, nowMs, readScenarios } from './common.mjs';
 
 const ATTRS = { name: 'string', 'last-name': 'string', 'full-name': 'string', alias: 'string', sex: 'string', age: 'long', salary: 'long' };
-const SCHEMA = Object.entries(ATTRS).map(([a, type]) => ({
+export const SCHEMA = Object.entries(ATTRS).map(([a, type]) => ({
   'db/ident': `:${a}`, 'db/valueType': `:db.type/${type}`,
   ...(a === 'alias' ? { 'db/cardinality': ':db.cardinality/many' } : {}),
 }));
 // The same with `:db/index false`: no AVET entries, the indices DataScript keeps.
 const SCHEMA_NO_AVET = SCHEMA.map((attr) => ({ ...attr, 'db/index': false }));
-const FOLLOWS_SCHEMA = [{ 'db/ident': ':name', 'db/valueType': ':db.type/string' },
+export const FOLLOWS_SCHEMA = [{ 'db/ident': ':name', 'db/valueType': ':db.type/string' },
   { 'db/ident': ':follows', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' }];
 const TX_ONE = 'tx-one-entity';
 
