@@ -47,7 +47,7 @@ export function report(engine, scenario, backend, samples, datoms, extra = {}) {
 }
 
 // ms per call, repeating until at least 20 ms have passed (as query_bench.cpp does).
-async function time(fn) {
+export async function time(fn) {
   let reps = 0, n = 0;
   const t0 = nowMs();
   let t1 = t0;

@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { GRAPHS, PULL_ATTRS, QUERIES, RULES, RULE_QUERY, followsTx, interleaved, nowMs, parseArgs, setReportSink } from './common.mjs';
-import { FOLLOWS_SCHEMA, SCHEMA } from './wasm-scenarios.mjs';
+import { GRAPHS, PULL_ATTRS, QUERIES, RULES, RULE_QUERY, followsTx, interleaved, nowMs, parseArgs, setReportSink, time } from './common.mjs';
+import { FOLLOWS_SCHEMA, SCHEMA, memoryDatabases } from './wasm-scenarios.mjs';
 
 const argv = process.argv.slice(2);
 const builds = [];
@@ -29,21 +29,14 @@ const pattern = `[${PULL_ATTRS.map((a) => `:${a}`).join(' ')}]`;
 const [, edges] = GRAPHS[GRAPHS.length - 1];
 
 const sides = [];
-let stores = 0;
 for (const dir of builds) {
   const { init } = await import(pathToFileURL(resolve(dir, 'js/node.js')).href);
   const d = await init();
-  const fresh = async (txs) => {
-    const cfg = { store: { backend: 'memory', id: `ab-${++stores}` } };
-    await d.createDatabase(cfg);
-    const conn = await d.connect(cfg);
-    for (const tx of txs) await conn.transact(tx);
-    return { cfg, conn, drop: async () => { await conn.close(); await d.deleteDatabase(cfg); } };
-  };
+  const { fresh, drop } = memoryDatabases(d);
   const db = (await fresh([SCHEMA, people])).conn.db();
   const eids = (await db.datoms('aevt', 'name')).map(([e]) => e);
   const graph = (await fresh([FOLLOWS_SCHEMA, followsTx(edges.map(([a, b]) => [`n${a}`, `n${b}`]), 'db/id')])).conn.db();
-  sides.push({ name: dir, d, fresh, db, eids, graph });
+  sides.push({ name: dir, d, fresh, drop, db, eids, graph });
 }
 
 // A write sample: `body(conn)` on a fresh database with the schema, timed.
@@ -52,21 +45,11 @@ const write = (body) => (s) => async () => {
   const t0 = nowMs();
   await body(h.conn, s);
   const ms = nowMs() - t0;
-  await h.drop();
+  await s.drop(h);
   return { ms, datoms: 0 };
 };
-// A read sample: calls of `fn` for at least 20 ms, ms per call.
-const read = (fn) => (s) => async () => {
-  let reps = 0;
-  const t0 = nowMs();
-  let t1;
-  do {
-    await fn(s);
-    reps++;
-    t1 = nowMs();
-  } while (t1 - t0 < 20);
-  return { ms: (t1 - t0) / reps, datoms: 0, reps };
-};
+// A read sample: ms per call (common.mjs, time()).
+const read = (fn) => (s) => () => time(() => fn(s));
 const scenarios = [
   ['bulk-load', write((conn) => conn.transact(people))],
   ['tx-one-entity-5000', write(async (conn) => { for (const p of people.slice(0, 5000)) await conn.transact([p]); })],

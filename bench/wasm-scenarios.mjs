@@ -17,6 +17,26 @@ export const FOLLOWS_SCHEMA = [{ 'db/ident': ':name', 'db/valueType': ':db.type/
   { 'db/ident': ':follows', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' }];
 const TX_ONE = 'tx-one-entity';
 
+// Fresh databases of the package `d`, each holding `txs` (transacted in order), and
+// their removal. Memory connections keep their trees in memory and never write blobs,
+// so all 20 000 one-entity transactions fit.
+let stores = 0;
+export function memoryDatabases(d) {
+  return {
+    async fresh(txs = []) {
+      const cfg = { store: { backend: 'memory', id: `bench-${++stores}` } };
+      await d.createDatabase(cfg);
+      const conn = await d.connect(cfg);
+      for (const tx of txs) await conn.transact(tx);
+      return { cfg, conn };
+    },
+    async drop({ cfg, conn }) {
+      await conn.close();
+      await d.deleteDatabase(cfg);
+    },
+  };
+}
+
 // `init`: the package's init; `ds`: the datascript module; `people`: the generated
 // people; `o`: { runs, only, warmMs }; `backend`: the label of the results ("node",
 // "chromium"). Every scenario runs both engines interleaved (common.mjs, interleaved()).
@@ -25,23 +45,8 @@ export async function runWorkload({ init, ds, people, o, backend }) {
   const dlPeople = people.map(({ id, ...attrs }) => ({ 'db/id': String(id), ...attrs }));
   const dsPeople = people.map(({ id, ...attrs }) => ({ ':db/id': id, ...attrs }));
 
-  // Memory connections keep their trees in memory and never write blobs, so all
-  // 20 000 one-entity transactions fit.
   const d = await init();
-  let stores = 0;
-
-  async function fresh(tx = []) {
-    const cfg = { store: { backend: 'memory', id: `bench-${++stores}` } };
-    await d.createDatabase(cfg);
-    const conn = await d.connect(cfg);
-    for (const t of tx) await conn.transact(t);
-    return { cfg, conn };
-  }
-
-  async function drop({ cfg, conn }) {
-    await conn.close();
-    await d.deleteDatabase(cfg);
-  }
+  const { fresh, drop } = memoryDatabases(d);
 
   async function entityDatoms(db) {
     let n = 0;
