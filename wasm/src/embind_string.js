@@ -19,12 +19,22 @@ mergeInto(LibraryManager.library, {
     var utf8 = name === 'std::string';
     var decoder = new TextDecoder();
     var encoder = new TextEncoder();
-    // Writes `length` bytes through `fill(at)` into a fresh wire block. HEAPU8 is read
-    // after malloc, which may grow (and so replace) the memory.
-    function block(length, fill) {
-      var ptr = _malloc(4 + length + 1);
+    // A text's code units as bytes (a byte string that is not UTF-8).
+    function codeUnits(text) {
+      var out = new Uint8Array(text.length);
+      for (var i = 0; i < text.length; ++i) {
+        if (text.charCodeAt(i) > 255) throwBindingError('String has UTF-16 code units that do not fit in 8 bits');
+        out[i] = text.charCodeAt(i);
+      }
+      return out;
+    }
+    // A fresh wire block with room for `room` bytes, which `fill(at)` writes, returning
+    // how many it wrote. HEAPU8 is read after malloc, which may grow (and so replace)
+    // the memory.
+    function block(room, fill) {
+      var ptr = _malloc(4 + room + 1);
+      var length = fill(ptr + 4);
       HEAPU32[ptr >> 2] = length;
-      fill(ptr + 4);
       HEAPU8[ptr + 4 + length] = 0;
       return ptr;
     }
@@ -44,32 +54,22 @@ mergeInto(LibraryManager.library, {
       'toWireType': function (destructors, value) {
         var ptr;
         if (value instanceof ArrayBuffer) value = new Uint8Array(value);
-        if (typeof value === 'string') {
-          if (utf8) {
-            // A short text is encoded straight into a block sized for its worst case
-            // (three bytes per UTF-16 unit); a long one is encoded first, so the
-            // memory grows by what it needs, not three times that.
-            if (value.length <= 4096) {
-              ptr = _malloc(4 + 3 * value.length + 1);
-              var written = encoder.encodeInto(value, HEAPU8.subarray(ptr + 4, ptr + 4 + 3 * value.length)).written;
-              HEAPU32[ptr >> 2] = written;
-              HEAPU8[ptr + 4 + written] = 0;
-            } else {
-              var bytes = encoder.encode(value);
-              ptr = block(bytes.length, function (at) { HEAPU8.set(bytes, at); });
-            }
-          } else {
-            for (var i = 0; i < value.length; ++i) {
-              if (value.charCodeAt(i) > 255) throwBindingError('String has UTF-16 code units that do not fit in 8 bits');
-            }
-            ptr = block(value.length, function (at) {
-              for (var i = 0; i < value.length; ++i) HEAPU8[at + i] = value.charCodeAt(i);
-            });
-          }
-        } else if (value instanceof Uint8Array || value instanceof Uint8ClampedArray || value instanceof Int8Array) {
-          ptr = block(value.length, function (at) { HEAPU8.set(value, at); });
+        if (typeof value === 'string' && utf8 && value.length <= 4096) {
+          // A short text is encoded straight into a block sized for its worst case
+          // (three bytes per UTF-16 unit); a long one is encoded first, so the memory
+          // grows by what it needs, not three times that.
+          ptr = block(3 * value.length, function (at) {
+            return encoder.encodeInto(value, HEAPU8.subarray(at, at + 3 * value.length)).written;
+          });
         } else {
-          throwBindingError('Cannot pass non-string to std::string');
+          var bytes = typeof value !== 'string' ? value : utf8 ? encoder.encode(value) : codeUnits(value);
+          if (!(bytes instanceof Uint8Array || bytes instanceof Uint8ClampedArray || bytes instanceof Int8Array)) {
+            throwBindingError('Cannot pass non-string to std::string');
+          }
+          ptr = block(bytes.length, function (at) {
+            HEAPU8.set(bytes, at);
+            return bytes.length;
+          });
         }
         if (destructors !== null) destructors.push(_free, ptr);
         return ptr;
