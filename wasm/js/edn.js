@@ -271,15 +271,16 @@ function revive(_key, v) {
   return v;
 }
 
-// Tagged objects are rare; most replies parse without a reviver.
-const NEEDS_REVIVER = /\{\s*"#/;
+// Tagged objects are rare; most replies parse without a reviver. The core writes
+// each as `{"#tag":` with no space (json_writer.cpp), so a substring search finds them.
+const needsReviver = (text) => text.includes('{"#');
 
 export const MISSING = Symbol('missing');
 
 // A raw tier reply {"ok": v} | {"error": msg} | {"missing": true} → v, a thrown Error,
 // or MISSING.
 export function parseReply(text) {
-  const r = JSON.parse(text, NEEDS_REVIVER.test(text) ? revive : undefined);
+  const r = JSON.parse(text, needsReviver(text) ? revive : undefined);
   if ('ok' in r) return r.ok;
   if ('error' in r) throw Object.assign(new Error(r.error), r.code ? { code: r.code } : {});
   if (r.missing) return MISSING;

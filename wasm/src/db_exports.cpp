@@ -113,9 +113,9 @@ std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
   return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
     DL_ASSIGN_OR_RETURN(Value entity, ValueOfEdn(entity_edn));
-    DL_ASSIGN_OR_RETURN(edn::Node node, Pull(*d, pattern_edn, entity));
     JsonOut out;
-    AppendJson(node, &out);
+    JsonPullWriter writer(&out);
+    DL_RETURN_IF_ERROR(PullMany(*d, pattern_edn, {entity}, &writer));
     return out.Take();
   });
 }
@@ -140,14 +140,11 @@ Result<std::string> PullManyJson(int db, const std::string& pattern_edn,
                                  const Result<std::vector<Value>>& entities) {
   DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
   DL_RETURN_IF_ERROR(entities.status());
-  DL_ASSIGN_OR_RETURN(std::vector<edn::Node> nodes, PullMany(*d, pattern_edn, *entities));
   JsonOut out;
-  out.put('[');
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (i) out.put(',');
-    AppendJson(nodes[i], &out);
-  }
-  out.put(']');
+  JsonPullWriter writer(&out);
+  writer.BeginVector();
+  DL_RETURN_IF_ERROR(PullMany(*d, pattern_edn, *entities, &writer));
+  writer.EndVector();
   return out.Take();
 }
 

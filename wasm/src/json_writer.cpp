@@ -76,6 +76,12 @@ void AppendDouble(double d, JsonOut* out) {
 
 void AppendValue(const Value& v, JsonOut* out);
 
+// A map key as a JSON object's key: keywords by name, strings as they are, others as EDN text.
+void AppendMapKey(const edn::Node& k, JsonOut* out) {
+  using edn::Kind;
+  AppendString(k.is(Kind::kKeyword) || k.is(Kind::kString) ? k.text : edn::Write(k), out);
+}
+
 }  // namespace
 
 void AppendLong(int64_t v, JsonOut* out) {
@@ -116,8 +122,7 @@ void AppendJson(const edn::Node& n, JsonOut* out) {
       out->put('{');
       for (size_t i = 0; i + 1 < n.items.size(); i += 2) {
         if (i) out->put(',');
-        const edn::Node& k = n.items[i];
-        AppendString(k.is(Kind::kKeyword) || k.is(Kind::kString) ? k.text : edn::Write(k), out);
+        AppendMapKey(n.items[i], out);
         out->put(':');
         AppendJson(n.items[i + 1], out);
       }
@@ -149,6 +154,27 @@ void AppendValue(const Value& v, JsonOut* out) {
 }
 
 }  // namespace
+
+void JsonPullWriter::Key(const edn::Node& key) {
+  Separate();
+  AppendMapKey(key, &out_);
+  out_.put(':');
+}
+
+void JsonPullWriter::Scalar(const Value& value) {
+  Separate();
+  AppendValue(value, &out_);
+}
+
+void JsonPullWriter::Data(const edn::Node& node) {
+  Separate();
+  AppendJson(node, &out_);
+}
+
+void JsonPullWriter::Nil() {
+  Separate();
+  out_.put("null");
+}
 
 void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, JsonOut* out) {
   out->put('[');

@@ -27,6 +27,9 @@ class JsonOut {
     std::memcpy(end_, s.data(), s.size());
     end_ += s.size();
   }
+  size_t size() const { return used(); }
+  char back() const { return end_[-1]; }  // the last byte written; size() > 0
+  void Truncate(size_t n) { end_ = s_.data() + n; }  // n <= size()
   std::string Take() {
     s_.resize(used());
     end_ = cap_ = nullptr;
@@ -54,6 +57,38 @@ void AppendString(std::string_view s, JsonOut* out, std::string_view prefix = {}
 void AppendLong(int64_t v, JsonOut* out);
 // An EDN node (pull results, aggregates, EDN data).
 void AppendJson(const edn::Node& n, JsonOut* out);
+// Pull results written as JSON as the puller goes (AppendJson of the nodes PullMany
+// would give, without the nodes). Separators follow from the last byte written: a
+// value or key after `[`, `{` or a key's `:` starts its collection, any other follows
+// an item. So a Rollback is a truncation.
+class JsonPullWriter final : public PullWriter {
+ public:
+  explicit JsonPullWriter(JsonOut* out) : out_(*out) {}
+  void BeginMap() override { Item('{'); }
+  void EndMap() override { out_.put('}'); }
+  void BeginVector() override { Item('['); }
+  void EndVector() override { out_.put(']'); }
+  void Key(const edn::Node& key) override;
+  void Scalar(const Value& value) override;
+  void Data(const edn::Node& node) override;
+  void Nil() override;
+  uint64_t Mark() const override { return out_.size(); }
+  void Rollback(uint64_t mark) override { out_.Truncate(static_cast<size_t>(mark)); }
+
+ private:
+  void Separate() {
+    if (out_.size() == 0) return;
+    const char c = out_.back();
+    if (c != '[' && c != '{' && c != ':') out_.put(',');
+  }
+  void Item(char open) {
+    Separate();
+    out_.put(open);
+  }
+
+  JsonOut& out_;
+};
+
 // Datoms as [[e, a, v, tx, added]...], `a` as the attribute's name.
 void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, JsonOut* out);
 // A query's answer as AppendJson(ToEdn(table)) writes it, without the EDN nodes of its

@@ -237,6 +237,59 @@ test('q answers of plain numbers skip JSON and equal what the JSON path gives', 
   assert.deepEqual(sorted(a), [[0], [1]]);
 });
 
+// pull and pullMany write JSON straight from the index (json_writer.cpp's
+// JsonPullWriter); a query's pull builds EDN nodes first. Every pattern form gives
+// the same answer both ways, including the keys and entities left out as empty.
+test('pull and pullMany answer as a query\'s pull does, for every pattern form', async () => {
+  const { conn } = await create();
+  await conn.transact([
+    { 'db/ident': ':p/name', 'db/valueType': ':db.type/string', 'db/unique': ':db.unique/identity' },
+    { 'db/ident': ':p/friend', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' },
+    { 'db/ident': ':p/boss', 'db/valueType': ':db.type/ref' },
+    { 'db/ident': ':p/address', 'db/valueType': ':db.type/ref', 'db/isComponent': true },
+    { 'db/ident': ':a/city', 'db/valueType': ':db.type/string' },
+    { 'db/ident': ':p/tag', 'db/valueType': ':db.type/keyword', 'db/cardinality': ':db.cardinality/many' },
+    { 'db/ident': ':p/score', 'db/valueType': ':db.type/double' },
+    { 'db/ident': ':p/big', 'db/valueType': ':db.type/long' },
+    { 'db/ident': ':p/when', 'db/valueType': ':db.type/instant' },
+    { 'db/ident': ':p/id', 'db/valueType': ':db.type/uuid' },
+    { 'db/ident': ':p/ok', 'db/valueType': ':db.type/boolean' }]);
+  const { tempids } = await conn.transact([
+    { 'db/id': 'ann', 'p/name': 'Ann "A" \\ \n é 😀', 'p/friend': ['bob', 'cy'], 'p/tag': [':x', ':y', ':z'],
+      'p/address': { 'a/city': '\\:not-a-keyword' }, 'p/score': 0.25, 'p/big': 2n ** 60n, 'p/ok': false,
+      'p/when': new Date(Date.UTC(2025, 0, 2)), 'p/id': d.uuid('5a0c3f1e-0000-4000-8000-00000000000b') },
+    { 'db/id': 'bob', 'p/name': 'Bob', 'p/friend': ['ann'], 'p/boss': 'ann', 'p/score': -1e300 },
+    { 'db/id': 'cy', 'p/name': 'Cy', 'p/friend': ['cy'], 'p/boss': 'bob' }]);
+  const db = conn.db();
+  const patterns = [
+    '[*]', '[* {:p/friend [:p/name]}]', '[:db/id :p/name]', '[:p/name {:p/friend [:p/name]}]',
+    '[:p/name {:p/friend ...}]', '[:p/name {:p/boss ...}]', '[:p/name {:p/friend 1}]', '[:p/name {:p/boss 2}]',
+    '[:p/name :p/_friend]', '[:p/name {:p/_boss [:p/name {:p/_boss [:p/name]}]}]', '[:p/address]',
+    '[{:p/address [:a/city]}]', '[(limit :p/tag 2) (default :p/missing "none")]',
+    '[[:p/name :as "who"] [:p/tag :limit 1 :as :tags] [:p/ok :default true]]',
+    '[:p/score :p/big :p/when :p/id :p/ok]', '[:unknown/attr]', '[{:p/friend [:unknown/attr]}]',
+    '[:p/name {:p/boss [:unknown/attr]}]', '[:p/name (default :p/boss 0)]', '[:p/tag :p/name :p/friend]',
+  ];
+  const es = [tempids.ann, tempids.bob, tempids.cy, 987654321, ['p/name', 'Cy'], ['p/name', 'nobody']];
+  for (const p of patterns) {
+    const viaQuery = [];
+    for (const e of es) {
+      const alone = await db.pull(p, e);
+      const found = typeof e === 'number' ? [e] : await d.q('[:find [?e ...] :in $ ?n :where [?e :p/name ?n]]', db, e[1]);
+      const queried = found.length ? await d.q(`[:find (pull ?e ${p}) . :in $ ?e]`, db, found[0]) : null;
+      assert.deepEqual(alone, queried, `${p} of ${JSON.stringify(e)}`);
+      viaQuery.push(queried);
+    }
+    assert.deepEqual(await db.pullMany(p, es), viaQuery, `pullMany ${p}`);
+  }
+  // A sample of what they give, so an empty answer everywhere cannot pass.
+  assert.deepEqual(await db.pull('[:p/name {:p/boss ...}]', tempids.cy),
+    { 'p/name': 'Cy', 'p/boss': { 'p/name': 'Bob', 'p/boss': { 'p/name': 'Ann "A" \\ \n é 😀' } } });
+  assert.deepEqual(await db.pull('[{:p/friend [:unknown/attr]}]', tempids.ann), null);
+  assert.deepEqual(await db.pull('[:p/name {:p/boss [:unknown/attr]}]', tempids.bob), { 'p/name': 'Bob' });
+  assert.equal((await db.pull('[:p/big]', tempids.ann))['p/big'], 2n ** 60n);
+});
+
 test('values round-trip with the JS conventions', async () => {
   const { conn } = await create({ schemaFlexibility: 'read' });
   const when = new Date(Date.UTC(2024, 1, 29, 12, 30, 0, 250));

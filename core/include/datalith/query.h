@@ -122,4 +122,30 @@ Result<std::vector<edn::Node>> PullMany(const Db& db, std::string_view pattern,
 Result<std::vector<edn::Node>> PullMany(const Db& db, const edn::Node& pattern,
                                         const std::vector<Value>& entities);
 
+// Where a pull writes its results, for a caller that wants them as something other
+// than EDN nodes (the WASM build writes JSON text straight from the index, without
+// building nodes). Calls arrive in document order: maps and vectors open and close,
+// a map's entries are Key then one value. A nested entity or key can turn out to have
+// nothing: the puller then takes back what it wrote since a Mark() with Rollback(),
+// so a writer must be able to; Mark() is unchanged exactly when nothing was written.
+class PullWriter {
+ public:
+  virtual ~PullWriter() = default;
+  virtual void BeginMap() = 0;
+  virtual void EndMap() = 0;
+  virtual void BeginVector() = 0;
+  virtual void EndVector() = 0;
+  virtual void Key(const edn::Node& key) = 0;      // a keyword, string or long
+  virtual void Scalar(const Value& value) = 0;     // as edn::FromValue(value) would give it
+  virtual void Data(const edn::Node& node) = 0;    // :db/id, a default value
+  virtual void Nil() = 0;
+  virtual uint64_t Mark() const = 0;
+  virtual void Rollback(uint64_t mark) = 0;
+};
+
+// PullMany into a writer: one value per entity, in order, each a map or nil (nothing
+// around them). On error the writer holds part of a result; the caller drops it.
+Status PullMany(const Db& db, std::string_view pattern, const std::vector<Value>& entities,
+                PullWriter* out);
+
 }  // namespace datalith

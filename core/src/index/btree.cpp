@@ -454,11 +454,24 @@ void Iterator::Seek(std::string_view target) {
 void Iterator::SeekForward(std::string_view target) {
   if (!valid_) return;
   {
+    // Targets are mostly a few keys ahead (skip-scans, pull's scan of an entity), so
+    // the leaf is searched by galloping: keys 1, 2, 4, 8... ahead, then a binary search
+    // between the last two probes.
     Frame& leaf = stack_.back();
     Keys keys = leaf.node->keys();
-    if (keys[leaf.idx] >= target) return;
-    if (keys[keys.size() - 1] >= target) {
-      leaf.idx = keys.LowerBound(target, leaf.idx + 1, keys.size());
+    size_t below = leaf.idx;  // a key before target
+    if (keys[below] >= target) return;
+    size_t probe = below + 1;
+    for (size_t step = 1; probe < keys.size() && keys[probe] < target; step *= 2) {
+      below = probe;
+      probe = below + step;
+    }
+    if (probe < keys.size()) {
+      leaf.idx = keys.LowerBound(target, below + 1, probe);
+      return;
+    }
+    if (below + 1 < keys.size() && keys[keys.size() - 1] >= target) {
+      leaf.idx = keys.LowerBound(target, below + 1, keys.size() - 1);
       return;
     }
   }

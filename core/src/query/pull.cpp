@@ -229,27 +229,33 @@ class Compiler {
 
 class Puller {
  public:
-  Puller(const Db& db, int slots) : db_(db), remaining_(slots, -1) {}
+  Puller(const Db& db, int slots, PullWriter* out) : db_(db), w_(*out), remaining_(slots, -1) {}
 
-  // The entity as a map node, or nil when it has none of the pattern's keys.
-  Result<Node> Pull(EntityId e, const Pattern& p) {
+  // Writes the entity as a map; writes nothing and returns false when it has none of
+  // the pattern's keys.
+  Result<bool> Pull(EntityId e, const Pattern& p) {
     if (path_.size() >= kMaxDepth)
       return Status::Unsupported("pull nests deeper than " + std::to_string(kMaxDepth) + " entities");
     path_.push_back(e);
     std::vector<Datom> datoms;
     if (p.scan()) datoms.reserve(16);
-    std::vector<Node> items;
-    items.reserve(2 * p.specs.size());  // key, value per spec: Nodes are large, avoid regrowth
+    const uint64_t before = w_.Mark();
+    w_.BeginMap();
+    const uint64_t empty = w_.Mark();
     Status st = p.scan() ? Scan(e, p, &datoms) : Status::Ok();
     for (size_t i = 0; st.ok() && i < p.specs.size(); ++i) {
       const Spec& s = p.specs[i];
-      st = s.type == Spec::Type::kWildcard ? EmitWildcard(e, p, datoms, &items)
-                                           : Emit(e, s, p.scan() ? &datoms : nullptr, &items);
+      st = s.type == Spec::Type::kWildcard ? EmitWildcard(e, p, datoms)
+                                           : Emit(e, s, p.scan() ? &datoms : nullptr);
     }
     path_.pop_back();
     DL_RETURN_IF_ERROR(st);
-    if (items.empty()) return Node::Nil();
-    return Node::Coll(Kind::kMap, std::move(items));
+    if (w_.Mark() == empty) {
+      w_.Rollback(before);
+      return false;
+    }
+    w_.EndMap();
+    return true;
   }
 
  private:
@@ -297,19 +303,29 @@ class Puller {
   }
 
   // `scanned`: the entity's datoms from Scan, or nullptr to seek the attribute.
-  Status Emit(EntityId e, const Spec& s, const std::vector<Datom>* scanned, std::vector<Node>* out) {
-    if (s.type == Spec::Type::kId) return Put(s.key, Node::Long(static_cast<int64_t>(e)), out);
+  Status Emit(EntityId e, const Spec& s, const std::vector<Datom>* scanned) {
+    if (s.type == Spec::Type::kId) {
+      w_.Key(s.key);
+      w_.Data(Node::Long(static_cast<int64_t>(e)));
+      return Status::Ok();
+    }
     if (scanned && s.type == Spec::Type::kForward && s.attr && !s.many()) {
       // The common case, a scalar attribute from the scan: no intermediate vectors.
       auto it = FirstOf(*scanned, s.attr->id);
       if (it != scanned->end() && it->a == s.attr->id && it->v.type() != ValueType::kRef) {
-        return Put(s.key, edn::FromValue(it->v), out);
+        w_.Key(s.key);
+        w_.Scalar(it->v);
+        return Status::Ok();
       }
     }
     std::vector<Value> values;
     if (s.attr) DL_RETURN_IF_ERROR(Values(e, s, scanned, &values));
-    if (values.empty()) return s.default_value ? Put(s.key, *s.default_value, out) : Status::Ok();
-    return Render(s.key, values, s.many(), s.follow, out);
+    if (!values.empty()) return Render(s.key, values, s.many(), s.follow);
+    if (s.default_value) {
+      w_.Key(s.key);
+      w_.Data(*s.default_value);
+    }
+    return Status::Ok();
   }
 
   // The values of a forward spec, or the referring entities of a reverse one, up to its limit.
@@ -332,10 +348,12 @@ class Puller {
 
   // Every attribute of the entity but those the pattern names, after :db/id; nothing
   // at all for an entity without datoms.
-  Status EmitWildcard(EntityId e, const Pattern& p, const std::vector<Datom>& datoms,
-                      std::vector<Node>* out) {
+  Status EmitWildcard(EntityId e, const Pattern& p, const std::vector<Datom>& datoms) {
     if (datoms.empty()) return Status::Ok();
-    if (!p.keys.count(":db/id")) DL_RETURN_IF_ERROR(Put(Node::Keyword("db/id"), Node::Long(e), out));
+    if (!p.keys.count(":db/id")) {
+      w_.Key(DbIdKey());
+      w_.Data(Node::Long(static_cast<int64_t>(e)));
+    }
     std::vector<Value> values;
     for (size_t i = 0, end; i < datoms.size(); i = end) {
       const EntityId a = datoms[i].a;
@@ -346,39 +364,54 @@ class Puller {
       for (size_t j = i; j < end; ++j) values.push_back(datoms[j].v);
       const bool component = w.attr && w.attr->component;
       const Follow follow = component ? Follow{&WildcardPattern(), true} : Follow{};
-      DL_RETURN_IF_ERROR(Render(w.key, values, w.attr && w.attr->many, follow, out));
+      DL_RETURN_IF_ERROR(Render(w.key, values, w.attr && w.attr->many, follow));
     }
     return Status::Ok();
   }
 
-  // Puts key → the value (many: a vector of them), refs rendered through `follow`.
+  // Writes key → the value (many: a vector of them), refs rendered through `follow`.
   // Refs whose pulled entity is nil are left out, and so is a key left with nothing.
-  Status Render(const Node& key, const std::vector<Value>& values, bool many, const Follow& follow,
-                std::vector<Node>* out) {
-    std::vector<Node> items;
-    for (size_t i = 0; i < (many ? values.size() : 1); ++i) {
-      DL_ASSIGN_OR_RETURN(Node item, One(values[i], follow));
-      if (!item.is(Kind::kNil)) items.push_back(std::move(item));
+  Status Render(const Node& key, const std::vector<Value>& values, bool many, const Follow& follow) {
+    const uint64_t before = w_.Mark();
+    w_.Key(key);
+    if (many) w_.BeginVector();
+    const uint64_t empty = w_.Mark();
+    for (size_t i = 0; i < (many ? values.size() : 1); ++i) DL_RETURN_IF_ERROR(One(values[i], follow));
+    if (w_.Mark() == empty) {
+      w_.Rollback(before);
+    } else if (many) {
+      w_.EndVector();
     }
-    if (items.empty()) return Status::Ok();
-    return Put(key, many ? Node::Coll(Kind::kVector, std::move(items)) : std::move(items[0]), out);
+    return Status::Ok();
   }
 
-  // One value: a scalar as is, a ref as {:db/id N} or pulled; nil when left out.
-  Result<Node> One(const Value& v, const Follow& f) {
-    if (v.type() != ValueType::kRef) return edn::FromValue(v);
-    if (f.slot >= 0 && remaining_[f.slot] == 0) return Node::Nil();  // depth reached: left out
+  // One value: a scalar as is, a ref as {:db/id N} or pulled; nothing when left out.
+  Status One(const Value& v, const Follow& f) {
+    if (v.type() != ValueType::kRef) {
+      w_.Scalar(v);
+      return Status::Ok();
+    }
+    if (f.slot >= 0 && remaining_[f.slot] == 0) return Status::Ok();  // depth reached: left out
     const EntityId target = v.ref();
     if (!f.pattern || (f.guard && OnPath(target))) {
-      return Node::Coll(Kind::kMap, {Node::Keyword("db/id"), edn::FromValue(v)});
+      w_.BeginMap();
+      w_.Key(DbIdKey());
+      w_.Scalar(v);
+      w_.EndMap();
+      return Status::Ok();
     }
-    if (f.slot < 0) return Pull(target, *f.pattern);
+    if (f.slot < 0) return Pull(target, *f.pattern).status();
     int& left = remaining_[f.slot];
     const int saved = left;
     left = (left < 0 ? f.depth : left) - 1;
-    Result<Node> r = Pull(target, *f.pattern);
+    Status st = Pull(target, *f.pattern).status();
     left = saved;
-    return r;
+    return st;
+  }
+
+  static const Node& DbIdKey() {
+    static const Node kKey = Node::Keyword("db/id");
+    return kKey;
   }
 
   bool OnPath(EntityId e) const {
@@ -400,13 +433,8 @@ class Puller {
     return it->second;
   }
 
-  static Status Put(Node key, Node value, std::vector<Node>* out) {
-    out->push_back(std::move(key));
-    out->push_back(std::move(value));
-    return Status::Ok();
-  }
-
   const Db& db_;
+  PullWriter& w_;
   std::optional<DatomIterator> eavt_;  // Scan's iterator, last positioned for eavt_last_
   EntityId eavt_last_ = 0;
   std::vector<EntityId> path_;                   // entities being pulled, outermost first
@@ -414,34 +442,81 @@ class Puller {
   std::unordered_map<EntityId, WildAttr> wild_;  // wildcard keys, resolved once per call
 };
 
-}  // namespace
+// Builds the results as EDN nodes: the open maps and vectors on a stack above the
+// list of results. A mark is the depth and the item count of the innermost.
+class NodeWriter final : public PullWriter {
+ public:
+  NodeWriter() : open_(1) {}
 
-Result<std::vector<Node>> PullMany(const Db& db, const Node& pattern,
-                                   const std::vector<Value>& entities) {
+  void BeginMap() override { Open(Kind::kMap).items.reserve(8); }  // Nodes are large: avoid regrowth
+  void EndMap() override { Close(); }
+  void BeginVector() override { Open(Kind::kVector); }
+  void EndVector() override { Close(); }
+  void Key(const Node& key) override { open_.back().items.push_back(key); }
+  void Scalar(const Value& value) override { open_.back().items.push_back(edn::FromValue(value)); }
+  void Data(const Node& node) override { open_.back().items.push_back(node); }
+  void Nil() override { open_.back().items.push_back(Node::Nil()); }
+  uint64_t Mark() const override { return uint64_t{open_.size()} << 32 | open_.back().items.size(); }
+  void Rollback(uint64_t mark) override {
+    open_.resize(mark >> 32);
+    open_.back().items.resize(mark & 0xffffffffu);
+  }
+
+  std::vector<Node> Take() { return std::move(open_.front().items); }
+
+ private:
+  Node& Open(Kind kind) {
+    Node& n = open_.emplace_back();
+    n.kind = kind;
+    return n;
+  }
+  void Close() {
+    Node done = std::move(open_.back());
+    open_.pop_back();
+    open_.back().items.push_back(std::move(done));
+  }
+
+  std::vector<Node> open_;  // [0]: the results; then each open collection, outermost first
+};
+
+// Compiles the pattern and pulls each entity into `out`.
+Status PullInto(const Db& db, const Node& pattern, const std::vector<Value>& entities, PullWriter* out) {
   if (!db.valid()) return Status::Invalid("pull: database is not open");
   if (db.is_history()) return Status::Unsupported("pull needs a database value, not a history view");
   Compiler compiler(db.schema());
   DL_ASSIGN_OR_RETURN(std::unique_ptr<Pattern> p, compiler.Compile(pattern));
-  Puller puller(db, compiler.slots());
-  std::vector<Node> out;
-  out.reserve(entities.size());
+  Puller puller(db, compiler.slots(), out);
   for (const Value& ref : entities) {
     Result<EntityId> e = db.Entid(ref);
     if (!e.ok() && e.status().code() != Code::kNotFound) return e.status().WithContext("pull");
-    if (!e.ok()) {
-      out.push_back(Node::Nil());  // names nothing (unknown ident, lookup ref without match)
-      continue;
+    bool wrote = false;  // an entity that names nothing (unknown ident, lookup ref without match) is nil
+    if (e.ok()) {
+      DL_ASSIGN_OR_RETURN(wrote, puller.Pull(*e, *p));
     }
-    DL_ASSIGN_OR_RETURN(Node n, puller.Pull(*e, *p));
-    out.push_back(std::move(n));
+    if (!wrote) out->Nil();
   }
-  return out;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<Node>> PullMany(const Db& db, const Node& pattern,
+                                   const std::vector<Value>& entities) {
+  NodeWriter out;
+  DL_RETURN_IF_ERROR(PullInto(db, pattern, entities, &out));
+  return out.Take();
 }
 
 Result<std::vector<Node>> PullMany(const Db& db, std::string_view pattern,
                                    const std::vector<Value>& entities) {
   DL_ASSIGN_OR_RETURN(Node p, edn::ReadOne(pattern));
   return PullMany(db, p, entities);
+}
+
+Status PullMany(const Db& db, std::string_view pattern, const std::vector<Value>& entities,
+                PullWriter* out) {
+  DL_ASSIGN_OR_RETURN(Node p, edn::ReadOne(pattern));
+  return PullInto(db, p, entities, out);
 }
 
 Result<Node> Pull(const Db& db, const Node& pattern, const Value& entity) {
