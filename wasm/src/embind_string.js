@@ -21,13 +21,13 @@ mergeInto(LibraryManager.library, {
     var encoder = new TextEncoder();
     // Under Node (20) TextDecoder goes through ICU, about 200 MB/s; most replies are
     // ASCII JSON, which Buffer reads as Latin-1 (the same text for ASCII bytes) about
-    // 20 times as fast. The check reads 4 bytes at a time, about 0.1 ms per MB.
+    // 20 times as fast. The check reads 4 bytes at a time, about 0.1 ms per MB; `at` is
+    // 4-aligned (a block's bytes follow its u32 length, and malloc aligns to 8).
     var latin1 = ENVIRONMENT_IS_NODE && typeof Buffer === 'function' ? Buffer : null;
     function ascii(at, end) {
-      var bits = 0, i = at;
-      for (; (i & 3) && i < end; ++i) bits |= HEAPU8[i];
-      for (var w = i >> 2, words = end >> 2; w < words; ++w) bits |= HEAP32[w];
-      for (i = Math.max(i, end & ~3); i < end; ++i) bits |= HEAPU8[i];
+      var bits = 0, i = at >> 2;
+      for (; i < end >> 2; ++i) bits |= HEAP32[i];
+      for (i <<= 2; i < end; ++i) bits |= HEAPU8[i];
       return (bits & 0x80808080) === 0;
     }
     function decode(at, length) {

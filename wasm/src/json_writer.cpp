@@ -157,8 +157,15 @@ void AppendValue(const Value& v, JsonOut* out) {
 
 void JsonPullWriter::Key(const edn::Node& key) {
   Separate();
+  for (size_t i = 0; i < keys_; ++i) {
+    if (key_nodes_[i] == &key) return out_.put(key_texts_[i]);
+  }
+  const size_t at = out_.size();
   AppendMapKey(key, &out_);
   out_.put(':');
+  if (keys_ == kKeys) return;
+  key_nodes_[keys_] = &key;
+  key_texts_[keys_++] = out_.Since(at);
 }
 
 void JsonPullWriter::Scalar(const Value& value) {

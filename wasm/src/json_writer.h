@@ -30,6 +30,7 @@ class JsonOut {
   size_t size() const { return used(); }
   char back() const { return end_[-1]; }  // the last byte written; size() > 0
   void Truncate(size_t n) { end_ = s_.data() + n; }  // n <= size()
+  std::string_view Since(size_t n) const { return {s_.data() + n, used() - n}; }  // n <= size()
   std::string Take() {
     s_.resize(used());
     end_ = cap_ = nullptr;
@@ -60,7 +61,9 @@ void AppendJson(const edn::Node& n, JsonOut* out);
 // Pull results written as JSON as the puller goes (AppendJson of the nodes PullMany
 // would give, without the nodes). Separators follow from the last byte written: a
 // value or key after `[`, `{` or a key's `:` starts its collection, any other follows
-// an item. So a Rollback is a truncation.
+// an item. So a Rollback is a truncation. A writer serves one PullMany call: it keeps
+// the JSON text of the keys it has written by their nodes' addresses (the pattern's,
+// which live for the call).
 class JsonPullWriter final : public PullWriter {
  public:
   explicit JsonPullWriter(JsonOut* out) : out_(*out) {}
@@ -86,7 +89,11 @@ class JsonPullWriter final : public PullWriter {
     out_.put(open);
   }
 
+  static constexpr size_t kKeys = 16;
   JsonOut& out_;
+  size_t keys_ = 0;                        // the first kKeys keys written:
+  const edn::Node* key_nodes_[kKeys] = {};  // their nodes
+  std::string key_texts_[kKeys];           // and their text, `"name":`
 };
 
 // Datoms as [[e, a, v, tx, added]...], `a` as the attribute's name.

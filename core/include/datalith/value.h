@@ -86,6 +86,8 @@ class Value {
   std::string ToString() const;
 
  private:
+  friend Status DecodeValueInto(std::string_view bytes, size_t* pos, Value* out);
+
   ValueType type_ = ValueType::kNil;
   union U {
     bool b;
@@ -108,6 +110,10 @@ struct ValueHash {
 void EncodeValue(const Value& v, std::string* out);
 // Decodes one value at *pos and advances it. Corruption on malformed bytes.
 Result<Value> DecodeValue(std::string_view bytes, size_t* pos);
+// The same into *out, whose text buffer is reused: a scan decoding key after key into
+// one Datom allocates nothing for strings that fit the last one's buffer. On error
+// *out is unspecified.
+Status DecodeValueInto(std::string_view bytes, size_t* pos, Value* out);
 
 // Milliseconds since the epoch → "2020-01-02T03:04:05.006Z" and back (RFC 3339, any
 // offset accepted on parse).

@@ -28,10 +28,7 @@ Status DecodeKey(IndexType index, std::string_view key, bool history, Datom* out
     pos += 8;
     return true;
   };
-  auto value = [&]() -> Status {
-    DL_ASSIGN_OR_RETURN(out->v, DecodeValue(key, &pos));
-    return Status::Ok();
-  };
+  auto value = [&]() { return DecodeValueInto(key, &pos, &out->v); };
   bool ok = true;
   switch (index) {
     case IndexType::kEavt:

@@ -550,6 +550,38 @@ void EncodeValue(const Value& v, std::string* out) {
 
 Result<Value> DecodeValue(std::string_view bytes, size_t* pos) { return DecodeAt(bytes, pos, 0); }
 
+Status DecodeValueInto(std::string_view b, size_t* pos, Value* out) {
+  const size_t p = *pos;
+  const auto type = p < b.size() ? static_cast<ValueType>(b[p]) : ValueType::kNil;
+  if (type == ValueType::kString || type == ValueType::kKeyword) {
+    // Text without an escaped zero byte (the common case): its bytes up to 00 01.
+    const size_t zero = b.find('\0', p + 1);
+    if (zero != std::string_view::npos && zero + 1 < b.size() && b[zero + 1] == 0x01) {
+      out->type_ = type;
+      out->u_.uuid = Uuid{};  // as a fresh value has it
+      out->s_.assign(b.data() + p + 1, zero - p - 1);
+      out->tuple_.reset();
+      *pos = zero + 2;
+      return Status::Ok();
+    }
+  } else if ((type == ValueType::kLong || type == ValueType::kRef) && b.size() - p > 8) {
+    const uint64_t bits = GetU64(b, p + 1);
+    out->type_ = type;
+    out->u_.uuid = Uuid{};
+    if (type == ValueType::kLong) {
+      out->u_.i = static_cast<int64_t>(bits ^ kSignBit);
+    } else {
+      out->u_.u = bits;
+    }
+    out->s_.clear();
+    out->tuple_.reset();
+    *pos = p + 9;
+    return Status::Ok();
+  }
+  DL_ASSIGN_OR_RETURN(*out, DecodeAt(b, pos, 0));
+  return Status::Ok();
+}
+
 // ---- instants ----
 
 std::string FormatInstant(int64_t millis) {
