@@ -236,9 +236,11 @@ class Puller {
   Result<bool> Pull(EntityId e, const Pattern& p) {
     if (path_.size() >= kMaxDepth)
       return Status::Unsupported("pull nests deeper than " + std::to_string(kMaxDepth) + " entities");
+    // The scanned datoms; one buffer serves every entity of the outermost level.
+    std::vector<Datom> nested;
+    std::vector<Datom>& datoms = path_.empty() ? outer_ : nested;
+    datoms.clear();
     path_.push_back(e);
-    std::vector<Datom> datoms;
-    if (p.scan()) datoms.reserve(16);
     const uint64_t before = w_.Mark();
     w_.BeginMap();
     const uint64_t empty = w_.Mark();
@@ -438,6 +440,7 @@ class Puller {
   std::optional<DatomIterator> eavt_;  // Scan's iterator, last positioned for eavt_last_
   EntityId eavt_last_ = 0;
   std::vector<EntityId> path_;                   // entities being pulled, outermost first
+  std::vector<Datom> outer_;                     // Scan's datoms of an outermost entity
   std::vector<int> remaining_;                   // per depth-limited recursion, -1 = not entered
   std::unordered_map<EntityId, WildAttr> wild_;  // wildcard keys, resolved once per call
 };
