@@ -267,6 +267,46 @@ TEST_CASE("DecodeValue reads consecutive values and advances", "[value]") {
   CHECK(std::isnan(Decoded(Enc(Value::Double(NAN))).double_value()));
 }
 
+TEST_CASE("DecodeValueInto gives what DecodeValue gives, into one reused value", "[value]") {
+  // Texts after numbers after tuples and back: whatever the value held before (a text
+  // buffer, a tuple, a number's bits), the decoded one equals and hashes as a fresh one.
+  std::vector<Value> values = {Value::String("a text longer than the short-string buffer"),
+                               Value::Long(-42),
+                               Value::Keyword("db/id"),
+                               Value::Tuple({Value::String("in a tuple"), Value::Long(1)}),
+                               Value::String(std::string("zero\0byte", 9)),
+                               Value::Ref(7),
+                               Value::String("x"),
+                               Value::MakeUuid(Uuid{1, 2}),
+                               Value::Long(kMax),
+                               Value::Double(0.25),
+                               Value::Keyword("a/keyword-longer-than-the-buffer"),
+                               Value::Nil(),
+                               Value::String("")};
+  std::string bytes;
+  for (const Value& v : values) EncodeValue(v, &bytes);
+  size_t pos = 0, fresh_pos = 0;
+  Value into;
+  for (const Value& v : values) {
+    REQUIRE(DecodeValueInto(bytes, &pos, &into).ok());
+    Result<Value> fresh = DecodeValue(bytes, &fresh_pos);
+    REQUIRE(fresh.ok());
+    CHECK(pos == fresh_pos);
+    CHECK(into.type() == v.type());
+    CHECK(into == v);
+    CHECK(into.Hash() == v.Hash());
+    CHECK(into.str() == fresh->str());
+  }
+  CHECK(pos == bytes.size());
+  // Malformed bytes: the same error as DecodeValue's.
+  for (const std::string& bad : {Bytes({2, 0x80, 0}), Bytes({4, 'a', 0}), Bytes({7}), Bytes({11})}) {
+    size_t at = 0;
+    Status s = DecodeValueInto(bad, &at, &into);
+    CHECK(s.code() == Code::kCorruption);
+    CHECK(s.message() == DecodeStatus(bad).message());
+  }
+}
+
 TEST_CASE("DecodeValue reports corruption with the byte offset", "[value]") {
   auto message = [](const std::string& bytes) {
     Status s = DecodeStatus(bytes);
