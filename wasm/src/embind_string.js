@@ -21,7 +21,7 @@ mergeInto(LibraryManager.library, {
     var encoder = new TextEncoder();
     // Under Node (20) TextDecoder goes through ICU, about 200 MB/s; most replies are
     // ASCII JSON, which Buffer reads as Latin-1 (the same text for ASCII bytes) about
-    // 20 times as fast. The check reads 4 bytes at a time, about 0.1 ms per MB; `at` is
+    // 20 times as fast. The check reads 4 bytes at a time, 0.1-0.25 ms per MB; `at` is
     // 4-aligned (a block's bytes follow its u32 length, and malloc aligns to 8).
     var latin1 = ENVIRONMENT_IS_NODE && typeof Buffer === 'function' ? Buffer : null;
     function ascii(at, end) {

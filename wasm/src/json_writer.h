@@ -29,7 +29,9 @@ class JsonOut {
   }
   size_t size() const { return used(); }
   char back() const { return end_[-1]; }  // the last byte written; size() > 0
-  void Truncate(size_t n) { end_ = s_.data() + n; }  // n <= size()
+  void Truncate(size_t n) {  // n <= size()
+    if (end_) end_ = s_.data() + n;
+  }
   std::string_view Since(size_t n) const { return {s_.data() + n, used() - n}; }  // n <= size()
   std::string Take() {
     s_.resize(used());
@@ -62,12 +64,12 @@ void AppendJson(const edn::Node& n, JsonOut* out);
 // would give, without the nodes). Separators follow from the last byte written: a
 // value or key after `[`, `{` or a key's `:` starts its collection, any other follows
 // an item. So a Rollback is a truncation. A writer serves one PullMany call: it keeps
-// the JSON text of the keys it has written by their nodes' addresses (the pattern's,
-// which live for the call).
+// the JSON text of the keys it has written by their nodes' addresses (PullWriter::Key's
+// contract: a key node lives, unchanged, for the call).
 class JsonPullWriter final : public PullWriter {
  public:
   explicit JsonPullWriter(JsonOut* out) : out_(*out) {}
-  void BeginMap() override { Item('{'); }
+  void BeginMap(size_t) override { Item('{'); }
   void EndMap() override { out_.put('}'); }
   void BeginVector() override { Item('['); }
   void EndVector() override { out_.put(']'); }

@@ -269,6 +269,8 @@ test('pull and pullMany answer as a query\'s pull does, for every pattern form',
     '[[:p/name :as "who"] [:p/tag :limit 1 :as :tags] [:p/ok :default true]]',
     '[:p/score :p/big :p/when :p/id :p/ok]', '[:unknown/attr]', '[{:p/friend [:unknown/attr]}]',
     '[:p/name {:p/boss [:unknown/attr]}]', '[:p/name (default :p/boss 0)]', '[:p/tag :p/name :p/friend]',
+    // More keys than the JSON writer remembers (16): the rest are written each time.
+    `[${Array.from({ length: 20 }, (_, i) => `[:p/name :as "k${i}"]`).join(' ')} {:p/friend [:p/name]}]`,
   ];
   const es = [tempids.ann, tempids.bob, tempids.cy, 987654321, ['p/name', 'Cy'], ['p/name', 'nobody']];
   for (const p of patterns) {
@@ -282,12 +284,16 @@ test('pull and pullMany answer as a query\'s pull does, for every pattern form',
     }
     assert.deepEqual(await db.pullMany(p, es), viaQuery, `pullMany ${p}`);
   }
+  assert.deepEqual(await db.pullMany('[*]', []), []);
   // A sample of what they give, so an empty answer everywhere cannot pass.
   assert.deepEqual(await db.pull('[:p/name {:p/boss ...}]', tempids.cy),
     { 'p/name': 'Cy', 'p/boss': { 'p/name': 'Bob', 'p/boss': { 'p/name': 'Ann "A" \\ \n é 😀' } } });
   assert.deepEqual(await db.pull('[{:p/friend [:unknown/attr]}]', tempids.ann), null);
   assert.deepEqual(await db.pull('[:p/name {:p/boss [:unknown/attr]}]', tempids.bob), { 'p/name': 'Bob' });
   assert.equal((await db.pull('[:p/big]', tempids.ann))['p/big'], 2n ** 60n);
+  const many = await db.pull(patterns.at(-1), tempids.bob);
+  assert.equal(Object.keys(many).length, 21);
+  assert.deepEqual([many.k0, many.k19, many['p/friend']], ['Bob', 'Bob', [{ 'p/name': 'Ann "A" \\ \n é 😀' }]]);
 });
 
 test('values round-trip with the JS conventions', async () => {

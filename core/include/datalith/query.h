@@ -128,10 +128,12 @@ Result<std::vector<edn::Node>> PullMany(const Db& db, const edn::Node& pattern,
 // a map's entries are Key then one value. A nested entity or key can turn out to have
 // nothing: the puller then takes back what it wrote since a Mark() with Rollback(),
 // so a writer must be able to; Mark() is unchanged exactly when nothing was written.
+// A key node stays alive and unchanged for the whole call, so a writer may remember
+// what it made of one by its address.
 class PullWriter {
  public:
   virtual ~PullWriter() = default;
-  virtual void BeginMap() = 0;
+  virtual void BeginMap(size_t entries) = 0;  // entries: how many it will likely hold
   virtual void EndMap() = 0;
   virtual void BeginVector() = 0;
   virtual void EndVector() = 0;

@@ -240,11 +240,12 @@ class Puller {
     std::vector<Datom> nested;
     std::vector<Datom>& datoms = path_.empty() ? outer_ : nested;
     datoms.clear();
+    if (p.scan()) DL_RETURN_IF_ERROR(Scan(e, p, &datoms));
     path_.push_back(e);
     const uint64_t before = w_.Mark();
-    w_.BeginMap();
+    w_.BeginMap(p.specs.size() + (p.wildcard ? datoms.size() : 0));
     const uint64_t empty = w_.Mark();
-    Status st = p.scan() ? Scan(e, p, &datoms) : Status::Ok();
+    Status st;
     for (size_t i = 0; st.ok() && i < p.specs.size(); ++i) {
       const Spec& s = p.specs[i];
       st = s.type == Spec::Type::kWildcard ? EmitWildcard(e, p, datoms)
@@ -396,7 +397,7 @@ class Puller {
     if (f.slot >= 0 && remaining_[f.slot] == 0) return Status::Ok();  // depth reached: left out
     const EntityId target = v.ref();
     if (!f.pattern || (f.guard && OnPath(target))) {
-      w_.BeginMap();
+      w_.BeginMap(1);
       w_.Key(DbIdKey());
       w_.Scalar(v);
       w_.EndMap();
@@ -449,9 +450,9 @@ class Puller {
 // list of results. A mark is the depth and the item count of the innermost.
 class NodeWriter final : public PullWriter {
  public:
-  NodeWriter() : open_(1) {}
+  explicit NodeWriter(size_t results) : open_(1) { open_[0].items.reserve(results); }
 
-  void BeginMap() override { Open(Kind::kMap).items.reserve(8); }  // Nodes are large: avoid regrowth
+  void BeginMap(size_t entries) override { Open(Kind::kMap).items.reserve(2 * entries); }
   void EndMap() override { Close(); }
   void BeginVector() override { Open(Kind::kVector); }
   void EndVector() override { Close(); }
@@ -505,7 +506,7 @@ Status PullInto(const Db& db, const Node& pattern, const std::vector<Value>& ent
 
 Result<std::vector<Node>> PullMany(const Db& db, const Node& pattern,
                                    const std::vector<Value>& entities) {
-  NodeWriter out;
+  NodeWriter out(entities.size());
   DL_RETURN_IF_ERROR(PullInto(db, pattern, entities, &out));
   return out.Take();
 }
