@@ -54,6 +54,15 @@ uint64_t GetU64(std::string_view b, size_t at) {
   return v;
 }
 
+// Where the text whose bytes start at `at` ends (its 00 01 terminator) when it holds no
+// escaped zero byte, the common case; npos otherwise (escapes, or malformed bytes: the
+// full reading in DecodeAt says which).
+size_t PlainTextEnd(std::string_view b, size_t at) {
+  const size_t zero = b.find('\0', at);
+  if (zero == std::string_view::npos || zero + 1 >= b.size() || b[zero + 1] != 0x01) return std::string_view::npos;
+  return zero;
+}
+
 void EncodeText(std::string_view s, std::string* out) {
   // 0x00 is escaped as 0x00 0xFF so the 0x00 0x01 terminator sorts below any
   // continuation: a string sorts before every longer string it prefixes.
@@ -88,6 +97,11 @@ Result<Value> DecodeAt(std::string_view b, size_t* pos, int depth) {
     return Status::Ok();
   };
   auto text = [&](const char* what) -> Result<std::string> {
+    if (const size_t end = PlainTextEnd(b, p); end != std::string_view::npos) {  // one copy
+      std::string whole(b.data() + p, end - p);
+      p = end + 2;
+      return whole;
+    }
     std::string s;
     while (true) {
       size_t zero = b.find('\0', p);
@@ -95,11 +109,6 @@ Result<Value> DecodeAt(std::string_view b, size_t* pos, int depth) {
         return DecodeError(b.size(), std::string("unterminated ") + what);
       }
       uint8_t next = static_cast<uint8_t>(b[zero + 1]);
-      if (next == 0x01 && s.empty()) {  // no escaped zero byte: the common case, one copy
-        std::string whole(b.data() + p, zero - p);
-        p = zero + 2;
-        return whole;
-      }
       s.append(b.data() + p, zero - p);
       p = zero + 2;
       if (next == 0x01) return s;
@@ -554,14 +563,12 @@ Status DecodeValueInto(std::string_view b, size_t* pos, Value* out) {
   const size_t p = *pos;
   const auto type = p < b.size() ? static_cast<ValueType>(b[p]) : ValueType::kNil;
   if (type == ValueType::kString || type == ValueType::kKeyword) {
-    // Text without an escaped zero byte (the common case): its bytes up to 00 01.
-    const size_t zero = b.find('\0', p + 1);
-    if (zero != std::string_view::npos && zero + 1 < b.size() && b[zero + 1] == 0x01) {
+    if (const size_t end = PlainTextEnd(b, p + 1); end != std::string_view::npos) {
       out->type_ = type;
       out->u_.uuid = Uuid{};  // as a fresh value has it
-      out->s_.assign(b.data() + p + 1, zero - p - 1);
+      out->s_.assign(b.data() + p + 1, end - p - 1);
       out->tuple_.reset();
-      *pos = zero + 2;
+      *pos = end + 2;
       return Status::Ok();
     }
   } else if ((type == ValueType::kLong || type == ValueType::kRef) && b.size() - p > 8) {
