@@ -3,7 +3,7 @@
 // that may touch storage returns a Promise. Values cross as EDN text (JS → core) and
 // JSON (core → JS); edn.js holds the conventions.
 
-import { toEdn, txToEdn, locateTxError, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
+import { toEdn, txToEdn, locateTxError, entityToEdn, keyword, parseReply, parsePull, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';
 import { subscribe, LiveInput } from './live.js';
 
@@ -932,15 +932,15 @@ class Db {
   }
 
   // Runs a raw call on this snapshot's handle, loading missing nodes as needed.
-  async #call(fn) {
+  async #call(fn, parse) {
     const h = this[HANDLE];
     await h.ready;
-    return this.#core.call(h.stores, () => fn(this.#core.raw, h.id));
+    return this.#core.call(h.stores, () => fn(this.#core.raw, h.id), parse);
   }
 
   async pull(pattern, entity) {
     const p = patternText(pattern), e = entityToEdn(entity);
-    return this.#call((raw, id) => raw.dbPull(id, p, e));
+    return (await this.#call((raw, id) => raw.dbPull(id, p, e), parsePull))[0];
   }
 
   async pullMany(pattern, entities) {
@@ -949,10 +949,10 @@ class Db {
     if (entities.every(isEntityId)) {
       // Plain ids (the common case) cross as a Float64Array's bytes, not as EDN text.
       const ids = new Uint8Array(Float64Array.from(entities).buffer);
-      return this.#call((raw, id) => raw.dbPullManyIds(id, p, ids));
+      return this.#call((raw, id) => raw.dbPullManyIds(id, p, ids), parsePull);
     }
     const es = '[' + entities.map(entityToEdn).join(' ') + ']';
-    return this.#call((raw, id) => raw.dbPullMany(id, p, es));
+    return this.#call((raw, id) => raw.dbPullMany(id, p, es), parsePull);
   }
 
   // Datoms of `index` ('eavt', 'aevt', 'avet', 'vaet') starting with `components`

@@ -287,6 +287,28 @@ export function parseReply(text) {
   throw new Error(`unexpected reply from the core: ${text.slice(0, 200)}`);
 }
 
+// A pull reply (json_writer.h) → its results: {"r": rows, "k": shapes}, each row
+// [value..., shape] or null; a row becomes the map of its shape's keys to its values.
+export function parsePull(text) {
+  const reply = parseReply(text);
+  if (reply === MISSING) return reply;
+  const { r: rows, k: shapes } = reply;
+  // A key named __proto__ is set as an own property, as JSON.parse would.
+  const plain = shapes.map((keys) => !keys.includes('__proto__'));
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (row === null) continue;
+    const n = row.length - 1, s = row[n], keys = shapes[s], map = {};
+    if (plain[s]) {
+      for (let j = 0; j < n; j++) map[keys[j]] = row[j];
+    } else {
+      for (let j = 0; j < n; j++) Object.defineProperty(map, keys[j], { value: row[j], enumerable: true, writable: true, configurable: true });
+    }
+    rows[i] = map;
+  }
+  return rows;
+}
+
 // ---- queries ----
 
 const TOKEN_RE = /"(?:[^"\\]|\\.)*"|;[^\n]*|[[\](){}]|[^\s,;"[\](){}]+/g;

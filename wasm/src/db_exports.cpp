@@ -109,17 +109,6 @@ std::string DbDatoms(int db, std::string index_name, std::string components_edn)
   });
 }
 
-std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
-  return RespondText([&]() -> Result<std::string> {
-    DL_ASSIGN_OR_RETURN(Db * d, dbs.Lookup(db));
-    DL_ASSIGN_OR_RETURN(Value entity, ValueOfEdn(entity_edn));
-    JsonOut out;
-    JsonPullWriter writer(&out);
-    DL_RETURN_IF_ERROR(PullMany(*d, pattern_edn, {entity}, &writer));
-    return out.Take();
-  });
-}
-
 // The entity ids in the bytes of a Float64Array (little-endian, as JS writes them in
 // wasm memory), each a non-negative integer below 2^53.
 Result<std::vector<Value>> IdsOfBytes(const std::string& bytes) {
@@ -142,10 +131,17 @@ Result<std::string> PullManyJson(int db, const std::string& pattern_edn,
   DL_RETURN_IF_ERROR(entities.status());
   JsonOut out;
   JsonPullWriter writer(&out);
-  writer.BeginVector();
   DL_RETURN_IF_ERROR(PullMany(*d, pattern_edn, *entities, &writer));
-  writer.EndVector();
+  writer.Finish();
   return out.Take();
+}
+
+// One entity: the reply of pullMany with one result.
+std::string DbPull(int db, std::string pattern_edn, std::string entity_edn) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(Value entity, ValueOfEdn(entity_edn));
+    return PullManyJson(db, pattern_edn, std::vector<Value>{std::move(entity)});
+  });
 }
 
 std::string DbPullMany(int db, std::string pattern_edn, std::string entities_edn) {

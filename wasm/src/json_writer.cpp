@@ -155,17 +155,85 @@ void AppendValue(const Value& v, JsonOut* out) {
 
 }  // namespace
 
-void JsonPullWriter::Key(const edn::Node& key) {
-  Separate();
-  for (size_t i = 0; i < keys_; ++i) {
-    if (key_nodes_[i] == &key) return out_.put(key_texts_[i]);
+uint32_t JsonPullWriter::KeyId(const edn::Node& key) {
+  for (size_t i = 0; i < cached_; ++i) {
+    if (cached_nodes_[i] == &key) return cached_ids_[i];
   }
-  const size_t at = out_.size();
-  AppendMapKey(key, &out_);
+  JsonOut out;
+  AppendMapKey(key, &out);
+  std::string text = out.Take();
+  EntityId& slot = key_ids_[text];  // the id + 1, 0 for a new key
+  if (slot == 0) {
+    keys_.push_back(std::move(text));
+    slot = keys_.size();
+  }
+  const auto id = static_cast<uint32_t>(slot - 1);
+  if (cached_ < kCached) {
+    cached_nodes_[cached_] = &key;
+    cached_ids_[cached_++] = id;
+  }
+  return id;
+}
+
+void JsonPullWriter::BeginMap(size_t) {
+  if (depth_ == 0) {
+    row_keys_.clear();
+    row_at_.clear();
+  }
+  Open(depth_ == 0 ? '[' : '{');
+}
+
+void JsonPullWriter::EndMap() {
+  if (depth_ > 1) return Close('}');
+  Separate();
+  AppendLong(ShapeId(), &out_);
+  Close(']');
+}
+
+void JsonPullWriter::Key(const edn::Node& key) {
+  const uint32_t id = KeyId(key);
+  if (depth_ == 1) {  // a row's key goes to its shape; the value follows
+    row_keys_.push_back(id);
+    row_at_.push_back(out_.size());
+    return;
+  }
+  Separate();
+  out_.put(keys_[id]);
   out_.put(':');
-  if (keys_ == kKeys) return;
-  key_nodes_[keys_] = &key;
-  key_texts_[keys_++] = out_.Since(at);
+}
+
+uint32_t JsonPullWriter::ShapeId() {
+  if (!shapes_.empty() && shapes_[last_shape_] == row_keys_) return last_shape_;
+  EntityId& slot = shape_ids_[std::string(reinterpret_cast<const char*>(row_keys_.data()),
+                                          row_keys_.size() * sizeof(uint32_t))];  // id + 1
+  if (slot == 0) {
+    shapes_.push_back(row_keys_);
+    slot = shapes_.size();
+  }
+  return last_shape_ = static_cast<uint32_t>(slot - 1);
+}
+
+void JsonPullWriter::Rollback(uint64_t mark) {
+  const size_t size = static_cast<size_t>(mark & 0xffffffffu);
+  depth_ = static_cast<uint32_t>(mark >> 32);
+  out_.Truncate(size);
+  while (!row_at_.empty() && row_at_.back() >= size) {
+    row_at_.pop_back();
+    row_keys_.pop_back();
+  }
+}
+
+void JsonPullWriter::Finish() {
+  out_.put("],\"k\":[");
+  for (size_t s = 0; s < shapes_.size(); ++s) {
+    out_.put(s ? ",[" : "[");
+    for (size_t i = 0; i < shapes_[s].size(); ++i) {
+      if (i) out_.put(',');
+      out_.put(keys_[shapes_[s][i]]);
+    }
+    out_.put(']');
+  }
+  out_.put("]}");
 }
 
 void JsonPullWriter::Scalar(const Value& value) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "datalith/db.h"
@@ -42,7 +43,9 @@ class JsonOut {
  private:
   size_t used() const { return end_ ? static_cast<size_t>(end_ - s_.data()) : 0; }
   void Need(size_t n) {
-    if (static_cast<size_t>(cap_ - end_) >= n) return;
+    if (static_cast<size_t>(cap_ - end_) < n) Grow(n);
+  }
+  [[gnu::noinline]] void Grow(size_t n) {  // out of line: 1 call site's worth of code, not one per put
     size_t used = this->used();
     s_.resize(std::max(2 * s_.size(), used + n + 256));
     end_ = s_.data() + used;
@@ -60,42 +63,68 @@ void AppendString(std::string_view s, JsonOut* out, std::string_view prefix = {}
 void AppendLong(int64_t v, JsonOut* out);
 // An EDN node (pull results, aggregates, EDN data).
 void AppendJson(const edn::Node& n, JsonOut* out);
-// Pull results written as JSON as the puller goes (AppendJson of the nodes PullMany
-// would give, without the nodes). Separators follow from the last byte written: a
-// value or key after `[`, `{` or a key's `:` starts its collection, any other follows
-// an item. So a Rollback is a truncation. A writer serves one PullMany call: it keeps
-// the JSON text of the keys it has written by their nodes' addresses (PullWriter::Key's
-// contract: a key node lives, unchanged, for the call).
+// Pull results written as JSON as the puller goes (docs/wasm.md, "Pull replies"):
+// {"r": [result...], "k": [shape...]}. A result is null or an entity's map as a row,
+// [value..., shape]: its values in order, then the index in "k" of its keys (each
+// shape is the list of a row's keys, so 20 000 rows with the same keys name them
+// once). Maps nested in a row are JSON objects. Separators follow from the last byte
+// written: a value or key after `[`, `{` or a key's `:` starts its collection, any
+// other follows an item. So a Rollback is a truncation (and drops the row's keys
+// recorded at or after it). A writer serves one PullMany call: it keeps its keys by
+// their nodes' addresses (PullWriter::Key's contract: a key node lives, unchanged,
+// for the call).
 class JsonPullWriter final : public PullWriter {
  public:
-  explicit JsonPullWriter(JsonOut* out) : out_(*out) {}
-  void BeginMap(size_t) override { Item('{'); }
-  void EndMap() override { out_.put('}'); }
-  void BeginVector() override { Item('['); }
-  void EndVector() override { out_.put(']'); }
+  explicit JsonPullWriter(JsonOut* out) : out_(*out) { out_.put("{\"r\":["); }
+  void BeginMap(size_t) override;
+  void EndMap() override;
+  void BeginVector() override { Open('['); }
+  void EndVector() override { Close(']'); }
   void Key(const edn::Node& key) override;
   void Scalar(const Value& value) override;
   void Data(const edn::Node& node) override;
   void Nil() override;
-  uint64_t Mark() const override { return out_.size(); }
-  void Rollback(uint64_t mark) override { out_.Truncate(static_cast<size_t>(mark)); }
+  // The depth above the bytes written (the output stays far below 4 GB in wasm32).
+  uint64_t Mark() const override { return uint64_t{depth_} << 32 | out_.size(); }
+  void Rollback(uint64_t mark) override;
+  // Closes the results and writes the shapes; nothing may follow.
+  void Finish();
 
  private:
   void Separate() {
-    if (out_.size() == 0) return;
     const char c = out_.back();
     if (c != '[' && c != '{' && c != ':') out_.put(',');
   }
-  void Item(char open) {
+  void Open(char c) {
     Separate();
-    out_.put(open);
+    out_.put(c);
+    ++depth_;
   }
+  void Close(char c) {
+    out_.put(c);
+    --depth_;
+  }
+  uint32_t KeyId(const edn::Node& key);
+  uint32_t ShapeId();
 
-  static constexpr size_t kKeys = 16;
+  static constexpr size_t kCached = 16;
   JsonOut& out_;
-  size_t keys_ = 0;                        // the first kKeys keys written:
-  const edn::Node* key_nodes_[kKeys] = {};  // their nodes
-  std::string key_texts_[kKeys];           // and their text, `"name":`
+  uint32_t depth_ = 0;  // open maps and vectors below the results: 1 in a row
+  // The keys: their JSON text (a string), found by node address for the first
+  // kCached nodes seen, then by text.
+  std::vector<std::string> keys_;
+  // (Maps to EntityId, as Schema's does: one instantiation of the map in the module.)
+  std::unordered_map<std::string, EntityId> key_ids_;
+  const edn::Node* cached_nodes_[kCached] = {};
+  uint32_t cached_ids_[kCached] = {};
+  size_t cached_ = 0;
+  // The open row's keys, and where each one's value starts in the output.
+  std::vector<uint32_t> row_keys_;
+  std::vector<size_t> row_at_;
+  // The shapes: lists of key ids, found by their bytes; `last_shape_` is tried first.
+  std::vector<std::vector<uint32_t>> shapes_;
+  std::unordered_map<std::string, EntityId> shape_ids_;
+  uint32_t last_shape_ = 0;
 };
 
 // Datoms as [[e, a, v, tx, added]...], `a` as the attribute's name.

@@ -237,8 +237,9 @@ test('q answers of plain numbers skip JSON and equal what the JSON path gives', 
   assert.deepEqual(sorted(a), [[0], [1]]);
 });
 
-// pull and pullMany write JSON straight from the index (json_writer.cpp's
-// JsonPullWriter); a query's pull builds EDN nodes first. Every pattern form gives
+// pull and pullMany write JSON straight from the index, each entity a row of values
+// beside the list of its keys (json_writer.cpp's JsonPullWriter, edn.js's parsePull);
+// a query's pull builds EDN nodes first. Every pattern form gives
 // the same answer both ways, including the keys and entities left out as empty.
 test('pull and pullMany answer as a query\'s pull does, for every pattern form', async () => {
   const { conn } = await create();
@@ -271,6 +272,8 @@ test('pull and pullMany answer as a query\'s pull does, for every pattern form',
     '[:p/name {:p/boss [:unknown/attr]}]', '[:p/name (default :p/boss 0)]', '[:p/tag :p/name :p/friend]',
     // More keys than the JSON writer remembers (16): the rest are written each time.
     `[${Array.from({ length: 20 }, (_, i) => `[:p/name :as "k${i}"]`).join(' ')} {:p/friend [:p/name]}]`,
+    // A key JS objects treat specially: an own property, as JSON.parse makes it.
+    '[[:p/name :as "__proto__"] {:p/boss [[:p/name :as "__proto__"]]}]',
   ];
   const es = [tempids.ann, tempids.bob, tempids.cy, 987654321, ['p/name', 'Cy'], ['p/name', 'nobody']];
   for (const p of patterns) {
@@ -291,7 +294,9 @@ test('pull and pullMany answer as a query\'s pull does, for every pattern form',
   assert.deepEqual(await db.pull('[{:p/friend [:unknown/attr]}]', tempids.ann), null);
   assert.deepEqual(await db.pull('[:p/name {:p/boss [:unknown/attr]}]', tempids.bob), { 'p/name': 'Bob' });
   assert.equal((await db.pull('[:p/big]', tempids.ann))['p/big'], 2n ** 60n);
-  const many = await db.pull(patterns.at(-1), tempids.bob);
+  const proto = await db.pull(patterns.at(-1), tempids.bob);
+  assert.deepEqual([Object.keys(proto), Object.getPrototypeOf(proto), proto.__proto__], [['__proto__', 'p/boss'], Object.prototype, 'Bob']);
+  const many = await db.pull(patterns.at(-2), tempids.bob);
   assert.equal(Object.keys(many).length, 21);
   assert.deepEqual([many.k0, many.k19, many['p/friend']], ['Bob', 'Bob', [{ 'p/name': 'Ann "A" \\ \n é 😀' }]]);
 });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import DatalithWasm from '../dist/datalith_wasm.mjs';
+import { parsePull } from '../js/edn.js';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
 // Node 18+: the 3.1.6 loader cannot fetch() a file path, so hand it the bytes.
@@ -62,22 +63,29 @@ test('memory store: transact, q, pull, datoms, asOf, log', () => {
   assert.deepEqual(ok(m.q('[:find ?a . :in [[?t $x]] :where [$x ?e :person/name "Ann"] [$x ?e :person/age ?a]]',
                           JSON.stringify([{ list: [{ list: [{ edn: '"then"' }, { db: old }] }] }]))), 31);
 
+  // Pull replies are rows and shapes (json_writer.h): each entity's map a row of its
+  // values and the index of its keys in "k"; nested maps are objects.
   assert.deepEqual(ok(m.dbPull(db, '[:person/name {:person/friend [:person/name]}]', '[:person/name ":Bob"]')),
-                   { 'person/name': '\\:Bob', 'person/friend': [{ 'person/name': 'Ann' }] });
-  assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', `[${ann} [:person/name "nobody"]]`)),
+                   { r: [['\\:Bob', [{ 'person/name': 'Ann' }], 0]], k: [['person/name', 'person/friend']] });
+  assert.deepEqual(ok(m.dbPullMany(db, '[:person/name (default :person/age 0)]', `[${ann} [:person/name "nobody"] [:person/name ":Bob"] ${ann}]`)),
+                   { r: [['Ann', 32, 0], null, ['\\:Bob', 0, 0], ['Ann', 32, 0]], k: [['person/name', 'person/age']] });
+  assert.deepEqual(ok(m.dbPullMany(db, '[:person/friend :person/age]', `[${ann} [:person/name ":Bob"]]`)),
+                   { r: [[32, 0], [[{ 'db/id': ann }], 1]], k: [['person/age'], ['person/friend']] });
+  const pulled = (reply) => parsePull(reply);
+  assert.deepEqual(pulled(m.dbPullMany(db, '[:person/age]', `[${ann} [:person/name "nobody"]]`)),
                    [{ 'person/age': 32 }, null]);
   // Ids with commas and spaces; the reader's errors.
-  assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', `[ ${ann},${ann} 999999 ]`)),
+  assert.deepEqual(pulled(m.dbPullMany(db, '[:person/age]', `[ ${ann},${ann} 999999 ]`)),
                    [{ 'person/age': 32 }, { 'person/age': 32 }, null]);
-  assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', '[]')), []);
+  assert.deepEqual(ok(m.dbPullMany(db, '[:person/age]', '[]')), { r: [], k: [] });
   assert.match(JSON.parse(m.dbPullMany(db, '[:person/age]', '[1 2')).error, /unterminated|expected|end of input/);
   assert.match(JSON.parse(m.dbPullMany(db, '[:person/age]', '[1.5]')).error, /entit/i);
   // Ids as a Float64Array's bytes (pullMany of plain ids): the same answers; bytes that
   // are not whole doubles, or doubles that are not ids, are refused.
   const idBytes = (...ids) => new Uint8Array(Float64Array.from(ids).buffer);
-  assert.deepEqual(ok(m.dbPullManyIds(db, '[:person/age]', idBytes(ann, ann, 999999))),
+  assert.deepEqual(pulled(m.dbPullManyIds(db, '[:person/age]', idBytes(ann, ann, 999999))),
                    [{ 'person/age': 32 }, { 'person/age': 32 }, null]);
-  assert.deepEqual(ok(m.dbPullManyIds(db, '[:person/age]', new Uint8Array(0))), []);
+  assert.deepEqual(pulled(m.dbPullManyIds(db, '[:person/age]', new Uint8Array(0))), []);
   for (const bad of [idBytes(ann).subarray(0, 7), idBytes(ann, 1.5), idBytes(-1), idBytes(NaN), idBytes(2 ** 53)]) {
     assert.match(JSON.parse(m.dbPullManyIds(db, '[:person/age]', bad)).error, /entity ids: .*Float64Array/);
   }
@@ -137,7 +145,7 @@ test('strings cross the boundary intact both ways: multi-byte, astral, NUL, shor
   }
   const db = m.connDb(conn);
   const all = ['first', ...values].sort();
-  const got = ok(m.dbPull(db, '[:t/s]', String(e)))['t/s'];
+  const got = parsePull(m.dbPull(db, '[:t/s]', String(e)))[0]['t/s'];
   assert.deepEqual([...got].sort(), all);
   assert.ok(got.some((v) => v.length > 4096 && v.includes('\u0000')));
   assert.deepEqual(ok(m.dbDatoms(db, 'eavt', `[${e}]`)).map((d) => d[2]).sort(), all);
@@ -291,7 +299,7 @@ test('buffer store: write, drain pending, reopen cold and load in rounds', () =>
   assert.ok(scan.rounds < scan.fetched / 8, `scan: ${scan.rounds} rounds for ${scan.fetched} nodes`);
 
   assert.deepEqual(drive(reader, blobs, () => m.dbPull(rdb, '[:person/age]', '[:person/name "person 17"]'),
-                         stats).ok, { 'person/age': 17 });
+                         stats).ok, { r: [[17, 0]], k: [['person/age']] });
 
   // Writing through the cold connection: the transaction waits for its nodes too, and
   // a call that stopped for missing nodes changed nothing.

@@ -116,7 +116,7 @@ DatomCursor::DatomCursor(std::shared_ptr<const DbState> state, IndexType index, 
       hist_(state_->src.get(), state_->history[static_cast<int>(index)],
             state_->history_live[static_cast<int>(index)]),
       use_history_(view.history || view.as_of.has_value()) {
-  if (SeekTrees(lo, false)) Advance();
+  if (SeekTrees(lo, false)) Settle();
 }
 
 bool DatomCursor::SeekTrees(std::string_view target, bool forward) {
@@ -134,10 +134,19 @@ bool DatomCursor::SeekTrees(std::string_view target, bool forward) {
 
 void DatomCursor::SkipTo(std::string_view target) {
   if (!valid_) return;
-  // The trees' iterators are already past the current datom; it stays if it is at or
-  // after the target.
-  if (std::string_view(key_) >= target) return;
-  if (SeekTrees(target, true)) Advance();
+  // The current datom stays if it is at or after the target. (A history entry's key
+  // ends in a flag byte after the tx; the target, a prefix of components, never
+  // reaches it, so the comparison is the same as without it.)
+  if (key() >= target) return;
+  if (SeekTrees(target, true)) Settle();
+}
+
+void DatomCursor::Next() {
+  if (on_ == On::kCurrent || on_ == On::kHistory) {
+    Step(on_ == On::kHistory);
+    if (!status_.ok()) return;
+  }
+  Settle();
 }
 
 bool DatomCursor::Fail(const Status& s) {
@@ -166,24 +175,26 @@ void DatomCursor::Step(bool from_history) {
   if (!it.status().ok()) Fail(it.status());
 }
 
-void DatomCursor::Advance() {
+void DatomCursor::Settle() {
   valid_ = false;
+  on_ = On::kNone;
   std::string_view key;
   bool from_history;
   while (status_.ok() && Peek(&key, &from_history)) {
     if (!view_.as_of || view_.history) {
       // Current or history view: every entry stands alone (a history view as of t
-      // keeps the events up to t).
+      // keeps the events up to t). The tree iterator stays on the entry, so its key
+      // need not be copied; Next steps past it.
       Status s = DecodeKey(index_, key, from_history, &datom_);
       if (!s.ok()) {
         Fail(s);
         return;
       }
-      key_.assign(key.data(), key.size());  // the iterator is about to move on
-      Step(from_history);
-      if (!status_.ok()) return;
-      if (view_.since && datom_.tx <= *view_.since) continue;
-      if (view_.as_of && datom_.tx > *view_.as_of) continue;
+      if ((view_.since && datom_.tx <= *view_.since) || (view_.as_of && datom_.tx > *view_.as_of)) {
+        Step(from_history);
+        continue;
+      }
+      on_ = from_history ? On::kHistory : On::kCurrent;
       valid_ = true;
       return;
     }
@@ -213,6 +224,7 @@ void DatomCursor::Advance() {
     datom_ = std::move(last);
     key_.clear();
     EncodeKey(index_, datom_, false, &key_);
+    on_ = On::kOwned;
     valid_ = true;
     return;
   }

@@ -73,20 +73,28 @@ class DatomCursor {
               std::string hi, View view, bool fold = true);
 
   bool Valid() const { return valid_; }
-  void Next() { Advance(); }
+  void Next();
   // Moves forward to the first datom whose key is >= `target` (see DatomIterator).
   void SkipTo(std::string_view target);
   const Datom& datom() const { return datom_; }
   const Status& status() const { return status_; }
 
  private:
+  // Where the current datom's key is: the entry a tree iterator stands on (so the key
+  // is not copied), or `key_` (an asOf view's datom, made from several entries).
+  enum class On : uint8_t { kNone, kCurrent, kHistory, kOwned };
+
   // Seeks both trees (only forward if `forward`); false after a storage error.
   bool SeekTrees(std::string_view target, bool forward);
   // Positions on the next key of the merged stream within [lo, hi); false at the end.
   bool Peek(std::string_view* key, bool* from_history);
   void Step(bool from_history);
-  void Advance();
+  // Makes the first visible datom at or after the trees' positions current.
+  void Settle();
   bool Fail(const Status& s);
+  std::string_view key() const {
+    return on_ == On::kOwned ? std::string_view(key_) : on_ == On::kHistory ? hist_.key() : cur_.key();
+  }
 
   std::shared_ptr<const DbState> state_;
   IndexType index_;
@@ -96,8 +104,9 @@ class DatomCursor {
   index::LiveIterator hist_;
   bool use_history_;
   bool valid_ = false;
+  On on_ = On::kNone;
   Datom datom_;
-  std::string key_;  // datom_'s key (without a history flag)
+  std::string key_;  // an asOf view's datom's key (without a history flag)
   Status status_;
 };
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -228,6 +229,8 @@ class Compiler {
 // ---- pulling ----
 
 class Puller {
+  using Datoms = std::span<const Datom>;
+
  public:
   Puller(const Db& db, int slots, PullWriter* out) : db_(db), w_(*out), remaining_(slots, -1) {}
 
@@ -238,9 +241,10 @@ class Puller {
       return Status::Unsupported("pull nests deeper than " + std::to_string(kMaxDepth) + " entities");
     // The scanned datoms; one buffer serves every entity of the outermost level.
     std::vector<Datom> nested;
-    std::vector<Datom>& datoms = path_.empty() ? outer_ : nested;
-    datoms.clear();
-    if (p.scan()) DL_RETURN_IF_ERROR(Scan(e, p, &datoms));
+    std::vector<Datom>& scanned = path_.empty() ? outer_ : nested;
+    size_t n = 0;
+    if (p.scan()) DL_RETURN_IF_ERROR(Scan(e, p, &scanned, &n));
+    const Datoms datoms(scanned.data(), n);
     path_.push_back(e);
     const uint64_t before = w_.Mark();
     w_.BeginMap(p.specs.size() + (p.wildcard ? datoms.size() : 0));
@@ -268,12 +272,14 @@ class Puller {
     std::string key_text;
   };
 
-  // The entity's EAVT datoms the pattern needs: all of them for `*`, else those of
-  // the named attributes, jumping from one named attribute to the next and stopping
-  // after the largest, so the values of the others are never read. One EAVT iterator
-  // serves entities pulled in ascending order (pull-many of sorted ids): each is
-  // reached by a forward seek, mostly within the current leaf.
-  Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out) {
+  // The entity's EAVT datoms the pattern needs, into (*out)[0, *n): all of them for
+  // `*`, else those of the named attributes, jumping from one named attribute to the
+  // next and stopping after the largest, so the values of the others are never read.
+  // `out` keeps its datoms from one entity to the next, so copying a text value into
+  // one mostly needs no allocation. One EAVT iterator serves entities pulled in
+  // ascending order (pull-many of sorted ids): each is reached by a forward seek,
+  // mostly within the current leaf.
+  Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out, size_t* n) {
     if (!eavt_ || e <= eavt_last_) {
       std::vector<Value> at = {Value::Ref(e)};
       if (!p.wildcard) at.push_back(Value::Ref(p.named.front()));
@@ -288,7 +294,12 @@ class Puller {
     while (it.Valid() && it.datom().e == e) {
       const Datom& d = it.datom();
       if (p.wildcard || p.Named(d.a)) {
-        out->push_back(d);
+        if (*n == out->size()) {
+          out->push_back(d);
+        } else {
+          (*out)[*n] = d;  // into a datom whose text buffer has room, mostly
+        }
+        ++*n;
         it.Next();
         continue;
       }
@@ -300,13 +311,13 @@ class Puller {
   }
 
   // The first of the entity's scanned datoms (in attribute order) with attribute `a`.
-  static std::vector<Datom>::const_iterator FirstOf(const std::vector<Datom>& scanned, EntityId a) {
+  static Datoms::iterator FirstOf(Datoms scanned, EntityId a) {
     return std::lower_bound(scanned.begin(), scanned.end(), a,
                             [](const Datom& d, EntityId attr) { return d.a < attr; });
   }
 
   // `scanned`: the entity's datoms from Scan, or nullptr to seek the attribute.
-  Status Emit(EntityId e, const Spec& s, const std::vector<Datom>* scanned) {
+  Status Emit(EntityId e, const Spec& s, const Datoms* scanned) {
     if (s.type == Spec::Type::kId) {
       w_.Key(s.key);
       w_.Data(Node::Long(static_cast<int64_t>(e)));
@@ -332,7 +343,7 @@ class Puller {
   }
 
   // The values of a forward spec, or the referring entities of a reverse one, up to its limit.
-  Status Values(EntityId e, const Spec& s, const std::vector<Datom>* scanned, std::vector<Value>* out) {
+  Status Values(EntityId e, const Spec& s, const Datoms* scanned, std::vector<Value>* out) {
     const size_t limit = !s.many() ? 1 : s.limit ? static_cast<size_t>(*s.limit) : SIZE_MAX;
     const EntityId a = s.attr->id;
     if (scanned && s.type == Spec::Type::kForward) {
@@ -351,7 +362,7 @@ class Puller {
 
   // Every attribute of the entity but those the pattern names, after :db/id; nothing
   // at all for an entity without datoms.
-  Status EmitWildcard(EntityId e, const Pattern& p, const std::vector<Datom>& datoms) {
+  Status EmitWildcard(EntityId e, const Pattern& p, Datoms datoms) {
     if (datoms.empty()) return Status::Ok();
     if (!p.keys.count(":db/id")) {
       w_.Key(DbIdKey());
@@ -441,7 +452,7 @@ class Puller {
   std::optional<DatomIterator> eavt_;  // Scan's iterator, last positioned for eavt_last_
   EntityId eavt_last_ = 0;
   std::vector<EntityId> path_;                   // entities being pulled, outermost first
-  std::vector<Datom> outer_;                     // Scan's datoms of an outermost entity
+  std::vector<Datom> outer_;                     // Scan's datoms of the outermost entities
   std::vector<int> remaining_;                   // per depth-limited recursion, -1 = not entered
   std::unordered_map<EntityId, WildAttr> wild_;  // wildcard keys, resolved once per call
 };
