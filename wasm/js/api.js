@@ -946,10 +946,13 @@ class Db {
   async pullMany(pattern, entities) {
     if (!Array.isArray(entities)) throw new Error('pullMany() takes an array of entities');
     const p = patternText(pattern);
-    if (entities.every(isEntityId)) {
-      // Plain ids (the common case) cross as a Float64Array's bytes, not as EDN text.
-      const ids = new Uint8Array(Float64Array.from(entities).buffer);
-      return this.#call((raw, id) => raw.dbPullManyIds(id, p, ids), parsePull);
+    // Plain ids (the common case) cross as a Float64Array's bytes, not as EDN text.
+    const ids = new Float64Array(entities.length);
+    let i = 0;
+    for (; i < entities.length && isEntityId(entities[i]); i++) ids[i] = entities[i];
+    if (i === entities.length) {
+      const bytes = new Uint8Array(ids.buffer);
+      return this.#call((raw, id) => raw.dbPullManyIds(id, p, bytes), parsePull);
     }
     const es = '[' + entities.map(entityToEdn).join(' ') + ']';
     return this.#call((raw, id) => raw.dbPullMany(id, p, es), parsePull);

@@ -249,6 +249,13 @@ Status DatomIterator::SkipTo(const std::vector<Value>& components) {
 Status DatomIterator::SkipToIds(EntityId first, EntityId second) {
   if (index_ == IndexType::kAvet) return Status::Invalid("SkipToIds needs an eavt, aevt or vaet iterator");
   if (!Valid()) return Status::Ok();
+  // The current datom stays if its ids are at or after the target's: compared as
+  // numbers where the key starts with e and a, without a key comparison.
+  const Datom& d = cursor_->datom();
+  if (index_ != IndexType::kVaet) {
+    const EntityId x = index_ == IndexType::kEavt ? d.e : d.a, y = index_ == IndexType::kEavt ? d.a : d.e;
+    if (x > first || (x == first && y >= second)) return Status::Ok();
+  }
   char target[16];
   StoreFixed64BE(StoreFixed64BE(target, first), second);
   cursor_->SkipTo(std::string_view(target, sizeof target));

@@ -55,9 +55,15 @@ struct Pattern {
   bool wildcard = false;
   std::unordered_set<std::string> keys;      // edn::Write of every result key
   std::vector<EntityId> named;               // forward attributes named explicitly (beat *), ascending
-  // Read the entity's EAVT datoms in one scan (`*`, or several attributes) rather
-  // than seeking each attribute.
-  bool scan() const { return wildcard || named.size() > 1; }
+  // Every spec is :db/id or a forward attribute whose values are written as they are
+  // read (none pulls the entities it refers to), the attributes in ascending id order:
+  // the values go from the EAVT iterator to the writer in the pattern's order,
+  // without being collected first.
+  bool stream = true;
+  EntityId last_streamed = 0;  // the largest attribute of those specs so far
+  // Otherwise, read the entity's EAVT datoms in one scan (`*`, or several attributes)
+  // rather than seeking each attribute.
+  bool scan() const { return !stream && (wildcard || named.size() > 1); }
   bool Named(EntityId a) const { return std::binary_search(named.begin(), named.end(), a); }
 };
 
@@ -66,6 +72,7 @@ const Pattern& WildcardPattern() {
   static const Pattern kWildcard = [] {
     Pattern w;
     w.wildcard = true;
+    w.stream = false;
     w.specs.emplace_back().type = Spec::Type::kWildcard;
     return w;
   }();
@@ -94,6 +101,7 @@ class Compiler {
       } else if (item.IsSymbol("*") || (item.is(Kind::kString) && item.text == "*")) {
         if (p->wildcard) return Err(item, "`*` given twice");
         p->wildcard = true;
+        p->stream = false;
         Spec s;
         s.type = Spec::Type::kWildcard;
         p->specs.push_back(std::move(s));
@@ -218,6 +226,12 @@ class Compiler {
     } else if (!s.follow.pattern && component && s.type == Spec::Type::kForward) {
       s.follow = {&WildcardPattern(), true};
     }
+    if (s.type == Spec::Type::kReverse || s.follow.pattern) {
+      p->stream = false;
+    } else if (s.type == Spec::Type::kForward && s.attr) {
+      p->stream = p->stream && s.attr->id > p->last_streamed;
+      p->last_streamed = s.attr->id;
+    }
     p->specs.push_back(std::move(s));
     return Status::Ok();
   }
@@ -253,6 +267,7 @@ class Puller {
     for (size_t i = 0; st.ok() && i < p.specs.size(); ++i) {
       const Spec& s = p.specs[i];
       st = s.type == Spec::Type::kWildcard ? EmitWildcard(e, p, datoms)
+           : p.stream                      ? Stream(e, s)
                                            : Emit(e, s, p.scan() ? &datoms : nullptr);
     }
     path_.pop_back();
@@ -280,16 +295,9 @@ class Puller {
   // ascending order (pull-many of sorted ids): each is reached by a forward seek,
   // mostly within the current leaf.
   Status Scan(EntityId e, const Pattern& p, std::vector<Datom>* out, size_t* n) {
-    if (!eavt_ || e <= eavt_last_) {
-      std::vector<Value> at = {Value::Ref(e)};
-      if (!p.wildcard) at.push_back(Value::Ref(p.named.front()));
-      DL_ASSIGN_OR_RETURN(DatomIterator it, db_.SeekDatoms(IndexType::kEavt, at));
-      eavt_.emplace(std::move(it));
-    } else {
-      // Attribute 0 is before every attribute: the entity's first datom.
-      DL_RETURN_IF_ERROR(eavt_->SkipToIds(e, p.wildcard ? 0 : p.named.front()));
-    }
-    eavt_last_ = e;
+    // Attribute 0 is before every attribute: the entity's first datom.
+    DL_RETURN_IF_ERROR(SeekEa(e, p.wildcard ? 0 : p.named.front()));
+    eavt_a_ = UINT64_MAX;  // the scan reads on to the next entity
     DatomIterator& it = *eavt_;
     while (it.Valid() && it.datom().e == e) {
       const Datom& d = it.datom();
@@ -308,6 +316,60 @@ class Puller {
       DL_RETURN_IF_ERROR(it.SkipToIds(e, *next));
     }
     return it.status();
+  }
+
+  // Positions the EAVT iterator on the first datom at or after (e, a): forward while
+  // the targets ascend (entities pulled in ascending order, a streaming pattern's
+  // attributes), by a fresh seek otherwise.
+  Status SeekEa(EntityId e, EntityId a) {
+    if (!eavt_ || e < eavt_e_ || (e == eavt_e_ && a <= eavt_a_)) {
+      DL_ASSIGN_OR_RETURN(DatomIterator it, db_.SeekDatoms(IndexType::kEavt, {Value::Ref(e), Value::Ref(a)}));
+      eavt_.emplace(std::move(it));
+    } else {
+      DL_RETURN_IF_ERROR(eavt_->SkipToIds(e, a));
+    }
+    eavt_e_ = e;
+    eavt_a_ = a;
+    return Status::Ok();
+  }
+
+  // One spec of a streaming pattern (Pattern::stream): the values as the EAVT iterator
+  // reads them (a ref as {:db/id N}), up to the limit, else the default.
+  Status Stream(EntityId e, const Spec& s) {
+    if (s.type == Spec::Type::kId) return Emit(e, s, nullptr);
+    if (s.attr) {
+      DL_RETURN_IF_ERROR(SeekEa(e, s.attr->id));
+      DatomIterator& it = *eavt_;
+      const bool many = s.many();
+      const size_t limit = !many ? 1 : s.limit ? static_cast<size_t>(*s.limit) : SIZE_MAX;
+      size_t n = 0;
+      while (it.Valid() && it.datom().e == e && it.datom().a == s.attr->id) {
+        if (n == 0) {
+          w_.Key(s.key);
+          if (many) w_.BeginVector();
+        }
+        const Value& v = it.datom().v;
+        if (v.type() == ValueType::kRef) {
+          DL_RETURN_IF_ERROR(One(v, s.follow));  // {:db/id N}: nothing to pull
+        } else {
+          w_.Scalar(v);
+        }
+        // On to the next datom: mostly the next spec's (or the next entity's first),
+        // which then needs no seek.
+        it.Next();
+        if (++n == limit) break;
+      }
+      if (!it.status().ok()) return it.status();
+      if (n > 0) {
+        if (many) w_.EndVector();
+        return Status::Ok();
+      }
+    }
+    if (s.default_value) {
+      w_.Key(s.key);
+      w_.Data(*s.default_value);
+    }
+    return Status::Ok();
   }
 
   // The first of the entity's scanned datoms (in attribute order) with attribute `a`.
@@ -449,8 +511,9 @@ class Puller {
 
   const Db& db_;
   PullWriter& w_;
-  std::optional<DatomIterator> eavt_;  // Scan's iterator, last positioned for eavt_last_
-  EntityId eavt_last_ = 0;
+  std::optional<DatomIterator> eavt_;  // Scan's and Stream's, last positioned for:
+  EntityId eavt_e_ = 0;
+  EntityId eavt_a_ = 0;
   std::vector<EntityId> path_;                   // entities being pulled, outermost first
   std::vector<Datom> outer_;                     // Scan's datoms of the outermost entities
   std::vector<int> remaining_;                   // per depth-limited recursion, -1 = not entered
