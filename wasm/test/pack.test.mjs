@@ -36,7 +36,7 @@ function node(args) {
 const jsBytes = (f) => gzipSync(esbuild.transformSync(readFileSync(join(ROOT, 'wasm/js', f), 'utf8'),
   { minify: true, format: 'esm' }).code, { level: 9 }).length;
 
-test('the bundle stays within the size budget (382 KB gzipped)', () => {
+test('the bundle stays within the size budget (383 KB gzipped)', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
   // What a page loads (index.js is the browser entry); sync.js only for a replica and
@@ -51,7 +51,7 @@ test('the bundle stays within the size budget (382 KB gzipped)', () => {
   console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS ${kb(local + sync + http + react)} KB (minified) gzipped = ${kb(all)} KB` +
     ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more; published databases: ${kb(http)} KB;` +
     ` the React hook: ${kb(react)} KB; the inlined .wasm, for esbuild and Rollup: ${kb(inline)} KB instead of ${kb(wasm)} KB)`);
-  assert.ok(all <= 382 * 1024, `${kb(all)} KB gzipped`);
+  assert.ok(all <= 383 * 1024, `${kb(all)} KB gzipped`);
 });
 
 test('the tarball holds the API, its types, the WASM build, the inlined .wasm, the JS guide as README.md, LICENSE, and nothing else', () => {
