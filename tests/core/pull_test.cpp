@@ -302,6 +302,25 @@ TEST_CASE("pull many: one result per entity, in order", "[pull]") {
   CheckPull(f, "[:person/tag :person/name :person/friend]", "ivan",
             R"({:person/name "Ivan" :person/friend [{:db/id $petr} {:db/id $olga}]})");
 
+  // Attributes named in id order (refs without sub-patterns, limits and defaults
+  // included) stream from the EAVT iterator; the same in another order are scanned
+  // first. Both give the same maps, for every entity, in any order of entities.
+  const char* streamed = "[:db/id :person/name (limit :person/aka 2) :person/age (default :person/tag \"none\") "
+                         ":person/friend :person/father :unknown/attr]";
+  const char* scanned = "[:unknown/attr :person/father :person/friend (default :person/tag \"none\") :person/age "
+                        "(limit :person/aka 2) :person/name :db/id]";
+  std::vector<Value> every{f.Id("olga"), f.Id("ivan"), f.Id("ivan"), f.Id("addr"), f.Id("petr"), f.Id("root"), f.Id("aa")};
+  auto a = PullMany(f.db(), streamed, every), b = PullMany(f.db(), scanned, every);
+  REQUIRE((a.ok() && b.ok()));
+  for (size_t i = 0; i < every.size(); ++i) {
+    INFO(edn::Write((*a)[i]) << " vs " << edn::Write((*b)[i]));
+    CHECK(edn::Equal((*a)[i], (*b)[i]));
+  }
+  CheckPull(f, streamed, "ivan", R"({:db/id $ivan :person/name "Ivan" :person/aka ["Ivanushka" "Jo"] :person/age 40
+                                    :person/tag "none" :person/friend [{:db/id $petr} {:db/id $olga}]})");
+  CheckPull(f, streamed, "petr", R"({:db/id $petr :person/name "Petr" :person/tag "none" :person/friend [{:db/id $ivan}]
+                                    :person/father {:db/id $ivan}})");
+
   // Many entities through one compiled pattern.
   Fixture g(SchemaFlexibility::kRead);
   std::string tx = "[";
