@@ -264,7 +264,7 @@ const TAGGED = {
 function revive(_key, v) {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     for (const tag in v) {
-      const make = TAGGED[tag];
+      const make = Object.hasOwn(TAGGED, tag) ? TAGGED[tag] : undefined;  // not "constructor" and the like
       return make && Object.keys(v).length === 1 ? make(v[tag]) : v;
     }
   }

@@ -156,23 +156,18 @@ void AppendValue(const Value& v, JsonOut* out) {
 }  // namespace
 
 uint32_t JsonPullWriter::KeyId(const edn::Node& key) {
-  for (size_t i = 0; i < cached_; ++i) {
-    if (cached_nodes_[i] == &key) return cached_ids_[i];
-  }
-  JsonOut out;
-  AppendMapKey(key, &out);
-  std::string text = out.Take();
+  Cached& cached = cached_[(reinterpret_cast<uintptr_t>(&key) >> 3) % kCached];
+  if (cached.node == &key) return cached.id;
+  text_.Truncate(0);
+  AppendMapKey(key, &text_);
+  std::string text(text_.Since(0));
   EntityId& slot = key_ids_[text];  // the id + 1, 0 for a new key
   if (slot == 0) {
     keys_.push_back(std::move(text));
     slot = keys_.size();
   }
-  const auto id = static_cast<uint32_t>(slot - 1);
-  if (cached_ < kCached) {
-    cached_nodes_[cached_] = &key;
-    cached_ids_[cached_++] = id;
-  }
-  return id;
+  cached = {&key, static_cast<uint32_t>(slot - 1)};
+  return cached.id;
 }
 
 void JsonPullWriter::BeginMap(size_t) {

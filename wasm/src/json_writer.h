@@ -63,7 +63,8 @@ void AppendString(std::string_view s, JsonOut* out, std::string_view prefix = {}
 void AppendLong(int64_t v, JsonOut* out);
 // An EDN node (pull results, aggregates, EDN data).
 void AppendJson(const edn::Node& n, JsonOut* out);
-// Pull results written as JSON as the puller goes (docs/wasm.md, "Pull replies"):
+// Pull results written as JSON as the puller goes (docs/wasm.md, the raw tier's
+// `dbPullMany`):
 // {"r": [result...], "k": [shape...]}. A result is null or an entity's map as a row,
 // [value..., shape]: its values in order, then the index in "k" of its keys (each
 // shape is the list of a row's keys, so 20 000 rows with the same keys name them
@@ -107,17 +108,20 @@ class JsonPullWriter final : public PullWriter {
   uint32_t KeyId(const edn::Node& key);
   uint32_t ShapeId();
 
-  static constexpr size_t kCached = 16;
   JsonOut& out_;
   uint32_t depth_ = 0;  // open maps and vectors below the results: 1 in a row
-  // The keys: their JSON text (a string), found by node address for the first
-  // kCached nodes seen, then by text.
+  // The keys: their JSON text (a string), found by text, and by node address in a
+  // direct-mapped cache in front (a pattern's and a wildcard's key nodes are few).
   std::vector<std::string> keys_;
   // (Maps to EntityId, as Schema's does: one instantiation of the map in the module.)
   std::unordered_map<std::string, EntityId> key_ids_;
-  const edn::Node* cached_nodes_[kCached] = {};
-  uint32_t cached_ids_[kCached] = {};
-  size_t cached_ = 0;
+  struct Cached {
+    const edn::Node* node = nullptr;
+    uint32_t id = 0;
+  };
+  static constexpr size_t kCached = 64;
+  Cached cached_[kCached];
+  JsonOut text_;  // a key's text being looked up
   // The open row's keys, and where each one's value starts in the output.
   std::vector<uint32_t> row_keys_;
   std::vector<size_t> row_at_;

@@ -127,7 +127,9 @@ Result<std::vector<edn::Node>> PullMany(const Db& db, const edn::Node& pattern,
 // building nodes). Calls arrive in document order: maps and vectors open and close,
 // a map's entries are Key then one value. A nested entity or key can turn out to have
 // nothing: the puller then takes back what it wrote since a Mark() with Rollback(),
-// so a writer must be able to; Mark() is unchanged exactly when nothing was written.
+// so a writer must be able to; Mark() is unchanged when nothing was written, and
+// changes once a value was. (A writer may hold a map's key back until its value: the
+// puller takes marks before a key, never between a key and its value.)
 // A key node stays alive and unchanged for the whole call, so a writer may remember
 // what it made of one by its address.
 class PullWriter {

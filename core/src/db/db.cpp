@@ -152,6 +152,7 @@ void DatomCursor::Next() {
 bool DatomCursor::Fail(const Status& s) {
   status_ = s;
   valid_ = false;
+  on_ = On::kNone;
   return false;
 }
 

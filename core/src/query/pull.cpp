@@ -63,7 +63,7 @@ struct Pattern {
   EntityId last_streamed = 0;  // the largest attribute of those specs so far
   // Otherwise, read the entity's EAVT datoms in one scan (`*`, or several attributes)
   // rather than seeking each attribute.
-  bool scan() const { return !stream && (wildcard || named.size() > 1); }
+  bool scan() const { return wildcard || named.size() > 1; }
   bool Named(EntityId a) const { return std::binary_search(named.begin(), named.end(), a); }
 };
 
@@ -246,7 +246,8 @@ class Puller {
   using Datoms = std::span<const Datom>;
 
  public:
-  Puller(const Db& db, int slots, PullWriter* out) : db_(db), w_(*out), remaining_(slots, -1) {}
+  Puller(const Db& db, int slots, PullWriter* out)
+      : db_(db), w_(*out), remaining_(slots, -1), time_view_(db.as_of() || db.since()) {}
 
   // Writes the entity as a map; writes nothing and returns false when it has none of
   // the pattern's keys.
@@ -257,7 +258,10 @@ class Puller {
     std::vector<Datom> nested;
     std::vector<Datom>& scanned = path_.empty() ? outer_ : nested;
     size_t n = 0;
-    if (p.scan()) DL_RETURN_IF_ERROR(Scan(e, p, &scanned, &n));
+    // A time view's hidden datoms would be walked past one by one by the unbounded
+    // iterator Stream shares, beyond the entity: it seeks each attribute instead.
+    const bool stream = p.stream && !time_view_, scan = !stream && p.scan();
+    if (scan) DL_RETURN_IF_ERROR(Scan(e, p, &scanned, &n));
     const Datoms datoms(scanned.data(), n);
     path_.push_back(e);
     const uint64_t before = w_.Mark();
@@ -267,8 +271,8 @@ class Puller {
     for (size_t i = 0; st.ok() && i < p.specs.size(); ++i) {
       const Spec& s = p.specs[i];
       st = s.type == Spec::Type::kWildcard ? EmitWildcard(e, p, datoms)
-           : p.stream                      ? Stream(e, s)
-                                           : Emit(e, s, p.scan() ? &datoms : nullptr);
+           : stream                        ? Stream(e, s)
+                                           : Emit(e, s, scan ? &datoms : nullptr);
     }
     path_.pop_back();
     DL_RETURN_IF_ERROR(st);
@@ -518,6 +522,7 @@ class Puller {
   std::vector<Datom> outer_;                     // Scan's datoms of the outermost entities
   std::vector<int> remaining_;                   // per depth-limited recursion, -1 = not entered
   std::unordered_map<EntityId, WildAttr> wild_;  // wildcard keys, resolved once per call
+  const bool time_view_;                         // the Db is as of or since a transaction
 };
 
 // Builds the results as EDN nodes: the open maps and vectors on a stack above the
