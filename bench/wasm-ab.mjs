@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 // A/B of builds of the npm package: the same scenarios through each build's JS API,
-// all builds loaded into one Node process, warmed and sampled interleaved as the other
-// drivers do (common.mjs, interleaved()). Prints per scenario each build's median
-// (range) and its ratio to the first build. How docs/wasm.md's "Size and speed" rows
-// were measured.
+// all builds loaded into one Node process (or, with --browser, one headless Chromium
+// page), warmed and sampled interleaved as the other drivers do (ab-scenarios.mjs).
+// Prints per scenario each build's median (range) and its ratio to the first build.
+// How docs/wasm.md's "Size and speed" rows were measured.
 //
 // Usage: node --expose-gc bench/wasm-ab.mjs --build DIR --build DIR... --people people.json
-//          [--runs 7] [--warm-ms 1000] [--only NAME]
+//          [--browser] [--runs 7] [--warm-ms 1000] [--only NAME]
 // DIR: a package tree with js/ and dist/ (wasm/ of a checkout after wasm/build.sh, or a
-// copy of wasm/js next to another build's dist/, bench/README.md).
+// copy of wasm/js next to another build's dist/, bench/README.md); with --browser it
+// must be inside this repository, which the page is served from.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { GRAPHS, PULL_ATTRS, QUERIES, RULES, RULE_QUERY, followsTx, interleaved, nowMs, parseArgs, setReportSink, time } from './common.mjs';
-import { FOLLOWS_SCHEMA, SCHEMA, memoryDatabases } from './wasm-scenarios.mjs';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runAb } from './ab-scenarios.mjs';
+import { runBenchPage } from './browser-page.mjs';
+import { parseArgs, setReportSink } from './common.mjs';
 
 const argv = process.argv.slice(2);
+const browser = argv.includes('--browser');
+if (browser) argv.splice(argv.indexOf('--browser'), 1);
 const builds = [];
 for (let i = argv.indexOf('--build'); i >= 0; i = argv.indexOf('--build')) builds.push(argv.splice(i, 2)[1]);
 const o = parseArgs('wasm-ab.mjs', argv);
@@ -24,55 +28,40 @@ if (builds.length < 2 || builds.includes(undefined)) {
   console.error('wasm-ab.mjs: give two or more --build DIR');
   process.exit(2);
 }
-const people = JSON.parse(readFileSync(o.people, 'utf8')).people.map(({ id, ...a }) => ({ 'db/id': String(id), ...a }));
-const pattern = `[${PULL_ATTRS.map((a) => `:${a}`).join(' ')}]`;
-const [, edges] = GRAPHS[GRAPHS.length - 1];
-
-const sides = [];
-for (const dir of builds) {
-  const { init } = await import(pathToFileURL(resolve(dir, 'js/node.js')).href);
-  const d = await init();
-  const { fresh, drop } = memoryDatabases(d);
-  const db = (await fresh([SCHEMA, people])).conn.db();
-  const eids = (await db.datoms('aevt', 'name')).map(([e]) => e);
-  const graph = (await fresh([FOLLOWS_SCHEMA, followsTx(edges.map(([a, b]) => [`n${a}`, `n${b}`]), 'db/id')])).conn.db();
-  sides.push({ name: dir, d, fresh, drop, db, eids, graph });
-}
-
-// A write sample: `body(conn)` on a fresh database with the schema, timed.
-const write = (body) => (s) => async () => {
-  const h = await s.fresh([SCHEMA]);
-  const t0 = nowMs();
-  await body(h.conn, s);
-  const ms = nowMs() - t0;
-  await s.drop(h);
-  return { ms, datoms: 0 };
-};
-// A read sample: ms per call (common.mjs, time()).
-const read = (fn) => (s) => () => time(() => fn(s));
-const scenarios = [
-  ['bulk-load', write((conn) => conn.transact(people))],
-  ['tx-one-entity-5000', write(async (conn) => { for (const p of people.slice(0, 5000)) await conn.transact([p]); })],
-  ['tx-one-entity', write(async (conn) => { for (const p of people) await conn.transact([p]); })],
-  // Each transaction's snapshot read at once: the live index's reads and twins.
-  ['tx-then-q-1000', write(async (conn, s) => {
-    for (const p of people.slice(0, 1000)) {
-      await conn.transact([p]);
-      await s.d.q('[:find ?e . :in $ ?n :where [?e :name ?n]]', conn.db(), p.name);
-    }
-  })],
-  ...QUERIES.map(([name, q, ...inputs]) => [name, read((s) => s.d.q(q, s.db, ...inputs))]),
-  ['rules', read((s) => s.d.q(RULE_QUERY, s.graph, RULES))],
-  ['pull-many', read((s) => s.db.pullMany(pattern, s.eids))],
-];
-
+// Each scenario's lines, as one row: every build's median (range) and its ratio to the first's.
 const lines = [];
-setReportSink((line) => lines.push(JSON.parse(line)));
-for (const [name, make] of scenarios) {
-  lines.length = 0;
-  await interleaved(o, name, 'node', sides.map((s) => ({ engine: s.name, sample: make(s) })));
-  if (lines.length === 0) continue;
+const print = () => {
+  if (lines.length === 0) return;
   const base = lines[0].median_ms;
-  console.log(name.padEnd(20), lines.map((l) => `${l.engine} ${l.median_ms.toFixed(2)} ms ` +
+  console.log(lines[0].scenario.padEnd(20), lines.map((l) => `${l.engine} ${l.median_ms.toFixed(2)} ms ` +
     `(${Math.min(...l.samples_ms).toFixed(2)}–${Math.max(...l.samples_ms).toFixed(2)}) ${(l.median_ms / base).toFixed(3)}`).join(' | '));
+  lines.length = 0;
+};
+const collect = (line) => {
+  const l = JSON.parse(line);
+  if (lines.length && lines[0].scenario !== l.scenario) print();
+  lines.push(l);
+};
+
+if (browser) {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const urls = builds.map((dir) => {
+    const rel = relative(root, resolve(dir));
+    if (rel.startsWith('..')) {
+      console.error(`wasm-ab.mjs --browser: ${dir} is outside the repository, which the page is served from`);
+      process.exit(2);
+    }
+    return { name: dir, url: `/${rel}/js/index.js` };
+  });
+  await runBenchPage({ page: 'ab.html', fn: 'runAb', people: o.people, onLine: collect,
+                      args: { builds: urls, runs: o.runs, only: o.only, warmMs: o.warmMs } });
+} else {
+  setReportSink(collect);
+  const inits = [];
+  for (const dir of builds) {
+    const { init } = await import(pathToFileURL(resolve(dir, 'js/node.js')).href);
+    inits.push({ name: dir, init });
+  }
+  await runAb({ builds: inits, people: JSON.parse(readFileSync(o.people, 'utf8')).people, o, backend: 'node' });
 }
+print();
