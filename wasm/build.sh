@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the WASM core into wasm/dist/ (datalith_wasm.mjs + datalith_wasm.wasm).
+# Builds the WASM core into wasm/dist/: datalith_wasm.{mjs,wasm} (the package) and
+# datalith_wasm_local.{mjs,wasm} (`datalith/local`, for pages with local databases only).
 # Needs emscripten and node-acorn (.ci/install-deps.sh); fetches zstd's sources once.
 # Extra arguments go to CMake, e.g. -DDATALITH_WASM_COMPRESS=ON or -DDATALITH_WASM_OPT=-Oz.
 set -euo pipefail
@@ -14,14 +15,17 @@ if [ ! -f "$BUILD/build.ninja" ] || [ $# -gt 0 ]; then
 fi
 ninja -C "$BUILD" -j2
 
-# The .wasm again, gzipped and in base64, as a module of its own: the loader in browsers
-# (wasm/js/index.js) imports it when the file is not beside it (esbuild and Rollup copy
-# no assets). Written after every build, so it always holds the .wasm built with the .mjs.
+# Each .wasm again, gzipped and in base64, as a module of its own: the loader in browsers
+# (wasm/js/browser-load.js) imports it when the file is not beside it (esbuild and Rollup
+# copy no assets). Written after every build, so it always holds the .wasm built with
+# its .mjs.
 node --input-type=module - <<'JS'
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-const wasm = readFileSync('wasm/dist/datalith_wasm.wasm');
-const base64 = gzipSync(wasm, { level: 9 }).toString('base64');
-writeFileSync('wasm/dist/datalith_wasm.inline.mjs', '// wasm/dist/datalith_wasm.wasm, gzipped, in base64 (written by wasm/build.sh).\n' +
-  `export default '${base64}';\n`);
+for (const name of ['datalith_wasm', 'datalith_wasm_local']) {
+  const wasm = readFileSync(`wasm/dist/${name}.wasm`);
+  const base64 = gzipSync(wasm, { level: 9 }).toString('base64');
+  writeFileSync(`wasm/dist/${name}.inline.mjs`, `// wasm/dist/${name}.wasm, gzipped, in base64 (written by wasm/build.sh).\n` +
+    `export default '${base64}';\n`);
+}
 JS

@@ -115,6 +115,11 @@ function storeOf(cfg) {
   return { backend: store.backend, id: store.id, key: `${store.backend}:${store.id}` };
 }
 
+// What `datalith/local` (local.js: the module without zstd's decoder and the sync calls)
+// refuses, before the module would miss a call.
+const localOnly = (what) => Object.assign(new Error(`${what} needs the full package: ` +
+  "datalith/local opens local databases only (memory, indexeddb); import { init } from 'datalith'"), { code: 'local_only' });
+
 const readOnly = (where) => Object.assign(new Error(`${where.url} is a published database: read-only ` +
   '(publish a new version with `datalith publish`)'), { code: 'read_only' });
 
@@ -455,6 +460,13 @@ class Datalith {
     };
   }
 
+  // Where `cfg` keeps the database (storeOf), if this build opens it.
+  #where(cfg) {
+    const where = storeOf(cfg);
+    if (this.#env.local && where.backend === 'http') throw localOnly('a published database (the http backend)');
+    return where;
+  }
+
   // Runs `fn` after every earlier lifecycle operation on the same store.
   #exclusive(key, fn) {
     const run = (this.#locks.get(key) ?? Promise.resolve()).then(fn);
@@ -473,7 +485,7 @@ class Datalith {
   }
 
   async createDatabase(cfg) {
-    const where = storeOf(cfg);
+    const where = this.#where(cfg);
     if (where.backend === 'http') throw readOnly(where);
     const options = createOptions(cfg);
     const core = this.#core;
@@ -493,7 +505,7 @@ class Datalith {
   }
 
   async databaseExists(cfg) {
-    const where = storeOf(cfg);
+    const where = this.#where(cfg);
     const core = this.#core;
     return this.#exclusive(where.key, async () => {
       if (this.#sessions.has(where.key)) return true;
@@ -508,7 +520,7 @@ class Datalith {
   }
 
   async deleteDatabase(cfg) {
-    const where = storeOf(cfg);
+    const where = this.#where(cfg);
     await this.#exclusive(where.key, async () => {
       if (this.#sessions.has(where.key)) {
         throw new Error(`database "${where.id}" has open connections; close them first`);
@@ -522,8 +534,9 @@ class Datalith {
   }
 
   async connect(cfg) {
-    const where = storeOf(cfg);
+    const where = this.#where(cfg);
     if (where.backend === 'http' && cfg.sync !== undefined) throw new Error('a published database (http backend) is read-only: it takes no config.sync');
+    if (this.#env.local && cfg.sync !== undefined) throw localOnly('a replica (config.sync)');
     const sync = cfg.sync === undefined ? null : (await loadSync()).checkSyncConfig(cfg.sync);
     const core = this.#core;
     return this.#exclusive(where.key, async () => {

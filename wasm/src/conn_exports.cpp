@@ -54,6 +54,7 @@ std::string ConnOpen(int store) {
   });
 }
 
+#ifndef DATALITH_WASM_LOCAL  // replicas only
 // A connection that never flushes by itself, on any store: a replica's optimistic view
 // (its pending writes stay unflushed until connReset drops them).
 std::string ConnOpenView(int store) {
@@ -66,6 +67,7 @@ std::string ConnOpenView(int store) {
     return std::to_string(conns.Add(std::move(conn)));
   });
 }
+#endif
 
 std::string ConnExists(int store) {
   return RespondText([&]() -> Result<std::string> {
@@ -144,6 +146,7 @@ std::string ConnRefresh(int conn) {
   });
 }
 
+#ifndef DATALITH_WASM_LOCAL  // replicas only
 // Drops the unflushed transactions and moves to the store's head (a replica's
 // optimistic view, rebuilt over a new server snapshot).
 std::string ConnReset(int conn) {
@@ -153,6 +156,7 @@ std::string ConnReset(int conn) {
     return std::string("true");
   });
 }
+#endif
 
 // The durable head commit (hex; "" before the first commit).
 std::string ConnHead(int conn) {
@@ -178,6 +182,7 @@ std::string LogJson(const Db& db, const std::vector<LogEntry>& entries) {
   return out.Take();
 }
 
+#ifndef DATALITH_WASM_LOCAL  // replicas only
 // JSON [[hex, ...], ...] (per commit, its log segments) or [hex, ...].
 Result<std::vector<std::vector<Address>>> SegmentLists(const std::string& json) {
   DL_ASSIGN_OR_RETURN(Json j, ParseJson(json, "log segments"));
@@ -193,6 +198,7 @@ Result<std::vector<std::vector<Address>>> SegmentLists(const std::string& json) 
   }
   return out;
 }
+#endif
 
 // The transactions with start <= tx < end (0: unbounded), oldest first.
 std::string ConnTxRange(int conn, double start, double end) {
@@ -203,6 +209,7 @@ std::string ConnTxRange(int conn, double start, double end) {
   });
 }
 
+#ifndef DATALITH_WASM_LOCAL  // replicas only
 // A replica: replays the logs of the commits after its head (segments in the store) and,
 // if that rebuilds `want`, writes the nodes, the commit and the head `want` to the store
 // (Corruption if not; nothing changes). The connection itself moves on connRefresh.
@@ -229,9 +236,11 @@ std::string ConnReadLog(int conn, std::string segments_json) {
     return LogJson((*c)->db(), entries);
   });
 }
+#endif
 
 int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db()); }); }
 
+#ifndef DATALITH_WASM_LOCAL  // the raw tier's tests only
 std::string ConnLog(int conn, double limit) {
   return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
@@ -248,6 +257,7 @@ std::string ConnLog(int conn, double limit) {
     return out + "]";
   });
 }
+#endif
 
 void ConnRelease(int conn) { conns.Release(conn); }
 
@@ -270,19 +280,27 @@ EMSCRIPTEN_BINDINGS(datalith_connections) {
   using emscripten::function;
   function("connCreate", &ConnCreate);
   function("connOpen", &ConnOpen);
+#ifndef DATALITH_WASM_LOCAL
   function("connOpenView", &ConnOpenView);
+#endif
   function("connExists", &ConnExists);
   function("connTransact", &ConnTransact);
   function("connApply", &ConnApply);
   function("connFlush", &ConnFlush);
   function("connRefresh", &ConnRefresh);
+#ifndef DATALITH_WASM_LOCAL
   function("connReset", &ConnReset);
+#endif
   function("connHead", &ConnHead);
   function("connDb", &ConnDb);
+#ifndef DATALITH_WASM_LOCAL
   function("connLog", &ConnLog);
+#endif
   function("connTxRange", &ConnTxRange);
+#ifndef DATALITH_WASM_LOCAL
   function("connApplyLog", &ConnApplyLog);
   function("connReadLog", &ConnReadLog);
+#endif
   function("connRelease", &ConnRelease);
   function("cacheStats", &CacheStatsOf);
 }

@@ -3,7 +3,9 @@
 // decompressing blobs that arrive from a sync server.
 #include <emscripten/bind.h>
 
+#ifndef DATALITH_WASM_LOCAL
 #include <zstd.h>
+#endif
 
 #include "boundary.h"
 
@@ -100,6 +102,7 @@ bool StoreHas(int store, std::string addr_hex) {
   });
 }
 
+#ifndef DATALITH_WASM_LOCAL  // the sync client only
 // Whether `bytes` is the stored blob of `addr_hex` (docs/format.md §2: codec byte, then
 // the canonical bytes or one zstd frame of them; XXH3-128 of the canonical bytes is the
 // address). False for a mismatch or a corrupt blob; a malformed address throws.
@@ -145,6 +148,7 @@ val ZstdDecompress(std::string frame, double size) {
     return Bytes(out);
   });
 }
+#endif
 
 }  // namespace
 }  // namespace datalith::wasm
@@ -160,7 +164,9 @@ EMSCRIPTEN_BINDINGS(datalith_stores) {
   function("storeTakePending", &StoreTakePending);
   function("storeRelease", &StoreRelease);
   function("storeHas", &StoreHas);
+#ifndef DATALITH_WASM_LOCAL
   function("blobVerify", &BlobVerify);
   function("blobRefs", &BlobRefsOf);
   function("zstdDecompress", &ZstdDecompress);
+#endif
 }

@@ -27,8 +27,8 @@ after(async () => {
 
 // The app: a module that writes on the first visit and reads on the next, imported by
 // a page (main.js; src/index.js, webpack's default entry) or by a module Web Worker.
-const APP = `
-import { init } from 'datalith';
+const APP = (entry = 'datalith') => `
+import { init } from '${entry}';
 const cfg = { store: { backend: 'indexeddb', id: 'bundled-app' }, schemaFlexibility: 'read' };
 export async function write() {
   const d = await init();
@@ -74,16 +74,26 @@ self.onmessage = ({ data }) => ops[data]().then((r) => self.postMessage(r), (e) 
 `;
 
 // A piece of the inlined .wasm's text: a response that holds it downloaded the copy.
-const INLINE = readFileSync(join(ROOT, 'wasm/dist/datalith_wasm.inline.mjs'), 'utf8');
-const PROBE = INLINE.slice(INLINE.length / 2, INLINE.length / 2 + 64);
+const probe = (name) => {
+  const inline = readFileSync(join(ROOT, `wasm/dist/${name}.inline.mjs`), 'utf8');
+  return inline.slice(inline.length / 2, inline.length / 2 + 64);
+};
+const PROBE = probe('datalith_wasm'), LOCAL_PROBE = probe('datalith_wasm_local');
+const LOCAL_WASM = readFileSync(join(ROOT, 'wasm/dist/datalith_wasm_local.wasm'));
 
 before(async () => {
   ({ app } = packAndInstall(tmp));
   const script = html('<script type="module" src="./main.js"></script>');
   for (const dir of ['.', 'src', 'worker']) {
     mkdirSync(join(app, dir), { recursive: true });
-    writeFileSync(join(app, dir, 'app.js'), APP);
+    writeFileSync(join(app, dir, 'app.js'), APP());
   }
+  // The same app on `datalith/local` (local/): webpack's default entry, and the page.
+  mkdirSync(join(app, 'local', 'src'), { recursive: true });
+  for (const dir of ['local', 'local/src']) writeFileSync(join(app, dir, 'app.js'), APP('datalith/local'));
+  writeFileSync(join(app, 'local', 'index.html'), script);
+  writeFileSync(join(app, 'local', 'main.js'), PAGE);
+  writeFileSync(join(app, 'local', 'src', 'index.js'), PAGE);
   writeFileSync(join(app, 'index.html'), script);
   writeFileSync(join(app, 'main.js'), PAGE);
   writeFileSync(join(app, 'src', 'index.js'), PAGE);
@@ -99,7 +109,8 @@ const bounded = { timeout: 120000 };  // per test: a build and two page loads
 // Loads index.html from `server` ({ url, close }), writes, reloads, reads back (in the
 // page, or where: 'worker'), and logs as `label` what the page downloads. Returns what the
 // first load downloaded: { wasm: the status of the .wasm request (undefined: none),
-// inline: whether the inlined copy came, gzipped: the total, gzipped, of the bodies }.
+// wasmBody, inline: whether the inlined copy came, localInline: whether the local
+// module's did, gzipped: the total, gzipped, of the bodies }.
 async function runInChromium(server, { where = 'page', label }) {
   const context = await browser.newContext();
   try {
@@ -130,12 +141,15 @@ async function runInChromium(server, { where = 'page', label }) {
 
     const ok = first.filter((d) => d.status === 200);
     const gzipped = ok.reduce((sum, d) => sum + gzipSync(d.body, { level: 9 }).length, 0);
+    const wasm = first.find((d) => new URL(d.url).pathname.endsWith('.wasm'));
     const result = {
-      wasm: first.find((d) => new URL(d.url).pathname.endsWith('.wasm'))?.status,
+      wasm: wasm?.status,
+      wasmBody: wasm?.body,
       inline: ok.some((d) => d.body.includes(PROBE)),
+      localInline: ok.some((d) => d.body.includes(LOCAL_PROBE)),
       gzipped,
     };
-    const how = result.wasm === 200 ? `as a file${result.inline ? ', and the inlined copy, unused' : ''}`
+    const how = result.wasm === 200 ? `as a file${result.inline || result.localInline ? ', and the inlined copy, unused' : ''}`
       : `inlined${result.wasm ? ` after a ${result.wasm}` : ''}`;
     console.log(`${label}: the page downloads ${kb(gzipped)} gzipped (${ok.length} files; the .wasm ${how})`);
     return result;
@@ -145,21 +159,17 @@ async function runInChromium(server, { where = 'page', label }) {
   }
 }
 
-test('a Vite production build runs in Chromium: the .wasm under a hashed name, the inlined copy never downloaded', bounded, async () => {
+// The builds: each bundler on the app in `root` (app or app/local), into `out`, as a
+// user runs it with no config; each returns the directory to serve.
+async function viteBuild(root, out) {
   const { build } = await import('vite');
-  const out = join(tmp, 'vite-dist');
-  await build({ root: app, logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
-  const assets = readdirSync(join(out, 'assets'));
-  assert.ok(assets.some((f) => /^datalith_wasm-.+\.wasm$/.test(f)), `the .wasm is emitted under a hashed name: ${assets}`);
-  const got = await runInChromium(await serve(out), { label: 'Vite' });
-  assert.equal(got.wasm, 200);
-  assert.equal(got.inline, false);
-});
+  await build({ root, logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
+  return out;
+}
 
-test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) runs in Chromium, with no warning but the size hint', bounded, async () => {
+async function webpackBuild(root, out) {
   const { default: webpack } = await import('webpack');
-  const out = join(tmp, 'webpack-dist');
-  const stats = await new Promise((resolve, reject) => webpack({ mode: 'production', context: app, output: { path: out } },
+  const stats = await new Promise((resolve, reject) => webpack({ mode: 'production', context: root, output: { path: out } },
     (err, result) => (err ? reject(err) : resolve(result))));
   const info = stats.toJson({ all: false, errors: true, warnings: true, assets: true });
   assert.deepEqual(info.errors.map((e) => e.message), []);
@@ -170,6 +180,43 @@ test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) 
   assert.ok(oversized.every((f) => f.endsWith('.wasm')), oversized.join(', '));
   assert.ok(info.assets.some((a) => a.name.endsWith('.wasm')), 'the .wasm is emitted as an asset');
   writeFileSync(join(out, 'index.html'), html('<script src="./main.js"></script>'));
+  return out;
+}
+
+// esbuild, like the CLI `esbuild main.js --bundle --outdir=…` plus the given options.
+async function esbuild(root, out, options = {}) {
+  const { build } = await import('esbuild');
+  const result = await build({ entryPoints: [join(root, 'main.js')], bundle: true, absWorkingDir: root,
+    logLevel: 'silent', outdir: out, ...options });
+  assert.deepEqual(result.warnings, []);
+  const type = options.format === 'esm' ? ' type="module"' : '';
+  writeFileSync(join(out, 'index.html'), html(`<script${type} src="./main.js"></script>`));
+  return out;
+}
+
+async function rollupBuild(root, out) {
+  const { rollup } = await import('rollup');
+  const { nodeResolve } = await import('@rollup/plugin-node-resolve');
+  const warnings = [];
+  const bundle = await rollup({ input: join(root, 'main.js'), plugins: [nodeResolve()], onwarn: (w) => warnings.push(w.message) });
+  await bundle.write({ dir: out, format: 'es' });
+  await bundle.close();
+  assert.deepEqual(warnings, []);
+  writeFileSync(join(out, 'index.html'), html('<script type="module" src="./main.js"></script>'));
+  return out;
+}
+
+test('a Vite production build runs in Chromium: the .wasm under a hashed name, the inlined copy never downloaded', bounded, async () => {
+  const out = await viteBuild(app, join(tmp, 'vite-dist'));
+  const assets = readdirSync(join(out, 'assets'));
+  assert.ok(assets.some((f) => /^datalith_wasm-.+\.wasm$/.test(f)), `the .wasm is emitted under a hashed name: ${assets}`);
+  const got = await runInChromium(await serve(out), { label: 'Vite' });
+  assert.equal(got.wasm, 200);
+  assert.equal(got.inline, false);
+});
+
+test('a webpack 5 production build (its defaults: src/index.js to dist/main.js) runs in Chromium, with no warning but the size hint', bounded, async () => {
+  const out = await webpackBuild(app, join(tmp, 'webpack-dist'));
   const got = await runInChromium(await serve(out), { label: 'webpack' });
   assert.equal(got.wasm, 200);
   assert.equal(got.inline, false);
@@ -185,49 +232,48 @@ test('the same app runs from the Vite dev server', bounded, async () => {
   assert.equal(got.inline, false);
 });
 
-// esbuild, like the CLI `esbuild main.js --bundle --outdir=…` plus the given options.
-async function esbuild(options) {
-  const { build } = await import('esbuild');
-  const result = await build({ entryPoints: [join(app, 'main.js')], bundle: true, absWorkingDir: app,
-    logLevel: 'silent', ...options });
-  assert.deepEqual(result.warnings, []);
-}
-
 test('an esbuild bundle (its default: one iife script) runs in Chromium, the .wasm inlined', bounded, async () => {
-  const out = join(tmp, 'esbuild-iife');
-  await esbuild({ outdir: out });
-  assert.deepEqual(readdirSync(out), ['main.js']);
-  writeFileSync(join(out, 'index.html'), html('<script src="./main.js"></script>'));
+  const out = await esbuild(app, join(tmp, 'esbuild-iife'));
+  assert.deepEqual(readdirSync(out).sort(), ['index.html', 'main.js']);
   const got = await runInChromium(await serve(out), { label: 'esbuild (iife)' });
   assert.equal(got.wasm, undefined);  // no import.meta.url: nothing to ask for
   assert.equal(got.inline, true);
 });
 
 test('an esbuild ES module build with --splitting runs in Chromium, the inlined .wasm in a chunk of its own', bounded, async () => {
-  const out = join(tmp, 'esbuild-esm');
-  await esbuild({ outdir: out, format: 'esm', splitting: true });
+  const out = await esbuild(app, join(tmp, 'esbuild-esm'), { format: 'esm', splitting: true });
   assert.ok(readdirSync(out).some((f) => /^datalith_wasm\.inline-.+\.js$/.test(f)), readdirSync(out).join(', '));
-  writeFileSync(join(out, 'index.html'), html('<script type="module" src="./main.js"></script>'));
   const got = await runInChromium(await serve(out), { label: 'esbuild (esm, splitting)' });
   assert.equal(got.wasm, 404);  // esbuild copied no .wasm
   assert.equal(got.inline, true);
 });
 
 test('a Rollup build (@rollup/plugin-node-resolve, output.dir) runs in Chromium, the inlined .wasm in a chunk of its own', bounded, async () => {
-  const { rollup } = await import('rollup');
-  const { nodeResolve } = await import('@rollup/plugin-node-resolve');
-  const out = join(tmp, 'rollup-dist');
-  const warnings = [];
-  const bundle = await rollup({ input: join(app, 'main.js'), plugins: [nodeResolve()], onwarn: (w) => warnings.push(w.message) });
-  await bundle.write({ dir: out, format: 'es' });
-  await bundle.close();
-  assert.deepEqual(warnings, []);
+  const out = await rollupBuild(app, join(tmp, 'rollup-dist'));
   assert.ok(readdirSync(out).some((f) => /^datalith_wasm\.inline-.+\.js$/.test(f)), readdirSync(out).join(', '));
-  writeFileSync(join(out, 'index.html'), html('<script type="module" src="./main.js"></script>'));
   const got = await runInChromium(await serve(out), { label: 'Rollup' });
   assert.equal(got.wasm, 404);  // Rollup copied no .wasm
   assert.equal(got.inline, true);
 });
+
+// datalith/local under each bundler: the page gets the local module (as a file or
+// inlined) and never the full one's bytes.
+for (const [name, build, file] of [['Vite', viteBuild, true], ['webpack', webpackBuild, true],
+  ['esbuild (iife)', esbuild, false], ['Rollup', rollupBuild, false]]) {
+  test(`datalith/local in a ${name} build runs in Chromium on its own module, ${file ? 'as a file' : 'inlined'}, the full module never downloaded`, bounded, async () => {
+    const out = await build(join(app, 'local'), join(tmp, `local-${name.replace(/\W+/g, '-')}`));
+    const got = await runInChromium(await serve(out), { label: `datalith/local, ${name}` });
+    assert.equal(got.inline, false, 'the full module was downloaded');
+    if (file) {
+      assert.equal(got.wasm, 200);
+      assert.ok(got.wasmBody.equals(LOCAL_WASM), 'the .wasm is the local module');
+      assert.equal(got.localInline, false);
+      assert.ok(got.gzipped <= 350 * 1024, `the page downloads ${kb(got.gzipped)} gzipped`);
+    } else {
+      assert.equal(got.localInline, true);
+    }
+  });
+}
 
 test('a module Web Worker (built by Vite) that imports datalith uses IndexedDB there, and reads back after a reload', bounded, async () => {
   const { build } = await import('vite');

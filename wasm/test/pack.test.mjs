@@ -36,30 +36,38 @@ function node(args) {
 const jsBytes = (f) => gzipSync(esbuild.transformSync(readFileSync(join(ROOT, 'wasm/js', f), 'utf8'),
   { minify: true, format: 'esm' }).code, { level: 9 }).length;
 
-test('the bundle stays within the size budget (383 KB gzipped)', () => {
+test('the bundle stays within the size budget (383 KB gzipped), a page with local databases only within 350 KB', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
   // What a page loads (index.js is the browser entry); sync.js only for a replica and
   // http-store.js only for a published database (dynamic imports), react.js only
   // through `datalith/react`.
-  const local = ['index.js', 'api.js', 'edn.js', 'idb-store.js', 'live.js', 'tabs.js'].reduce((sum, f) => sum + jsBytes(f), 0);
+  const common = ['api.js', 'edn.js', 'idb-store.js', 'live.js', 'tabs.js', 'browser-load.js'];
+  const js = (entry) => [entry, ...common].reduce((sum, f) => sum + jsBytes(f), 0);
   const sync = jsBytes('sync.js') + jsBytes('outbox.js') + jsBytes('share.js'), react = jsBytes('react.js');
   const http = jsBytes('http-store.js');
   const inline = gz('wasm/dist/datalith_wasm.inline.mjs');  // instead of the .wasm where bundlers copy no assets
-  const all = wasm + loader + local + sync + http + react;
+  const all = wasm + loader + js('index.js') + sync + http + react;
+  // `datalith/local` (local.js): its own module, without the replicas' calls.
+  const localWasm = gz('wasm/dist/datalith_wasm_local.wasm'), localLoader = gz('wasm/dist/datalith_wasm_local.mjs');
+  const local = localWasm + localLoader + js('local.js');
   const kb = (x) => (x / 1024).toFixed(1);
-  console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS ${kb(local + sync + http + react)} KB (minified) gzipped = ${kb(all)} KB` +
-    ` (local databases only: ${kb(wasm + loader + local)} KB; the sync client: ${kb(sync)} KB more; published databases: ${kb(http)} KB;` +
-    ` the React hook: ${kb(react)} KB; the inlined .wasm, for esbuild and Rollup: ${kb(inline)} KB instead of ${kb(wasm)} KB)`);
+  console.log(`bundle: wasm ${kb(wasm)} KB + loader ${kb(loader)} KB + JS ${kb(js('index.js') + sync + http + react)} KB (minified) gzipped = ${kb(all)} KB` +
+    ` (local databases only: ${kb(wasm + loader + js('index.js'))} KB; the sync client: ${kb(sync)} KB more; published databases: ${kb(http)} KB; the React hook: ${kb(react)} KB;` +
+    ` the inlined .wasm, for esbuild and Rollup: ${kb(inline)} KB instead of ${kb(wasm)} KB);` +
+    ` datalith/local: wasm ${kb(localWasm)} KB + loader ${kb(localLoader)} KB + JS ${kb(js('local.js'))} KB = ${kb(local)} KB`);
   assert.ok(all <= 383 * 1024, `${kb(all)} KB gzipped`);
+  assert.ok(local <= 350 * 1024, `datalith/local: ${kb(local)} KB gzipped`);
 });
 
 test('the tarball holds the API, its types, the WASM build, the inlined .wasm, the JS guide as README.md, LICENSE, and nothing else', () => {
   assert.deepEqual(tarball.files.map((f) => f.path).sort(), [
     'LICENSE', 'README.md', 'package.json', 'wasm/README.md',
     'wasm/dist/datalith_wasm.inline.mjs', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm',
-    'wasm/js/api.js', 'wasm/js/edn.js', 'wasm/js/http-store.js', 'wasm/js/idb-store.js', 'wasm/js/index.cjs', 'wasm/js/index.d.cts',
-    'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/node.js', 'wasm/js/outbox.js',
+    'wasm/dist/datalith_wasm_local.inline.mjs', 'wasm/dist/datalith_wasm_local.mjs', 'wasm/dist/datalith_wasm_local.wasm',
+    'wasm/js/api.js', 'wasm/js/browser-load.js', 'wasm/js/edn.js', 'wasm/js/http-store.js', 'wasm/js/idb-store.js', 'wasm/js/index.cjs', 'wasm/js/index.d.cts',
+    'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/local.d.ts', 'wasm/js/local.js', 'wasm/js/node-local.js',
+    'wasm/js/node.js', 'wasm/js/outbox.js',
     'wasm/js/react.d.ts', 'wasm/js/react.js', 'wasm/js/share.js', 'wasm/js/sync.js', 'wasm/js/tabs.js',
   ]);
   // The README is the JS guide (wasm/README.md), not the repository's (the C++
@@ -80,10 +88,12 @@ test('the tarball holds the API, its types, the WASM build, the inlined .wasm, t
   const { scripts, devDependencies, ...published } = pkg;
   assert.deepEqual(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')), published);
   assert.match(readFileSync(join(installed, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 the Datalith authors\n/);
-  // The inlined copy is the .wasm built with the loader (wasm/build.sh writes both).
-  const inline = readFileSync(join(installed, 'wasm/dist/datalith_wasm.inline.mjs'), 'utf8');
-  const base64 = inline.match(/^export default '([A-Za-z0-9+/=]+)';$/m)[1];
-  assert.ok(gunzipSync(Buffer.from(base64, 'base64')).equals(readFileSync(join(installed, 'wasm/dist/datalith_wasm.wasm'))));
+  // Each inlined copy is the .wasm built with its loader (wasm/build.sh writes both).
+  for (const name of ['datalith_wasm', 'datalith_wasm_local']) {
+    const inline = readFileSync(join(installed, `wasm/dist/${name}.inline.mjs`), 'utf8');
+    const base64 = inline.match(/^export default '([A-Za-z0-9+/=]+)';$/m)[1];
+    assert.ok(gunzipSync(Buffer.from(base64, 'base64')).equals(readFileSync(join(installed, `wasm/dist/${name}.wasm`))), name);
+  }
 });
 
 // Where `conditions` take the export `subpath` in package.json (Node's algorithm, for
@@ -111,21 +121,30 @@ test('the exports map resolves, for Node (import, require), browser bundlers and
   assert.equal(target('./package.json', []), './package.json');
   assert.equal(target('./react', ['import']), './wasm/js/react.js');
   assert.equal(target('./react', ['types']), './wasm/js/react.d.ts');
-  assert.deepEqual(Object.keys(pkg.exports), ['.', './react', './package.json']);
+  assert.equal(target('./local', ['browser', 'import']), './wasm/js/local.js');
+  assert.equal(target('./local', ['node', 'import']), './wasm/js/node-local.js');
+  assert.equal(target('./local', ['types', 'import']), './wasm/js/local.d.ts');
+  assert.equal(target('./local', ['types', 'node', 'import']), './wasm/js/local.d.ts');
+  assert.deepEqual(Object.keys(pkg.exports), ['.', './local', './react', './package.json']);
   // Node's own resolution, from the app that installed the tarball.
   const resolved = JSON.parse(node(['--input-type=module', '-e', `
     import { createRequire } from 'node:module';
     const require = createRequire(process.cwd() + '/');
-    console.log(JSON.stringify([import.meta.resolve('datalith'), require.resolve('datalith'), require.resolve('datalith/package.json')]));`]).stdout);
+    console.log(JSON.stringify([import.meta.resolve('datalith'), require.resolve('datalith'), require.resolve('datalith/package.json'),
+      import.meta.resolve('datalith/local')]));`]).stdout);
   assert.deepEqual(resolved.map((f) => f.replace(/^file:\/\//, '').replace(`${installed}/`, '')),
-    ['wasm/js/node.js', 'wasm/js/index.cjs', 'package.json']);
+    ['wasm/js/node.js', 'wasm/js/index.cjs', 'package.json', 'wasm/js/node-local.js']);
 });
 
-test('TypeScript finds the types through the exports map: ES module, CommonJS, bundler resolution', () => {
+test('TypeScript finds the types through the exports map: ES module, CommonJS, bundler resolution, datalith/local', () => {
   writeFileSync(join(app, 'esm.mts'), `import { init, Uuid } from 'datalith';
     const d = await init();
     const u: Uuid = d.uuid('5a0c3f1e-0000-4000-8000-00000000000a');
     export const ok: boolean = u instanceof Uuid && d.version.length > 0;\n`);
+  writeFileSync(join(app, 'local.mts'), `import { init, Uuid, type Connection } from 'datalith/local';
+    const d = await init();
+    const conn: Connection = await d.connect({ store: { backend: 'indexeddb', id: 'x' } });
+    export const ok: boolean = d.uuid('5a0c3f1e-0000-4000-8000-00000000000a') instanceof Uuid && conn.db().basisT >= 0;\n`);
   writeFileSync(join(app, 'cjs.cts'), `import datalith = require('datalith');
     import type { Connection } from 'datalith';
     export async function open(): Promise<Connection> {
@@ -134,8 +153,8 @@ test('TypeScript finds the types through the exports map: ES module, CommonJS, b
     }\n`);
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   const flags = ['--noEmit', '--strict', '--target', 'es2022'];
-  node([tsc, ...flags, '--module', 'nodenext', 'esm.mts', 'cjs.cts']);
-  node([tsc, ...flags, '--module', 'esnext', '--moduleResolution', 'bundler', 'esm.mts']);
+  node([tsc, ...flags, '--module', 'nodenext', 'esm.mts', 'local.mts', 'cjs.cts']);
+  node([tsc, ...flags, '--module', 'esnext', '--moduleResolution', 'bundler', 'esm.mts', 'local.mts']);
 });
 
 test('importing any module of the package has no side effects (package.json: sideEffects false)', () => {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import DatalithWasm from '../dist/datalith_wasm.mjs';
 import { parsePull } from '../js/edn.js';
+import { zstdRawFrame } from './support/zstd.mjs';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
 // Node 18+: the 3.1.6 loader cannot fetch() a file path, so hand it the bytes.
@@ -346,16 +347,6 @@ test('a buffer store drops a blob once a call has decoded it; a replica store ke
   m.connRelease(conn);
   m.storeRelease(writer);
 });
-
-// A zstd frame holding `bytes` in one raw block (content size declared), as the
-// server's encoder could produce; enough to test the decoder side.
-function zstdRawFrame(bytes) {
-  assert.ok(bytes.length >= 256 && bytes.length < 65536 + 256);
-  const fcs = bytes.length - 256;  // 2-byte Frame_Content_Size field, offset 256
-  const block = 1 | (bytes.length << 3);  // last block, raw
-  return Uint8Array.from([0x28, 0xb5, 0x2f, 0xfd, 0x60, fcs & 0xff, fcs >> 8,
-    block & 0xff, (block >> 8) & 0xff, block >> 16, ...bytes]);
-}
 
 test('sync helpers: blobVerify, zstdDecompress, storeHas, connApply + connFlush, connRefresh', () => {
   // A writer on a buffer store; a replica (another buffer store) fed its blobs and head.

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 
+#include "storage/blob.h"  // Corrupt
 #include "util/varint.h"
 
 namespace datalith::index {
@@ -14,10 +15,6 @@ constexpr uint8_t kFormatVersion = 1;
 constexpr uint8_t kKindLeaf = 1;
 constexpr uint8_t kKindBranch = 2;
 constexpr size_t kMaxKeyBytes = 1 << 20;
-
-Status Corrupt(const Address& addr, const std::string& what) {
-  return Status::Corruption("node " + addr.Hex() + ": " + what);
-}
 
 int Cmp(std::string_view a, std::string_view b) { return a.compare(b); }
 

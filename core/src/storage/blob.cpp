@@ -3,9 +3,11 @@
 // address is XXH3-128 of the canonical bytes, so it does not depend on the codec.
 #include "storage/blob.h"
 
-#include <zstd.h>  // decoder only when DATALITH_NO_ZSTD_COMPRESS (the WASM build)
+#ifndef DATALITH_NO_ZSTD_COMPRESS
+#include <zstd.h>
 
 #include <memory>
+#endif
 
 namespace datalith {
 namespace {
@@ -21,11 +23,11 @@ constexpr int kZstdLevel = -1;
 #endif
 constexpr size_t kMaxNodeBytes = 64 << 20;
 
+}  // namespace
+
 Status Corrupt(const Address& addr, const std::string& what) {
   return Status::Corruption("node " + addr.Hex() + ": " + what);
 }
-
-}  // namespace
 
 std::string WrapBlob(const std::string& canonical) {
 #ifdef DATALITH_NO_ZSTD_COMPRESS
@@ -63,13 +65,7 @@ Result<std::string> UnwrapBlob(std::string_view blob, const Address& addr) {
   if (codec == kCodecRaw) {
     canonical.assign(payload);
   } else if (codec == kCodecZstd) {
-    unsigned long long size = ZSTD_getFrameContentSize(payload.data(), payload.size());
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxNodeBytes)
-      return Corrupt(addr, "bad zstd frame");
-    canonical.resize(size);
-    size_t n = ZSTD_decompress(canonical.data(), size, payload.data(), payload.size());
-    if (ZSTD_isError(n) || n != size)
-      return Corrupt(addr, std::string("zstd: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
+    DL_ASSIGN_OR_RETURN(canonical, ZstdDecode(payload, kMaxNodeBytes, addr));
   } else {
     return Corrupt(addr, "unknown blob codec " + std::to_string(codec));
   }
