@@ -10,6 +10,7 @@ export async function runAb({ builds, people: generated, o, backend }) {
   const people = generated.map(({ id, ...a }) => ({ 'db/id': String(id), ...a }));
   const pattern = `[${PULL_ATTRS.map((a) => `:${a}`).join(' ')}]`;
   const [, edges] = GRAPHS[GRAPHS.length - 1];
+  const [, smallEdges] = GRAPHS[0];
 
   const sides = [];
   for (const { name, init } of builds) {
@@ -17,8 +18,8 @@ export async function runAb({ builds, people: generated, o, backend }) {
     const { fresh, drop } = memoryDatabases(d);
     const db = (await fresh([SCHEMA, people])).conn.db();
     const eids = (await db.datoms('aevt', 'name')).map(([e]) => e);
-    const graph = (await fresh([FOLLOWS_SCHEMA, followsTx(edges.map(([a, b]) => [`n${a}`, `n${b}`]), 'db/id')])).conn.db();
-    sides.push({ name, d, fresh, drop, db, eids, graph });
+    const follows = async (pairs) => (await fresh([FOLLOWS_SCHEMA, followsTx(pairs.map(([a, b]) => [`n${a}`, `n${b}`]), 'db/id')])).conn.db();
+    sides.push({ name, d, fresh, drop, db, eids, graph: await follows(edges), smallGraph: await follows(smallEdges) });
   }
 
   // A write sample: `body(conn)` on a fresh database with the schema, timed.
@@ -45,6 +46,9 @@ export async function runAb({ builds, people: generated, o, backend }) {
     })],
     ...QUERIES.map(([name, q, ...inputs]) => [name, read((s) => s.d.q(q, s.db, ...inputs))]),
     ['rules', read((s) => s.d.q(RULE_QUERY, s.graph, RULES))],
+    // Per-call costs: the smallest rules graph, and a point query (one entity's value).
+    ['rules-small', read((s) => s.d.q(RULE_QUERY, s.smallGraph, RULES))],
+    ['q-point', read((s) => s.d.q('[:find ?a . :in $ ?e :where [?e :age ?a]]', s.db, s.eids[7]))],
     ['pull-many', read((s) => s.db.pullMany(pattern, s.eids))],
   ];
   for (const [name, make] of scenarios) {

@@ -33,8 +33,9 @@ const lines = [];
 const print = () => {
   if (lines.length === 0) return;
   const base = lines[0].median_ms;
-  console.log(lines[0].scenario.padEnd(20), lines.map((l) => `${l.engine} ${l.median_ms.toFixed(2)} ms ` +
-    `(${Math.min(...l.samples_ms).toFixed(2)}–${Math.max(...l.samples_ms).toFixed(2)}) ${(l.median_ms / base).toFixed(3)}`).join(' | '));
+  const ms = (x) => x.toFixed(x < 1 ? 4 : 2);
+  console.log(lines[0].scenario.padEnd(20), lines.map((l) => `${l.engine} ${ms(l.median_ms)} ms ` +
+    `(${ms(Math.min(...l.samples_ms))}–${ms(Math.max(...l.samples_ms))}) ${(l.median_ms / base).toFixed(3)}`).join(' | '));
   lines.length = 0;
 };
 const collect = (line) => {

@@ -664,7 +664,7 @@ class Datalith {
   async #query(query, inputs, call, parse = parseReply) {
     const rules = ruleInputs(query);
     const dbs = dbsIn(inputs);
-    await Promise.all(dbs.map((db) => db[HANDLE].ready));
+    if (dbs.some((db) => db[HANDLE].ready)) await Promise.all(dbs.map((db) => db[HANDLE].ready));
     const stores = [...new Set(dbs.flatMap((db) => db[HANDLE].stores))];
     const encode = (x) => (x instanceof Db ? { db: x[HANDLE].id }
       : dbsIn(x).length > 0 ? { list: x.map(encode) } : { edn: toEdn(x) });

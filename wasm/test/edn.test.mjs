@@ -89,6 +89,9 @@ test('replies', () => {
 test('rule inputs are found from :in', () => {
   assert.deepEqual([...ruleInputs('[:find ?e :in $ % :where (r ?e)]')], [1]);
   assert.deepEqual([...ruleInputs('[:find ?e :in $ ?name % :where (r ?e)]')], [2]);
+  // Kept per query text: asked again, the same answer (the same Set).
+  assert.equal(ruleInputs('[:find ?e :in $ % :where (r ?e)]'), ruleInputs('[:find ?e :in $ % :where (r ?e)]'));
+  assert.deepEqual([...ruleInputs('[:find ?e :in $ % :where (r ?e)]')], [1]);
   assert.deepEqual([...ruleInputs('[:find ?e :in [[?a ?b]] % ; comment :in %\n :where [?e ":in"]]')], [1]);
   assert.deepEqual([...ruleInputs('{:find [?e] :in [$ %] :where [(r ?e)]}')], [1]);
   assert.deepEqual([...ruleInputs('[:find ?e :where [?e :a]]')], []);
