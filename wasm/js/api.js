@@ -1,5 +1,6 @@
 // datalith: the JS API over the raw WASM tier (docs/wasm.md), for the loaders that
-// start it (index.js: browsers and workers; node.js: Node). ES module; everything
+// start it (index.js: browsers and workers; node.js: Node; local.js and node-local.js:
+// `datalith/local`). ES module; everything
 // that may touch storage returns a Promise. Values cross as EDN text (JS → core) and
 // JSON (core → JS); edn.js holds the conventions.
 
@@ -9,7 +10,9 @@ import { subscribe, LiveInput } from './live.js';
 
 // Returns the package's init(): it starts the API over the raw module that `load`
 // resolves to, once (a failed start is tried again by the next call). `env.WebSocket`:
-// the loader's fallback for a runtime without globalThis.WebSocket (node.js).
+// the loader's fallback for a runtime without globalThis.WebSocket (node.js);
+// `env.local`: the module for local databases only (local.js, node-local.js), which
+// lacks the calls of replicas and the sync client.
 export function initWith(load, env = {}) {
   let loading = null;
   return () => (loading ??= load().then((raw) => new Datalith(raw, env)).catch((e) => {
@@ -460,11 +463,12 @@ class Datalith {
     };
   }
 
-  // Where `cfg` keeps the database (storeOf), if this build opens it.
-  #where(cfg) {
-    const where = storeOf(cfg);
-    if (this.#env.local && where.backend === 'http') throw localOnly('a published database (the http backend)');
-    return where;
+  // datalith/local refuses what needs the full package, after the checks the full
+  // package makes too. (A replica's store may still be looked up and deleted.)
+  #refuseInLocal(where, sync) {
+    if (!this.#env.local) return;
+    if (where.backend === 'http') throw localOnly('a published database (the http backend)');
+    if (sync !== undefined) throw localOnly('a replica (config.sync)');
   }
 
   // Runs `fn` after every earlier lifecycle operation on the same store.
@@ -485,7 +489,7 @@ class Datalith {
   }
 
   async createDatabase(cfg) {
-    const where = this.#where(cfg);
+    const where = storeOf(cfg);
     if (where.backend === 'http') throw readOnly(where);
     const options = createOptions(cfg);
     const core = this.#core;
@@ -505,7 +509,8 @@ class Datalith {
   }
 
   async databaseExists(cfg) {
-    const where = this.#where(cfg);
+    const where = storeOf(cfg);
+    this.#refuseInLocal(where);
     const core = this.#core;
     return this.#exclusive(where.key, async () => {
       if (this.#sessions.has(where.key)) return true;
@@ -520,7 +525,8 @@ class Datalith {
   }
 
   async deleteDatabase(cfg) {
-    const where = this.#where(cfg);
+    const where = storeOf(cfg);
+    this.#refuseInLocal(where);
     await this.#exclusive(where.key, async () => {
       if (this.#sessions.has(where.key)) {
         throw new Error(`database "${where.id}" has open connections; close them first`);
@@ -534,9 +540,9 @@ class Datalith {
   }
 
   async connect(cfg) {
-    const where = this.#where(cfg);
+    const where = storeOf(cfg);
     if (where.backend === 'http' && cfg.sync !== undefined) throw new Error('a published database (http backend) is read-only: it takes no config.sync');
-    if (this.#env.local && cfg.sync !== undefined) throw localOnly('a replica (config.sync)');
+    this.#refuseInLocal(where, cfg.sync);
     const sync = cfg.sync === undefined ? null : (await loadSync()).checkSyncConfig(cfg.sync);
     const core = this.#core;
     return this.#exclusive(where.key, async () => {
@@ -665,9 +671,9 @@ class Datalith {
     const rules = ruleInputs(query);
     const dbs = dbsIn(inputs);
     if (dbs.some((db) => db[HANDLE].ready)) await Promise.all(dbs.map((db) => db[HANDLE].ready));
-    const stores = [...new Set(dbs.flatMap((db) => db[HANDLE].stores))];
+    const stores = dbs.length === 1 ? dbs[0][HANDLE].stores : [...new Set(dbs.flatMap((db) => db[HANDLE].stores))];
     const encode = (x) => (x instanceof Db ? { db: x[HANDLE].id }
-      : dbsIn(x).length > 0 ? { list: x.map(encode) } : { edn: toEdn(x) });
+      : hasDb(x) ? { list: x.map(encode) } : { edn: toEdn(x) });
     const json = JSON.stringify(inputs.map((x, i) =>
       (rules.has(i) && typeof x === 'string' ? { edn: x } : encode(x))));
     try {
@@ -725,7 +731,12 @@ function keepAlive(x) {
 }
 
 // The snapshots among query inputs, at any depth.
-const dbsIn = (x) => (x instanceof Db ? [x] : Array.isArray(x) ? x.flatMap(dbsIn) : []);
+function dbsIn(x, out = []) {
+  if (x instanceof Db) out.push(x);
+  else if (Array.isArray(x)) for (const y of x) dbsIn(y, out);
+  return out;
+}
+const hasDb = (x) => x instanceof Db || (Array.isArray(x) && x.some(hasDb));
 
 class Connection {
   #core;

@@ -101,8 +101,8 @@ bool OnBufferStore(const Connection& c) { return dynamic_cast<BufferStore*>(&c.s
 
 // Applies a transaction. On a buffer store it is also flushed, so the commit is in the
 // store (pending) when JS sees the report; a memory store is never flushed (its
-// connections do not flush by themselves either): nothing would read the commits but
-// connLog, and every flushed version's blobs would stay in memory.
+// connections do not flush by themselves either): nothing would read the commits, and
+// every flushed version's blobs would stay in memory.
 std::string ConnTransact(int conn, std::string tx_edn) {
   return RespondText([&]() -> Result<std::string> {
     DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
@@ -240,25 +240,6 @@ std::string ConnReadLog(int conn, std::string segments_json) {
 
 int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db()); }); }
 
-#ifndef DATALITH_WASM_LOCAL  // the raw tier's tests only
-std::string ConnLog(int conn, double limit) {
-  return RespondText([&]() -> Result<std::string> {
-    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
-    size_t n = limit >= 1 ? static_cast<size_t>(limit) : SIZE_MAX;
-    DL_ASSIGN_OR_RETURN(std::vector<CommitInfo> log, (*c)->Log(n));
-    std::string out = "[";
-    for (const CommitInfo& ci : log) {
-      if (out.size() > 1) out += ',';
-      out += "{\"address\":\"" + ci.address.Hex() + "\",\"parent\":" +
-             (ci.parent.IsZero() ? std::string("null") : "\"" + ci.parent.Hex() + "\"") +
-             ",\"firstTx\":" + std::to_string(ci.first_tx) + ",\"lastTx\":" + std::to_string(ci.last_tx) +
-             ",\"instant\":" + std::to_string(ci.instant) + ",\"datoms\":" + std::to_string(ci.datoms) + "}";
-    }
-    return out + "]";
-  });
-}
-#endif
-
 void ConnRelease(int conn) { conns.Release(conn); }
 
 val CacheStatsOf(int conn) {
@@ -293,9 +274,6 @@ EMSCRIPTEN_BINDINGS(datalith_connections) {
 #endif
   function("connHead", &ConnHead);
   function("connDb", &ConnDb);
-#ifndef DATALITH_WASM_LOCAL
-  function("connLog", &ConnLog);
-#endif
   function("connTxRange", &ConnTxRange);
 #ifndef DATALITH_WASM_LOCAL
   function("connApplyLog", &ConnApplyLog);

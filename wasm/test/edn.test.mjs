@@ -88,9 +88,15 @@ test('replies', () => {
 
 test('rule inputs are found from :in', () => {
   assert.deepEqual([...ruleInputs('[:find ?e :in $ % :where (r ?e)]')], [1]);
+  // More texts than it keeps (256): still the right answers.
+  for (let i = 0; i < 300; i++) assert.deepEqual([...ruleInputs(`[:find ?e :in $ ?x${i} % :where (r ?e)]`)], [2]);
+  assert.deepEqual([...ruleInputs('[:find ?e :in $ % :where (r ?e)]')], [1]);
   assert.deepEqual([...ruleInputs('[:find ?e :in $ ?name % :where (r ?e)]')], [2]);
   // Kept per query text: asked again, the same answer (the same Set).
   assert.equal(ruleInputs('[:find ?e :in $ % :where (r ?e)]'), ruleInputs('[:find ?e :in $ % :where (r ?e)]'));
+  assert.deepEqual([...ruleInputs('[:find ?e :in $ % :where (r ?e)]')], [1]);
+  // More texts than it keeps (256): still the right answers.
+  for (let i = 0; i < 300; i++) assert.deepEqual([...ruleInputs(`[:find ?e :in $ ?x${i} % :where (r ?e)]`)], [2]);
   assert.deepEqual([...ruleInputs('[:find ?e :in $ % :where (r ?e)]')], [1]);
   assert.deepEqual([...ruleInputs('[:find ?e :in [[?a ?b]] % ; comment :in %\n :where [?e ":in"]]')], [1]);
   assert.deepEqual([...ruleInputs('{:find [?e] :in [$ %] :where [(r ?e)]}')], [1]);

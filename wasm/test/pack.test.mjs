@@ -66,7 +66,7 @@ test('the tarball holds the API, its types, the WASM build, the inlined .wasm, t
     'wasm/dist/datalith_wasm.inline.mjs', 'wasm/dist/datalith_wasm.mjs', 'wasm/dist/datalith_wasm.wasm',
     'wasm/dist/datalith_wasm_local.inline.mjs', 'wasm/dist/datalith_wasm_local.mjs', 'wasm/dist/datalith_wasm_local.wasm',
     'wasm/js/api.js', 'wasm/js/browser-load.js', 'wasm/js/edn.js', 'wasm/js/http-store.js', 'wasm/js/idb-store.js', 'wasm/js/index.cjs', 'wasm/js/index.d.cts',
-    'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/local.d.ts', 'wasm/js/local.js', 'wasm/js/node-local.js',
+    'wasm/js/index.d.ts', 'wasm/js/index.js', 'wasm/js/live.js', 'wasm/js/local.cjs', 'wasm/js/local.d.cts', 'wasm/js/local.d.ts', 'wasm/js/local.js', 'wasm/js/node-local.js',
     'wasm/js/node.js', 'wasm/js/outbox.js',
     'wasm/js/react.d.ts', 'wasm/js/react.js', 'wasm/js/share.js', 'wasm/js/sync.js', 'wasm/js/tabs.js',
   ]);
@@ -123,6 +123,8 @@ test('the exports map resolves, for Node (import, require), browser bundlers and
   assert.equal(target('./react', ['types']), './wasm/js/react.d.ts');
   assert.equal(target('./local', ['browser', 'import']), './wasm/js/local.js');
   assert.equal(target('./local', ['node', 'import']), './wasm/js/node-local.js');
+  assert.equal(target('./local', ['node', 'require']), './wasm/js/local.cjs');
+  assert.equal(target('./local', ['types', 'node', 'require']), './wasm/js/local.d.cts');
   assert.equal(target('./local', ['types', 'import']), './wasm/js/local.d.ts');
   assert.equal(target('./local', ['types', 'node', 'import']), './wasm/js/local.d.ts');
   assert.deepEqual(Object.keys(pkg.exports), ['.', './local', './react', './package.json']);
@@ -131,9 +133,9 @@ test('the exports map resolves, for Node (import, require), browser bundlers and
     import { createRequire } from 'node:module';
     const require = createRequire(process.cwd() + '/');
     console.log(JSON.stringify([import.meta.resolve('datalith'), require.resolve('datalith'), require.resolve('datalith/package.json'),
-      import.meta.resolve('datalith/local')]));`]).stdout);
+      import.meta.resolve('datalith/local'), require.resolve('datalith/local')]));`]).stdout);
   assert.deepEqual(resolved.map((f) => f.replace(/^file:\/\//, '').replace(`${installed}/`, '')),
-    ['wasm/js/node.js', 'wasm/js/index.cjs', 'package.json', 'wasm/js/node-local.js']);
+    ['wasm/js/node.js', 'wasm/js/index.cjs', 'package.json', 'wasm/js/node-local.js', 'wasm/js/local.cjs']);
 });
 
 test('TypeScript finds the types through the exports map: ES module, CommonJS, bundler resolution, datalith/local', () => {
@@ -151,9 +153,15 @@ test('TypeScript finds the types through the exports map: ES module, CommonJS, b
       const d = await datalith.init();
       return d.connect({ store: { backend: 'memory', id: 'x' } });
     }\n`);
+  writeFileSync(join(app, 'local-cjs.cts'), `import local = require('datalith/local');
+    import type { Connection } from 'datalith/local';
+    export async function open(): Promise<Connection> {
+      const d = await local.init();
+      return d.connect({ store: { backend: 'memory', id: 'x' } });
+    }\n`);
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   const flags = ['--noEmit', '--strict', '--target', 'es2022'];
-  node([tsc, ...flags, '--module', 'nodenext', 'esm.mts', 'local.mts', 'cjs.cts']);
+  node([tsc, ...flags, '--module', 'nodenext', 'esm.mts', 'local.mts', 'cjs.cts', 'local-cjs.cts']);
   node([tsc, ...flags, '--module', 'esnext', '--moduleResolution', 'bundler', 'esm.mts', 'local.mts']);
 });
 
@@ -182,15 +190,24 @@ const USE = `
   console.log(JSON.stringify({ version: d.version, names }));
 `;
 
-test('the installed package runs in Node: import (ES module) and require (CommonJS), with nothing on stderr', () => {
-  writeFileSync(join(app, 'main.mjs'), `import { init } from 'datalith';\nconst d = await init();\n${USE}`);
-  writeFileSync(join(app, 'main.cjs'), `const { init } = require('datalith');\ninit().then(async (d) => {\n${USE}});\n`);
-  for (const script of ['main.mjs', 'main.cjs']) {
+test('the installed package runs in Node: import (ES module) and require (CommonJS), datalith and datalith/local, with nothing on stderr', () => {
+  for (const entry of ['datalith', 'datalith/local']) {
+    const name = entry.replace('/', '-');
+    // datalith/local refuses a replica (the full package would open one and sync).
+    const use = entry === 'datalith' ? USE : `${USE}
+      await d.connect({ store: { backend: 'memory', id: 'r' }, sync: { url: 'ws://127.0.0.1:9', db: 'x' } })
+        .then(() => console.log('opened a replica'), (e) => console.log(e.code));`;
+    writeFileSync(join(app, `${name}.mjs`), `import { init } from '${entry}';\nconst d = await init();\n${use}`);
+    writeFileSync(join(app, `${name}.cjs`), `const { init } = require('${entry}');\ninit().then(async (d) => {\n${use}});\n`);
+  }
+  for (const script of ['datalith.mjs', 'datalith.cjs', 'datalith-local.mjs', 'datalith-local.cjs']) {
     const { stdout, stderr } = node([script]);
     assert.equal(stderr, '', script);
-    const out = JSON.parse(stdout);
+    const [line, refused] = stdout.trim().split('\n');
+    const out = JSON.parse(line);
     assert.deepEqual(out.names, ['Widget'], script);
     assert.match(out.version, /^0\.1\.0/, script);
+    assert.equal(refused, script.includes('local') ? 'local_only' : undefined, script);
   }
 });
 

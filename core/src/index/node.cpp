@@ -4,7 +4,6 @@
 #include <cstring>
 #include <memory>
 
-#include "storage/blob.h"  // Corrupt
 #include "util/varint.h"
 
 namespace datalith::index {
