@@ -1,8 +1,8 @@
 // datalith: the JS API over the raw WASM tier (docs/wasm.md), for the loaders that
 // start it (index.js: browsers and workers; node.js: Node; local.js and node-local.js:
-// `datalith/local`). ES module; everything
-// that may touch storage returns a Promise. Values cross as EDN text (JS → core) and
-// JSON (core → JS); edn.js holds the conventions.
+// `datalith/local`). ES module; everything that may touch storage returns a Promise.
+// Values cross as EDN text (JS → core) and JSON (core → JS); edn.js holds the
+// conventions.
 
 import { toEdn, txToEdn, locateTxError, entityToEdn, keyword, parseReply, parsePull, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';

@@ -1,8 +1,9 @@
 // `datalith/local` in browsers and workers: the package's API on the WASM module for
-// pages with local databases only (memory and IndexedDB; docs/wasm.md, "Local
-// databases only"). The module leaves out zstd's decoder and the calls of replicas and
-// the sync client, 23 KB gzipped: a replica (config.sync) or a published database (the
-// http backend) is refused with an error that names the full package, 'datalith'.
+// pages with local databases only (memory and IndexedDB; wasm/README.md, "Local
+// databases only"; docs/wasm.md, "Building"). The module leaves out zstd's decoder and
+// the calls of replicas and the sync client, 23 KB gzipped: a replica (config.sync) or
+// a published database (the http backend) is refused with an error that names the full
+// package, 'datalith'.
 
 import { initWith } from './api.js';
 import { loadModule } from './browser-load.js';

@@ -182,6 +182,15 @@ std::string LogJson(const Db& db, const std::vector<LogEntry>& entries) {
   return out.Take();
 }
 
+// The transactions with start <= tx < end (0: unbounded), oldest first.
+std::string ConnTxRange(int conn, double start, double end) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(auto entries, (*c)->TxRange(static_cast<EntityId>(start), static_cast<EntityId>(end)));
+    return LogJson((*c)->db(), entries);
+  });
+}
+
 #ifndef DATALITH_WASM_LOCAL  // replicas only
 // JSON [[hex, ...], ...] (per commit, its log segments) or [hex, ...].
 Result<std::vector<std::vector<Address>>> SegmentLists(const std::string& json) {
@@ -198,18 +207,7 @@ Result<std::vector<std::vector<Address>>> SegmentLists(const std::string& json) 
   }
   return out;
 }
-#endif
 
-// The transactions with start <= tx < end (0: unbounded), oldest first.
-std::string ConnTxRange(int conn, double start, double end) {
-  return RespondText([&]() -> Result<std::string> {
-    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
-    DL_ASSIGN_OR_RETURN(auto entries, (*c)->TxRange(static_cast<EntityId>(start), static_cast<EntityId>(end)));
-    return LogJson((*c)->db(), entries);
-  });
-}
-
-#ifndef DATALITH_WASM_LOCAL  // replicas only
 // A replica: replays the logs of the commits after its head (segments in the store) and,
 // if that rebuilds `want`, writes the nodes, the commit and the head `want` to the store
 // (Corruption if not; nothing changes). The connection itself moves on connRefresh.
