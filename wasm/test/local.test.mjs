@@ -65,6 +65,7 @@ test('a store the local module wrote (raw blobs) opens in it again; the same sto
     return n;
   };
   assert.equal(count(local, blobs), 400);
+  assert.equal(count(full, blobs), 400);  // the same bytes under either module
 
   // Its larger blobs recompressed as a server would send them (codec 1: one zstd frame
   // of the canonical bytes).
