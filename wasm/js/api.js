@@ -4,7 +4,7 @@
 // Values cross as EDN text (JS → core) and JSON (core → JS); edn.js holds the
 // conventions.
 
-import { toEdn, txToEdn, locateTxError, entityToEdn, keyword, parseReply, parsePull, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
+import { toEdn, txToEdn, txToJson, locateTxError, entityToEdn, keyword, parseReply, parsePull, parseReport, ruleInputs, MISSING, Uuid, EdnText } from './edn.js';
 import { IdbStore } from './idb-store.js';
 import { subscribe, LiveInput } from './live.js';
 
@@ -160,8 +160,9 @@ class Session {
   // Local transactions: every transact() made before the queue reaches the batch (at
   // least those of one tick) is applied in order, each on its own, then made durable
   // with one flush and one IndexedDB transaction (group commit).
-  submit(core, edn) {
-    const done = new Promise((resolve, reject) => this.batch.push({ edn, resolve, reject }));
+  // `tx`: { edn } or { json } (edn.js txToJson).
+  submit(core, tx) {
+    const done = new Promise((resolve, reject) => this.batch.push({ edn: tx.edn, json: tx.json, resolve, reject }));
     if (this.batch.length === 1) {
       const run = this.queue.then(() => this.commitBatch(core));
       this.queue = run.catch(() => {});
@@ -192,17 +193,34 @@ class Session {
     }).catch((e) => items.forEach((it) => it.reject(e)));  // the lock itself was refused
   }
 
+  // One transaction, unflushed (a promise of its report).
+  apply(core, it) {
+    const { raw } = core;
+    return it.json === undefined ? core.call([this.store], () => raw.connApply(this.conn, it.edn), parseReport)
+      : core.call([this.store], () => raw.connApplyJson(this.conn, it.json), parseReport);
+  }
+
   // Applies, flushes and persists `items`; true if a commit was stored.
   async commitItems(core, items) {
     const { raw } = core;
     const from = this.basis(raw) + 1;
     const applied = [];
     for (const it of items) {
-      try {
-        it.report = await core.call([this.store], () => raw.connApply(this.conn, it.edn), parseReport);
-        applied.push(it);
-      } catch (e) {
-        it.reject(e);
+      for (;;) {
+        try {
+          it.report = await this.apply(core, it);
+          applied.push(it);
+        } catch (e) {
+          // Sent as JSON text and failed: again as EDN text (a failed transaction
+          // changes nothing), whose error says where in the data.
+          if (it.json !== undefined) {
+            it.edn = txToEdn(JSON.parse(it.json));
+            it.json = undefined;
+            continue;
+          }
+          it.reject(e);
+        }
+        break;
       }
     }
     if (applied.length === 0) return false;
@@ -764,12 +782,15 @@ class Connection {
   // replica, or with { wait: 'local' } as soon as it is in the outbox and the view.
   async transact(txData, { wait = 'server' } = {}) {
     const s = this.#open();
-    const edn = txToEdn(txData);
+    // A local database takes plain entity maps as JSON text (cheaper both sides) where
+    // the module reads it (not datalith/local's); a replica's outbox keeps EDN text.
+    const json = s.sync || !this.#core.raw.connApplyJson ? null : txToJson(txData);
+    const edn = json === null ? txToEdn(txData) : null;
     if (!s.sync && s.store.replica) throw new Error('this database is a replica: connect with config.sync to write through its server');
     if (s.store.readOnly) throw readOnly(s.store);
     if (wait !== 'server' && wait !== 'local') throw new Error(`transact(): wait must be 'server' or 'local', got ${JSON.stringify(wait)}`);
     try {
-      if (!s.sync) return await s.submit(this.#core, edn);
+      if (!s.sync) return await s.submit(this.#core, json === null ? { edn } : { json });
       if (s.sync.error) throw s.sync.error;
       if (s.sync.access === 'read') {
         throw Object.assign(new Error('the token grants read-only access to this database: the transaction was not stored'), { code: 'forbidden' });

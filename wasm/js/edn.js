@@ -219,6 +219,46 @@ export function txToEdn(tx, marks) {
   return '[' + parts.join(' ') + ']';
 }
 
+// Transaction data as JSON text when JSON.stringify writes it as txToEdn would (the
+// core reads it without the EDN reader: edn/json_tx.h, raw connApplyJson): an array of
+// plain objects whose values are strings, finite numbers, booleans, null, and arrays
+// and plain objects of those; keys and strings starting with
+// ':' valid keywords. Anything else (list forms, Dates, BigInts, Sets...): null, and
+// the EDN text carries it.
+export function txToJson(tx) {
+  if (!Array.isArray(tx) || tx.length === 0) return null;
+  for (const form of tx) {
+    if (form === null || typeof form !== 'object' || !isPlainObject(form) || !jsonObject(form)) return null;
+  }
+  return JSON.stringify(tx);
+}
+
+const validKeyword = (name) => keywords.has(name) || KEYWORD_RE.test(name[0] === ':' ? name : ':' + name);
+
+function jsonObject(obj) {
+  for (const k in obj) {
+    const v = obj[k];
+    if (v !== undefined && !(validKeyword(k) && jsonValue(v))) return false;
+  }
+  return true;
+}
+
+function jsonValue(v) {
+  switch (typeof v) {
+    case 'string': return v[0] !== ':' || validKeyword(v);
+    // JSON writes integers below 1e21 in digits (a long, as ednNumber makes them; one
+    // beyond 64 bits fails, and the EDN text goes instead), others with an exponent or
+    // a point (a double, as there).
+    case 'number': return Number.isFinite(v);
+    case 'boolean': return true;
+    case 'object':
+      if (v === null) return true;
+      if (Array.isArray(v)) return v.every(jsonValue);
+      return isPlainObject(v) && jsonObject(v);
+    default: return false;
+  }
+}
+
 // The index in `text` of EDN position line:col (the core counts columns in code points).
 function offsetOf(text, line, col) {
   let i = 0;

@@ -1,7 +1,7 @@
 // `datalith/local` in browsers and workers: the package's API on the WASM module for
 // pages with local databases only (memory and IndexedDB; wasm/README.md, "Local
 // databases only"; docs/wasm.md, "Building"). The module leaves out zstd's decoder and
-// the calls of replicas and the sync client, 23 KB gzipped: a replica (config.sync) or
+// the calls of replicas and the sync client, 25 KB gzipped: a replica (config.sync) or
 // a published database (the http backend) is refused with an error that names the full
 // package, 'datalith'.
 

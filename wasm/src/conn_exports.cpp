@@ -3,6 +3,7 @@
 #include <emscripten/bind.h>
 
 #include "boundary.h"
+#include "edn/json_tx.h"
 #include "json_writer.h"
 
 namespace datalith::wasm {
@@ -122,6 +123,20 @@ std::string ConnApply(int conn, std::string tx_edn) {
   });
 }
 
+#ifndef DATALITH_WASM_LOCAL  // 2.6 KB: the local module takes EDN text only
+// connApply for transaction data as JSON text (edn/json_tx.h: an array of entity maps,
+// read without the EDN reader). Positions in its errors mean nothing: the JS tier sends
+// a failed transaction again as EDN text, for the error that says where.
+std::string ConnApplyJson(int conn, std::string tx_json) {
+  return RespondText([&]() -> Result<std::string> {
+    DL_ASSIGN_OR_RETURN(auto* c, conns.Lookup(conn));
+    DL_ASSIGN_OR_RETURN(edn::Node tx, edn::ReadJsonTx(tx_json));
+    DL_ASSIGN_OR_RETURN(TxReport report, (*c)->Transact(tx));
+    return ReportJson(report);
+  });
+}
+#endif
+
 // Makes the pending transactions one commit: {"commit": hex, "transactions", "nodes",
 // "bytes"} (transactions 0 and the old commit when nothing was pending).
 std::string ConnFlush(int conn) {
@@ -240,16 +255,6 @@ int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db());
 
 void ConnRelease(int conn) { conns.Release(conn); }
 
-val CacheStatsOf(int conn) {
-  return Guard([&] {
-    CacheStats s = conns.Get(conn)->cache_stats();
-    val out = val::object();
-    out.set("loads", static_cast<double>(s.loads));
-    out.set("loadBytes", static_cast<double>(s.load_bytes));
-    out.set("hits", static_cast<double>(s.hits));
-    return out;
-  });
-}
 
 }  // namespace
 }  // namespace datalith::wasm
@@ -265,6 +270,9 @@ EMSCRIPTEN_BINDINGS(datalith_connections) {
   function("connExists", &ConnExists);
   function("connTransact", &ConnTransact);
   function("connApply", &ConnApply);
+#ifndef DATALITH_WASM_LOCAL
+  function("connApplyJson", &ConnApplyJson);
+#endif
   function("connFlush", &ConnFlush);
   function("connRefresh", &ConnRefresh);
 #ifndef DATALITH_WASM_LOCAL
@@ -278,5 +286,4 @@ EMSCRIPTEN_BINDINGS(datalith_connections) {
   function("connReadLog", &ConnReadLog);
 #endif
   function("connRelease", &ConnRelease);
-  function("cacheStats", &CacheStatsOf);
 }

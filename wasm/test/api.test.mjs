@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { init, Uuid } from '../js/node.js';
+import { txToEdn, txToJson } from '../js/edn.js';
 
 const d = await init();
 let n = 0;
@@ -334,6 +335,51 @@ test('values round-trip with the JS conventions', async () => {
   assert.deepEqual(await having('[?e :v/colon ":not-a-keyword"]'), both);
   assert.deepEqual(await having('[?e :v/backslash "\\\\x"]'), both);
   assert.deepEqual(await having('[?e :v/kw :color/red]'), both);
+});
+
+test('entity maps sent as JSON text give the datoms their EDN text gives, and the same errors', async () => {
+  // The same transactions through both paths: arrays of plain maps go as JSON text
+  // (raw connApplyJson), the EDN text of the same data as is (connApply).
+  const txs = [
+    [{ 'db/ident': ':person/email', 'db/valueType': ':db.type/string', 'db/unique': ':db.unique/identity' },
+      { 'db/ident': ':person/friend', 'db/valueType': ':db.type/ref', 'db/cardinality': ':db.cardinality/many' },
+      { 'db/ident': ':person/address', 'db/valueType': ':db.type/ref', 'db/isComponent': true },
+      { 'db/ident': ':color/red' }],
+    [{ 'db/id': 'a', 'person/email': 'a@x', 'v/text': 'quote " back \\ nl \n tab \t nul \u0000 é 😀 end',
+      'v/kw': ':color/red', 'v/colon': '\\:not-a-keyword', 'v/double': 0.1, 'v/tiny': 1e-7, 'v/huge': 1.5e300,
+      'v/neg': -9007199254740991, 'v/zero': -0, 'v/bool': true, 'person/friend': ['b'], skipped: undefined },
+     { 'db/id': 'b', ':person/email': 'b@x', 'person/address': { 'v/street': 'Main', 'v/no': 7 } }],
+    [{ 'db/id': ['person/email', 'a@x'], 'v/more': [1, 2.5, 'x'] }, { 'db/id': [':person/email', 'b@x'], 'v/flag': false }],
+  ];
+  const viaJson = await create({ schemaFlexibility: 'read' });
+  const viaEdn = await create({ schemaFlexibility: 'read' });
+  for (const tx of txs) {
+    assert.notEqual(txToJson(tx), null, 'sent as JSON');
+    await viaJson.conn.transact(tx);
+    await viaEdn.conn.transact(txToEdn(tx));
+  }
+  const all = async (h) => (await h.conn.db().datoms('eavt')).filter(([, a]) => a !== ':db/txInstant')
+    .map(([e, a, v, , added]) => [e, a, v, added]);
+  assert.deepEqual(await all(viaJson), await all(viaEdn));
+  assert.equal(await viaJson.conn.db().pull('[:v/text]', ['person/email', 'a@x']).then((m) => m['v/text']),
+    'quote " back \\ nl \n tab \t nul \u0000 é 😀 end');
+  // A failing transaction says where, as the EDN text's does, and changes nothing.
+  const before = await all(viaJson);
+  const bad = [{ 'person/email': 'c@x' }, { 'person/friend': 'nobody-tempid-only', 'person/email': 'a@x', 'db/id': 'z' },
+    { 'db/id': ['person/email', 'missing@x'], 'v/x': 1 }];
+  const fromJson = await viaJson.conn.transact(bad).catch((e) => e);
+  // The same, with a Date in its first map: not JSON-safe, so it goes as EDN text.
+  const asEdn = [{ ...bad[0], 'v/when': new Date(0) }, ...bad.slice(1)];
+  assert.equal(txToJson(asEdn), null);
+  const fromEdn = await viaEdn.conn.transact(asEdn).catch((e) => e);
+  assert.ok(fromJson instanceof Error, 'the bad transaction fails');
+  assert.equal(fromJson.message, fromEdn.message);
+  assert.match(fromJson.message, /^txData\[2\]/);
+  assert.deepEqual(await all(viaJson), before);
+  // What the EDN text refuses, the JSON text refuses too: a lone surrogate.
+  await assert.rejects(viaJson.conn.transact([{ 'v/text': 'lone \ud800' }]),
+    (e) => /^txData\[0\], attribute :v\/text: .*unpaired high surrogate/.test(e.message));
+  assert.deepEqual(await all(viaJson), before);
 });
 
 test('index order is byte order, also for strings that share long prefixes', async () => {

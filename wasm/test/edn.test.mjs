@@ -1,7 +1,7 @@
 // Unit tests of the JS ↔ EDN conventions (wasm/js/edn.js); no WebAssembly needed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toEdn, txToEdn, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from '../js/edn.js';
+import { toEdn, txToEdn, txToJson, entityToEdn, keyword, parseReply, parseReport, ruleInputs, MISSING, Uuid, EdnText } from '../js/edn.js';
 
 test('scalars', () => {
   assert.equal(toEdn(null), 'nil');
@@ -114,4 +114,18 @@ test('transaction reports parse txData on first use', () => {
   assert.equal(r.txData, r.txData);
   assert.deepEqual(parseReport('{"ok":{"txId":1,"txData":[],"tempids":{}}}'), { txId: 1, txData: [], tempids: {} });
   assert.throws(() => parseReport('{"error":"boom"}'), /boom/);
+});
+
+test('txToJson: plain entity maps as JSON text; anything JSON would not write as the EDN text does, null', () => {
+  const ok = [{ 'db/id': 'a', name: 'x', ':ns/k': ':color/red', n: 1, d: 0.5, big: 2 ** 60, huge: 1e300, b: false, nil: null,
+    many: ['y', 2], nested: { 'x/y': [{ z: 1 }] }, skipped: undefined }];
+  assert.equal(txToJson(ok), JSON.stringify(ok));
+  for (const [what, tx] of [
+    ['not an array', { a: 1 }], ['empty', []], ['a list form', [[':db/add', 1, 'a', 2]]], ['text', '[{:a 1}]'],
+    ['a Date', [{ a: new Date(0) }]], ['a BigInt', [{ a: 1n }]], ['NaN', [{ a: NaN }]], ['Infinity', [{ a: [Infinity] }]],
+    ['undefined in an array', [{ a: [undefined] }]], ['a Set', [{ a: new Set([1]) }]], ['a Map', [{ a: new Map() }]],
+    ['a Uuid', [{ a: new Uuid('5a0c3f1e-0000-4000-8000-00000000000a') }]], ['EDN text', [{ a: new EdnText('[1]') }]],
+    ['a function', [{ a: () => 1 }]], ['an invalid key', [{ 'a b': 1 }]], ['an invalid keyword value', [{ a: ':a b' }]],
+    ['a class instance', [new (class X { a = 1; })()]], ['null form', [null]],
+  ]) assert.equal(txToJson(tx), null, what);
 });

@@ -23,11 +23,12 @@ const ok = (json) => {
   assert.ok('ok' in r, `expected ok, got ${json}`);
   return r.ok;
 };
-// Calls of replicas and the sync client.
-const FULL_ONLY = ['blobRefs', 'blobVerify', 'connApplyLog', 'connOpenView', 'connReadLog', 'connReset', 'zstdDecompress'];
+// Calls of replicas and the sync client, and connApplyJson (transactions as JSON text:
+// datalith/local sends EDN text).
+const FULL_ONLY = ['blobRefs', 'blobVerify', 'connApplyJson', 'connApplyLog', 'connOpenView', 'connReadLog', 'connReset', 'zstdDecompress'];
 const calls = (m) => Object.keys(m).filter((k) => typeof m[k] === 'function' && /^[a-z]/.test(k)).sort();
 
-test('the local module has every call of the full one but those of replicas and the sync client', () => {
+test('the local module has every call of the full one but those of replicas, the sync client and JSON transactions', () => {
   const all = calls(full);
   for (const name of FULL_ONLY) assert.ok(all.includes(name), `the full module has ${name}`);
   assert.ok(all.includes('connTransact') && all.includes('q') && all.includes('storeTakeMissing'));

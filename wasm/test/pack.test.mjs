@@ -36,7 +36,7 @@ function node(args) {
 const jsBytes = (f) => gzipSync(esbuild.transformSync(readFileSync(join(ROOT, 'wasm/js', f), 'utf8'),
   { minify: true, format: 'esm' }).code, { level: 9 }).length;
 
-test('the bundle stays within the size budget (383 KB gzipped), a page with local databases only within 350 KB', () => {
+test('the bundle stays within the size budget (385 KB gzipped), a page with local databases only within 350 KB', () => {
   const gz = (f) => gzipSync(readFileSync(join(ROOT, f)), { level: 9 }).length;
   const wasm = gz('wasm/dist/datalith_wasm.wasm'), loader = gz('wasm/dist/datalith_wasm.mjs');
   // What a page loads (index.js is the browser entry); sync.js only for a replica and
@@ -56,7 +56,7 @@ test('the bundle stays within the size budget (383 KB gzipped), a page with loca
     ` (local databases only: ${kb(wasm + loader + js('index.js'))} KB; the sync client: ${kb(sync)} KB more; published databases: ${kb(http)} KB; the React hook: ${kb(react)} KB;` +
     ` the inlined .wasm, for esbuild and Rollup: ${kb(inline)} KB instead of ${kb(wasm)} KB);` +
     ` datalith/local: wasm ${kb(localWasm)} KB + loader ${kb(localLoader)} KB + JS ${kb(js('local.js'))} KB = ${kb(local)} KB`);
-  assert.ok(all <= 383 * 1024, `${kb(all)} KB gzipped`);
+  assert.ok(all <= 385 * 1024, `${kb(all)} KB gzipped`);
   assert.ok(local <= 350 * 1024, `datalith/local: ${kb(local)} KB gzipped`);
 });
 

@@ -25,6 +25,10 @@ Status ErrorAt(Pos p, const std::string& message);
 // "integer", "map", ... for messages.
 const char* KindName(Kind k);
 
+// Why `name` is not a valid symbol (or keyword name, without the colon), or nullptr
+// (reader.cpp; also json_tx.cpp).
+const char* InvalidNameReason(std::string_view name, bool keyword);
+
 // A hash consistent with Equal (node.cpp).
 uint64_t NodeHash(const Node& n);
 

@@ -13,6 +13,7 @@ namespace {
 using detail::ErrorAt;
 using detail::Hex4;
 using detail::IsSurrogate;
+using detail::InvalidNameReason;
 using detail::KindName;
 using detail::NodeHash;
 using detail::Quote;
@@ -97,32 +98,6 @@ std::string DescribeCodePoint(char32_t cp) {
 }
 
 const char* CloserFor(Kind k) { return k == Kind::kList ? ")" : k == Kind::kVector ? "]" : "}"; }
-
-// Returns why `name` is not a valid symbol (or keyword name, without the colon), or
-// nullptr. Keyword names may start with a digit, as Clojure and Datomic allow (:1).
-const char* InvalidNameReason(std::string_view name, bool keyword) {
-  if (name.empty()) return "empty name";
-  for (char c : name) {
-    if (!IsSymbolChar(c)) return "invalid character";
-  }
-  if (name == "/") return keyword ? "'/' alone is not a keyword name" : nullptr;
-  if (name[0] == ':' || name[0] == '#') return "cannot start with ':' or '#'";
-  if (!keyword) {
-    if (IsDigit(name[0])) return "cannot start with a digit";
-    if ((name[0] == '+' || name[0] == '-' || name[0] == '.') && name.size() > 1 &&
-        IsDigit(name[1])) {
-      return "a leading '+', '-' or '.' cannot be followed by a digit";
-    }
-  }
-  size_t slash = name.find('/');
-  if (slash != std::string_view::npos) {
-    if (name.find('/', slash + 1) != std::string_view::npos) return "more than one '/'";
-    if (slash == 0 || slash + 1 == name.size()) {
-      return "the prefix and the name around '/' must both be non-empty";
-    }
-  }
-  return nullptr;
-}
 
 // The reader's one-line helpers, inlined even where the file is compiled -Os (the WASM
 // build): as calls they were a tenth of reading a bulk transaction.
@@ -672,6 +647,35 @@ Status Reader::ReadDispatch(int depth, Node* out) {
 }
 
 }  // namespace
+
+namespace detail {
+// Returns why `name` is not a valid symbol (or keyword name, without the colon), or
+// nullptr. Keyword names may start with a digit, as Clojure and Datomic allow (:1).
+const char* InvalidNameReason(std::string_view name, bool keyword) {
+  if (name.empty()) return "empty name";
+  for (char c : name) {
+    if (!IsSymbolChar(c)) return "invalid character";
+  }
+  if (name == "/") return keyword ? "'/' alone is not a keyword name" : nullptr;
+  if (name[0] == ':' || name[0] == '#') return "cannot start with ':' or '#'";
+  if (!keyword) {
+    if (IsDigit(name[0])) return "cannot start with a digit";
+    if ((name[0] == '+' || name[0] == '-' || name[0] == '.') && name.size() > 1 &&
+        IsDigit(name[1])) {
+      return "a leading '+', '-' or '.' cannot be followed by a digit";
+    }
+  }
+  size_t slash = name.find('/');
+  if (slash != std::string_view::npos) {
+    if (name.find('/', slash + 1) != std::string_view::npos) return "more than one '/'";
+    if (slash == 0 || slash + 1 == name.size()) {
+      return "the prefix and the name around '/' must both be non-empty";
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace detail
 
 // ---- reading ----
 

@@ -1,0 +1,234 @@
+// ReadJsonTx (edn/json_tx.h): a JSON reader that makes the EDN forms directly.
+#include "edn/json_tx.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <string>
+
+#include "edn/edn_internal.h"
+
+namespace datalith::edn {
+namespace {
+
+void PutUtf8(char32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+class JsonTxReader {
+ public:
+  explicit JsonTxReader(std::string_view text) : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()) {}
+
+  Status Top(Node* out) {
+    Ws();
+    if (!Take('[')) return Fail("a JSON array of transaction forms");
+    out->kind = Kind::kVector;
+    Ws();
+    if (Take(']')) return End();
+    for (;;) {
+      Ws();
+      if (p_ >= end_ || *p_ != '{') return Fail("an object (an entity map)");
+      Node& form = out->items.emplace_back();
+      DL_RETURN_IF_ERROR(Object(&form, /*form=*/true));
+      Ws();
+      if (Take(',')) continue;
+      if (Take(']')) return End();
+      return Fail("',' or ']'");
+    }
+  }
+
+ private:
+  Status End() {
+    Ws();
+    return p_ == end_ ? Status::Ok() : Fail("the end of the text");
+  }
+  Status Fail(const char* expected) const {
+    return Status::Invalid("JSON transaction data, byte " + std::to_string(p_ - begin_) + ": expected " + expected);
+  }
+  void Ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\t' || *p_ == '\r')) ++p_;
+  }
+  bool Take(char c) {
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  bool Hex4(char32_t* out) {
+    if (end_ - p_ < 4) return false;
+    unsigned v = 0;
+    auto r = std::from_chars(p_, p_ + 4, v, 16);
+    if (r.ptr != p_ + 4) return false;
+    p_ += 4;
+    *out = v;
+    return true;
+  }
+  // A JSON string (at its opening quote) into `out`, unescaped.
+  Status String(std::string* out) {
+    ++p_;
+    const char* start = p_;
+    while (p_ < end_ && *p_ != '"' && *p_ != '\\') ++p_;
+    out->assign(start, p_);
+    while (p_ < end_ && *p_ != '"') {
+      if (*p_ != '\\') {
+        out->push_back(*p_++);
+        continue;
+      }
+      if (++p_ >= end_) break;
+      switch (char c = *p_++) {
+        case 'n': out->push_back('\n'); break;
+        case 't': out->push_back('\t'); break;
+        case 'r': out->push_back('\r'); break;
+        case 'b': out->push_back('\b'); break;
+        case 'f': out->push_back('\f'); break;
+        case '"': case '\\': case '/': out->push_back(c); break;
+        case 'u': {
+          char32_t cp;
+          if (!Hex4(&cp)) return Fail("four hex digits after \\u");
+          if (cp >= 0xD800 && cp < 0xDC00 && end_ - p_ >= 6 && p_[0] == '\\' && p_[1] == 'u') {
+            const char* at = p_;
+            p_ += 2;
+            char32_t lo;
+            if (Hex4(&lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else {
+              p_ = at;
+            }
+          }
+          // A lone surrogate is an error in EDN text: the EDN text goes, with its error.
+          if (detail::IsSurrogate(cp)) return Fail("a paired surrogate");
+          PutUtf8(cp, out);
+          break;
+        }
+        default: return Fail("a JSON escape");
+      }
+    }
+    if (!Take('"')) return Fail("the end of a string");
+    return Status::Ok();
+  }
+  Status Keyword(std::string_view name, Node* out) {
+    if (!name.empty() && name[0] == ':') name.remove_prefix(1);
+    if (detail::InvalidNameReason(name, /*keyword=*/true)) return Fail("a valid keyword");
+    out->kind = Kind::kKeyword;
+    out->text.assign(name);
+    return Status::Ok();
+  }
+  Status Object(Node* out, bool form) {
+    ++p_;
+    out->kind = Kind::kMap;
+    Ws();
+    if (Take('}')) return Status::Ok();
+    for (;;) {
+      Ws();
+      if (p_ >= end_ || *p_ != '"') return Fail("a key");
+      std::string key;
+      DL_RETURN_IF_ERROR(String(&key));
+      DL_RETURN_IF_ERROR(Keyword(key, &out->items.emplace_back()));
+      Ws();
+      if (!Take(':')) return Fail("':'");
+      Node& v = out->items.emplace_back();
+      DL_RETURN_IF_ERROR(Value(&v));
+      // A transaction map's :db/id [attr v] is a lookup ref (wasm/js/edn.js entityToEdn).
+      Node& key_node = out->items[out->items.size() - 2];
+      if (form && key_node.text == "db/id" && v.is(Kind::kVector) && v.items.size() == 2 &&
+          v.items[0].is(Kind::kString)) {
+        std::string attr = std::move(v.items[0].text);
+        DL_RETURN_IF_ERROR(Keyword(attr, &v.items[0]));
+      }
+      Ws();
+      if (Take(',')) continue;
+      if (Take('}')) return Status::Ok();
+      return Fail("',' or '}'");
+    }
+  }
+  Status Value(Node* out) {
+    Ws();
+    if (p_ >= end_) return Fail("a value");
+    switch (*p_) {
+      case '"': {
+        std::string s;
+        DL_RETURN_IF_ERROR(String(&s));
+        if (!s.empty() && s[0] == ':') return Keyword(s, out);
+        out->kind = Kind::kString;
+        if (!s.empty() && s[0] == '\\') s.erase(0, 1);
+        out->text = std::move(s);
+        return Status::Ok();
+      }
+      case '{': return Object(out, /*form=*/false);
+      case '[': {
+        ++p_;
+        out->kind = Kind::kVector;
+        Ws();
+        if (Take(']')) return Status::Ok();
+        for (;;) {
+          DL_RETURN_IF_ERROR(Value(&out->items.emplace_back()));
+          Ws();
+          if (Take(',')) continue;
+          if (Take(']')) return Status::Ok();
+          return Fail("',' or ']'");
+        }
+      }
+      case 't': return Word("true", Kind::kBool, true, out);
+      case 'f': return Word("false", Kind::kBool, false, out);
+      case 'n': return Word("null", Kind::kNil, false, out);
+      default: return Number(out);
+    }
+  }
+  Status Word(std::string_view word, Kind kind, bool b, Node* out) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) return Fail("a value");
+    p_ += word.size();
+    out->kind = kind;
+    out->b = b;
+    return Status::Ok();
+  }
+  Status Number(Node* out) {
+    const char* start = p_;
+    bool integral = true;
+    if (p_ < end_ && *p_ == '-') ++p_;
+    while (p_ < end_ && ((*p_ >= '0' && *p_ <= '9') || *p_ == '.' || *p_ == 'e' || *p_ == 'E' || *p_ == '+' || *p_ == '-')) {
+      if (*p_ == '.' || *p_ == 'e' || *p_ == 'E') integral = false;
+      ++p_;
+    }
+    if (p_ == start) return Fail("a value");
+    if (integral) {
+      out->kind = Kind::kLong;
+      auto r = std::from_chars(start, p_, out->i);
+      if (r.ec != std::errc() || r.ptr != p_) return Fail("an integer within 64 bits");
+      return Status::Ok();
+    }
+    out->kind = Kind::kDouble;
+    std::string text(start, p_);
+    char* stop = nullptr;
+    out->d = std::strtod(text.c_str(), &stop);
+    if (stop != text.c_str() + text.size()) return Fail("a number");
+    return Status::Ok();
+  }
+
+  const char* begin_;
+  const char* p_;
+  const char* end_;
+};
+
+}  // namespace
+
+Result<Node> ReadJsonTx(std::string_view json) {
+  Node out;
+  DL_RETURN_IF_ERROR(JsonTxReader(json).Top(&out));
+  return out;
+}
+
+}  // namespace datalith::edn
