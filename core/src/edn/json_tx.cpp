@@ -6,27 +6,10 @@
 #include <string>
 
 #include "edn/edn_internal.h"
+#include "value/text.h"
 
 namespace datalith::edn {
 namespace {
-
-void PutUtf8(char32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 class JsonTxReader {
  public:
@@ -111,7 +94,7 @@ class JsonTxReader {
           }
           // A lone surrogate is an error in EDN text: the EDN text goes, with its error.
           if (detail::IsSurrogate(cp)) return Fail("a paired surrogate");
-          PutUtf8(cp, out);
+          internal::AppendUtf8(cp, out);
           break;
         }
         default: return Fail("a JSON escape");
