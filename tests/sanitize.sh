@@ -24,7 +24,7 @@ SAN_CXX=${SAN_CXX:-clang++-16}
 # -O1 keeps the sanitized tests fast enough; line tables are all a stack trace needs
 # and cost far less to compile than full debug info (SAN_FLAGS="-O1 -g" for a debugger).
 SAN_FLAGS=${SAN_FLAGS:-"-O1 -gline-tables-only"}
-FUZZ_TARGETS=(edn query tx value node commit protocol client_sync)
+FUZZ_TARGETS=(edn json_tx query tx value node commit protocol client_sync)
 
 # Stack traces: llvm-symbolizer if there is one, else addr2line (binutils).
 symbolizer=$(command -v llvm-symbolizer-16 || command -v llvm-symbolizer || true)

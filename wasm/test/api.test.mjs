@@ -376,7 +376,9 @@ test('entity maps sent as JSON text give the datoms their EDN text gives, and th
   assert.equal(fromJson.message, fromEdn.message);
   assert.match(fromJson.message, /^txData\[2\]/);
   assert.deepEqual(await all(viaJson), before);
-  // What the EDN text refuses, the JSON text refuses too: a lone surrogate.
+  // What the EDN text refuses, the JSON text refuses too: two keys naming one keyword,
+  // a lone surrogate.
+  await assert.rejects(viaJson.conn.transact([{ 'v/a': 1, ':v/a': 2 }]), (e) => /^txData\[0\].*duplicate key :v\/a/.test(e.message));
   await assert.rejects(viaJson.conn.transact([{ 'v/text': 'lone \ud800' }]),
     (e) => /^txData\[0\], attribute :v\/text: .*unpaired high surrogate/.test(e.message));
   assert.deepEqual(await all(viaJson), before);

@@ -417,6 +417,9 @@ test('connApplyJson: entity maps as JSON text; malformed text, an integer beyond
     ['[{"a": ":"}]', /expected a valid keyword/],
     ['[{"a": "\\ud800"}]', /expected a paired surrogate/],
     ['[{"a": tru}]', /expected a value/],
+    ['[{"a": 1, ":a": 2}]', /expected no duplicate key in an object/],
+    [`[${'['.repeat(600)}${']'.repeat(600)}]`, /expected an object/],
+    [`[{"a": ${'['.repeat(600)}${']'.repeat(600)}}]`, /expected nesting within 512 levels/],
   ]) {
     const r = JSON.parse(m.connApplyJson(conn, json));
     assert.equal(r.code, 'InvalidArgument', json);

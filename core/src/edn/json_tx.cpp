@@ -1,15 +1,20 @@
 // ReadJsonTx (edn/json_tx.h): a JSON reader that makes the EDN forms directly.
 #include "edn/json_tx.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "edn/edn_internal.h"
 #include "value/text.h"
 
 namespace datalith::edn {
 namespace {
+
+// Objects and arrays nest by recursion; the EDN reader's limit (reader.cpp kMaxDepth).
+constexpr int kMaxDepth = 512;
 
 class JsonTxReader {
  public:
@@ -25,7 +30,7 @@ class JsonTxReader {
       Ws();
       if (p_ >= end_ || *p_ != '{') return Fail("an object (an entity map)");
       Node& form = out->items.emplace_back();
-      DL_RETURN_IF_ERROR(Object(&form, /*form=*/true));
+      DL_RETURN_IF_ERROR(Object(&form, /*form=*/true, 1));
       Ws();
       if (Take(',')) continue;
       if (Take(']')) return End();
@@ -110,7 +115,8 @@ class JsonTxReader {
     out->text.assign(name);
     return Status::Ok();
   }
-  Status Object(Node* out, bool form) {
+  Status Object(Node* out, bool form, int depth) {
+    if (depth > kMaxDepth) return Fail("nesting within 512 levels");
     ++p_;
     out->kind = Kind::kMap;
     Ws();
@@ -124,7 +130,7 @@ class JsonTxReader {
       Ws();
       if (!Take(':')) return Fail("':'");
       Node& v = out->items.emplace_back();
-      DL_RETURN_IF_ERROR(Value(&v));
+      DL_RETURN_IF_ERROR(Value(&v, depth));
       // A transaction map's :db/id [attr v] is a lookup ref (wasm/js/edn.js entityToEdn).
       Node& key_node = out->items[out->items.size() - 2];
       if (form && key_node.text == "db/id" && v.is(Kind::kVector) && v.items.size() == 2 &&
@@ -134,11 +140,20 @@ class JsonTxReader {
       }
       Ws();
       if (Take(',')) continue;
-      if (Take('}')) return Status::Ok();
+      if (Take('}')) return Unique(*out);
       return Fail("',' or '}'");
     }
   }
-  Status Value(Node* out) {
+  // Two keys naming one keyword ("a" and ":a") are a duplicate key in EDN text.
+  Status Unique(const Node& map) const {
+    std::vector<std::string_view> keys;
+    keys.reserve(map.items.size() / 2);
+    for (size_t i = 0; i < map.items.size(); i += 2) keys.push_back(map.items[i].text);
+    std::sort(keys.begin(), keys.end());
+    if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) return Fail("no duplicate key in an object");
+    return Status::Ok();
+  }
+  Status Value(Node* out, int depth) {
     Ws();
     if (p_ >= end_) return Fail("a value");
     switch (*p_) {
@@ -151,14 +166,15 @@ class JsonTxReader {
         out->text = std::move(s);
         return Status::Ok();
       }
-      case '{': return Object(out, /*form=*/false);
+      case '{': return Object(out, /*form=*/false, depth + 1);
       case '[': {
+        if (depth + 1 > kMaxDepth) return Fail("nesting within 512 levels");
         ++p_;
         out->kind = Kind::kVector;
         Ws();
         if (Take(']')) return Status::Ok();
         for (;;) {
-          DL_RETURN_IF_ERROR(Value(&out->items.emplace_back()));
+          DL_RETURN_IF_ERROR(Value(&out->items.emplace_back(), depth + 1));
           Ws();
           if (Take(',')) continue;
           if (Take(']')) return Status::Ok();

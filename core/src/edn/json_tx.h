@@ -16,7 +16,9 @@ namespace datalith::edn {
 // after it, an integer a long, another number a double, true/false/null as in EDN; the
 // :db/id of a transaction's map given as [attr, v] is a lookup ref (attr a keyword).
 // Invalid, saying where (a byte offset), for anything else: malformed JSON, an integer
-// beyond 64 bits, an invalid keyword, a lone surrogate. Nodes carry no positions.
+// beyond 64 bits, an invalid keyword, a lone surrogate, nesting deeper than 512 levels,
+// two keys naming one keyword.
+// Nodes carry no positions.
 Result<Node> ReadJsonTx(std::string_view json);
 
 }  // namespace datalith::edn
