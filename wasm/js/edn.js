@@ -222,9 +222,9 @@ export function txToEdn(tx, marks) {
 // Transaction data as JSON text when JSON.stringify writes it as txToEdn would (the
 // core reads it without the EDN reader: edn/json_tx.h, raw connApplyJson): an array of
 // plain objects whose values are strings, finite numbers, booleans, null, and arrays
-// and plain objects of those; keys and strings starting with
-// ':' valid keywords. Anything else (list forms, Dates, BigInts, Sets...): null, and
-// the EDN text carries it.
+// (without holes) and plain objects of those; keys and strings starting with ':' valid
+// keywords. Anything else (list forms, Dates, BigInts, Sets...): null, and the EDN text
+// carries it.
 export function txToJson(tx) {
   if (!Array.isArray(tx) || tx.length === 0) return null;
   for (const form of tx) {
@@ -253,7 +253,10 @@ function jsonValue(v) {
     case 'boolean': return true;
     case 'object':
       if (v === null) return true;
-      if (Array.isArray(v)) return v.every(jsonValue);
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!jsonValue(v[i])) return false;  // a hole is undefined
+        return true;
+      }
       return isPlainObject(v) && jsonObject(v);
     default: return false;
   }

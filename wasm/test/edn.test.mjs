@@ -123,7 +123,7 @@ test('txToJson: plain entity maps as JSON text; anything JSON would not write as
   for (const [what, tx] of [
     ['not an array', { a: 1 }], ['empty', []], ['a list form', [[':db/add', 1, 'a', 2]]], ['text', '[{:a 1}]'],
     ['a Date', [{ a: new Date(0) }]], ['a BigInt', [{ a: 1n }]], ['NaN', [{ a: NaN }]], ['Infinity', [{ a: [Infinity] }]],
-    ['undefined in an array', [{ a: [undefined] }]], ['a Set', [{ a: new Set([1]) }]], ['a Map', [{ a: new Map() }]],
+    ['undefined in an array', [{ a: [undefined] }]], ['a hole in an array', [{ a: [1, , 3] }]], ['a Set', [{ a: new Set([1]) }]], ['a Map', [{ a: new Map() }]],
     ['a Uuid', [{ a: new Uuid('5a0c3f1e-0000-4000-8000-00000000000a') }]], ['EDN text', [{ a: new EdnText('[1]') }]],
     ['a function', [{ a: () => 1 }]], ['an invalid key', [{ 'a b': 1 }]], ['an invalid keyword value', [{ a: ':a b' }]],
     ['a class instance', [new (class X { a = 1; })()]], ['null form', [null]],
