@@ -233,7 +233,15 @@ export function txToJson(tx) {
   return JSON.stringify(tx);
 }
 
-const validKeyword = (name) => keywords.has(name) || KEYWORD_RE.test(name[0] === ':' ? name : ':' + name);
+// keyword() without its throw (and filling the same cache).
+function validKeyword(name) {
+  try {
+    keyword(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function jsonObject(obj) {
   for (const k in obj) {

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -116,7 +115,6 @@ class JsonTxReader {
     return Status::Ok();
   }
   Status Object(Node* out, bool form, int depth) {
-    if (depth > kMaxDepth) return Fail("nesting within 512 levels");
     ++p_;
     out->kind = Kind::kMap;
     Ws();
@@ -166,25 +164,27 @@ class JsonTxReader {
         out->text = std::move(s);
         return Status::Ok();
       }
-      case '{': return Object(out, /*form=*/false, depth + 1);
-      case '[': {
+      case '{':
+      case '[':
         if (depth + 1 > kMaxDepth) return Fail("nesting within 512 levels");
-        ++p_;
-        out->kind = Kind::kVector;
-        Ws();
-        if (Take(']')) return Status::Ok();
-        for (;;) {
-          DL_RETURN_IF_ERROR(Value(&out->items.emplace_back(), depth + 1));
-          Ws();
-          if (Take(',')) continue;
-          if (Take(']')) return Status::Ok();
-          return Fail("',' or ']'");
-        }
-      }
+        return *p_ == '{' ? Object(out, /*form=*/false, depth + 1) : Array(out, depth + 1);
       case 't': return Word("true", Kind::kBool, true, out);
       case 'f': return Word("false", Kind::kBool, false, out);
       case 'n': return Word("null", Kind::kNil, false, out);
       default: return Number(out);
+    }
+  }
+  Status Array(Node* out, int depth) {
+    ++p_;
+    out->kind = Kind::kVector;
+    Ws();
+    if (Take(']')) return Status::Ok();
+    for (;;) {
+      DL_RETURN_IF_ERROR(Value(&out->items.emplace_back(), depth));
+      Ws();
+      if (Take(',')) continue;
+      if (Take(']')) return Status::Ok();
+      return Fail("',' or ']'");
     }
   }
   Status Word(std::string_view word, Kind kind, bool b, Node* out) {
@@ -194,26 +194,26 @@ class JsonTxReader {
     out->b = b;
     return Status::Ok();
   }
+  // As the EDN reader reads numbers (from_chars; a double out of range fails here, and
+  // the EDN text, which saturates it, goes instead).
   Status Number(Node* out) {
     const char* start = p_;
     bool integral = true;
-    if (p_ < end_ && *p_ == '-') ++p_;
     while (p_ < end_ && ((*p_ >= '0' && *p_ <= '9') || *p_ == '.' || *p_ == 'e' || *p_ == 'E' || *p_ == '+' || *p_ == '-')) {
       if (*p_ == '.' || *p_ == 'e' || *p_ == 'E') integral = false;
       ++p_;
     }
     if (p_ == start) return Fail("a value");
+    std::from_chars_result r;
     if (integral) {
       out->kind = Kind::kLong;
-      auto r = std::from_chars(start, p_, out->i);
+      r = std::from_chars(start, p_, out->i);
       if (r.ec != std::errc() || r.ptr != p_) return Fail("an integer within 64 bits");
-      return Status::Ok();
+    } else {
+      out->kind = Kind::kDouble;
+      r = std::from_chars(start, p_, out->d);
+      if (r.ec != std::errc() || r.ptr != p_) return Fail("a number");
     }
-    out->kind = Kind::kDouble;
-    std::string text(start, p_);
-    char* stop = nullptr;
-    out->d = std::strtod(text.c_str(), &stop);
-    if (stop != text.c_str() + text.size()) return Fail("a number");
     return Status::Ok();
   }
 
