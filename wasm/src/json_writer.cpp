@@ -248,26 +248,23 @@ void JsonPullWriter::Nil() {
 
 void AppendDatoms(const Db& db, const std::vector<Datom>& datoms, JsonOut* out) {
   out->put('[');
-  EntityId last_attr = 0;
-  std::string attr;  // the JSON text of last_attr
+  EntityId last_id = 0;
+  const Attribute* attr = nullptr;  // last_id's (null: not in the schema)
   for (size_t i = 0; i < datoms.size(); ++i) {
     const Datom& d = datoms[i];
     if (i) out->put(',');
     out->put('[');
     AppendLong(static_cast<int64_t>(d.e), out);
     out->put(',');
-    if (i == 0 || d.a != last_attr) {
-      last_attr = d.a;
-      JsonOut text;
-      const Attribute* a = db.schema().Attr(d.a);
-      if (a) {
-        AppendString(a->ident, &text, ":");
-      } else {
-        AppendLong(static_cast<int64_t>(d.a), &text);
-      }
-      attr = text.Take();
+    if (i == 0 || d.a != last_id) {
+      last_id = d.a;
+      attr = db.schema().Attr(d.a);
     }
-    out->put(attr);
+    if (attr) {
+      AppendString(attr->ident, out, ":");
+    } else {
+      AppendLong(static_cast<int64_t>(d.a), out);
+    }
     out->put(',');
     AppendValue(d.v, out);
     out->put(',');

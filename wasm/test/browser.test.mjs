@@ -157,6 +157,38 @@ test('errors surface as JS Errors with the core message', async () => {
   assert.match(errors[3].message, /no database "never-created"/);
 });
 
+// In a browser, texts up to 1 KB cross the boundary by JS loops (wasm/src/embind_string.js)
+// and longer ones by TextEncoder/TextDecoder: each way, ASCII or not, below and above
+// that length, in transaction data, query inputs and replies.
+test('texts cross the WASM boundary intact in a browser: short and long, ASCII and not', async () => {
+  const texts = ['plain', 'é', 'naïve ☃ 😀', 'x'.repeat(1000) + 'é', 'y'.repeat(1030), 'z'.repeat(3000) + '😀', ''];
+  const back = await page.evaluate(async (texts) => {
+    const d = await window.datalith.init();
+    const cfg = { store: { backend: 'memory', id: 'texts' } };
+    await d.createDatabase(cfg);
+    const conn = await d.connect(cfg);
+    await conn.transact([{ 'db/ident': ':t/s', 'db/valueType': ':db.type/string' }, { 'db/ident': ':t/i', 'db/valueType': ':db.type/long' }]);
+    const out = [];
+    for (const [i, s] of texts.entries()) {
+      // As JSON text (an entity map) and as EDN text (a list form); read back by a query
+      // whose input is the text, by pull, and from the report.
+      const r1 = await conn.transact([{ 't/s': s, 't/i': 2 * i }]);
+      const r2 = await conn.transact([[':db/add', 'n', ':t/s', s + '!'], [':db/add', 'n', ':t/i', 2 * i + 1]]);
+      const found = await d.q('[:find [?i ...] :in $ ?s :where [?e :t/s ?s] [?e :t/i ?i]]', conn.db(), s);
+      const pulled = await conn.db().pull('[:t/s]', r2.tempids.n);
+      out.push({ found, pulled: pulled['t/s'], reported: [r1.txData.find((x) => x[1] === ':t/s')?.[2], r2.txData.find((x) => x[1] === ':t/s')?.[2]] });
+    }
+    await conn.close();
+    await d.deleteDatabase(cfg);
+    return out;
+  }, texts);
+  back.forEach((b, i) => {
+    assert.deepEqual(b.found, [2 * i], `query by text #${i}`);
+    assert.equal(b.pulled, texts[i] + '!', `pull of text #${i}`);
+    assert.deepEqual(b.reported, [texts[i], texts[i] + '!'], `report of text #${i}`);
+  });
+});
+
 test('an IndexedDB database and a memory database join in one query', async () => {
   await load();  // the IndexedDB side starts cold
   const rows = await page.evaluate(async () => {

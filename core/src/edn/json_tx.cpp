@@ -28,16 +28,30 @@ class JsonTxReader {
     for (;;) {
       Ws();
       if (p_ >= end_ || *p_ != '{') return Fail("an object (an entity map)");
-      Node& form = out->items.emplace_back();
+      Node form;
       DL_RETURN_IF_ERROR(Object(&form, /*form=*/true, 1));
+      stack_.push_back(std::move(form));
       Ws();
       if (Take(',')) continue;
-      if (Take(']')) return End();
+      if (Take(']')) {
+        Collect(0, out);
+        return End();
+      }
       return Fail("',' or ']'");
     }
   }
 
  private:
+  // A container's items are read onto one stack shared by every level, then moved into
+  // it sized exactly: no vector grows item by item (and reallocates) per map. A node
+  // being read stays a local of its reader until it is complete, as the stack may move
+  // while the node's own items are read.
+  void Collect(size_t mark, Node* out) {
+    out->items.reserve(stack_.size() - mark);
+    for (size_t i = mark; i < stack_.size(); ++i) out->items.push_back(std::move(stack_[i]));
+    while (stack_.size() > mark) stack_.pop_back();
+  }
+
   Status End() {
     Ws();
     return p_ == end_ ? Status::Ok() : Fail("the end of the text");
@@ -119,26 +133,32 @@ class JsonTxReader {
     out->kind = Kind::kMap;
     Ws();
     if (Take('}')) return Status::Ok();
+    const size_t mark = stack_.size();
     for (;;) {
       Ws();
       if (p_ >= end_ || *p_ != '"') return Fail("a key");
-      std::string key;
-      DL_RETURN_IF_ERROR(String(&key));
-      DL_RETURN_IF_ERROR(Keyword(key, &out->items.emplace_back()));
+      std::string name;
+      DL_RETURN_IF_ERROR(String(&name));
+      Node key;
+      DL_RETURN_IF_ERROR(Keyword(name, &key));
       Ws();
       if (!Take(':')) return Fail("':'");
-      Node& v = out->items.emplace_back();
+      Node v;
       DL_RETURN_IF_ERROR(Value(&v, depth));
       // A transaction map's :db/id [attr v] is a lookup ref (wasm/js/edn.js entityToEdn).
-      Node& key_node = out->items[out->items.size() - 2];
-      if (form && key_node.text == "db/id" && v.is(Kind::kVector) && v.items.size() == 2 &&
+      if (form && key.text == "db/id" && v.is(Kind::kVector) && v.items.size() == 2 &&
           v.items[0].is(Kind::kString)) {
         std::string attr = std::move(v.items[0].text);
         DL_RETURN_IF_ERROR(Keyword(attr, &v.items[0]));
       }
+      stack_.push_back(std::move(key));
+      stack_.push_back(std::move(v));
       Ws();
       if (Take(',')) continue;
-      if (Take('}')) return Unique(*out);
+      if (Take('}')) {
+        Collect(mark, out);
+        return Unique(*out);
+      }
       return Fail("',' or '}'");
     }
   }
@@ -179,11 +199,17 @@ class JsonTxReader {
     out->kind = Kind::kVector;
     Ws();
     if (Take(']')) return Status::Ok();
+    const size_t mark = stack_.size();
     for (;;) {
-      DL_RETURN_IF_ERROR(Value(&out->items.emplace_back(), depth));
+      Node v;
+      DL_RETURN_IF_ERROR(Value(&v, depth));
+      stack_.push_back(std::move(v));
       Ws();
       if (Take(',')) continue;
-      if (Take(']')) return Status::Ok();
+      if (Take(']')) {
+        Collect(mark, out);
+        return Status::Ok();
+      }
       return Fail("',' or ']'");
     }
   }
@@ -220,6 +246,7 @@ class JsonTxReader {
   const char* begin_;
   const char* p_;
   const char* end_;
+  std::vector<Node> stack_;
 };
 
 }  // namespace

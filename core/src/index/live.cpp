@@ -15,7 +15,9 @@ size_t LiveRun::LowerBound(std::string_view k, size_t lo, size_t hi) const {
 }
 
 void LiveRun::Reserve(size_t n, size_t bytes) {
-  bytes_.resize(used_ + bytes);
+  std::unique_ptr<char[]> grown(new char[used_ + bytes]);
+  if (used_ > 0) std::memcpy(grown.get(), bytes_.get(), used_);
+  bytes_ = std::move(grown);
   entries_.reserve(entries_.size() + n);
 }
 
@@ -23,7 +25,7 @@ void LiveRun::AppendRange(const LiveRun& src, size_t b, size_t e) {
   if (b == e) return;
   const uint32_t from = b == 0 ? 0 : src.entries_[b - 1].end;
   const uint32_t len = src.entries_[e - 1].end - from;
-  std::memcpy(bytes_.data() + used_, src.bytes_.data() + from, len);
+  std::memcpy(bytes_.get() + used_, src.bytes_.get() + from, len);
   const uint32_t shift = used_ - from;
   const int64_t base = DeltaBefore(entries_.size()) - src.DeltaBefore(b);
   for (size_t i = b; i < e; ++i) {

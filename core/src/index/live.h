@@ -27,7 +27,7 @@ class LiveRun {
   size_t bytes() const { return entries_.empty() ? 0 : entries_.back().end; }  // of all keys
   std::string_view key(size_t i) const {
     uint32_t b = i == 0 ? 0 : entries_[i - 1].end;
-    return std::string_view(bytes_.data() + b, entries_[i].end - b);
+    return std::string_view(bytes_.get() + b, entries_[i].end - b);
   }
   bool present(size_t i) const { return entries_[i].present; }
   // Index of the first key >= k among [lo, hi) (hi if none; SIZE_MAX: size()).
@@ -39,7 +39,7 @@ class LiveRun {
   // keys in ascending order, each with its state and count change.
   void Reserve(size_t n, size_t bytes);
   void Add(std::string_view key, bool present, int64_t delta) {
-    std::memcpy(bytes_.data() + used_, key.data(), key.size());
+    std::memcpy(bytes_.get() + used_, key.data(), key.size());
     used_ += key.size();
     entries_.push_back(Entry{used_, static_cast<int32_t>(DeltaBefore(entries_.size()) + delta), present});
   }
@@ -52,7 +52,9 @@ class LiveRun {
     int32_t sum;   // the count change of the entries up to this one
     bool present;
   };
-  std::string bytes_;  // sized by Reserve; the keys fill [0, used_)
+  // Sized by Reserve, uninitialised (every byte is copied in before it is read); the
+  // keys fill [0, used_).
+  std::unique_ptr<char[]> bytes_;
   uint32_t used_ = 0;
   std::vector<Entry> entries_;
 };

@@ -1,6 +1,7 @@
 // The end of a transaction: its datoms as sorted edits of the index trees (keys written
 // by db/keys.h), applied to make the new roots, and the transaction's report.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -131,14 +132,19 @@ Result<TxOutput> Transactor::Finish() {
   // The first 16 bytes of each value's encoding as two big-endian, zero-padded
   // integers: ordering by them agrees with memcmp on the full encodings unless they
   // are equal; then two encodings of at most 16 bytes order by length (the shorter is
-  // a prefix of the other), longer ones by their bytes.
-  auto head = [&](uint32_t i, size_t from) {
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(vals.data()) + voff[i];
-    size_t len = voff[i + 1] - voff[i];
-    uint64_t x = 0;
-    for (size_t j = from; j < from + 8; ++j) x = (x << 8) | (j < len ? p[j] : 0);
-    return x;
-  };
+  // a prefix of the other), longer ones by their bytes. Computed once per datom, for
+  // every order that sorts by value.
+  std::vector<uint64_t> heads(2 * size_t{n});
+  for (uint32_t i = 0; i < n; ++i) {
+    unsigned char b[16] = {};
+    std::memcpy(b, vals.data() + voff[i], std::min<size_t>(16, voff[i + 1] - voff[i]));
+    for (int w = 0; w < 2; ++w) {
+      uint64_t x = 0;
+      for (int j = 0; j < 8; ++j) x = (x << 8) | b[8 * w + j];
+      heads[2 * i + w] = x;
+    }
+  }
+  auto head = [&](uint32_t i, size_t from) { return heads[2 * i + (from ? 1 : 0)]; };
   // Index edits must be sorted by key. Sorting works on the key's fields (integers
   // first, value bytes only on ties) and skips orders the datoms already come in; a
   // datom is never both asserted and retracted, so keys are unique per tree.
