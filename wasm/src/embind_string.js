@@ -82,18 +82,34 @@ mergeInto(LibraryManager.library, {
         return s;
       },
       'toWireType': function (destructors, value) {
-        var ptr;
-        if (value instanceof ArrayBuffer) value = new Uint8Array(value);
+        var ptr = 0, bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : value;
         if (typeof value === 'string' && utf8 && value.length <= 4096) {
           // A short text is encoded straight into a block sized for its worst case
-          // (three bytes per UTF-16 unit); a long one is encoded first, so the memory
-          // grows by what it needs, not three times that.
+          // (three bytes per UTF-16 unit).
           ptr = block(3 * value.length, function (at) {
             if (value.length <= SHORT && putAscii(value, at)) return value.length;
             return encoder.encodeInto(value, HEAPU8.subarray(at, at + 3 * value.length)).written;
           });
-        } else {
-          var bytes = typeof value !== 'string' ? value : utf8 ? encoder.encode(value) : codeUnits(value);
+        } else if (typeof value === 'string' && utf8) {
+          // A long one (a bulk load's transaction) into a block of one byte per UTF-16
+          // unit, which encodeInto fills exactly when the text is all ASCII; else it is
+          // encoded first, so the memory grows by what it needs, not three times that.
+          // TextEncoder.encode is the slow way: 3 MB of JSON take 45 ms in Chromium
+          // (13 ms in Node), encodeInto 1.4 ms (0.2).
+          ptr = _malloc(4 + value.length + 1);
+          var r = encoder.encodeInto(value, HEAPU8.subarray(ptr + 4, ptr + 4 + value.length));
+          if (r.read === value.length) {
+            HEAPU32[ptr >> 2] = r.written;
+            HEAPU8[ptr + 4 + r.written] = 0;
+          } else {
+            _free(ptr);
+            ptr = 0;
+            bytes = encoder.encode(value);
+          }
+        } else if (typeof value === 'string') {
+          bytes = codeUnits(value);
+        }
+        if (!ptr) {
           if (!(bytes instanceof Uint8Array || bytes instanceof Uint8ClampedArray || bytes instanceof Int8Array)) {
             throwBindingError('Cannot pass non-string to std::string');
           }

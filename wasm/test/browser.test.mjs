@@ -157,11 +157,13 @@ test('errors surface as JS Errors with the core message', async () => {
   assert.match(errors[3].message, /no database "never-created"/);
 });
 
-// In a browser, texts up to 1 KB cross the boundary by JS loops (wasm/src/embind_string.js)
-// and longer ones by TextEncoder/TextDecoder: each way, ASCII or not, below and above
-// that length, in transaction data, query inputs and replies.
+// In a browser, texts up to 1 KB cross the boundary by JS loops, longer ones by
+// TextEncoder/TextDecoder, and one beyond 4 KB goes in by encodeInto when it is all ASCII
+// (wasm/src/embind_string.js): each way, ASCII or not, at each length, in transaction
+// data, query inputs and replies.
 test('texts cross the WASM boundary intact in a browser: short and long, ASCII and not', async () => {
-  const texts = ['plain', 'é', 'naïve ☃ 😀', 'x'.repeat(1000) + 'é', 'y'.repeat(1030), 'z'.repeat(3000) + '😀', ''];
+  const texts = ['plain', 'é', 'naïve ☃ 😀', 'x'.repeat(1000) + 'é', 'y'.repeat(1030), 'z'.repeat(3000) + '😀',
+    'v'.repeat(6000), 'w'.repeat(6000) + 'é', '😀'.repeat(3000), ''];
   const back = await page.evaluate(async (texts) => {
     const d = await window.datalith.init();
     const cfg = { store: { backend: 'memory', id: 'texts' } };
