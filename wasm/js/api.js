@@ -196,8 +196,8 @@ class Session {
   // One transaction, unflushed (a promise of its report).
   apply(core, it) {
     const { raw } = core;
-    return it.json === undefined ? core.call([this.store], () => raw.connApply(this.conn, it.edn), parseReport)
-      : core.call([this.store], () => raw.connApplyJson(this.conn, it.json), parseReport);
+    const fn = it.json === undefined ? () => raw.connApply(this.conn, it.edn) : () => raw.connApplyJson(this.conn, it.json);
+    return core.call([this.store], fn, parseReport);
   }
 
   // Applies, flushes and persists `items`; true if a commit was stored.

@@ -255,7 +255,6 @@ int ConnDb(int conn) { return Guard([&] { return dbs.Add(conns.Get(conn)->db());
 
 void ConnRelease(int conn) { conns.Release(conn); }
 
-
 }  // namespace
 }  // namespace datalith::wasm
 

@@ -1,5 +1,5 @@
-// Private to edn/: what the reader (reader.cpp), the writer (writer.cpp), node equality
-// and hashing (node.cpp) and the Value conversions (convert.cpp) share.
+// Private to edn/: what the readers (reader.cpp, json_tx.cpp), the writer (writer.cpp),
+// node equality and hashing (node.cpp) and the Value conversions (convert.cpp) share.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,10 @@
 #include "util/hex.h"
 
 namespace datalith::edn::detail {
+
+// Collections, tags and discards nest by recursion; past this depth the readers report
+// an error instead of risking the stack.
+constexpr int kMaxDepth = 512;
 
 inline bool IsSurrogate(char32_t cp) { return cp >= 0xd800 && cp <= 0xdfff; }
 

@@ -12,8 +12,7 @@
 namespace datalith::edn {
 namespace {
 
-// Objects and arrays nest by recursion; the EDN reader's limit (reader.cpp kMaxDepth).
-constexpr int kMaxDepth = 512;
+using detail::kMaxDepth;  // objects and arrays nest by recursion
 
 class JsonTxReader {
  public:

@@ -15,13 +15,10 @@ using detail::Hex4;
 using detail::IsSurrogate;
 using detail::InvalidNameReason;
 using detail::KindName;
+using detail::kMaxDepth;
 using detail::NodeHash;
 using detail::Quote;
 using detail::WhereText;
-
-// Collections, tags and discards nest by recursion; past this depth the reader
-// reports an error instead of risking the stack.
-constexpr int kMaxDepth = 512;
 
 bool IsWhitespace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == ',';
