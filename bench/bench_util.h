@@ -121,7 +121,11 @@ inline void Report(const std::string& scenario, const std::string& backend, std:
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   nlohmann::json j;
+#ifdef __EMSCRIPTEN__
+  j["engine"] = "datalith-wasm-core";  // this driver compiled to WebAssembly
+#else
   j["engine"] = "datalith";
+#endif
   j["scenario"] = scenario;
   j["backend"] = backend;
   j["median_ms"] = sorted[sorted.size() / 2];

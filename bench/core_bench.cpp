@@ -1,4 +1,6 @@
 // Core write-side benchmark: DataScript's "people" workload on Datalith's native core.
+// Also compiled to WebAssembly (wasm/CMakeLists.txt, datalith_wasm_bench_core; run under
+// Node, bench/README.md): the same scenarios on the WASM core, without the file store.
 //
 // Prints one JSON object per scenario and backend (see bench/README.md); bench/run.sh
 // runs DataScript on the same data and bench/compare.mjs prints the ratios.
@@ -26,18 +28,33 @@ struct Backend {
   std::string name;
   std::string dir;                  // file backend only
   std::string schema = kSchema;
+  // false: the connection never flushes (no commits, no node encoding), as the npm
+  // package's memory databases; the timed sections end without Flush.
+  bool flush = true;
   std::shared_ptr<Store> Make() {
     if (dir.empty()) return MakeMemoryStore();
+#ifdef __EMSCRIPTEN__
+    std::cerr << "no file store in the WASM build\n";
+    std::exit(2);
+#else
     std::filesystem::remove_all(dir);
     return Check(OpenFileStore(dir, true), "open file store");
+#endif
   }
 };
 
 std::shared_ptr<Connection> Fresh(Backend& b) {
-  auto conn = Check(Connection::Create(b.Make()), "create");
+  CreateOptions o;
+  if (!b.flush) o.max_pending_tx = o.max_pending_bytes = SIZE_MAX;
+  auto conn = Check(Connection::Create(b.Make(), o), "create");
   Check(conn->Transact(b.schema), "schema");
-  Check(conn->Flush(), "flush");
+  if (b.flush) Check(conn->Flush(), "flush");
   return conn;
+}
+
+// Ends a timed write: the flush that makes it durable (not for unflushed backends).
+void Settle(Backend& b, const std::shared_ptr<Connection>& conn) {
+  if (b.flush) Check(conn->Flush(), "flush");
 }
 
 // Datoms about entities (what DataScript counts): EAVT growth since the schema
@@ -55,8 +72,9 @@ Sample BulkLoad(Backend& b, const edn::Node& tx) {
   Db base = conn->db();
   auto t0 = Clock::now();
   Check(conn->Transact(tx), "bulk");
-  Check(conn->Flush(), "flush");
+  Settle(b, conn);
   auto t1 = Clock::now();
+  if (!b.flush) return Sample{Ms(t0, t1), EntityDatoms(conn, base)};
   return Sample{Ms(t0, t1), EntityDatoms(conn, base),
                 {{"nodes_written", conn->last_flush().nodes_written},
                  {"bytes_written", conn->last_flush().bytes_written}}};
@@ -90,14 +108,25 @@ int main(int argc, char** argv) {
   // The transactions of tx-one-entity, built before timing (as tx-one-datom's are).
   std::vector<edn::Node> one_entity_txs;
   for (const auto& m : maps) one_entity_txs.push_back(Vec({m}));
+#ifdef __EMSCRIPTEN__
+  std::vector<Backend> backends = {{"memory", ""}};
+#else
   // Per process: concurrent benchmark runs must not wipe each other's store.
   std::string tmp = (std::filesystem::temp_directory_path() /
                      ("datalith-bench-" + std::to_string(getpid()))).string();
   std::vector<Backend> backends = {{"memory", ""}, {"file", tmp + "/store"}};
+#endif
   // Memory again with every attribute `:db/index false`: the indices DataScript keeps.
   Backend no_avet{"memory, :db/index false", "", SchemaNoAvet()};
+  // Memory without commits: the work of the npm package's memory databases, which
+  // never flush (the native counterpart of bench/wasm-node.mjs's write rows).
+  Backend unflushed{"memory, unflushed", ""};
+  unflushed.flush = false;
 
-  for (Backend* bp : {&backends[0], &backends[1], &no_avet}) {
+  std::vector<Backend*> runs_on;
+  for (Backend& b : backends) runs_on.push_back(&b);
+  for (Backend* b : {&no_avet, &unflushed}) runs_on.push_back(b);
+  for (Backend* bp : runs_on) {
     Backend& b = *bp;
     Run("bulk-load", b.name, runs, [&] { return BulkLoad(b, all); });
     Run("tx-one-entity", b.name, runs, [&] {
@@ -105,11 +134,11 @@ int main(int argc, char** argv) {
       Db base = conn->db();
       auto t0 = Clock::now();
       for (const auto& tx : one_entity_txs) Check(conn->Transact(tx), "tx");
-      Check(conn->Flush(), "flush");
+      Settle(b, conn);
       auto t1 = Clock::now();
       return Sample{Ms(t0, t1), EntityDatoms(conn, base)};
     });
-    if (bp == &no_avet) continue;
+    if (bp == &no_avet || bp == &unflushed) continue;
     Run("tx-one-datom", b.name, runs, [&] {
       auto conn = Fresh(b);
       Db base = conn->db();
@@ -130,6 +159,7 @@ int main(int argc, char** argv) {
     });
   }
 
+#ifndef __EMSCRIPTEN__  // the million-datom scenarios run on the file store
   if (!million_path.empty()) {
     std::vector<Person> million = LoadPeople(million_path);
     edn::Node mall = Vec(PersonMaps(million));
@@ -179,5 +209,6 @@ int main(int argc, char** argv) {
     });
   }
   std::filesystem::remove_all(tmp);
+#endif
   return 0;
 }

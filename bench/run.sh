@@ -59,6 +59,14 @@ if [ -f wasm/dist/datalith_wasm.wasm ]; then
   echo "bench: the npm package (WASM) and datascript, one headless Chromium page" >&2
   node bench/wasm-browser.mjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/wasm-browser.jsonl.tmp"
   mv "$OUT/wasm-browser.jsonl.tmp" "$OUT/wasm-browser.jsonl"
+  # The native drivers compiled to WebAssembly: the WASM core without the JS API.
+  if [ -f build/wasm/build.ninja ]; then
+    echo "bench: the native drivers compiled to WebAssembly (the WASM core alone)" >&2
+    NODE_PATH=${NODE_PATH:-/usr/share/nodejs} ninja -C build/wasm -j2 datalith_wasm_bench_core datalith_wasm_bench_query >&2
+    node --no-liftoff build/wasm/datalith_wasm_bench_core.cjs --people "$PEOPLE" --runs "$RUNS" > "$OUT/wasm-core.jsonl.tmp"
+    node --no-liftoff build/wasm/datalith_wasm_bench_query.cjs --people "$PEOPLE" --runs "$RUNS" >> "$OUT/wasm-core.jsonl.tmp"
+    mv "$OUT/wasm-core.jsonl.tmp" "$OUT/wasm-core.jsonl"
+  fi
   echo "bench: reactive queries (64 and 256 subscriptions), Node and headless Chromium" >&2
   node --expose-gc bench/live-node.mjs --people "$PEOPLE" > "$OUT/live-node.jsonl.tmp"
   mv "$OUT/live-node.jsonl.tmp" "$OUT/live-node.jsonl"
@@ -74,7 +82,7 @@ if [ -f wasm/dist/datalith_wasm.wasm ]; then
 else
   echo "bench: wasm/dist is not built (npm run build); skipping the WASM and sync benchmarks" >&2
   rm -f "$OUT/wasm-node.jsonl" "$OUT/wasm-browser.jsonl" "$OUT/wasm-idb.jsonl" "$OUT/sync.jsonl" \
-    "$OUT/live-node.jsonl" "$OUT/live-browser.jsonl"
+    "$OUT/live-node.jsonl" "$OUT/live-browser.jsonl" "$OUT/wasm-core.jsonl"
 fi
 
 node bench/compare.mjs "$OUT"/*.jsonl | tee "$OUT/report.md"

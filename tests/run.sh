@@ -28,6 +28,8 @@ bash tests/sanitize.sh
 # fetched once into build/zstd-src). Its tests, wasm/test/raw.test.mjs, run with the
 # npm package's below.
 bash wasm/build.sh
+# The benchmark drivers compiled to WebAssembly against the native ones (bench/README.md).
+BUILD_DIR="$BUILD_DIR" bash tests/bench-drivers.sh
 # ----
 
 # The npm package (wasm/test/: EDN conventions, the API in Node, headless Chromium,

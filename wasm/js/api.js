@@ -203,7 +203,6 @@ class Session {
   // Applies, flushes and persists `items`; true if a commit was stored.
   async commitItems(core, items) {
     const { raw } = core;
-    const from = this.basis(raw) + 1;
     const applied = [];
     for (const it of items) {
       for (;;) {
@@ -229,7 +228,8 @@ class Session {
         await core.call([this.store], () => raw.connFlush(this.conn));
         await this.store.persist();
       } catch (e) {
-        const err = e.code === 'conflict' ? await this.rebase(core, e, from)
+        // A conflict: listeners hear of the stored commits from the batch's first tx on.
+        const err = e.code === 'conflict' ? await this.rebase(core, e, applied[0].report.txId)
           : new Error(`the transaction was applied but could not be stored: ${e.message}`);
         applied.forEach((it) => it.reject(err));
         return false;

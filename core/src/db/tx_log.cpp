@@ -42,11 +42,13 @@ LogRecordWriter::LogRecordWriter(std::string* out, EntityId tx, EntityId max_eid
 
 void LogRecordWriter::Add(EntityId e, EntityId a, bool added, EntityId asserted_tx,
                           std::string_view value) {
-  PutVarint(out_, e);
-  PutVarint(out_, a);
-  out_->push_back(added ? 1 : 0);
-  if (!added) PutVarint(out_, asserted_tx);
-  PutVarint(out_, value.size());
+  char head[4 * kMaxVarint + 1];  // the fields before the value, then one append each
+  char* p = StoreVarint(head, e);
+  p = StoreVarint(p, a);
+  *p++ = added ? 1 : 0;
+  if (!added) p = StoreVarint(p, asserted_tx);
+  p = StoreVarint(p, value.size());
+  out_->append(head, static_cast<size_t>(p - head));
   out_->append(value);
 }
 

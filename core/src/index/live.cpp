@@ -49,31 +49,73 @@ size_t Gallop(const LiveRun& r, size_t from, std::string_view k) {
   return r.LowerBound(k, lo + 1, lo + step);  // key(lo + step) >= k, or the end
 }
 
-// `older` and `newer` as one run: a key in both takes newer's state and both changes.
-// Copies stretches of either side at once (runs of one tree often hold long ones:
-// new entities' keys come after all older keys of their attribute).
-std::shared_ptr<const LiveRun> Merge(const LiveRun& older, const LiveRun& newer) {
+// Runs [first, first + k) (oldest first) as one run: a key in several takes the newest
+// one's state and the sum of their changes. Copies stretches of one run at once, up to
+// the smallest key of the others (runs of one tree often hold long ones: new entities'
+// keys come after all older keys of their attribute).
+std::shared_ptr<const LiveRun> MergeRuns(const std::shared_ptr<const LiveRun>* first, size_t k) {
   auto out = std::make_shared<LiveRun>();
-  out->Reserve(older.size() + newer.size(), older.bytes() + newer.bytes());
-  auto delta = [](const LiveRun& r, size_t i) { return r.DeltaBefore(i + 1) - r.DeltaBefore(i); };
-  size_t i = 0, j = 0;
-  while (i < older.size() && j < newer.size()) {
-    size_t stop = Gallop(older, i, newer.key(j));
-    out->AppendRange(older, i, stop);
-    i = stop;
-    if (i == older.size()) break;
-    if (older.key(i) == newer.key(j)) {
-      out->Add(newer.key(j), newer.present(j), delta(older, i) + delta(newer, j));
-      ++i;
-      ++j;
-      continue;
-    }
-    stop = Gallop(newer, j, older.key(i));
-    out->AppendRange(newer, j, stop);
-    j = stop;
+  size_t n = 0, bytes = 0;
+  for (size_t r = 0; r < k; ++r) {
+    n += first[r]->size();
+    bytes += first[r]->bytes();
   }
-  out->AppendRange(older, i, older.size());
-  out->AppendRange(newer, j, newer.size());
+  out->Reserve(n, bytes);
+  auto delta = [](const LiveRun& x, size_t i) { return x.DeltaBefore(i + 1) - x.DeltaBefore(i); };
+  struct Cursor {
+    const LiveRun* run;
+    size_t pos;
+    std::string_view head;  // run->key(pos), valid while pos < run->size()
+    void Move(size_t to) {
+      pos = to;
+      if (pos < run->size()) head = run->key(pos);
+    }
+  };
+  std::vector<Cursor> cur;  // the runs not yet consumed, oldest first
+  cur.reserve(k);
+  for (size_t r = 0; r < k; ++r) {
+    if (first[r]->size() > 0) cur.push_back(Cursor{first[r].get(), 0, first[r]->key(0)});
+  }
+  while (!cur.empty()) {
+    // The smallest head (`best`: the newest run holding it), how many runs hold it, and
+    // the smallest head above it (none: null data).
+    size_t best = 0, ties = 1;
+    std::string_view second;
+    for (size_t r = 1; r < cur.size(); ++r) {
+      int c = cur[r].head.compare(cur[best].head);
+      if (c < 0) {
+        second = cur[best].head;  // the old smallest is the smallest above the new one
+        best = r;
+        ties = 1;
+      } else if (c == 0) {
+        best = r;
+        ++ties;
+      } else if (second.data() == nullptr || cur[r].head < second) {
+        second = cur[r].head;
+      }
+    }
+    Cursor& b = cur[best];
+    if (ties == 1) {
+      size_t stop = second.data() == nullptr ? b.run->size() : Gallop(*b.run, b.pos, second);
+      out->AppendRange(*b.run, b.pos, stop);
+      b.Move(stop);
+    } else {
+      const std::string_view low = b.head;
+      const bool present = b.run->present(b.pos);
+      int64_t sum = 0;
+      for (Cursor& c : cur) {
+        if (c.head == low) {
+          sum += delta(*c.run, c.pos);
+          c.Move(c.pos + 1);
+        }
+      }
+      out->Add(low, present, sum);
+    }
+    if (b.pos == b.run->size() || ties > 1) {
+      cur.erase(std::remove_if(cur.begin(), cur.end(), [](const Cursor& c) { return c.pos == c.run->size(); }),
+                cur.end());
+    }
+  }
   return out;
 }
 
@@ -93,9 +135,14 @@ std::shared_ptr<const Live> Live::Append(const Live* old, const KeyEdit* begin, 
   out->delta_ += run->DeltaBefore(run->size());
   out->runs_.push_back(std::move(run));
   auto& runs = out->runs_;
-  while (runs.size() >= 2 && runs[runs.size() - 2]->size() <= 2 * runs.back()->size()) {
-    std::shared_ptr<const LiveRun> merged = Merge(*runs[runs.size() - 2], *runs.back());
-    runs.pop_back();
+  for (;;) {
+    const size_t n = runs.size();
+    if (n < kMergeWays) break;
+    size_t newer = 0;  // entries of the newest kMergeWays - 1 runs
+    for (size_t r = n - kMergeWays + 1; r < n; ++r) newer += runs[r]->size();
+    if (2 * runs[n - kMergeWays]->size() > newer) break;
+    std::shared_ptr<const LiveRun> merged = MergeRuns(&runs[n - kMergeWays], kMergeWays);
+    runs.resize(n - kMergeWays + 1);
     runs.back() = std::move(merged);
   }
   for (const auto& r : runs) {
@@ -123,8 +170,8 @@ int64_t Live::DeltaIn(std::string_view lo, std::string_view hi) const {
 
 Result<Child> Fold(NodeSource& src, const Child& root, const Live& live) {
   // The runs as one (each key's newest edit), then one batch.
-  std::shared_ptr<const LiveRun> all = live.runs().front();
-  for (size_t r = 1; r < live.runs().size(); ++r) all = Merge(*all, *live.runs()[r]);
+  const auto& runs = live.runs();
+  std::shared_ptr<const LiveRun> all = runs.size() == 1 ? runs.front() : MergeRuns(runs.data(), runs.size());
   std::vector<KeyEdit> edits;
   edits.reserve(all->size());
   for (size_t i = 0; i < all->size(); ++i) edits.push_back({all->key(i), all->present(i)});

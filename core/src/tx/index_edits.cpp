@@ -8,6 +8,7 @@
 #include "db/keys.h"
 #include "db/tx_log.h"
 #include "tx/transactor_impl.h"
+#include "util/varint.h"
 
 namespace datalith::internal::tx {
 namespace {
@@ -39,6 +40,8 @@ void SortMostlySorted(T* v, size_t n, Less less) {
 // bucket pass by k0 first, then each bucket on its own.
 template <class T, class Less>
 void SortByAttribute(std::vector<T>* v, Less less) {
+  // A small transaction's few items: not worth the buckets' allocations.
+  if (v->size() <= 64) return SortMostlySorted(v->data(), v->size(), less);
   std::vector<uint64_t> ids;
   for (const T& x : *v) {
     if (ids.empty() || ids.back() != x.k0) {
@@ -122,6 +125,7 @@ Result<TxOutput> Transactor::Finish() {
   // Each value encoded once; keys of all four orders are assembled from it.
   const uint32_t n = static_cast<uint32_t>(entries.size());
   std::string vals;
+  vals.reserve(16 * size_t{n});  // most values encode in fewer bytes
   std::vector<uint32_t> voff(n + 1);
   for (uint32_t i = 0; i < n; ++i) {
     voff[i] = static_cast<uint32_t>(vals.size());
@@ -275,6 +279,9 @@ Result<TxOutput> Transactor::Finish() {
   }
   // The log record (db/tx_log.h), then the report's datoms, both in EAVT order (which
   // is (e, a, v) order, as asserted and retracted datoms never coincide).
+  // Room for the record as most transactions make it (it is kept until the next flush,
+  // so not more): each datom's ids, flag and value length in about 8 bytes, its value.
+  out.log_record.reserve(3 * kMaxVarint + vals.size() + 8 * eavt_order.size());
   LogRecordWriter log(&out.log_record, tx_, after->max_eid, eavt_order.size());
   for (uint32_t i : eavt_order) {
     const Datom& d = *entries[i].d;
