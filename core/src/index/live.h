@@ -75,7 +75,7 @@ class Live {
   // removal of a present one (what the transactor makes), so that counts stay exact.
   // Runs are merged kMergeWays at a time (above): going kMergeWays runs back from the
   // newest at least doubles the entries, so a live index of n entries has at most
-  // about kMergeWays * log2(n) runs (in practice 4-6 for one-entity transactions),
+  // about kMergeWays * log2(n) runs (simulating one-entity transactions: 5, at most 11),
   // and an entry is copied about 5 times before it is folded (9-10 merging by pairs).
   static std::shared_ptr<const Live> Append(const Live* old, const KeyEdit* begin,
                                             const KeyEdit* end);
