@@ -43,18 +43,18 @@ struct Backend {
   }
 };
 
+// Ends a write: the flush that makes it durable (not for unflushed backends).
+void Settle(Backend& b, const std::shared_ptr<Connection>& conn) {
+  if (b.flush) Check(conn->Flush(), "flush");
+}
+
 std::shared_ptr<Connection> Fresh(Backend& b) {
   CreateOptions o;
   if (!b.flush) o.max_pending_tx = o.max_pending_bytes = SIZE_MAX;
   auto conn = Check(Connection::Create(b.Make(), o), "create");
   Check(conn->Transact(b.schema), "schema");
-  if (b.flush) Check(conn->Flush(), "flush");
+  Settle(b, conn);
   return conn;
-}
-
-// Ends a timed write: the flush that makes it durable (not for unflushed backends).
-void Settle(Backend& b, const std::shared_ptr<Connection>& conn) {
-  if (b.flush) Check(conn->Flush(), "flush");
 }
 
 // Datoms about entities (what DataScript counts): EAVT growth since the schema

@@ -48,7 +48,7 @@ class JsonTxReader {
   void Collect(size_t mark, Node* out) {
     out->items.reserve(stack_.size() - mark);
     for (size_t i = mark; i < stack_.size(); ++i) out->items.push_back(std::move(stack_[i]));
-    while (stack_.size() > mark) stack_.pop_back();
+    stack_.erase(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
   }
 
   Status End() {

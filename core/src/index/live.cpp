@@ -15,10 +15,8 @@ size_t LiveRun::LowerBound(std::string_view k, size_t lo, size_t hi) const {
 }
 
 void LiveRun::Reserve(size_t n, size_t bytes) {
-  std::unique_ptr<char[]> grown(new char[used_ + bytes]);
-  if (used_ > 0) std::memcpy(grown.get(), bytes_.get(), used_);
-  bytes_ = std::move(grown);
-  entries_.reserve(entries_.size() + n);
+  bytes_.reset(new char[bytes]);
+  entries_.reserve(n);
 }
 
 void LiveRun::AppendRange(const LiveRun& src, size_t b, size_t e) {

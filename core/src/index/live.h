@@ -35,8 +35,9 @@ class LiveRun {
   // The entry-count change of entries [0, i).
   int64_t DeltaBefore(size_t i) const { return i == 0 ? 0 : entries_[i - 1].sum; }
 
-  // Building, before the run is shared: room for n keys of `bytes` in all, then the
-  // keys in ascending order, each with its state and count change.
+  // Building, before the run is shared: once, on an empty run, room for n keys of
+  // `bytes` in all; then the keys in ascending order, each with its state and count
+  // change.
   void Reserve(size_t n, size_t bytes);
   void Add(std::string_view key, bool present, int64_t delta) {
     std::memcpy(bytes_.get() + used_, key.data(), key.size());

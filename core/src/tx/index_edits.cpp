@@ -148,7 +148,7 @@ Result<TxOutput> Transactor::Finish() {
       heads[2 * i + w] = x;
     }
   }
-  auto head = [&](uint32_t i, size_t from) { return heads[2 * i + (from ? 1 : 0)]; };
+  auto head = [&](uint32_t i, int word) { return heads[2 * i + word]; };
   // Index edits must be sorted by key. Sorting works on the key's fields (integers
   // first, value bytes only on ties) and skips orders the datoms already come in; a
   // datom is never both asserted and retracted, so keys are unique per tree.
@@ -179,13 +179,13 @@ Result<TxOutput> Transactor::Finish() {
       uint32_t vlen = voff[i + 1] - voff[i];
       switch (type) {
         case IndexType::kEavt:
-          order.push_back(SortKey{d.e, d.a, head(i, 0), head(i, 8), i, vlen, en.add, en.keep});
+          order.push_back(SortKey{d.e, d.a, head(i, 0), head(i, 1), i, vlen, en.add, en.keep});
           break;
         case IndexType::kAevt:
-          order.push_back(SortKey{d.a, d.e, head(i, 0), head(i, 8), i, vlen, en.add, en.keep});
+          order.push_back(SortKey{d.a, d.e, head(i, 0), head(i, 1), i, vlen, en.add, en.keep});
           break;
         case IndexType::kAvet:
-          if (en.avet) order.push_back(SortKey{d.a, head(i, 0), head(i, 8), d.e, i, vlen, en.add, en.keep});
+          if (en.avet) order.push_back(SortKey{d.a, head(i, 0), head(i, 1), d.e, i, vlen, en.add, en.keep});
           break;
         case IndexType::kVaet:
           if (d.v.type() == ValueType::kRef)
